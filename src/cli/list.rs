@@ -1,0 +1,10 @@
+//! `dbguard list` (not built yet).
+
+use crate::{Context, Error};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {}
+
+pub fn run(_args: Args, _ctx: &Context) -> Result<u8, Error> {
+    Err(Error::Usage("`dbguard list` is not available yet".into()))
+}

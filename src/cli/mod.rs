@@ -1,0 +1,73 @@
+//! The toolbox personality: `dbguard <command>`. Each subcommand lives in
+//! its own file with its clap arguments and a `run` function returning the
+//! exit status.
+
+pub mod backup;
+pub mod doctor;
+pub mod init;
+pub mod list;
+pub mod prune;
+pub mod restore;
+pub mod scan;
+pub mod verify;
+
+use clap::{Parser, Subcommand};
+
+use crate::{Context, Error};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "dbguard",
+    version,
+    about = "Stops psql and alembic from destroying data by accident: destructive commands are confirmed and backed up before they run.",
+    long_about = None,
+    after_help = "Invoked through a link named psql or alembic, dbguard guards that tool instead. See `dbguard doctor`."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Find destructive statements in psql scripts.
+    Scan(scan::Args),
+    /// Take a checksummed backup of a database with pg_dump.
+    Backup(backup::Args),
+    /// List backups, newest first.
+    List(list::Args),
+    /// Re-read backups and check them against their checksums.
+    Verify(verify::Args),
+    /// Restore a verified backup into a database.
+    Restore(restore::Args),
+    /// Remove old backups according to the retention rules.
+    Prune(prune::Args),
+    /// Show which psql and alembic this shell runs, and whether they are guarded.
+    Doctor(doctor::Args),
+    /// Print shell code that keeps the shim directory first on PATH.
+    Init(init::Args),
+}
+
+/// Parses the toolbox command line and runs the command.
+pub fn run(ctx: &Context) -> Result<u8, Error> {
+    let cli = match Cli::try_parse_from(&ctx.args) {
+        Ok(cli) => cli,
+        Err(err) => {
+            // clap prints help and version to stdout with status 0, and
+            // usage errors to stderr with status 2, as documented.
+            let code = err.exit_code();
+            let _ = err.print();
+            return Ok(u8::try_from(code).unwrap_or(crate::error::exit::ERROR));
+        }
+    };
+    match cli.command {
+        Command::Scan(args) => scan::run(args, ctx),
+        Command::Backup(args) => backup::run(args, ctx),
+        Command::List(args) => list::run(args, ctx),
+        Command::Verify(args) => verify::run(args, ctx),
+        Command::Restore(args) => restore::run(args, ctx),
+        Command::Prune(args) => prune::run(args, ctx),
+        Command::Doctor(args) => doctor::run(args, ctx),
+        Command::Init(args) => init::run(args, ctx),
+    }
+}

@@ -1,0 +1,12 @@
+//! `dbguard restore` (not built yet).
+
+use crate::{Context, Error};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {}
+
+pub fn run(_args: Args, _ctx: &Context) -> Result<u8, Error> {
+    Err(Error::Usage(
+        "`dbguard restore` is not available yet".into(),
+    ))
+}

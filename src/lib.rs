@@ -1,0 +1,72 @@
+//! dbguard is one binary with several names. Invoked as `dbguard` it is a
+//! toolbox (`scan`, `backup`, `doctor`, ...); invoked through a link named
+//! after a PostgreSQL tool (`psql`, `alembic`) it is a guard that decides
+//! whether the command is dangerous and then replaces itself with the real
+//! tool. This file holds the one dispatch point between the two.
+
+pub mod backup;
+pub mod cli;
+pub mod context;
+pub mod error;
+pub mod shim;
+pub mod sql;
+
+use std::ffi::OsStr;
+use std::path::Path;
+use std::process::ExitCode;
+
+pub use context::Context;
+pub use error::Error;
+use shim::Tool;
+
+/// Environment variable that overrides the name the binary was invoked by,
+/// so tests (and curious users) can pick a personality without a link.
+pub const ARGV0_ENV: &str = "DBGUARD_ARGV0";
+
+/// What the binary was asked to be, decided from argv[0]'s file stem.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Personality {
+    Toolbox,
+    Shim(Tool),
+}
+
+impl Personality {
+    /// Picks the personality from the file stem of `argv0` (`/x/y/psql` and
+    /// `./psql` are both `psql`). An unknown name is an error that lists the
+    /// valid ones, rather than a guess.
+    pub fn from_argv0(argv0: &OsStr) -> Result<Self, Error> {
+        let stem = Path::new(argv0).file_stem().unwrap_or_default();
+        if stem == "dbguard" {
+            return Ok(Personality::Toolbox);
+        }
+        match Tool::from_name(stem) {
+            Some(tool) => Ok(Personality::Shim(tool)),
+            None => Err(Error::UnknownName(stem.to_owned())),
+        }
+    }
+}
+
+/// Runs the binary with the process's own arguments and environment and
+/// turns the outcome into an exit status, reporting an error once, here.
+pub fn main_entry() -> ExitCode {
+    let ctx = Context::from_process();
+    let outcome = run(&ctx);
+    match outcome {
+        Ok(code) => ExitCode::from(code),
+        Err(err) if err.is_broken_pipe() => ExitCode::SUCCESS,
+        Err(err) => {
+            err.report();
+            ExitCode::from(err.exit_code())
+        }
+    }
+}
+
+/// Dispatches on the personality. Returns the exit status on success; a shim
+/// that execs the real tool never returns.
+pub fn run(ctx: &Context) -> Result<u8, Error> {
+    let argv0 = ctx.argv0_override.as_deref().unwrap_or(ctx.argv0());
+    match Personality::from_argv0(argv0)? {
+        Personality::Toolbox => cli::run(ctx),
+        Personality::Shim(tool) => shim::run(tool, ctx),
+    }
+}

@@ -1,0 +1,33 @@
+//! Becoming the real tool. The process is replaced (execve), so signals, the
+//! terminal, stdin and the exit status belong to the real tool, exactly as
+//! if the shell had started it.
+
+use std::os::unix::process::CommandExt;
+use std::process::Command;
+
+use crate::shim::RealTool;
+use crate::shim::chain::{CHAIN_ENV, Link};
+use crate::{ARGV0_ENV, Context, Error};
+
+/// Replaces this process with `real`, passing every argument after argv[0]
+/// untouched. Returns only on failure.
+///
+/// argv[0] becomes the real tool's path rather than the name the user typed:
+/// PostgreSQL programs locate their share and sysconf directories (locale
+/// files, `pg_service.conf`) from argv[0], and a bare `psql` would lead them
+/// back to the shim directory. Their messages use only the file name, so
+/// nothing the user sees changes.
+pub fn exec(real: &RealTool, ctx: &Context, link: &Link) -> Error {
+    let mut cmd = Command::new(&real.path);
+    cmd.arg0(&real.path)
+        .args(ctx.args.iter().skip(1))
+        .env(CHAIN_ENV, link.marker_for_next())
+        .env_remove(ARGV0_ENV);
+    // std restores SIGPIPE to its default and clears the signal mask before
+    // execve, so the real tool starts with the dispositions the shell gave us.
+    let source = cmd.exec();
+    Error::Exec {
+        program: real.path.clone(),
+        source,
+    }
+}

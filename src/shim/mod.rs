@@ -1,0 +1,66 @@
+//! The guard personality: what happens when the binary is invoked as `psql`
+//! or `alembic`. For now every invocation passes straight through; the
+//! analysis that decides between pass, guard and refuse plugs in here.
+
+pub mod chain;
+pub mod exec;
+pub mod resolve;
+
+use std::ffi::OsStr;
+use std::fmt;
+
+use crate::{Context, Error};
+pub use resolve::RealTool;
+
+/// A PostgreSQL tool the binary can stand in for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Tool {
+    Psql,
+    Alembic,
+}
+
+impl Tool {
+    pub const ALL: [Tool; 2] = [Tool::Psql, Tool::Alembic];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Tool::Psql => "psql",
+            Tool::Alembic => "alembic",
+        }
+    }
+
+    pub fn names() -> Vec<&'static str> {
+        Tool::ALL.iter().map(|t| t.name()).collect()
+    }
+
+    pub fn from_name(name: &OsStr) -> Option<Tool> {
+        Tool::ALL.into_iter().find(|t| name == t.name())
+    }
+
+    /// The variable that names the real tool explicitly, e.g. `DBGUARD_REAL_PSQL`.
+    pub fn override_var(self) -> String {
+        format!("DBGUARD_REAL_{}", self.name().to_ascii_uppercase())
+    }
+
+    /// The Debian package that provides the real tool, for error hints.
+    pub fn package(self) -> &'static str {
+        match self {
+            Tool::Psql => "postgresql-client",
+            Tool::Alembic => "alembic",
+        }
+    }
+}
+
+impl fmt::Display for Tool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Runs the guard for `tool`. On success this does not return: the process
+/// becomes the real tool.
+pub fn run(tool: Tool, ctx: &Context) -> Result<u8, Error> {
+    let link = chain::Link::observe(tool, ctx)?;
+    let real = RealTool::resolve(tool, ctx)?;
+    Err(exec::exec(&real, ctx, &link))
+}

@@ -1,0 +1,5 @@
+//! All integration tests build into this one binary. `support` starts a
+//! throwaway PostgreSQL cluster, creates the alembic venv, and builds
+//! sandboxes with the shims first on PATH.
+
+mod support;
