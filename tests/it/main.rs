@@ -3,3 +3,5 @@
 //! sandboxes with the shims first on PATH.
 
 mod support;
+
+mod transparency;

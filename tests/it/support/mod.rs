@@ -1,1 +1,14 @@
-//! Test support: see main.rs.
+//! Test support: a throwaway PostgreSQL cluster for the whole run, one
+//! fresh database per test, the alembic venv with a sample project, and
+//! sandboxes whose PATH starts with a shim directory linking to the built
+//! binary.
+
+#![allow(dead_code)] // each test module uses a different part of the support
+
+pub mod alembic;
+pub mod cluster;
+pub mod sandbox;
+
+pub use alembic::{AlembicProject, alembic_bin_dir};
+pub use cluster::{TestDb, cluster};
+pub use sandbox::{Output, Sandbox};
