@@ -4,6 +4,7 @@
 
 pub mod chain;
 pub mod exec;
+pub mod psql;
 pub mod resolve;
 
 use std::ffi::OsStr;

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs what the test suite needs and a fresh Debian machine may lack:
+# PostgreSQL's server binaries (initdb, pg_ctl, postgres) and client tools
+# (psql, pg_dump, pg_restore), and Python's venv module for the alembic venv.
+# Each package is installed only when missing; re-running is a no-op.
+set -euo pipefail
+
+have_server() {
+    command -v initdb >/dev/null 2>&1 && return 0
+    compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null
+}
+
+packages=()
+have_server || packages+=(postgresql)
+command -v psql >/dev/null 2>&1 || packages+=(postgresql-client)
+command -v pg_dump >/dev/null 2>&1 || packages+=(postgresql-client)
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || packages+=(python3-venv)
+command -v python3 >/dev/null 2>&1 || packages+=(python3 python3-venv)
+
+if ((${#packages[@]} == 0)); then
+    exit 0
+fi
+
+sudo=()
+if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null 2>&1; then
+        sudo=(sudo)
+    else
+        echo "test-prereqs: need root (or sudo) to install: ${packages[*]}" >&2
+        exit 1
+    fi
+fi
+echo "test-prereqs: installing ${packages[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -qq
+"${sudo[@]}" apt-get install -y -qq "${packages[@]}" >/dev/null
