@@ -436,3 +436,90 @@ fn install_sh_is_shellcheck_clean() {
     let out = capture(Command::new(shellcheck).arg(install_sh()), None);
     assert_eq!(out.status, 0, "{}", out.stdout_str());
 }
+
+/// The build path, with `cargo` and `apt-get` replaced by recorders (the
+/// real ones would take minutes and need root on a machine without a
+/// compiler): cargo is called as documented, build-essential is installed
+/// when `cc` is missing, and apt-get is left alone when it is present.
+#[test]
+fn build_path_installs_build_essential_only_when_cc_is_missing() {
+    for cc_present in [false, true] {
+        let h = Home::new();
+        let tools = h.root().join("tools");
+        fs::create_dir(&tools).unwrap();
+        let mut needed = vec![
+            "bash",
+            "dirname",
+            "cat",
+            "mkdir",
+            "env",
+            "cp",
+            "chmod",
+            "mv",
+            "ln",
+            "readlink",
+            "sha256sum",
+            "cmp",
+            "mktemp",
+            "awk",
+            "grep",
+            "tail",
+            "rm",
+            "rmdir",
+        ];
+        if cc_present {
+            needed.push("cc");
+        }
+        for tool in needed {
+            symlink(which::which(tool).unwrap(), tools.join(tool)).unwrap();
+        }
+        let log = h.root().join("calls.log");
+        let target = h.root().join("cargo-target");
+        let recorder = |name: &str, extra: &str| {
+            let path = tools.join(name);
+            fs::write(
+                &path,
+                format!(
+                    "#!/bin/sh\necho \"{name} $* (in $PWD)\" >> '{}'\n{extra}",
+                    log.display()
+                ),
+            )
+            .unwrap();
+            fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+        };
+        recorder("apt-get", "");
+        recorder(
+            "cargo",
+            &format!(
+                "mkdir -p \"$CARGO_TARGET_DIR/release\" && cp '{}' \"$CARGO_TARGET_DIR/release/dbguard\"\n",
+                dbguard_bin().display()
+            ),
+        );
+
+        let out = capture(
+            h.script()
+                .env("PATH", &tools)
+                .env("CARGO_TARGET_DIR", &target),
+            None,
+        );
+        assert_eq!(
+            out.status,
+            0,
+            "cc present: {cc_present}\n{}",
+            out.stderr_str()
+        );
+        let calls = fs::read_to_string(&log).unwrap();
+        let repo = env!("CARGO_MANIFEST_DIR");
+        let cargo_call = format!("cargo build --release --locked (in {repo})\n");
+        let expected = if cc_present {
+            cargo_call
+        } else {
+            format!(
+                "apt-get update -qq (in {root})\napt-get install -y -qq build-essential (in {root})\n{cargo_call}",
+                root = h.root().display()
+            )
+        };
+        assert_eq!(calls, expected, "cc present: {cc_present}");
+        assert_eq!(fs::read(h.bin()).unwrap(), fs::read(dbguard_bin()).unwrap());
+    }
+}
