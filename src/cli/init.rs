@@ -77,6 +77,11 @@ impl Shell {
     pub fn path_line(self, dir: &Path) -> String {
         let dir = dir.to_string_lossy();
         match self {
+            // Double quotes read best and are safe when nothing in the
+            // path is special to the shell.
+            Shell::Bash | Shell::Zsh if self.quote(&dir) == dir => {
+                format!("export PATH=\"{dir}:$PATH\"")
+            }
             Shell::Bash | Shell::Zsh => {
                 format!("export PATH={}\"$PATH\"", self.quote(&format!("{dir}:")))
             }
@@ -217,7 +222,11 @@ mod tests {
         );
         assert_eq!(
             Shell::Zsh.path_line(Path::new("/s")),
-            r#"export PATH=/s:"$PATH""#
+            r#"export PATH="/s:$PATH""#
+        );
+        assert_eq!(
+            Shell::Bash.path_line(Path::new("/a b$")),
+            r#"export PATH='/a b$:'"$PATH""#
         );
         assert_eq!(
             Shell::Fish.path_line(Path::new("/s")),

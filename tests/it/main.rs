@@ -4,5 +4,6 @@
 
 mod support;
 
+mod doctor;
 mod install;
 mod transparency;
