@@ -250,8 +250,14 @@ pub fn diagnose(ctx: &Context, facts: &Facts) -> Diagnosis {
 
     let mut warnings = Vec::new();
     // Problems with the shim directory itself explain every unguarded tool
-    // at once, so they are reported once rather than per tool.
+    // at once, so they are reported once rather than per tool, and not at
+    // all when the tools are guarded anyway (links made by hand elsewhere).
+    let all_guarded = facts
+        .tools
+        .iter()
+        .all(|t| t.hits.first().is_some_and(|h| h.kind != HitKind::Real));
     let dir_usable = match &shim_dir {
+        _ if all_guarded => true,
         Some(s) if s.exists && s.position.is_some() => true,
         Some(s) if s.exists => {
             warnings.push(Warning {
@@ -590,6 +596,23 @@ mod tests {
         let d = diagnose(&ctx, &guarded_facts());
         assert_eq!(d.warnings, []);
         assert!(d.tools.iter().all(ToolStatus::guarded));
+    }
+
+    #[test]
+    fn links_outside_the_shim_directory_still_count_as_guarded() {
+        let ctx = Context::for_test(&["dbguard"], &[("PATH", "/dev-shims:/usr/bin")]);
+        let mut f = facts(
+            vec![hit("/dev-shims/psql", HitKind::ThisDbguard)],
+            vec![hit("/dev-shims/alembic", HitKind::ThisDbguard)],
+        );
+        f.shim_dir.as_mut().unwrap().exists = false;
+        let d = diagnose(&ctx, &f);
+        assert_eq!(d.warnings, []);
+
+        f.tools[1].hits = vec![hit("/usr/bin/alembic", HitKind::Real)];
+        let d = diagnose(&ctx, &f);
+        assert_eq!(d.warnings.len(), 1, "{:?}", d.warnings);
+        assert!(d.warnings[0].problem.starts_with("no shim directory at /s"));
     }
 
     #[test]
