@@ -233,9 +233,9 @@ shell_of() {
 
 rc_file_for() {
 	case $1 in
-	bash) printf '%s' "$HOME/.bashrc" ;;
-	zsh) printf '%s' "${ZDOTDIR:-$HOME}/.zshrc" ;;
-	fish) printf '%s' "${XDG_CONFIG_HOME:-$HOME/.config}/fish/config.fish" ;;
+	bash) printf '%s' "${HOME:-~}/.bashrc" ;;
+	zsh) printf '%s' "${ZDOTDIR:-${HOME:-~}}/.zshrc" ;;
+	fish) printf '%s' "${XDG_CONFIG_HOME:-${HOME:-~}/.config}/fish/config.fish" ;;
 	esac
 }
 
@@ -394,6 +394,17 @@ build_binary() {
 # ---------------------------------------------------------------------------
 # Install
 
+# Fails unless directory $1 exists or can be created: its nearest existing
+# ancestor must be a directory this user may write to.
+check_dir() {
+	local dir=$1
+	while [[ ! -e $dir && $dir != / ]]; do
+		dir=$(dirname -- "$dir")
+	done
+	[[ -d $dir ]] || die "cannot create $1: $dir is not a directory"
+	[[ -w $dir || $dir == "$1" ]] || die "cannot create $1: no permission to write in $dir"
+}
+
 created_dirs=()
 tmp_binary=
 
@@ -438,7 +449,10 @@ install() {
 	if [[ -e $dest ]] && ! is_our_binary "$dest" && ! cmp -s -- "$src" "$dest"; then
 		die "refusing to overwrite $dest: install.sh did not install it; move it away or pass --bin-dir"
 	fi
-	[[ ! -e $shim_dir || -d $shim_dir ]] || die "$shim_dir exists and is not a directory"
+	check_dir "$bin_dir"
+	check_dir "$shim_dir"
+	[[ -w $bin_dir || ! -e $bin_dir ]] || die "no permission to write in $bin_dir"
+	[[ -w $shim_dir || ! -e $shim_dir ]] || die "no permission to write in $shim_dir"
 	local tool link target
 	for tool in "${TOOLS[@]}"; do
 		link=$shim_dir/$tool
@@ -453,6 +467,7 @@ install() {
 	done
 	local shell='' rc=''
 	if ((modify_rc)); then
+		[[ -n ${HOME:-} ]] || die "HOME is not set, so there is no rc file to modify"
 		shell=$(shell_of) || die "cannot tell your shell from SHELL=${SHELL:-}; pass --shell bash, zsh or fish"
 		rc=$(rc_file_for "$shell")
 		[[ ! -e $rc || -f $rc ]] || die "$rc is not a regular file"
