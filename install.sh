@@ -298,7 +298,7 @@ rewrite() {
 # ---------------------------------------------------------------------------
 # Uninstall
 
-uninstall() {
+uninstall_dbguard() {
 	if ! read_manifest; then
 		say "nothing to uninstall: no install manifest at $manifest"
 		say "(pass the --prefix or --shim-dir used when installing)"
@@ -409,6 +409,7 @@ created_dirs=()
 tmp_binary=
 
 # Removes a half-copied binary when the run stops early.
+# shellcheck disable=SC2317 # called by the EXIT trap
 remove_tmp_binary() {
 	[[ -z $tmp_binary ]] || rm -f -- "$tmp_binary"
 }
@@ -428,7 +429,7 @@ make_dir() {
 	done
 }
 
-install() {
+install_dbguard() {
 	read_manifest || true
 	local src
 	if [[ -n $binary ]]; then
@@ -581,8 +582,14 @@ install() {
 	esac
 }
 
-if ((uninstall)); then
-	uninstall
-else
-	install
-fi
+# In braces, ending in exit: bash reads this whole command before running
+# it and never reads past it, so a checkout that changes this file during
+# the minutes-long build cannot change what the running script does.
+{
+	if ((uninstall)); then
+		uninstall_dbguard
+	else
+		install_dbguard
+	fi
+	exit
+}

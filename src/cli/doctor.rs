@@ -464,11 +464,15 @@ pub fn render(d: &Diagnosis, out: &mut impl Write) -> std::io::Result<()> {
                 (true, Some(0)) => "first on PATH".to_owned(),
                 (true, Some(n)) => format!("entry {} on PATH", n + 1),
             };
+            // A directory found on PATH needs no word on where it came from.
+            let origin = match s.origin {
+                Origin::OnPath => String::new(),
+                origin => format!("{origin}, "),
+            };
             writeln!(
                 out,
-                "shim directory: {} ({}, {place})",
-                s.path.display(),
-                s.origin
+                "shim directory: {} ({origin}{place})",
+                s.path.display()
             )?;
         }
         None => writeln!(out, "shim directory: none found")?,
