@@ -71,8 +71,6 @@ pub struct Facts {
 pub struct ShimDirFacts {
     pub dir: ShimDir,
     pub exists: bool,
-    /// Whether it holds the marker file, i.e. was made by install.sh.
-    pub marked: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -111,7 +109,6 @@ impl Facts {
         let entries = shim_dir::path_entries(ctx);
         let shim_dir = shim_dir::locate(ctx, None).map(|dir| ShimDirFacts {
             exists: dir.path.is_dir(),
-            marked: shim_dir::is_marked(&dir.path),
             dir,
         });
         let tools = Tool::ALL
@@ -563,7 +560,6 @@ mod tests {
                     origin: Origin::Default,
                 },
                 exists: true,
-                marked: true,
             }),
             tools: vec![
                 ToolFacts {
