@@ -9,6 +9,7 @@ pub mod list;
 pub mod prune;
 pub mod restore;
 pub mod scan;
+pub mod shim_dir;
 pub mod verify;
 
 use clap::{Parser, Subcommand};

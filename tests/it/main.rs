@@ -4,4 +4,7 @@
 
 mod support;
 
+mod bad_input;
+mod doctor;
+mod install;
 mod transparency;
