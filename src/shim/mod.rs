@@ -2,6 +2,7 @@
 //! or `alembic`. For now every invocation passes straight through; the
 //! analysis that decides between pass, guard and refuse plugs in here.
 
+pub mod alembic;
 pub mod chain;
 pub mod exec;
 pub mod psql;
