@@ -7,6 +7,7 @@ pub mod chain;
 pub mod exec;
 pub mod psql;
 pub mod resolve;
+pub mod stdin;
 
 use std::ffi::OsStr;
 use std::fmt;
