@@ -1,0 +1,1 @@
+//! Restoring a verified backup (being written).
