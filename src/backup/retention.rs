@@ -383,4 +383,222 @@ mod tests {
         );
         assert_eq!(kept(&p), ["a"]);
     }
+
+    #[test]
+    fn days_are_local_days_across_a_dst_change() {
+        use chrono_tz::Europe::Berlin;
+        // Berlin leaves summer time on 2023-10-29 at 03:00 CEST (01:00 UTC).
+        // These three are all on Sunday 29 October in Berlin, though the
+        // first is still Saturday in UTC and the last two share a wall-clock hour.
+        let backups = vec![
+            (
+                "sat-utc".to_string(),
+                Utc.with_ymd_and_hms(2023, 10, 28, 22, 30, 0).unwrap(),
+            ),
+            (
+                "0230-cest".to_string(),
+                Utc.with_ymd_and_hms(2023, 10, 29, 0, 30, 0).unwrap(),
+            ),
+            (
+                "0230-cet".to_string(),
+                Utc.with_ymd_and_hms(2023, 10, 29, 1, 30, 0).unwrap(),
+            ),
+            (
+                "fri".to_string(),
+                Utc.with_ymd_and_hms(2023, 10, 27, 12, 0, 0).unwrap(),
+            ),
+        ];
+        let now = Utc.with_ymd_and_hms(2023, 11, 1, 0, 0, 0).unwrap();
+        let p = plan(&backups, &policy(0, 2, 0, 0, 0), now, &Berlin, &[]);
+        assert_eq!(kept(&p), ["0230-cet", "fri"]);
+        assert_eq!(p.decisions[0].reasons, [Reason::Daily("2023-10-29".into())]);
+        // In UTC the Saturday one would have been a day of its own.
+        let p = plan(&backups, &policy(0, 2, 0, 0, 0), now, &Utc, &[]);
+        assert_eq!(kept(&p), ["0230-cet", "sat-utc"]);
+    }
+
+    mod properties {
+        use super::*;
+        use chrono::NaiveDate;
+        use chrono_tz::Tz;
+        use proptest::prelude::*;
+        use std::collections::{BTreeSet, HashMap};
+
+        const ZONES: [Tz; 5] = [
+            chrono_tz::UTC,
+            chrono_tz::Europe::Berlin,
+            chrono_tz::America::New_York,
+            chrono_tz::America::Sao_Paulo,
+            chrono_tz::Australia::Lord_Howe,
+        ];
+
+        /// A history: a start near a DST change, then gaps from minutes to months.
+        fn history() -> impl Strategy<Value = (Vec<(String, DateTime<Utc>)>, i64)> {
+            let gap = prop_oneof![
+                0i64..180,
+                0i64..(60 * 30),
+                0i64..(60 * 24 * 10),
+                0i64..(60 * 24 * 400)
+            ];
+            (
+                0usize..6,
+                0i64..(60 * 24 * 3),
+                prop::collection::vec(gap, 0..40),
+                -(60i64 * 24 * 30)..(60 * 24 * 30),
+            )
+                .prop_map(|(start, jitter, gaps, now_shift)| {
+                    // Weekends around DST changes in the zones above.
+                    let starts = [
+                        (2018, 3, 23),
+                        (2018, 10, 26),
+                        (2019, 2, 15),
+                        (2020, 11, 1),
+                        (2021, 3, 26),
+                        (2023, 10, 27),
+                    ];
+                    let (y, m, d) = starts[start];
+                    let base = NaiveDate::from_ymd_opt(y, m, d)
+                        .and_then(|d| d.and_hms_opt(0, 0, 0))
+                        .map(|t| t.and_utc())
+                        .expect("valid start date");
+                    let mut t = base + chrono::Duration::minutes(jitter);
+                    let mut out = Vec::new();
+                    for (i, g) in gaps.into_iter().enumerate() {
+                        t += chrono::Duration::minutes(g);
+                        out.push((format!("b{i:02}"), t));
+                    }
+                    (out, now_shift)
+                })
+        }
+
+        fn policy_strategy() -> impl Strategy<Value = Retention> {
+            (0u32..5, 0u32..5, 0u32..4, 0u32..4, 0u32..3)
+                .prop_map(|(l, d, w, m, y)| policy(l, d, w, m, y))
+        }
+
+        /// The rules stated as sets: the newest backup of each of the N
+        /// newest periods that have backups, plus the N newest overall,
+        /// plus everything dated in the future.
+        fn expected(
+            backups: &[(String, DateTime<Utc>)],
+            p: &Retention,
+            now: DateTime<Utc>,
+            tz: &Tz,
+        ) -> BTreeSet<String> {
+            let mut past: Vec<&(String, DateTime<Utc>)> =
+                backups.iter().filter(|(_, t)| *t <= now).collect();
+            past.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| b.0.cmp(&a.0)));
+            let mut keep: BTreeSet<String> = backups
+                .iter()
+                .filter(|(_, t)| *t > now)
+                .map(|(id, _)| id.clone())
+                .collect();
+            keep.extend(
+                past.iter()
+                    .take(p.keep_last as usize)
+                    .map(|(id, _)| id.clone()),
+            );
+            let local = |t: &DateTime<Utc>| tz.from_utc_datetime(&t.naive_utc()).naive_local();
+            let keys: [(u32, Box<dyn Fn(&DateTime<Utc>) -> String>); 4] = [
+                (p.keep_daily, Box::new(|t| local(t).date().to_string())),
+                (
+                    p.keep_weekly,
+                    Box::new(|t| {
+                        let w = local(t).date().iso_week();
+                        format!("{}-{}", w.year(), w.week())
+                    }),
+                ),
+                (
+                    p.keep_monthly,
+                    Box::new(|t| format!("{}-{}", local(t).year(), local(t).month())),
+                ),
+                (p.keep_yearly, Box::new(|t| local(t).year().to_string())),
+            ];
+            for (count, key) in keys {
+                let mut newest_of: HashMap<String, usize> = HashMap::new();
+                for (i, (_, t)) in past.iter().enumerate() {
+                    newest_of.entry(key(t)).or_insert(i);
+                }
+                let mut firsts: Vec<usize> = newest_of.into_values().collect();
+                firsts.sort_unstable();
+                keep.extend(
+                    firsts
+                        .into_iter()
+                        .take(count as usize)
+                        .map(|i| past[i].0.clone()),
+                );
+            }
+            keep
+        }
+
+        fn kept_set(p: &Plan) -> BTreeSet<String> {
+            p.kept().map(|d| d.id.clone()).collect()
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(400))]
+
+            #[test]
+            fn plan_matches_the_rules_stated_as_sets(
+                (backups, now_shift) in history(),
+                p in policy_strategy(),
+                zone in 0usize..ZONES.len(),
+            ) {
+                let tz = ZONES[zone];
+                let now = backups.last().map_or_else(Utc::now, |(_, t)| *t) + chrono::Duration::minutes(now_shift);
+                let result = plan(&backups, &p, now, &tz, &[]);
+                prop_assert_eq!(result.decisions.len(), backups.len());
+                prop_assert_eq!(kept_set(&result), expected(&backups, &p, now, &tz));
+            }
+
+            #[test]
+            fn pruning_again_removes_nothing_more(
+                (backups, now_shift) in history(),
+                p in policy_strategy(),
+                zone in 0usize..ZONES.len(),
+            ) {
+                let tz = ZONES[zone];
+                let now = backups.last().map_or_else(Utc::now, |(_, t)| *t) + chrono::Duration::minutes(now_shift);
+                let first = plan(&backups, &p, now, &tz, &[]);
+                let survivors: Vec<(String, DateTime<Utc>)> =
+                    first.kept().map(|d| (d.id.clone(), d.time)).collect();
+                let second = plan(&survivors, &p, now, &tz, &[]);
+                prop_assert_eq!(second.removed().count(), 0);
+            }
+
+            #[test]
+            fn future_backups_never_cost_a_past_one_its_place(
+                (backups, now_shift) in history(),
+                p in policy_strategy(),
+                extra in prop::collection::vec(1i64..(60 * 24 * 900), 1..5),
+            ) {
+                let now = backups.last().map_or_else(Utc::now, |(_, t)| *t) + chrono::Duration::minutes(now_shift);
+                let past: Vec<_> = backups.iter().filter(|(_, t)| *t <= now).cloned().collect();
+                let mut with_future = past.clone();
+                for (i, m) in extra.iter().enumerate() {
+                    with_future.push((format!("future{i}"), now + chrono::Duration::minutes(*m)));
+                }
+                let before = kept_set(&plan(&past, &p, now, &chrono_tz::Europe::Berlin, &[]));
+                let after = plan(&with_future, &p, now, &chrono_tz::Europe::Berlin, &[]);
+                let after_past: BTreeSet<String> =
+                    after.kept().filter(|d| !d.id.starts_with("future")).map(|d| d.id.clone()).collect();
+                prop_assert_eq!(before, after_past);
+                prop_assert!(after.decisions.iter().filter(|d| d.id.starts_with("future")).all(Decision::keep));
+            }
+
+            #[test]
+            fn protected_backups_are_always_kept(
+                (backups, _) in history(),
+                p in policy_strategy(),
+                pick in any::<prop::sample::Index>(),
+            ) {
+                prop_assume!(!backups.is_empty());
+                let id = backups[pick.index(backups.len())].0.clone();
+                let now = backups.last().map_or_else(Utc::now, |(_, t)| *t);
+                let result = plan(&backups, &p, now, &Utc, &[(id.clone(), Reason::JustMade)]);
+                let decision = result.decisions.iter().find(|d| d.id == id).expect("every backup gets a decision");
+                prop_assert!(decision.reasons.contains(&Reason::JustMade));
+            }
+        }
+    }
 }
