@@ -11,6 +11,7 @@
 
 use std::ffi::OsStr;
 use std::fs;
+use std::io::Write;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -74,16 +75,33 @@ impl PgTools {
     }
 
     /// Runs one query with the real psql and returns its rows, each a list
-    /// of fields. `-w`: never prompt for a password (there is nobody to
-    /// answer on a pipe); `-X`: the user's psqlrc must not change the output.
+    /// of fields.
     pub fn query(&self, target: &Target, sql: &str) -> Result<Vec<Vec<String>>, QueryError> {
+        self.script(target, &format!("{sql};\n"))
+    }
+
+    /// Runs a psql script (fed on stdin, so meta-commands like `\if` work)
+    /// and returns every row it prints. `-w`: never prompt for a password
+    /// (there is nobody to answer on a pipe); `-X`: the user's psqlrc must
+    /// not change the output; rows end in NUL and fields are split by 0x1F,
+    /// so values may hold newlines.
+    pub fn script(&self, target: &Target, script: &str) -> Result<Vec<Vec<String>>, QueryError> {
         let mut cmd = self.command(&self.psql, target);
-        cmd.args(["-X", "-w", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"])
-            .args(["-F", "\x1f", "-R", "\x1e"])
+        cmd.args(["-X", "-w", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-0"])
+            .args(["-F", "\x1f"])
             .args(target.libpq_args())
-            .args(["-c", sql]);
-        let out = cmd
-            .output()
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| QueryError::Spawn(self.psql.clone(), e))?;
+        if let Some(mut stdin) = child.stdin.take() {
+            // A failed write means psql exited early; its status says why.
+            let _ = stdin.write_all(script.as_bytes());
+        }
+        let out = child
+            .wait_with_output()
             .map_err(|e| QueryError::Spawn(self.psql.clone(), e))?;
         if !out.status.success() {
             let stderr = String::from_utf8_lossy(&out.stderr);
@@ -94,89 +112,71 @@ impl PgTools {
         }
         let text = String::from_utf8_lossy(&out.stdout);
         Ok(text
-            .trim_end_matches('\n')
-            .split('\x1e')
+            .split('\0')
+            .map(|r| r.trim_start_matches('\n'))
             .filter(|r| !r.is_empty())
-            .map(|r| {
-                r.trim_start_matches('\n')
-                    .split('\x1f')
-                    .map(str::to_owned)
-                    .collect()
-            })
+            .map(|r| r.split('\x1f').map(str::to_owned).collect())
             .collect())
     }
 
-    /// Connects and asks the server who and where we are: the connection
-    /// check every command does before anything else.
-    pub fn identify(&self, target: &Target) -> Result<ServerIdentity, Error> {
+    /// The connection check and every fact recorded with a backup, in one
+    /// psql session: who and where we are, size, version, tables with row
+    /// estimates, and the alembic revision when the table exists.
+    pub fn inspect(&self, target: &Target) -> Result<(ServerIdentity, DatabaseFacts), Error> {
+        const SCRIPT: &str = "\
+select 'id', current_database(), session_user, current_setting('port'),
+       coalesce(host(inet_server_addr()), ''), pg_database_size(current_database()),
+       current_setting('server_version');
+select 'table', n.nspname, c.relname, c.reltuples::bigint
+  from pg_class c join pg_namespace n on n.oid = c.relnamespace
+ where c.relkind in ('r', 'p')
+   and n.nspname not in ('pg_catalog', 'information_schema')
+   and n.nspname not like 'pg_toast%' and n.nspname not like 'pg_temp%'
+ order by 2, 3;
+select to_regclass('alembic_version') is not null as dbguard_has_alembic \\gset
+\\if :dbguard_has_alembic
+select 'alembic', version_num from alembic_version order by 2;
+\\endif
+";
         let rows = self
-            .query(
-                target,
-                "select current_database(), session_user, current_setting('port'), \
-                 coalesce(host(inet_server_addr()), '')",
-            )
+            .script(target, SCRIPT)
             .map_err(|e| e.into_error(target))?;
-        let row = rows
-            .first()
-            .filter(|r| r.len() == 4)
+        let head = rows
+            .iter()
+            .find(|r| r.len() == 7 && r[0] == "id")
             .ok_or_else(|| Error::Unreachable {
                 target: target.to_string(),
                 detail: "psql returned no answer to the connection check".into(),
             })?;
-        Ok(ServerIdentity {
-            dbname: row[0].clone(),
-            user: row[1].clone(),
-            port: row[2].parse().unwrap_or(target.port),
-            address: Some(row[3].clone()).filter(|a| !a.is_empty()),
-        })
-    }
-
-    /// Facts recorded with a backup and shown before a restore.
-    pub fn database_facts(&self, target: &Target) -> Result<DatabaseFacts, Error> {
-        let q = |sql: &str| self.query(target, sql).map_err(|e| e.into_error(target));
-        let head = q(
-            "select pg_database_size(current_database()), current_setting('server_version'), \
-                      to_regclass('alembic_version') is not null",
-        )?;
-        let head = head
-            .first()
-            .filter(|r| r.len() == 3)
-            .ok_or_else(|| Error::Failed {
-                message: format!("unexpected answer from {target} to the size query"),
-                code: crate::error::exit::ERROR,
-            })?;
-        let tables = q("select n.nspname, c.relname, c.reltuples::bigint \
-                        from pg_class c join pg_namespace n on n.oid = c.relnamespace \
-                        where c.relkind in ('r', 'p') \
-                          and n.nspname not in ('pg_catalog', 'information_schema') \
-                          and n.nspname not like 'pg_toast%' and n.nspname not like 'pg_temp%' \
-                        order by 1, 2")?
-        .into_iter()
-        .filter(|r| r.len() == 3)
-        .map(|r| TableFact {
-            schema: r[0].clone(),
-            name: r[1].clone(),
-            // -1: never vacuumed or analysed, so nobody knows yet.
-            rows_estimate: r[2].parse::<i64>().ok().filter(|n| *n >= 0),
-        })
-        .collect();
-        let alembic_revision = if head[2] == "t" {
-            // Several heads are possible after a branch; join them.
-            let revs = q("select version_num from alembic_version order by 1")?;
-            let revs: Vec<String> = revs
-                .into_iter()
-                .filter_map(|r| r.into_iter().next())
-                .collect();
-            (!revs.is_empty()).then(|| revs.join(","))
-        } else {
-            None
+        let id = ServerIdentity {
+            dbname: head[1].clone(),
+            user: head[2].clone(),
+            port: head[3].parse().unwrap_or(target.port),
+            address: Some(head[4].clone()).filter(|a| !a.is_empty()),
         };
-        Ok(DatabaseFacts {
-            size_bytes: head[0].parse().unwrap_or(0),
-            server_version: head[1].clone(),
+        let tables = rows
+            .iter()
+            .filter(|r| r.len() == 4 && r[0] == "table")
+            .map(|r| TableFact {
+                schema: r[1].clone(),
+                name: r[2].clone(),
+                // -1: never vacuumed or analysed, so nobody knows yet.
+                rows_estimate: r[3].parse::<i64>().ok().filter(|n| *n >= 0),
+            })
+            .collect();
+        // Several heads are possible after a branch; join them.
+        let revisions: Vec<&str> = rows
+            .iter()
+            .filter(|r| r.len() == 2 && r[0] == "alembic")
+            .map(|r| r[1].as_str())
+            .collect();
+        let facts = DatabaseFacts {
+            size_bytes: head[5].parse().unwrap_or(0),
+            server_version: head[6].clone(),
             tables,
-            alembic_revision,
-        })
+            alembic_revision: (!revisions.is_empty()).then(|| revisions.join(",")),
+        };
+        Ok((id, facts))
     }
 
     /// Exact row counts for the given tables (`None` where the table is missing).

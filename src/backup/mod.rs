@@ -162,10 +162,9 @@ pub struct Preflight {
 /// The connection check and the facts recorded with a backup. An
 /// unreachable server is one line: `cannot connect to ...`.
 pub fn preflight(tools: &PgTools, target: &Target) -> Result<Preflight, Error> {
-    let id = tools.identify(target)?;
+    let (id, facts) = tools.inspect(target)?;
     let mut target = target.clone();
     target.adopt(&id);
-    let facts = tools.database_facts(&target)?;
     Ok(Preflight { target, facts })
 }
 

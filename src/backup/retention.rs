@@ -499,7 +499,7 @@ mod tests {
                     .map(|(id, _)| id.clone()),
             );
             let local = |t: &DateTime<Utc>| tz.from_utc_datetime(&t.naive_utc()).naive_local();
-            let keys: [(u32, Box<dyn Fn(&DateTime<Utc>) -> String>); 4] = [
+            let keys: [(u32, PeriodKey); 4] = [
                 (p.keep_daily, Box::new(|t| local(t).date().to_string())),
                 (
                     p.keep_weekly,
@@ -530,6 +530,9 @@ mod tests {
             }
             keep
         }
+
+        /// Names the period a backup falls into.
+        type PeriodKey<'a> = Box<dyn Fn(&DateTime<Utc>) -> String + 'a>;
 
         fn kept_set(p: &Plan) -> BTreeSet<String> {
             p.kept().map(|d| d.id.clone()).collect()

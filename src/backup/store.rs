@@ -345,8 +345,7 @@ impl Store {
         let kept: String = text
             .lines()
             .filter(|line| {
-                serde_json::from_str::<VerifyOutcome>(line)
-                    .is_ok_and(|o| keep.iter().any(|k| *k == o.id))
+                serde_json::from_str::<VerifyOutcome>(line).is_ok_and(|o| keep.contains(&o.id))
             })
             .map(|l| format!("{l}\n"))
             .collect();
