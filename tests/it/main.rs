@@ -7,4 +7,5 @@ mod support;
 mod bad_input;
 mod doctor;
 mod install;
+mod backup;
 mod transparency;
