@@ -121,11 +121,12 @@ mod tests {
     fn a_lock_whose_holder_died_is_taken_over() {
         let dir = tempfile::tempdir().unwrap();
         let lock_path = dir.path().join(LOCK_FILE);
-        // A child takes the lock and is killed while holding it.
+        // A child takes the lock and is killed while holding it. Its `sleep`
+        // must not inherit the descriptor, or the lock would outlive the shell.
         let mut child = std::process::Command::new("sh")
             .arg("-c")
             .arg(format!(
-                "exec 9>>'{}'; flock 9; printf 424242 >&9; echo locked; sleep 60",
+                "exec 9>>'{}'; flock 9; printf 424242 >&9; echo locked; sleep 60 9>&-",
                 lock_path.display()
             ))
             .stdout(std::process::Stdio::piped())

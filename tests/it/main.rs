@@ -4,8 +4,8 @@
 
 mod support;
 
+mod backup;
 mod bad_input;
 mod doctor;
 mod install;
-mod backup;
 mod transparency;
