@@ -28,6 +28,36 @@ const TAG_CAP: usize = 256;
 /// Longest variable name looked up.
 const VARIABLE_NAME_CAP: usize = 256;
 const BOM: [u8; 3] = [0xEF, 0xBB, 0xBF];
+
+// Byte classes for the fast path in Normal state.
+const PLAIN: u8 = 0;
+const IDENT: u8 = 1;
+const NEWLINE: u8 = 2;
+const OPEN: u8 = 3;
+const CLOSE: u8 = 4;
+/// May start a quote, comment, variable, meta-command or end a statement.
+const SPECIAL: u8 = 5;
+
+const BYTE_CLASS: [u8; 256] = {
+    let mut table = [PLAIN; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = if c.is_ascii_alphanumeric() || c == b'_' || c == b'$' || c >= 0x80 {
+            IDENT
+        } else {
+            match c {
+                b'\n' => NEWLINE,
+                b'(' => OPEN,
+                b')' => CLOSE,
+                b'\'' | b'"' | b'-' | b'/' | b':' | b'\\' | b';' => SPECIAL,
+                _ => PLAIN,
+            }
+        };
+        b += 1;
+    }
+    table
+};
 /// How deep variable values may refer to further variables.
 const VARIABLE_DEPTH: usize = 16;
 
@@ -343,7 +373,13 @@ impl Lexer {
     fn step<S: Sink>(&mut self, input: &[u8], i: usize, sink: &mut S) -> usize {
         let b = input[i];
         match self.state {
-            State::Normal => self.normal(b, i, sink),
+            State::Normal => {
+                let next = self.normal_run(input, i);
+                if next > i {
+                    return next;
+                }
+                self.normal(b, i, sink)
+            }
             State::Dash => {
                 if b == b'-' {
                     self.state = State::LineComment;
@@ -533,6 +569,86 @@ impl Lexer {
             } => self.meta_byte(b, i, quote, escape, backslash, sink),
             State::Copy(phase) => self.copy(input, i, phase),
         }
+    }
+
+    /// The fast path outside quotes and comments: consumes a run of bytes
+    /// that need nothing but word, parenthesis and line tracking (most of a
+    /// script), copying them to the statement in one go. Stops before any
+    /// byte that may change state; `normal` handles that one.
+    fn normal_run(&mut self, input: &[u8], mut i: usize) -> usize {
+        let len = input.len();
+        if !self.stmt_started {
+            // Whitespace before a statement is not part of it.
+            while i < len {
+                match input[i] {
+                    b' ' | b'\t' | b'\r' | 0x0b | 0x0c => i += 1,
+                    // Copy data starts after this newline: the slow path.
+                    b'\n' if self.copy_pending => return i,
+                    b'\n' => {
+                        self.newline();
+                        i += 1;
+                    }
+                    _ => break,
+                }
+            }
+            if i == len || BYTE_CLASS[input[i] as usize] == SPECIAL {
+                return i;
+            }
+            self.stmt_started = true;
+            self.stmt_line = self.line;
+        }
+        let start = i;
+        while i < len {
+            let b = input[i];
+            match BYTE_CLASS[b as usize] {
+                IDENT => {
+                    if !self.in_word {
+                        if b == b'$' {
+                            break;
+                        }
+                        self.in_word = true;
+                        self.word_is_ident = ident_start(b);
+                        self.word_len = 0;
+                    }
+                    // Take the whole run of word bytes at once; only the
+                    // first few are remembered.
+                    let mut end = i + 1;
+                    while end < len && BYTE_CLASS[input[end] as usize] == IDENT {
+                        end += 1;
+                    }
+                    let known = self.word_len.min(self.word.len());
+                    let take = (self.word.len() - known).min(end - i);
+                    for (slot, &c) in self.word[known..known + take].iter_mut().zip(&input[i..]) {
+                        *slot = c.to_ascii_lowercase();
+                    }
+                    self.word_len = self.word_len.saturating_add(end - i);
+                    i = end;
+                    continue;
+                }
+                NEWLINE => {
+                    if self.copy_pending {
+                        break;
+                    }
+                    self.end_word();
+                    self.newline();
+                }
+                OPEN => {
+                    self.end_word();
+                    self.paren_depth += 1;
+                }
+                CLOSE => {
+                    self.end_word();
+                    self.paren_depth = self.paren_depth.saturating_sub(1);
+                }
+                PLAIN => self.end_word(),
+                _ => break,
+            }
+            i += 1;
+        }
+        if i > start {
+            self.keep_slice(&input[start..i]);
+        }
+        i
     }
 
     /// One byte outside quotes and comments.
@@ -837,6 +953,7 @@ impl Lexer {
         if advance { i + 1 } else { i }
     }
 
+    #[inline]
     fn end_word(&mut self) {
         if !self.in_word {
             return;
@@ -855,17 +972,23 @@ impl Lexer {
     /// `CREATE [OR REPLACE] FUNCTION|PROCEDURE ... BEGIN ... END`, semicolons
     /// do not end the statement.
     fn track_identifier(&mut self) {
-        if self.identifier_count == 0 {
+        let count = self.identifier_count as usize;
+        self.identifier_count = self.identifier_count.saturating_add(1);
+        if count == 0 {
             self.identifier_marks = [0; 4];
         }
-        let marked = [&b"create"[..], b"function", b"procedure", b"or", b"replace"]
-            .iter()
-            .any(|k| self.word_is(k));
-        if marked && (self.identifier_count as usize) < self.identifier_marks.len() {
-            self.identifier_marks[self.identifier_count as usize] = self.word[0];
+        if count < self.identifier_marks.len()
+            && [&b"create"[..], b"function", b"procedure", b"or", b"replace"]
+                .iter()
+                .any(|k| self.word_is(k))
+        {
+            self.identifier_marks[count] = self.word[0];
         }
-        self.identifier_count = self.identifier_count.saturating_add(1);
         let m = self.identifier_marks;
+        if m[0] != b'c' {
+            // Not a CREATE statement: the common case, decided.
+            return;
+        }
         let in_routine = m[0] == b'c'
             && (m[1] == b'f'
                 || m[1] == b'p'

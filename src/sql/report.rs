@@ -5,9 +5,9 @@
 
 use std::io::{self, Write};
 
-use serde_json::json;
+use serde::Serialize;
 
-use super::finding::{Problem, ScanReport, Severity};
+use super::finding::{Kind, Problem, ScanReport, Severity};
 
 /// Output format of `dbguard scan`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -127,45 +127,74 @@ pub fn text(report: &ScanReport, out: &mut impl Write, color: bool) -> io::Resul
 /// The JSON contract (DESIGN.md section 5): one object with `statements`
 /// and `findings` (each with `path`, `line`, `kind`, `objects`, `cascade`,
 /// `statement`, `verb`, and `implied` for dynamic SQL), plus
-/// `findings_omitted`, `errors` and `warnings`.
+/// `destructive`, `findings_omitted`, `errors` and `warnings`. Serialised
+/// from borrowed views, so a large report is not copied to be printed.
 pub fn json(report: &ScanReport, out: &mut impl Write) -> io::Result<()> {
-    let findings: Vec<serde_json::Value> = report
-        .findings
-        .iter()
-        .map(|f| {
-            let mut v = json!({
-                "path": f.path,
-                "line": f.line,
-                "kind": f.kind.as_str(),
-                "objects": f.objects,
-                "cascade": f.cascade,
-                "statement": f.statement,
-                "verb": f.verb(),
-            });
-            if let Some(implied) = f.implied {
-                v["implied"] = json!(implied.as_str());
-            }
-            v
-        })
-        .collect();
-    let problems = |severity: Severity| -> Vec<serde_json::Value> {
+    let problems = |severity: Severity| -> Vec<JsonProblem<'_>> {
         report
             .problems
             .iter()
             .filter(|p| p.severity == severity)
-            .map(|p: &Problem| json!({ "path": p.path, "line": p.line, "message": p.message }))
+            .map(|p: &Problem| JsonProblem {
+                path: &p.path,
+                line: p.line,
+                message: &p.message,
+            })
             .collect()
     };
-    let value = json!({
-        "statements": report.statements,
-        "destructive": report.destructive_count(),
-        "findings": findings,
-        "findings_omitted": report.findings_omitted,
-        "errors": problems(Severity::Error),
-        "warnings": problems(Severity::Warning),
-    });
-    serde_json::to_writer_pretty(&mut *out, &value)?;
+    let view = JsonReport {
+        statements: report.statements,
+        destructive: report.destructive_count(),
+        findings: report
+            .findings
+            .iter()
+            .map(|f| JsonFinding {
+                path: &f.path,
+                line: f.line,
+                kind: f.kind.as_str(),
+                objects: &f.objects,
+                cascade: f.cascade,
+                statement: &f.statement,
+                verb: f.verb(),
+                implied: f.implied.map(Kind::as_str),
+            })
+            .collect(),
+        findings_omitted: report.findings_omitted,
+        errors: problems(Severity::Error),
+        warnings: problems(Severity::Warning),
+    };
+    serde_json::to_writer_pretty(&mut *out, &view)?;
     writeln!(out)
+}
+
+#[derive(Serialize)]
+struct JsonReport<'a> {
+    statements: u64,
+    destructive: u64,
+    findings: Vec<JsonFinding<'a>>,
+    findings_omitted: u64,
+    errors: Vec<JsonProblem<'a>>,
+    warnings: Vec<JsonProblem<'a>>,
+}
+
+#[derive(Serialize)]
+struct JsonFinding<'a> {
+    path: &'a str,
+    line: u64,
+    kind: &'static str,
+    objects: &'a [String],
+    cascade: bool,
+    statement: &'a str,
+    verb: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    implied: Option<&'static str>,
+}
+
+#[derive(Serialize)]
+struct JsonProblem<'a> {
+    path: &'a str,
+    line: Option<u64>,
+    message: &'a str,
 }
 
 /// GitHub Actions annotations, one line per finding or problem.

@@ -21,6 +21,9 @@ use crate::sql::finding::Kind;
 use crate::sql::token::{Tok, Token, qualified_name, tokens};
 
 pub fn classify(text: &[u8], truncated: bool, depth: usize) -> Vec<Hit> {
+    if plainly_targeted(text) {
+        return Vec::new();
+    }
     if let Some(statement) = parse(text, truncated)
         && let Some(hits) = statement_hits(&statement)
     {
@@ -286,31 +289,76 @@ fn dml_region(toks: &[Token<'_>]) -> Option<Hit> {
         // its WHERE may lie beyond the cut: still report it, to be safe.
         return Some(Hit::new(kind, objects, false));
     };
+    if condition_names_column(condition_tokens(&toks[start..])) {
+        return None;
+    }
+    Some(Hit::new(kind, objects, false))
+}
+
+/// The tokens of a WHERE condition: up to a top-level RETURNING.
+fn condition_tokens<'t, 'a>(toks: &'t [Token<'a>]) -> &'t [Token<'a>] {
     let mut depth = 0usize;
-    let condition = &toks[start..];
-    for (k, t) in condition.iter().enumerate() {
+    for (k, t) in toks.iter().enumerate() {
         if t.is_punct(b'(') {
             depth += 1;
         } else if t.is_punct(b')') {
             depth = depth.saturating_sub(1);
-        }
-        if depth == 0 && t.is("returning") {
-            break;
-        }
-        let called = condition.get(k + 1).is_some_and(|n| n.is_punct(b'('));
-        let names_column = match t.kind {
-            Tok::QuotedIdent => !called,
-            Tok::Word => {
-                let word = t.ident();
-                !called && !NOT_COLUMNS.contains(&word.as_str())
-            }
-            _ => false,
-        };
-        if names_column {
-            return None;
+        } else if depth == 0 && t.is("returning") {
+            return &toks[..k];
         }
     }
-    Some(Hit::new(kind, objects, false))
+    toks
+}
+
+/// True when some token of the condition names a column: an identifier
+/// that is not a keyword, a function being called, a type written before a
+/// literal (`int '1'`, `x'ff'`), a cast's type, or a collation.
+fn condition_names_column(condition: &[Token<'_>]) -> bool {
+    condition.iter().enumerate().any(|(k, t)| {
+        let next = condition.get(k + 1);
+        let prev = k.checked_sub(1).map(|p| &condition[p]);
+        let called = next.is_some_and(|n| n.is_punct(b'('));
+        let typed_literal = next.is_some_and(|n| n.kind == Tok::Str || n.is_punct(b'&'));
+        let after_type_marker = prev.is_some_and(|p| p.is_punct(b':') || p.is("collate"));
+        if called || after_type_marker {
+            return false;
+        }
+        match t.kind {
+            Tok::QuotedIdent => true,
+            Tok::Word => !typed_literal && !NOT_COLUMNS.contains(&t.ident().as_str()),
+            _ => false,
+        }
+    })
+}
+
+/// A DELETE or UPDATE whose top-level WHERE has no parentheses (no
+/// subquery, no call) and names a column: it picks rows, and the token
+/// reading is as exact as a parse here, so sqlparser is skipped.
+fn plainly_targeted(text: &[u8]) -> bool {
+    let toks = tokens(text);
+    if !toks
+        .first()
+        .is_some_and(|t| t.is("delete") || t.is("update"))
+    {
+        return false;
+    }
+    let mut depth = 0usize;
+    let mut start = None;
+    for (k, t) in toks.iter().enumerate() {
+        if t.is_punct(b'(') {
+            depth += 1;
+        } else if t.is_punct(b')') {
+            depth = depth.saturating_sub(1);
+        } else if depth == 0 && t.is("where") {
+            start = Some(k + 1);
+            break;
+        }
+    }
+    let Some(start) = start else {
+        return false;
+    };
+    let condition = condition_tokens(&toks[start..]);
+    !condition.iter().any(|t| t.is_punct(b'(')) && condition_names_column(condition)
 }
 
 /// `EXPLAIN ANALYZE stmt` and `EXPLAIN (ANALYZE [true]) stmt` run the
@@ -430,6 +478,36 @@ mod tests {
         (
             "DELETE FROM users RETURNING id",
             Kind::DeleteAll,
+            &["users"],
+            false,
+        ),
+        (
+            "DELETE FROM users WHERE int '1' = 1",
+            Kind::DeleteAll,
+            &["users"],
+            false,
+        ),
+        (
+            "DELETE FROM users WHERE x'1f' = x'1f'",
+            Kind::DeleteAll,
+            &["users"],
+            false,
+        ),
+        (
+            "DELETE FROM users WHERE 'a' COLLATE \"C\" = 'a'",
+            Kind::DeleteAll,
+            &["users"],
+            false,
+        ),
+        (
+            "DELETE FROM users WHERE '1'::\"int4\" = 1",
+            Kind::DeleteAll,
+            &["users"],
+            false,
+        ),
+        (
+            "UPDATE users SET a = 1 WHERE date '2020-01-01' < now()",
+            Kind::UpdateAll,
             &["users"],
             false,
         ),
