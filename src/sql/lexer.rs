@@ -1043,8 +1043,7 @@ impl Lexer {
 
     fn count_newlines(&mut self, bytes: &[u8]) {
         if self.count_lines {
-            // A plain counting loop; the compiler vectorises it.
-            self.line += bytes.iter().filter(|&&b| b == b'\n').count() as u64;
+            self.line += count_newlines(bytes);
         }
     }
 
@@ -1139,6 +1138,31 @@ impl Lexer {
             }
         }
     }
+}
+
+/// Counts `\n` bytes. COPY data is mostly counted, not lexed, so this is
+/// the hot loop for dumps: byte-wide counters over 64-byte blocks let the
+/// compiler use wide vector compares, several times faster than a plain
+/// filtered count (which widens every lane to 64 bits).
+fn count_newlines(bytes: &[u8]) -> u64 {
+    if bytes.len() < 64 {
+        // Short spans (a string literal, a comment) are the common call.
+        return bytes.iter().filter(|&&b| b == b'\n').count() as u64;
+    }
+    let mut total = 0u64;
+    // 255 blocks at most, so no byte counter can overflow.
+    for stretch in bytes.chunks(255 * 64) {
+        let mut counters = [0u8; 64];
+        let mut blocks = stretch.chunks_exact(64);
+        for block in &mut blocks {
+            for (counter, &b) in counters.iter_mut().zip(block) {
+                *counter += u8::from(b == b'\n');
+            }
+        }
+        total += counters.iter().map(|&c| u64::from(c)).sum::<u64>();
+        total += blocks.remainder().iter().filter(|&&b| b == b'\n').count() as u64;
+    }
+    total
 }
 
 /// Quotes a variable's value as psql does for `:'name'` (like
@@ -1449,6 +1473,20 @@ mod tests {
             })
         );
         assert_eq!(sink.stmts.len(), 2);
+    }
+
+    #[test]
+    fn newline_counter_agrees_with_a_plain_count() {
+        let mut bytes = Vec::new();
+        for n in 0..100_000u32 {
+            bytes.push(if n % 7 == 0 || n % 13 == 0 { b'\n' } else { b'x' });
+        }
+        for len in [0, 1, 63, 64, 65, 255 * 64, 255 * 64 + 1, bytes.len()] {
+            let slice = &bytes[..len];
+            let plain = slice.iter().filter(|&&b| b == b'\n').count() as u64;
+            assert_eq!(count_newlines(slice), plain, "length {len}");
+        }
+        assert_eq!(count_newlines(&[b'\n'; 255 * 64 * 3]), 255 * 64 * 3);
     }
 
     #[test]
