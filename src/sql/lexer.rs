@@ -1479,7 +1479,11 @@ mod tests {
     fn newline_counter_agrees_with_a_plain_count() {
         let mut bytes = Vec::new();
         for n in 0..100_000u32 {
-            bytes.push(if n % 7 == 0 || n % 13 == 0 { b'\n' } else { b'x' });
+            bytes.push(if n % 7 == 0 || n % 13 == 0 {
+                b'\n'
+            } else {
+                b'x'
+            });
         }
         for len in [0, 1, 63, 64, 65, 255 * 64, 255 * 64 + 1, bytes.len()] {
             let slice = &bytes[..len];
