@@ -428,7 +428,7 @@ impl Lexer {
                 }
                 self.state = match (prev, b) {
                     (b'/', b'*') => State::BlockComment {
-                        depth: depth + 1,
+                        depth: depth.saturating_add(1),
                         prev: 0,
                     },
                     (b'*', b'/') if depth == 1 => State::Normal,
@@ -634,7 +634,7 @@ impl Lexer {
                 }
                 OPEN => {
                     self.end_word();
-                    self.paren_depth += 1;
+                    self.paren_depth = self.paren_depth.saturating_add(1);
                 }
                 CLOSE => {
                     self.end_word();
@@ -718,7 +718,7 @@ impl Lexer {
                 }
             }
             b'(' => {
-                self.paren_depth += 1;
+                self.paren_depth = self.paren_depth.saturating_add(1);
                 self.keep(b);
             }
             b')' => {
@@ -995,10 +995,10 @@ impl Lexer {
                 || (m[1] == b'o' && m[2] == b'r' && (m[3] == b'f' || m[3] == b'p')));
         if in_routine && self.paren_depth == 0 {
             if self.word_is(b"begin") {
-                self.begin_depth += 1;
+                self.begin_depth = self.begin_depth.saturating_add(1);
             } else if self.word_is(b"case") {
                 if self.begin_depth >= 1 {
-                    self.begin_depth += 1;
+                    self.begin_depth = self.begin_depth.saturating_add(1);
                 }
             } else if self.word_is(b"end") {
                 self.begin_depth = self.begin_depth.saturating_sub(1);

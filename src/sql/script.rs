@@ -18,6 +18,10 @@ use super::token::variable_char;
 const CHUNK: usize = 128 << 10;
 /// How many scripts deep `\i` may nest (the top-level input counts as one).
 pub const MAX_INCLUDE_DEPTH: usize = 16;
+/// How many includes one scan follows in all: a script that includes the
+/// same files over and over (each level twice, sixteen levels deep) would
+/// otherwise take exponential time.
+pub const MAX_INCLUDES: usize = 10_000;
 /// Characters of statement text kept in a finding.
 const STATEMENT_DISPLAY: usize = 200;
 
@@ -38,6 +42,7 @@ pub struct Scanner {
     /// psql's working directory: `\i` paths are relative to it.
     cwd: PathBuf,
     stack: Vec<Frame>,
+    includes_followed: usize,
     report: ScanReport,
 }
 
@@ -48,6 +53,7 @@ impl Scanner {
             variables: HashMap::new(),
             cwd: cwd.into(),
             stack: Vec::new(),
+            includes_followed: 0,
             report: ScanReport::default(),
         }
     }
@@ -209,6 +215,19 @@ impl Scanner {
     }
 
     fn include(&mut self, args: &[u8], relative: bool, line: u64) {
+        self.includes_followed += 1;
+        if self.includes_followed > MAX_INCLUDES {
+            if self.includes_followed == MAX_INCLUDES + 1 {
+                self.push_problem(
+                    Severity::Error,
+                    Some(line),
+                    format!(
+                        "more than {MAX_INCLUDES} includes in one scan; the rest are not followed"
+                    ),
+                );
+            }
+            return;
+        }
         let Some(Some(arg)) = self.parse_args(args).into_iter().next() else {
             self.push_problem(
                 Severity::Error,

@@ -625,3 +625,23 @@ fn bad_format_is_a_usage_error() {
         .assert()
         .code(2);
 }
+
+#[test]
+fn include_fan_out_is_bounded() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    // Each level includes the next four times: 4^12 scans without a budget.
+    for n in 0..12 {
+        let next = format!("\\i f{}.sql\n", n + 1).repeat(4);
+        std::fs::write(dir.path().join(format!("f{n}.sql")), next).expect("write");
+    }
+    std::fs::write(dir.path().join("f12.sql"), "SELECT 1;\n").expect("write");
+    let mut scanner = Scanner::new(dir.path());
+    scanner.scan_path(Path::new("f0.sql"));
+    let report = scanner.finish();
+    assert!(report.has_errors());
+    assert!(
+        report.problems[0].message.contains("includes in one scan"),
+        "{:?}",
+        report.problems
+    );
+}
