@@ -193,7 +193,10 @@ pub struct Finding {
     pub line: u64,
     pub kind: Kind,
     /// Affected objects, schema-qualified when written so, with
-    /// PostgreSQL's identifier folding (`USERS` → `users`, `"Users"` → `Users`).
+    /// PostgreSQL's identifier folding (`USERS` → `users`, `"Users"` →
+    /// `Users`). For drop_column each is `table.column`. Empty when not
+    /// known (dynamic SQL, a statement too long to keep whole, a very long
+    /// list): treat that as "anything in the database".
     pub objects: Vec<String>,
     /// Whether CASCADE was given: dependents are destroyed too.
     pub cascade: bool,

@@ -22,6 +22,8 @@ pub const MAX_INCLUDE_DEPTH: usize = 16;
 /// same files over and over (each level twice, sixteen levels deep) would
 /// otherwise take exponential time.
 pub const MAX_INCLUDES: usize = 10_000;
+/// Objects listed per finding; a longer list is dropped as unknown.
+pub const MAX_OBJECTS: usize = 1_000;
 /// Characters of statement text kept in a finding.
 const STATEMENT_DISPLAY: usize = 200;
 
@@ -426,11 +428,19 @@ impl Sink for Scanner {
         let text = display_statement(statement.text, statement.truncated);
         let path = self.label().to_string();
         for hit in hits {
+            // A list read from a cut statement may miss names, and a huge
+            // list is not worth keeping: either way, say "unknown" (empty)
+            // so that a backup covers everything rather than a guess.
+            let objects = if statement.truncated || hit.objects.len() > MAX_OBJECTS {
+                Vec::new()
+            } else {
+                hit.objects
+            };
             self.report.push_finding(Finding {
                 path: path.clone(),
                 line: statement.line,
                 kind: hit.kind,
-                objects: hit.objects,
+                objects,
                 cascade: hit.cascade,
                 statement: text.clone(),
                 implied: hit.implied,

@@ -645,3 +645,17 @@ fn include_fan_out_is_bounded() {
         report.problems
     );
 }
+
+#[test]
+fn names_from_a_cut_statement_are_unknown() {
+    let mut sql = b"DROP TABLE ".to_vec();
+    for n in 0..200_000 {
+        sql.extend_from_slice(format!("t{n}, ").as_bytes());
+    }
+    sql.extend_from_slice(b"last;");
+    let report = scan(&sql);
+    assert_eq!(report.findings.len(), 1);
+    assert_eq!(report.findings[0].kind, Kind::DropTable);
+    assert_eq!(report.findings[0].objects, Vec::<String>::new());
+    assert!(report.findings[0].statement.ends_with('…'));
+}
