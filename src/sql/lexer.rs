@@ -194,6 +194,10 @@ pub struct Lexer {
     bom_seen: usize,
 
     stmt: Vec<u8>,
+    /// The statement sent last, which `\g` and `\gexec` on an empty
+    /// buffer send again. Swapped with `stmt`, never copied.
+    previous: Vec<u8>,
+    previous_truncated: bool,
     stmt_started: bool,
     stmt_line: u64,
     truncated: bool,
@@ -240,6 +244,8 @@ impl Lexer {
             at_start: true,
             bom_seen: 0,
             stmt: Vec::new(),
+            previous: Vec::new(),
+            previous_truncated: false,
             stmt_started: false,
             stmt_line: 1,
             truncated: false,
@@ -1068,6 +1074,19 @@ impl Lexer {
                 terminator,
                 truncated: self.truncated,
             });
+            std::mem::swap(&mut self.stmt, &mut self.previous);
+            self.previous_truncated = self.truncated;
+        } else if matches!(terminator, Terminator::Go | Terminator::Gexec)
+            && !self.previous.is_empty()
+        {
+            // psql runs the previous query again: `SELECT 'DROP ...';`
+            // then `\gexec` on its own line executes what it returns.
+            sink.statement(&Statement {
+                text: &self.previous,
+                line: self.meta_line,
+                terminator,
+                truncated: self.previous_truncated,
+            });
         }
         self.stmt.clear();
         if self.stmt.capacity() > (64 << 10) {
@@ -1367,6 +1386,20 @@ mod tests {
         assert_eq!(
             terms,
             vec![Terminator::Go, Terminator::Gexec, Terminator::EndOfInput]
+        );
+    }
+
+    #[test]
+    fn g_on_an_empty_buffer_repeats_the_previous_statement() {
+        let c = lex_with(b"SELECT 'DROP TABLE t';\n\\gexec\nSELECT 1 \\r\n\\g\n", &[], 4);
+        let got: Vec<(u64, String, Terminator)> = c.stmts;
+        assert_eq!(
+            got,
+            vec![
+                (1, "SELECT 'DROP TABLE t'".into(), Terminator::Semicolon),
+                (2, "SELECT 'DROP TABLE t'".into(), Terminator::Gexec),
+                (4, "SELECT 'DROP TABLE t'".into(), Terminator::Go),
+            ]
         );
     }
 

@@ -77,6 +77,7 @@ fn evasions_are_caught() {
         (b"CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; END;\nDROP SCHEMA s;", &[(2, Kind::DropSchema)]),
         (b"PREPARE p AS TRUNCATE t;", &[(1, Kind::Truncate)]),
         (b"DROP\tTABLE\x0bt;", &[(1, Kind::DropTable)]),
+        (b"SELECT 'DROP TABLE t';\n\\gexec\n", &[(2, Kind::DropTable)]),
     ];
     for (sql, expected) in cases {
         assert_eq!(found(sql), *expected, "{}", String::from_utf8_lossy(sql));
