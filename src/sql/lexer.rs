@@ -1217,6 +1217,12 @@ fn trim(bytes: &[u8]) -> &[u8] {
 
 /// True for `COPY ... FROM STDIN` (data follows in the script).
 fn copy_from_stdin(stmt: &[u8]) -> bool {
+    if stmt
+        .first()
+        .is_some_and(|b| b.is_ascii_alphabetic() && !b.eq_ignore_ascii_case(&b'c'))
+    {
+        return false;
+    }
     let mut toks = super::token::Tokenizer::new(stmt);
     match toks.next() {
         Some(t) if t.is("copy") => copy_reads_stdin_tokens(toks),
@@ -1391,7 +1397,11 @@ mod tests {
 
     #[test]
     fn g_on_an_empty_buffer_repeats_the_previous_statement() {
-        let c = lex_with(b"SELECT 'DROP TABLE t';\n\\gexec\nSELECT 1 \\r\n\\g\n", &[], 4);
+        let c = lex_with(
+            b"SELECT 'DROP TABLE t';\n\\gexec\nSELECT 1 \\r\n\\g\n",
+            &[],
+            4,
+        );
         let got: Vec<(u64, String, Terminator)> = c.stmts;
         assert_eq!(
             got,

@@ -73,6 +73,17 @@ pub fn classify(text: &[u8], context: Context) -> Vec<Hit> {
 
 /// The first keyword of a statement, lowercased, if it is a candidate.
 fn candidate_head(text: &[u8]) -> Option<&'static str> {
+    // Most statements are decided by their first byte (the lexer drops
+    // leading whitespace; a comment or anything odd takes the long way).
+    if let Some(&first) = text.first()
+        && first.is_ascii_alphabetic()
+        && !matches!(
+            first.to_ascii_lowercase(),
+            b'd' | b't' | b'a' | b'u' | b'w' | b'e' | b'p'
+        )
+    {
+        return None;
+    }
     let head = Tokenizer::new(text).next()?;
     if head.kind != Tok::Word {
         return None;
