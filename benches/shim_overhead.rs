@@ -27,7 +27,11 @@ fn main() {
     let shims = tempfile::tempdir().expect("temp dir");
     std::fs::write(shims.path().join(".dbguard-shims"), "").expect("marker");
     let shim = shims.path().join("psql");
-    symlink(env!("CARGO_BIN_EXE_dbguard"), &shim).expect("link");
+    // DBGUARD_BENCH_BIN measures another build (e.g. the installed binary).
+    let bin = std::env::var_os("DBGUARD_BENCH_BIN")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_dbguard").into());
+    symlink(&bin, &shim).expect("link");
 
     let wrapper = cluster.client("psql");
     let binary = std::fs::canonicalize(&wrapper)
@@ -35,7 +39,11 @@ fn main() {
         .filter(|p| p.file_name().is_some_and(|n| n == "psql"))
         .unwrap_or_else(|| cluster.server_bin.join("psql"));
 
-    println!("shim overhead: psql -X -c 'select 1', {runs} alternating runs each\n");
+    println!(
+        "shim overhead: psql -X -c 'select 1', {runs} alternating runs each\nshim binary: {}\n",
+        bin.display()
+    );
+    baseline(&shim, runs);
     compare(
         cluster,
         "psql as found on PATH",
@@ -100,6 +108,35 @@ fn compare(
     println!(
         "  ratio  {:.4}x   added {:+.0} µs (median)\n",
         s50.as_secs_f64() / r50.as_secs_f64(),
+        (s50.as_secs_f64() - r50.as_secs_f64()) * 1e6
+    );
+}
+
+/// What the shim costs with nothing behind it but /bin/true: its own start
+/// and one extra exec, against /bin/true run directly.
+fn baseline(shim: &Path, runs: usize) {
+    let run = |program: &Path| -> Duration {
+        let mut cmd = Command::new(program);
+        cmd.env("DBGUARD_REAL_PSQL", "/bin/true")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null());
+        let start = Instant::now();
+        let status = cmd.status().expect("run");
+        assert!(status.success());
+        start.elapsed()
+    };
+    let truth = Path::new("/bin/true");
+    let (mut via_shim, mut direct) = (Vec::new(), Vec::new());
+    for _ in 0..runs {
+        via_shim.push(run(shim));
+        direct.push(run(truth));
+    }
+    let (s50, _) = percentiles(&mut via_shim);
+    let (r50, _) = percentiles(&mut direct);
+    println!(
+        "baseline: /bin/true median {:.3} ms, through the shim {:.3} ms: the shim adds {:+.0} µs\n",
+        ms(r50),
+        ms(s50),
         (s50.as_secs_f64() - r50.as_secs_f64()) * 1e6
     );
 }
