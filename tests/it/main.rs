@@ -2,6 +2,7 @@
 //! throwaway PostgreSQL cluster, creates the alembic venv, and builds
 //! sandboxes with the shims first on PATH.
 
+mod scan;
 mod support;
 
 mod bad_input;

@@ -1,0 +1,764 @@
+//! Rules for DELETE and UPDATE that reach every row: delete_all and
+//! update_all fire when there is no WHERE, or a WHERE that references no
+//! column (`WHERE true`, `WHERE 1 = 1`, `WHERE 'a' = 'a'`, `WHERE
+//! random() < 2`), whether the statement stands alone, sits in a
+//! data-modifying CTE (`WITH d AS (DELETE ...)`), carries a WITH of its own,
+//! or runs under `EXPLAIN ANALYZE` (plain EXPLAIN does not run it).
+//!
+//! "References a column" is deliberately simple: any identifier in the
+//! condition counts, even one inside a subquery. A condition built only
+//! from constants and functions cannot pick rows, so it deletes all or
+//! nothing.
+
+use std::ops::ControlFlow;
+
+use sqlparser::ast::{
+    Expr, FromTable, Query, SetExpr, Statement, TableFactor, TableWithJoins, visit_expressions,
+};
+
+use super::{Hit, classify_nested, ident, object_name, parse};
+use crate::sql::finding::Kind;
+use crate::sql::token::{Tok, Token, qualified_name, tokens};
+
+pub fn classify(text: &[u8], truncated: bool, depth: usize) -> Vec<Hit> {
+    if plainly_targeted(text) {
+        return Vec::new();
+    }
+    if let Some(statement) = parse(text, truncated)
+        && let Some(hits) = statement_hits(&statement)
+    {
+        return hits;
+    }
+    fallback(text, truncated, depth)
+}
+
+/// Hits for a parsed statement; `None` when the statement is of a form
+/// this rule does not know, so the fallback should judge it.
+fn statement_hits(statement: &Statement) -> Option<Vec<Hit>> {
+    match statement {
+        Statement::Delete(delete) => {
+            if where_picks_rows(delete.selection.as_ref()) {
+                return Some(Vec::new());
+            }
+            let from = match &delete.from {
+                FromTable::WithFromKeyword(t) | FromTable::WithoutKeyword(t) => t,
+            };
+            let mut objects: Vec<String> = delete.tables.iter().map(object_name).collect();
+            objects.extend(from.iter().filter_map(table_name));
+            Some(vec![Hit::new(Kind::DeleteAll, objects, false)])
+        }
+        Statement::Update(update) => {
+            if where_picks_rows(update.selection.as_ref()) {
+                return Some(Vec::new());
+            }
+            let objects = table_name(&update.table).into_iter().collect();
+            Some(vec![Hit::new(Kind::UpdateAll, objects, false)])
+        }
+        Statement::Query(query) => Some(query_hits(query)),
+        Statement::Insert(_) => Some(Vec::new()),
+        Statement::Explain {
+            analyze,
+            options,
+            statement,
+            ..
+        } => {
+            let analyze_option = options.iter().flatten().any(|o| {
+                o.name.value.eq_ignore_ascii_case("analyze")
+                    && o.arg.as_ref().is_none_or(|a| {
+                        !matches!(
+                            a.to_string().to_ascii_lowercase().as_str(),
+                            "false" | "off" | "0" | "no"
+                        )
+                    })
+            });
+            if *analyze || analyze_option {
+                statement_hits(statement)
+            } else {
+                Some(Vec::new())
+            }
+        }
+        _ => None,
+    }
+}
+
+/// Hits in a query: its CTEs and its body.
+fn query_hits(query: &Query) -> Vec<Hit> {
+    let mut hits = Vec::new();
+    if let Some(with) = &query.with {
+        for cte in &with.cte_tables {
+            hits.extend(query_hits(&cte.query));
+        }
+    }
+    hits.extend(set_expr_hits(&query.body));
+    hits
+}
+
+fn set_expr_hits(body: &SetExpr) -> Vec<Hit> {
+    match body {
+        SetExpr::Delete(s) | SetExpr::Update(s) | SetExpr::Insert(s) => {
+            // A statement form not understood inside a query is not
+            // guessed at; only DELETE and UPDATE can destroy here.
+            statement_hits(s).unwrap_or_default()
+        }
+        SetExpr::Query(q) => query_hits(q),
+        SetExpr::SetOperation { left, right, .. } => {
+            let mut hits = set_expr_hits(left);
+            hits.extend(set_expr_hits(right));
+            hits
+        }
+        SetExpr::Select(_) | SetExpr::Values(_) | SetExpr::Table(_) | SetExpr::Merge(_) => {
+            Vec::new()
+        }
+    }
+}
+
+fn table_name(table: &TableWithJoins) -> Option<String> {
+    match &table.relation {
+        TableFactor::Table { name, alias, .. } => {
+            // sqlparser reads `FROM ONLY users` as a table named ONLY with
+            // the alias `users`; PostgreSQL reserves ONLY, so undo that.
+            let only = matches!(name.0.as_slice(), [part] if part
+                .as_ident()
+                .is_some_and(|i| i.quote_style.is_none() && i.value.eq_ignore_ascii_case("only")));
+            match alias {
+                Some(alias) if only => Some(ident(&alias.name)),
+                _ => Some(object_name(name)),
+            }
+        }
+        _ => None,
+    }
+}
+
+/// True when a WHERE clause is present and mentions at least one column.
+fn where_picks_rows(selection: Option<&Expr>) -> bool {
+    let Some(condition) = selection else {
+        return false;
+    };
+    visit_expressions(condition, |e| match e {
+        Expr::Identifier(_) | Expr::CompoundIdentifier(_) | Expr::CompoundFieldAccess { .. } => {
+            ControlFlow::Break(())
+        }
+        _ => ControlFlow::Continue(()),
+    })
+    .is_break()
+}
+
+/// Words that can appear in a condition without naming a column.
+const NOT_COLUMNS: &[&str] = &[
+    "true",
+    "false",
+    "null",
+    "and",
+    "or",
+    "not",
+    "is",
+    "in",
+    "like",
+    "ilike",
+    "similar",
+    "to",
+    "between",
+    "symmetric",
+    "distinct",
+    "from",
+    "unknown",
+    "any",
+    "all",
+    "some",
+    "exists",
+    "case",
+    "when",
+    "then",
+    "else",
+    "end",
+    "cast",
+    "as",
+    "collate",
+    "escape",
+    "isnull",
+    "notnull",
+    "current_date",
+    "current_time",
+    "current_timestamp",
+    "localtime",
+    "localtimestamp",
+    "current_user",
+    "session_user",
+    "current_role",
+    "current_catalog",
+    "current_schema",
+    "user",
+    "select",
+    "interval",
+    "array",
+    "row",
+    "at",
+    "time",
+    "zone",
+    "date",
+    "timestamp",
+    "values",
+];
+
+/// Token-level reading of DELETE, UPDATE, WITH and EXPLAIN statements.
+pub(super) fn fallback(text: &[u8], truncated: bool, depth: usize) -> Vec<Hit> {
+    let toks = tokens(text);
+    let Some(head) = toks.first() else {
+        return Vec::new();
+    };
+    if head.is("explain") {
+        return explain_fallback(text, &toks, truncated, depth);
+    }
+    let mut hits = Vec::new();
+    for (k, t) in toks.iter().enumerate() {
+        if !(t.is("delete") || t.is("update")) {
+            continue;
+        }
+        // DELETE and UPDATE start a statement at the top or right after
+        // the parenthesis of a CTE; elsewhere (FOR UPDATE, ON DELETE) they
+        // are clauses.
+        let starts_statement = k == 0 || toks[k - 1].is_punct(b'(') || toks[k - 1].is_punct(b')');
+        if !starts_statement {
+            continue;
+        }
+        let end = group_end(&toks, k);
+        if let Some(hit) = dml_region(&toks[k..end]) {
+            hits.push(hit);
+        }
+    }
+    hits
+}
+
+/// Index just after the statement starting at `start`: the parenthesis
+/// closing the group it sits in, or the end.
+fn group_end(toks: &[Token<'_>], start: usize) -> usize {
+    let mut depth = 0usize;
+    for (k, t) in toks.iter().enumerate().skip(start) {
+        if t.is_punct(b'(') {
+            depth += 1;
+        } else if t.is_punct(b')') {
+            if depth == 0 {
+                return k;
+            }
+            depth -= 1;
+        }
+    }
+    toks.len()
+}
+
+/// Judges one DELETE or UPDATE by its tokens.
+fn dml_region(toks: &[Token<'_>]) -> Option<Hit> {
+    let delete = toks[0].is("delete");
+    let mut i = 1;
+    if delete {
+        // `DELETE` without FROM is not a statement (a word in a string,
+        // say, or a trigger's TG_OP).
+        if !toks.get(i).is_some_and(|t| t.is("from")) {
+            return None;
+        }
+        i += 1;
+    } else if toks.len() < 2 {
+        return None;
+    }
+    if toks.get(i).is_some_and(|t| t.is("only")) {
+        i += 1;
+    }
+    let objects: Vec<String> = qualified_name(toks, i)
+        .map(|(n, _)| n)
+        .into_iter()
+        .collect();
+    let kind = if delete {
+        Kind::DeleteAll
+    } else {
+        Kind::UpdateAll
+    };
+    let mut depth = 0usize;
+    let mut condition = None;
+    for (k, t) in toks.iter().enumerate() {
+        if t.is_punct(b'(') {
+            depth += 1;
+        } else if t.is_punct(b')') {
+            depth = depth.saturating_sub(1);
+        } else if depth == 0 && t.is("where") {
+            condition = Some(k + 1);
+            break;
+        }
+    }
+    let Some(start) = condition else {
+        // No WHERE in the text we have. When the statement was cut short
+        // its WHERE may lie beyond the cut: still report it, to be safe.
+        return Some(Hit::new(kind, objects, false));
+    };
+    if condition_names_column(condition_tokens(&toks[start..])) {
+        return None;
+    }
+    Some(Hit::new(kind, objects, false))
+}
+
+/// The tokens of a WHERE condition: up to a top-level RETURNING.
+fn condition_tokens<'t, 'a>(toks: &'t [Token<'a>]) -> &'t [Token<'a>] {
+    let mut depth = 0usize;
+    for (k, t) in toks.iter().enumerate() {
+        if t.is_punct(b'(') {
+            depth += 1;
+        } else if t.is_punct(b')') {
+            depth = depth.saturating_sub(1);
+        } else if depth == 0 && t.is("returning") {
+            return &toks[..k];
+        }
+    }
+    toks
+}
+
+/// True when some token of the condition names a column: an identifier
+/// that is not a keyword, a function being called, a type written before a
+/// literal (`int '1'`, `x'ff'`), a cast's type, or a collation.
+fn condition_names_column(condition: &[Token<'_>]) -> bool {
+    condition.iter().enumerate().any(|(k, t)| {
+        let next = condition.get(k + 1);
+        let prev = k.checked_sub(1).map(|p| &condition[p]);
+        let called = next.is_some_and(|n| n.is_punct(b'('));
+        let typed_literal = next.is_some_and(|n| n.kind == Tok::Str || n.is_punct(b'&'));
+        let after_type_marker = prev.is_some_and(|p| p.is_punct(b':') || p.is("collate"));
+        if called || after_type_marker {
+            return false;
+        }
+        match t.kind {
+            Tok::QuotedIdent => true,
+            Tok::Word => !typed_literal && !NOT_COLUMNS.contains(&t.ident().as_str()),
+            _ => false,
+        }
+    })
+}
+
+/// A DELETE or UPDATE whose top-level WHERE has no parentheses (no
+/// subquery, no call) and names a column: it picks rows, and the token
+/// reading is as exact as a parse here, so sqlparser is skipped.
+fn plainly_targeted(text: &[u8]) -> bool {
+    let toks = tokens(text);
+    if !toks
+        .first()
+        .is_some_and(|t| t.is("delete") || t.is("update"))
+    {
+        return false;
+    }
+    let mut depth = 0usize;
+    let mut start = None;
+    for (k, t) in toks.iter().enumerate() {
+        if t.is_punct(b'(') {
+            depth += 1;
+        } else if t.is_punct(b')') {
+            depth = depth.saturating_sub(1);
+        } else if depth == 0 && t.is("where") {
+            start = Some(k + 1);
+            break;
+        }
+    }
+    let Some(start) = start else {
+        return false;
+    };
+    let condition = condition_tokens(&toks[start..]);
+    !condition.iter().any(|t| t.is_punct(b'(')) && condition_names_column(condition)
+}
+
+/// `EXPLAIN ANALYZE stmt` and `EXPLAIN (ANALYZE [true]) stmt` run the
+/// statement; other EXPLAINs do not.
+fn explain_fallback(text: &[u8], toks: &[Token<'_>], truncated: bool, depth: usize) -> Vec<Hit> {
+    let mut i = 1;
+    let mut analyze = false;
+    if toks.get(i).is_some_and(|t| t.is_punct(b'(')) {
+        let end = super::super::token::skip_parens(toks, i);
+        let options = &toks[i + 1..end.saturating_sub(1).max(i + 1)];
+        for (k, t) in options.iter().enumerate() {
+            if t.is("analyze") || t.is("analyse") {
+                let off = options
+                    .get(k + 1)
+                    .is_some_and(|v| v.is("false") || v.is("off") || v.text == b"0");
+                analyze = !off;
+            }
+        }
+        i = end;
+    } else {
+        while toks
+            .get(i)
+            .is_some_and(|t| t.is("analyze") || t.is("analyse") || t.is("verbose"))
+        {
+            analyze |= !toks[i].is("verbose");
+            i += 1;
+        }
+    }
+    match toks.get(i) {
+        Some(t) if analyze => classify_nested(&text[t.offset..], truncated, depth + 1),
+        _ => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{check_hits, check_misses, one};
+    use super::*;
+    use crate::sql::classify::{Context, classify as classify_any};
+
+    fn fb(sql: &[u8]) -> Vec<Hit> {
+        fallback(sql, false, 0)
+    }
+
+    const HITS: &[(&str, Kind, &[&str], bool)] = &[
+        ("DELETE FROM users", Kind::DeleteAll, &["users"], false),
+        ("delete from users", Kind::DeleteAll, &["users"], false),
+        ("DELETE FROM ONLY users", Kind::DeleteAll, &["users"], false),
+        (
+            "DELETE FROM public.users",
+            Kind::DeleteAll,
+            &["public.users"],
+            false,
+        ),
+        ("DELETE FROM \"Users\"", Kind::DeleteAll, &["Users"], false),
+        ("DELETE FROM users AS u", Kind::DeleteAll, &["users"], false),
+        (
+            "DELETE FROM users WHERE true",
+            Kind::DeleteAll,
+            &["users"],
+            false,
+        ),
+        (
+            "DELETE FROM users WHERE TRUE",
+            Kind::DeleteAll,
+            &["users"],
+            false,
+        ),
+        (
+            "DELETE FROM users WHERE 1=1",
+            Kind::DeleteAll,
+            &["users"],
+            false,
+        ),
+        (
+            "DELETE FROM users WHERE 1 = 1 OR 2 = 2",
+            Kind::DeleteAll,
+            &["users"],
+            false,
+        ),
+        (
+            "DELETE FROM users WHERE 'a'='a'",
+            Kind::DeleteAll,
+            &["users"],
+            false,
+        ),
+        (
+            "DELETE FROM users WHERE NOT false",
+            Kind::DeleteAll,
+            &["users"],
+            false,
+        ),
+        (
+            "DELETE FROM users WHERE random() < 2",
+            Kind::DeleteAll,
+            &["users"],
+            false,
+        ),
+        (
+            "DELETE FROM users WHERE (1 = 1)",
+            Kind::DeleteAll,
+            &["users"],
+            false,
+        ),
+        (
+            "DELETE FROM users WHERE now() > '2000-01-01'",
+            Kind::DeleteAll,
+            &["users"],
+            false,
+        ),
+        (
+            "DELETE FROM users WHERE 1 IN (1, 2)",
+            Kind::DeleteAll,
+            &["users"],
+            false,
+        ),
+        (
+            "DELETE FROM users RETURNING id",
+            Kind::DeleteAll,
+            &["users"],
+            false,
+        ),
+        (
+            "DELETE FROM users WHERE int '1' = 1",
+            Kind::DeleteAll,
+            &["users"],
+            false,
+        ),
+        (
+            "DELETE FROM users WHERE x'1f' = x'1f'",
+            Kind::DeleteAll,
+            &["users"],
+            false,
+        ),
+        (
+            "DELETE FROM users WHERE 'a' COLLATE \"C\" = 'a'",
+            Kind::DeleteAll,
+            &["users"],
+            false,
+        ),
+        (
+            "DELETE FROM users WHERE '1'::\"int4\" = 1",
+            Kind::DeleteAll,
+            &["users"],
+            false,
+        ),
+        (
+            "UPDATE users SET a = 1 WHERE date '2020-01-01' < now()",
+            Kind::UpdateAll,
+            &["users"],
+            false,
+        ),
+        (
+            "DELETE FROM users USING accounts",
+            Kind::DeleteAll,
+            &["users"],
+            false,
+        ),
+        (
+            "DELETE /* x */ FROM -- y\n users",
+            Kind::DeleteAll,
+            &["users"],
+            false,
+        ),
+        (
+            "DELETE\r\nFROM\r\nusers\r\n",
+            Kind::DeleteAll,
+            &["users"],
+            false,
+        ),
+        (
+            "UPDATE users SET active = false",
+            Kind::UpdateAll,
+            &["users"],
+            false,
+        ),
+        (
+            "update users set active = false",
+            Kind::UpdateAll,
+            &["users"],
+            false,
+        ),
+        (
+            "UPDATE ONLY users SET a = 1",
+            Kind::UpdateAll,
+            &["users"],
+            false,
+        ),
+        (
+            "UPDATE s.users u SET a = 1",
+            Kind::UpdateAll,
+            &["s.users"],
+            false,
+        ),
+        (
+            "UPDATE \"Users\" SET a = 1",
+            Kind::UpdateAll,
+            &["Users"],
+            false,
+        ),
+        (
+            "UPDATE users SET a = 1 WHERE true",
+            Kind::UpdateAll,
+            &["users"],
+            false,
+        ),
+        (
+            "UPDATE users SET a = 1 WHERE 1=1",
+            Kind::UpdateAll,
+            &["users"],
+            false,
+        ),
+        (
+            "UPDATE users SET a = 1 WHERE 'x' <> 'y'",
+            Kind::UpdateAll,
+            &["users"],
+            false,
+        ),
+        (
+            "UPDATE users SET a = (SELECT max(b) FROM t WHERE t.id = 3)",
+            Kind::UpdateAll,
+            &["users"],
+            false,
+        ),
+        (
+            "UPDATE users SET a = b FROM other",
+            Kind::UpdateAll,
+            &["users"],
+            false,
+        ),
+        (
+            "UPDATE users SET a = 1 RETURNING *",
+            Kind::UpdateAll,
+            &["users"],
+            false,
+        ),
+        (
+            "WITH d AS (DELETE FROM users RETURNING *) SELECT count(*) FROM d",
+            Kind::DeleteAll,
+            &["users"],
+            false,
+        ),
+        (
+            "WITH u AS (UPDATE users SET a = 1 RETURNING id) SELECT * FROM u",
+            Kind::UpdateAll,
+            &["users"],
+            false,
+        ),
+        (
+            "WITH d AS (DELETE FROM users WHERE true RETURNING *) INSERT INTO archive SELECT * FROM d",
+            Kind::DeleteAll,
+            &["users"],
+            false,
+        ),
+        (
+            "WITH ids AS (SELECT 1) DELETE FROM users",
+            Kind::DeleteAll,
+            &["users"],
+            false,
+        ),
+        (
+            "WITH ids AS (SELECT id FROM x) UPDATE users SET a = 1",
+            Kind::UpdateAll,
+            &["users"],
+            false,
+        ),
+        (
+            "EXPLAIN ANALYZE DELETE FROM users",
+            Kind::DeleteAll,
+            &["users"],
+            false,
+        ),
+        (
+            "EXPLAIN ANALYZE VERBOSE UPDATE users SET a = 1",
+            Kind::UpdateAll,
+            &["users"],
+            false,
+        ),
+        (
+            "EXPLAIN (ANALYZE) DELETE FROM users",
+            Kind::DeleteAll,
+            &["users"],
+            false,
+        ),
+        (
+            "EXPLAIN (ANALYZE true, BUFFERS) DELETE FROM users WHERE 1=1",
+            Kind::DeleteAll,
+            &["users"],
+            false,
+        ),
+        (
+            "EXPLAIN (COSTS off, ANALYZE) UPDATE users SET a = 1",
+            Kind::UpdateAll,
+            &["users"],
+            false,
+        ),
+    ];
+
+    #[test]
+    fn hits() {
+        check_hits(HITS, fb);
+    }
+
+    #[test]
+    fn fallback_names_the_table() {
+        for (sql, kind, objects, _) in HITS {
+            let hits = fb(sql.as_bytes());
+            assert!(
+                hits.iter()
+                    .any(|h| h.kind == *kind && h.objects == *objects),
+                "{sql}: {hits:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn misses() {
+        check_misses(
+            &[
+                "DELETE FROM users WHERE id = 1",
+                "delete from users where id = 1",
+                "DELETE FROM users WHERE id IN (SELECT id FROM banned)",
+                "DELETE FROM users WHERE \"Id\" = 1",
+                "DELETE FROM users u WHERE u.id = 1",
+                "DELETE FROM users WHERE created_at < now() - interval '1 day'",
+                "DELETE FROM users WHERE id = $1",
+                "DELETE FROM users WHERE id = :id",
+                "DELETE FROM users WHERE NOT active",
+                "DELETE FROM users WHERE email IS NULL",
+                "DELETE FROM users USING banned b WHERE users.id = b.id",
+                "UPDATE users SET a = 1 WHERE id = 1",
+                "UPDATE users SET a = 1 WHERE id = 1 RETURNING *",
+                "UPDATE users SET a = b FROM other WHERE other.id = users.id",
+                "UPDATE users SET \"delete\" = true WHERE id = 7",
+                "WITH d AS (DELETE FROM users WHERE id = 1 RETURNING *) SELECT * FROM d",
+                "WITH x AS (SELECT * FROM t FOR UPDATE) SELECT * FROM x",
+                "WITH x AS (SELECT 1) SELECT * FROM x",
+                "EXPLAIN DELETE FROM users",
+                "EXPLAIN VERBOSE UPDATE users SET a = 1",
+                "EXPLAIN (ANALYZE false) DELETE FROM users",
+                "EXPLAIN (ANALYZE off, COSTS) DELETE FROM users",
+                "EXPLAIN ANALYZE SELECT * FROM users",
+                "EXPLAIN ANALYZE DELETE FROM users WHERE id = 1",
+            ],
+            fb,
+        );
+    }
+
+    #[test]
+    fn where_current_of_picks_one_row() {
+        assert_eq!(one("DELETE FROM users WHERE CURRENT OF c"), None);
+        assert_eq!(one("UPDATE users SET a = 1 WHERE CURRENT OF c"), None);
+    }
+
+    #[test]
+    fn two_data_modifying_ctes() {
+        let hits = classify_any(
+            b"WITH a AS (DELETE FROM x RETURNING 1), b AS (UPDATE y SET c = 1 RETURNING 1) SELECT 1",
+            Context::default(),
+        );
+        let kinds: Vec<(Kind, Vec<String>)> =
+            hits.into_iter().map(|h| (h.kind, h.objects)).collect();
+        assert_eq!(
+            kinds,
+            vec![
+                (Kind::DeleteAll, vec!["x".to_string()]),
+                (Kind::UpdateAll, vec!["y".to_string()])
+            ]
+        );
+    }
+
+    #[test]
+    fn a_cut_statement_without_where_in_view_is_reported() {
+        let mut sql = b"UPDATE big SET payload = '".to_vec();
+        sql.resize(100_000, b'x');
+        let hits = classify_any(
+            &sql,
+            Context {
+                gexec: false,
+                truncated: true,
+            },
+        );
+        assert_eq!(hits.len(), 1);
+        assert_eq!(hits[0].kind, Kind::UpdateAll);
+    }
+
+    #[test]
+    fn deep_nesting_falls_back_without_crashing() {
+        let depth = 5000;
+        let sql = format!(
+            "DELETE FROM t WHERE {}id = 1{}",
+            "(".repeat(depth),
+            ")".repeat(depth)
+        );
+        assert_eq!(one(&sql), None);
+        let sql = format!(
+            "DELETE FROM t WHERE {}1 = 1{}",
+            "(".repeat(depth),
+            ")".repeat(depth)
+        );
+        assert_eq!(one(&sql).map(|h| h.kind), Some(Kind::DeleteAll));
+    }
+}
