@@ -73,6 +73,27 @@ pub enum Error {
     /// outcome is not a plain error (e.g. a checksum mismatch).
     #[error("{message}")]
     Failed { message: String, code: u8 },
+
+    /// A PostgreSQL client program dbguard runs itself (pg_dump, pg_restore,
+    /// psql for helper queries) is missing.
+    #[error(
+        "{name} not found on PATH; install it (apt-get install -y postgresql-client) or set {var} to its path"
+    )]
+    ClientToolNotFound { name: String, var: String },
+
+    /// The connection check failed before anything was done.
+    #[error(
+        "cannot connect to {target}: {detail}; check the server is running and the connection settings (-h -p -U -d, PG* variables, .pgpass)"
+    )]
+    Unreachable { target: String, detail: String },
+
+    /// A backup could not be completed; nothing with a final name was left behind.
+    #[error("backup failed: {0}; nothing was saved")]
+    BackupFailed(String),
+
+    /// A configuration file exists but cannot be used.
+    #[error("{}: {message}", .path.display())]
+    Config { path: PathBuf, message: String },
 }
 
 impl Error {
@@ -85,7 +106,13 @@ impl Error {
 
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::UnknownName(_) | Error::Usage(_) | Error::Io { .. } => exit::ERROR,
+            Error::UnknownName(_)
+            | Error::Usage(_)
+            | Error::Io { .. }
+            | Error::ClientToolNotFound { .. }
+            | Error::Unreachable { .. }
+            | Error::BackupFailed(_)
+            | Error::Config { .. } => exit::ERROR,
             Error::RealToolNotFound { .. } => exit::NOT_FOUND,
             Error::BadOverride { .. } | Error::Recursion { .. } | Error::Exec { .. } => {
                 exit::CANNOT_EXEC

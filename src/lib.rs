@@ -6,10 +6,15 @@
 
 pub mod backup;
 pub mod cli;
+pub mod config;
+pub mod confirm;
 pub mod context;
 pub mod error;
+pub mod pgtools;
+pub mod restore;
 pub mod shim;
 pub mod sql;
+pub mod target;
 
 use std::ffi::OsStr;
 use std::path::Path;

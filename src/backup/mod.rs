@@ -1,2 +1,275 @@
-//! The backup store: pg_dump runner with streamed SHA-256, metadata,
-//! listing, verification and retention (not built yet).
+//! The backup store: taking backups (pg_dump with streamed SHA-256 and a
+//! completeness proof), their metadata, listing, verification, retention
+//! and the prune lock.
+//!
+//! Entry points for the rest of dbguard:
+//! - [`take_for`]: everything a guard needs in one call — configuration,
+//!   tools, connection check, dump, metadata, pruning.
+//! - [`preflight`] then [`take`]: the same in two steps, for callers that
+//!   want to show the database size or ask a question in between
+//!   (`dbguard backup`, `dbguard restore`'s safety backup).
+
+pub mod dump;
+pub mod durable;
+pub mod lock;
+pub mod metadata;
+pub mod retention;
+pub mod store;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::Config;
+use crate::pgtools::{DatabaseFacts, PgTools};
+use crate::target::Target;
+use crate::{Context, Error};
+
+pub use metadata::Metadata;
+pub use store::{BackupId, Store};
+
+/// pg_dump's output formats dbguard offers.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// SQL text with DROP ... IF EXISTS first; restorable with psql.
+    #[default]
+    Plain,
+    /// pg_dump's compressed archive; restorable with pg_restore.
+    Custom,
+    /// One file per table in a directory; allows parallel dumps (-j).
+    Directory,
+}
+
+impl Format {
+    pub const ALL: [Format; 3] = [Format::Plain, Format::Custom, Format::Directory];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Plain => "plain",
+            Format::Custom => "custom",
+            Format::Directory => "directory",
+        }
+    }
+
+    /// The extension of the backup's data file (a directory for `directory`).
+    pub fn extension(self) -> &'static str {
+        match self {
+            Format::Plain => "sql",
+            Format::Custom => "dump",
+            Format::Directory => "dir",
+        }
+    }
+
+    pub fn from_extension(ext: &str) -> Option<Format> {
+        Format::ALL.into_iter().find(|f| f.extension() == ext)
+    }
+}
+
+impl std::fmt::Display for Format {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What a backup covers. Stored as `"database"` or a list of table names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Scope {
+    /// Always the word `database`.
+    Database(ScopeWord),
+    Tables(Vec<String>),
+}
+
+/// The word `database`, alone, so the untagged form reads naturally.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ScopeWord {
+    Database,
+}
+
+impl Scope {
+    pub fn database() -> Scope {
+        Scope::Database(ScopeWord::Database)
+    }
+
+    pub fn tables(tables: Vec<String>) -> Scope {
+        if tables.is_empty() {
+            Scope::database()
+        } else {
+            Scope::Tables(tables)
+        }
+    }
+
+    pub fn table_list(&self) -> &[String] {
+        match self {
+            Scope::Database(_) => &[],
+            Scope::Tables(t) => t,
+        }
+    }
+}
+
+impl std::fmt::Display for Scope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Scope::Database(_) => f.write_str("database"),
+            Scope::Tables(t) => write!(f, "tables {}", t.join(",")),
+        }
+    }
+}
+
+/// What to back up and why.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// Why (the guarded command, say); passwords are removed before storing.
+    pub reason: String,
+    pub scope: Scope,
+    /// `None`: the configured format.
+    pub format: Option<Format>,
+    /// Parallel jobs, directory format only.
+    pub jobs: Option<u32>,
+    /// An explicit data file path instead of the store (`--output`).
+    pub output: Option<PathBuf>,
+    /// Apply retention afterwards (only in the store).
+    pub prune: bool,
+}
+
+impl Request {
+    pub fn new(reason: impl Into<String>, scope: Scope) -> Request {
+        Request {
+            reason: reason.into(),
+            scope,
+            format: None,
+            jobs: None,
+            output: None,
+            prune: true,
+        }
+    }
+}
+
+/// A database that answered, with what it said about itself.
+#[derive(Debug, Clone)]
+pub struct Preflight {
+    /// The target, with the server's own idea of database, user and port.
+    pub target: Target,
+    pub facts: DatabaseFacts,
+}
+
+/// The connection check and the facts recorded with a backup. An
+/// unreachable server is one line: `cannot connect to ...`.
+pub fn preflight(tools: &PgTools, target: &Target) -> Result<Preflight, Error> {
+    let (id, facts) = tools.inspect(target)?;
+    let mut target = target.clone();
+    target.adopt(&id);
+    Ok(Preflight { target, facts })
+}
+
+/// A backup that exists, complete, under its final name.
+#[derive(Debug, Clone)]
+pub struct Created {
+    pub metadata: Metadata,
+    pub data_path: PathBuf,
+    pub metadata_path: PathBuf,
+    /// What retention did afterwards, if it ran.
+    pub pruned: Option<Result<retention::Plan, String>>,
+}
+
+/// Takes a backup of the preflighted database. On error nothing with a
+/// final name is left behind.
+pub fn take(
+    config: &Config,
+    tools: &PgTools,
+    pre: &Preflight,
+    request: &Request,
+) -> Result<Created, Error> {
+    let format = request.format.unwrap_or_else(|| config.format());
+    if request.jobs.is_some() && format != Format::Directory {
+        return Err(Error::Usage(
+            "-j/--jobs needs --format directory (pg_dump dumps in parallel only to a directory)"
+                .into(),
+        ));
+    }
+    let (dir, naming) = match &request.output {
+        Some(path) => {
+            let file_name = path.file_name().and_then(|n| n.to_str()).ok_or_else(|| {
+                Error::Usage(format!("--output {}: not a file name", path.display()))
+            })?;
+            let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
+            let dir = parent.map_or_else(|| PathBuf::from("."), PathBuf::from);
+            (dir, dump::Naming::Exact(file_name.to_owned()))
+        }
+        None => (config.backup_dir()?, dump::Naming::Store),
+    };
+    let started_at = chrono::Local::now();
+    let clock = Instant::now();
+    let progress = std::io::stderr().is_terminal();
+    let store = Store::new(&dir);
+    store.prepare(request.output.is_none())?;
+
+    let dumped = dump::run(&dump::Job {
+        tools,
+        target: &pre.target,
+        format,
+        jobs: request.jobs,
+        tables: request.scope.table_list(),
+        size_hint: pre.facts.size_bytes,
+        progress,
+        dir: &dir,
+        naming: &naming,
+        database: &pre.target.dbname,
+        started_at,
+    })?;
+
+    let metadata = Metadata::build(
+        &dumped,
+        &pre.target,
+        &pre.facts,
+        tools.pg_dump_version().unwrap_or_default(),
+        &request.scope,
+        &request.reason,
+        started_at,
+        clock.elapsed(),
+    );
+    let metadata_path = match metadata.write_beside(&dumped.path) {
+        Ok(path) => path,
+        Err(err) => {
+            // Invariant 4: without metadata the data file must not keep its final name.
+            dump::remove_data(&dumped.path);
+            return Err(err);
+        }
+    };
+    let _ = store.record_verification(
+        &metadata.id,
+        store::VerifyOutcome::ok_at_creation(&metadata),
+    );
+
+    let pruned = (request.prune && request.output.is_none()).then(|| {
+        retention::prune_after_backup(&store, config.retention(), &metadata.id)
+            .map_err(|e| e.to_string())
+    });
+    Ok(Created {
+        data_path: dumped.path,
+        metadata_path,
+        metadata,
+        pruned,
+    })
+}
+
+/// One call for the guards: resolve tools and configuration, check the
+/// connection, take a whole-database or scoped backup into the store and
+/// prune. The caller has already asked for confirmation.
+pub fn take_for(
+    ctx: &Context,
+    target: &Target,
+    reason: &str,
+    scope: Scope,
+) -> Result<Created, Error> {
+    let config = Config::load(ctx)?;
+    let tools = PgTools::resolve(ctx)?;
+    let pre = preflight(&tools, target)?;
+    take(&config, &tools, &pre, &Request::new(reason, scope))
+}

@@ -1,10 +1,134 @@
-//! `dbguard backup` (not built yet).
+//! `dbguard backup`: take a checksummed backup of a database now.
+//!
+//! Connection check and database size first, then a confirmation (unless
+//! `--yes`/`--force` or `DBGUARD_YES=1`), then the dump, the metadata and
+//! retention. The result is printed on stdout; progress and the pre-dump
+//! summary go to stderr.
 
+use std::io::Write;
+use std::path::PathBuf;
+
+use indicatif::HumanBytes;
+
+use crate::backup::{self, Created, Format, Request, Scope};
+use crate::config::Config;
+use crate::confirm::{self, Consent, Expect, Question};
+use crate::pgtools::PgTools;
+use crate::target::{ConnectionArgs, Target};
 use crate::{Context, Error};
 
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+#[command(disable_help_flag = true)]
+pub struct Args {
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+    /// Database name (or conninfo string / URI) and user name, as psql takes them.
+    #[arg(value_name = "DBNAME [USERNAME]")]
+    pub positional: Vec<String>,
+    /// Dump format (default: from the configuration, else plain).
+    #[arg(short = 'F', long, value_enum)]
+    pub format: Option<Format>,
+    /// Parallel pg_dump jobs (directory format only).
+    #[arg(short = 'j', long, value_name = "N")]
+    pub jobs: Option<u32>,
+    /// Back up only this table (pg_dump -t pattern); repeatable.
+    #[arg(short = 't', long = "table", value_name = "TABLE")]
+    pub tables: Vec<String>,
+    /// Write the backup here instead of the backup directory (no retention).
+    #[arg(short = 'o', long, value_name = "PATH")]
+    pub output: Option<PathBuf>,
+    /// Why the backup is taken; stored in its metadata.
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
+    /// Do not ask for confirmation (also DBGUARD_YES=1).
+    #[arg(short = 'y', long, visible_alias = "force")]
+    pub yes: bool,
+    /// Do not apply the retention rules afterwards.
+    #[arg(long)]
+    pub no_prune: bool,
+    /// Print help.
+    #[arg(long, action = clap::ArgAction::Help)]
+    pub help: Option<bool>,
+}
 
-pub fn run(_args: Args, _ctx: &Context) -> Result<u8, Error> {
-    Err(Error::Usage("`dbguard backup` is not available yet".into()))
+pub fn run(args: Args, ctx: &Context) -> Result<u8, Error> {
+    let connection = args.connection.clone().with_positional(&args.positional)?;
+    let target = Target::resolve(&connection, ctx)?;
+    let config = Config::load(ctx)?;
+    let tools = PgTools::resolve(ctx)?;
+    let pre = backup::preflight(&tools, &target)?;
+    let format = args.format.unwrap_or_else(|| config.format());
+    let destination = match &args.output {
+        Some(path) => path.display().to_string(),
+        None => config.backup_dir()?.display().to_string(),
+    };
+    let summary = vec![format!(
+        "Back up {} ({} on the server, {} tables) as {format} to {destination}",
+        pre.target,
+        HumanBytes(pre.facts.size_bytes),
+        pre.facts.tables.len()
+    )];
+    let question = Question {
+        summary: summary.clone(),
+        expect: Expect::YesNo,
+    };
+    if confirm::confirm(ctx, &question, args.yes)? != Consent::Typed {
+        eprintln!("{}", summary.join("\n"));
+    }
+    let request = Request {
+        reason: args
+            .reason
+            .clone()
+            .unwrap_or_else(|| "dbguard backup (manual)".to_owned()),
+        scope: Scope::tables(args.tables.clone()),
+        format: Some(format),
+        jobs: args.jobs,
+        output: args.output.clone(),
+        prune: !args.no_prune,
+    };
+    let created = backup::take(&config, &tools, &pre, &request)?;
+    let mut out = std::io::stdout().lock();
+    report(&mut out, &created).map_err(|e| Error::io("writing to stdout", e))?;
+    Ok(crate::error::exit::OK)
+}
+
+/// The success report: what was written where, and what retention did.
+pub fn report(out: &mut impl Write, created: &Created) -> std::io::Result<()> {
+    let m = &created.metadata;
+    writeln!(out, "Backed up database \"{}\" as {}", m.database, m.id)?;
+    writeln!(
+        out,
+        "  file     {} ({}, {})",
+        created.data_path.display(),
+        HumanBytes(m.size_bytes),
+        m.format
+    )?;
+    writeln!(out, "  sha256   {}", m.sha256)?;
+    writeln!(
+        out,
+        "  tables   {} (alembic revision: {})",
+        m.tables.len(),
+        m.alembic_revision.as_deref().unwrap_or("none")
+    )?;
+    writeln!(out, "  proof    {}", m.completeness)?;
+    writeln!(out, "  took     {:.1} s", m.dump_seconds)?;
+    match &created.pruned {
+        None => {}
+        Some(Ok(plan)) => {
+            let removed: Vec<&str> = plan.removed().map(|d| d.id.as_str()).collect();
+            if removed.is_empty() {
+                writeln!(out, "Retention: kept all {} backups", plan.decisions.len())?;
+            } else {
+                writeln!(
+                    out,
+                    "Retention: kept {}, removed {}: {}",
+                    plan.kept().count(),
+                    removed.len(),
+                    removed.join(", ")
+                )?;
+            }
+        }
+        Some(Err(e)) => writeln!(out, "Retention skipped: {e}")?,
+    }
+    Ok(())
 }

@@ -2,10 +2,11 @@
 //! throwaway PostgreSQL cluster, creates the alembic venv, and builds
 //! sandboxes with the shims first on PATH.
 
-mod scan;
 mod support;
 
+mod backup;
 mod bad_input;
 mod doctor;
 mod install;
+mod scan;
 mod transparency;

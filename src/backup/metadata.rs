@@ -1,0 +1,167 @@
+//! The JSON sidecar `<stem>.json` written beside every backup (DESIGN.md
+//! section 5). It is written last, so its presence means the data file is
+//! complete; its checksum and size are what `verify` and `restore` trust.
+//! It never holds a password: the reason is redacted and the connection is
+//! recorded as host, port, user and database only.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::{DateTime, FixedOffset, Local};
+use serde::{Deserialize, Serialize};
+
+use super::dump::Dumped;
+use super::{Format, Scope};
+use crate::Error;
+use crate::pgtools::DatabaseFacts;
+use crate::target::{Target, redact};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Metadata {
+    /// The backup's id: the file stem shared by data file and sidecar.
+    pub id: String,
+    /// The data file (or directory) name, beside this sidecar.
+    pub file: String,
+    pub created_at: DateTime<FixedOffset>,
+    /// SHA-256 of the data file; for a directory, of its sorted manifest.
+    pub sha256: String,
+    pub size_bytes: u64,
+    pub format: Format,
+    pub database: String,
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    pub server_version: String,
+    pub pg_dump_version: String,
+    pub tables: Vec<TableEntry>,
+    pub alembic_revision: Option<String>,
+    pub scope: Scope,
+    pub reason: String,
+    pub tool_version: String,
+    /// `pg_database_size` when the backup started.
+    #[serde(default)]
+    pub database_size_bytes: u64,
+    /// How long pg_dump and the completeness proof took.
+    #[serde(default)]
+    pub dump_seconds: f64,
+    /// How completeness was proven.
+    #[serde(default)]
+    pub completeness: String,
+    /// Directory format: every file with its size and checksum.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<FileEntry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableEntry {
+    pub schema: String,
+    pub name: String,
+    /// The planner's estimate when the backup was taken (null if unknown).
+    pub rows_estimate: Option<i64>,
+    /// The exact number of rows in the dump, counted from a plain dump's
+    /// COPY data as it streamed; null for other formats.
+    #[serde(default)]
+    pub rows: Option<i64>,
+}
+
+impl TableEntry {
+    pub fn qualified(&self) -> String {
+        format!("{}.{}", self.schema, self.name)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileEntry {
+    pub name: String,
+    pub size: u64,
+    pub sha256: String,
+}
+
+impl Metadata {
+    #[allow(clippy::too_many_arguments)]
+    pub fn build(
+        dumped: &Dumped,
+        target: &Target,
+        facts: &DatabaseFacts,
+        pg_dump_version: String,
+        scope: &Scope,
+        reason: &str,
+        started_at: DateTime<Local>,
+        elapsed: Duration,
+    ) -> Metadata {
+        let in_scope = |t: &crate::pgtools::TableFact| match scope {
+            Scope::Database(_) => true,
+            Scope::Tables(names) => names
+                .iter()
+                .any(|n| *n == t.name || *n == format!("{}.{}", t.schema, t.name)),
+        };
+        let tables = facts
+            .tables
+            .iter()
+            .filter(|t| {
+                in_scope(t)
+                    || dumped
+                        .rows
+                        .contains_key(&(t.schema.clone(), t.name.clone()))
+            })
+            .map(|t| TableEntry {
+                schema: t.schema.clone(),
+                name: t.name.clone(),
+                rows_estimate: t.rows_estimate,
+                rows: dumped
+                    .rows
+                    .get(&(t.schema.clone(), t.name.clone()))
+                    .copied(),
+            })
+            .collect();
+        Metadata {
+            id: dumped.id.clone(),
+            file: dumped
+                .path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            created_at: started_at.fixed_offset(),
+            sha256: dumped.sha256.clone(),
+            size_bytes: dumped.size_bytes,
+            format: dumped.format,
+            database: target.dbname.clone(),
+            host: target.host.clone(),
+            port: target.port,
+            user: target.user.clone(),
+            server_version: facts.server_version.clone(),
+            pg_dump_version,
+            tables,
+            alembic_revision: facts.alembic_revision.clone(),
+            scope: scope.clone(),
+            reason: redact(reason),
+            tool_version: format!("dbguard {}", env!("CARGO_PKG_VERSION")),
+            database_size_bytes: facts.size_bytes,
+            dump_seconds: elapsed.as_secs_f64(),
+            completeness: dumped.completeness.clone(),
+            files: dumped.files.clone(),
+        }
+    }
+
+    /// The sidecar's path for a data file: same stem, `.json`.
+    pub fn path_for(data_path: &Path) -> PathBuf {
+        data_path.with_extension("json")
+    }
+
+    /// Writes the sidecar durably (temp, fsync, rename, fsync of the directory).
+    pub fn write_beside(&self, data_path: &Path) -> Result<PathBuf, Error> {
+        let path = Metadata::path_for(data_path);
+        let mut json = serde_json::to_vec_pretty(self)
+            .map_err(|e| Error::BackupFailed(format!("cannot encode metadata: {e}")))?;
+        json.push(b'\n');
+        super::durable::write_new(&path, &json).map_err(|e| {
+            Error::BackupFailed(format!("cannot write metadata {}: {e}", path.display()))
+        })?;
+        Ok(path)
+    }
+
+    pub fn read(path: &Path) -> Result<Metadata, String> {
+        let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+        serde_json::from_slice(&bytes).map_err(|e| format!("not valid metadata: {e}"))
+    }
+}

@@ -1,0 +1,560 @@
+//! The backup directory as a collection: backup ids, listing, checking
+//! each backup against its metadata, removing, and the verification
+//! journal that remembers when each backup last proved good.
+//!
+//! A backup is the pair `<id>.<ext>` + `<id>.json`. Anything else in the
+//! directory (temporary `.tmp-*` files of a backup in progress, the lock,
+//! the journal) is not a backup and is never listed.
+
+use std::collections::HashMap;
+use std::fs::{self, DirBuilder, File, OpenOptions};
+use std::io::{self, BufRead, BufReader, Write};
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use chrono::{DateTime, FixedOffset, Local, NaiveDateTime, TimeZone};
+use serde::{Deserialize, Serialize};
+
+use super::dump::{hash_directory, hash_reader};
+use super::metadata::Metadata;
+use super::{Format, durable};
+use crate::Error;
+
+/// The journal of verification results, one JSON object per line.
+pub const JOURNAL: &str = ".dbguard-verify.jsonl";
+
+/// Timestamp layout inside backup names.
+const STAMP: &str = "%Y%m%d_%H%M%S";
+
+/// A backup's id: `backup_<database>_<YYYYmmdd_HHMMSS>[_<n>]`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct BackupId(String);
+
+impl BackupId {
+    /// The id for a backup of `database` started at `time` (local time);
+    /// `n` > 1 only when that second already has a backup.
+    pub fn new(database: &str, time: NaiveDateTime, n: u32) -> BackupId {
+        let safe: String = database
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let mut id = format!("backup_{safe}_{}", time.format(STAMP));
+        if n > 1 {
+            id.push_str(&format!("_{n}"));
+        }
+        BackupId(id)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The database part, timestamp and sequence number of an id, if it
+    /// follows the naming scheme.
+    pub fn parse(id: &str) -> Option<(String, NaiveDateTime, u32)> {
+        let rest = id.strip_prefix("backup_")?;
+        let try_stamp = |s: &str| -> Option<(String, NaiveDateTime)> {
+            if s.len() < 16 || !s.is_char_boundary(s.len() - 16) {
+                return None;
+            }
+            let (db, stamp) = s.split_at(s.len() - 16);
+            let stamp = stamp.strip_prefix('_')?;
+            let time = NaiveDateTime::parse_from_str(stamp, STAMP).ok()?;
+            (!db.is_empty()).then(|| (db.to_owned(), time))
+        };
+        if let Some((db, time)) = try_stamp(rest) {
+            return Some((db, time, 1));
+        }
+        let (head, n) = rest.rsplit_once('_')?;
+        let n: u32 = n.parse().ok().filter(|n| *n > 1)?;
+        let (db, time) = try_stamp(head)?;
+        Some((db, time, n))
+    }
+}
+
+impl std::fmt::Display for BackupId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// One backup as found on disk: its data, its metadata, either may be missing.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub id: String,
+    pub data: Option<PathBuf>,
+    pub sidecar: Option<PathBuf>,
+    /// `None`: no sidecar; `Some(Err)`: a sidecar that does not parse.
+    pub metadata: Option<Result<Metadata, String>>,
+}
+
+impl Entry {
+    pub fn meta(&self) -> Option<&Metadata> {
+        self.metadata.as_ref().and_then(|m| m.as_ref().ok())
+    }
+
+    /// When the backup was taken: the metadata's time, else the name's
+    /// (read as local time).
+    pub fn created(&self) -> Option<DateTime<FixedOffset>> {
+        if let Some(m) = self.meta() {
+            return Some(m.created_at);
+        }
+        let (_, naive, _) = BackupId::parse(&self.id)?;
+        Local
+            .from_local_datetime(&naive)
+            .earliest()
+            .map(|t| t.fixed_offset())
+    }
+
+    pub fn format(&self) -> Option<Format> {
+        self.meta().map(|m| m.format).or_else(|| {
+            self.data
+                .as_ref()
+                .and_then(|p| p.extension())
+                .and_then(|e| e.to_str())
+                .and_then(Format::from_extension)
+        })
+    }
+
+    fn sequence(&self) -> u32 {
+        BackupId::parse(&self.id).map_or(0, |(_, _, n)| n)
+    }
+}
+
+/// The result of checking one backup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Status {
+    Ok,
+    /// Bytes differ from the checksum or size in the metadata.
+    Corrupted(String),
+    /// No (usable) metadata: the backup never finished.
+    Incomplete(String),
+    /// Metadata without data, or an id that does not exist.
+    Missing(String),
+}
+
+impl Status {
+    pub fn label(&self) -> &'static str {
+        match self {
+            Status::Ok => "OK",
+            Status::Corrupted(_) => "CORRUPTED",
+            Status::Incomplete(_) => "INCOMPLETE",
+            Status::Missing(_) => "MISSING",
+        }
+    }
+
+    pub fn detail(&self) -> Option<&str> {
+        match self {
+            Status::Ok => None,
+            Status::Corrupted(d) | Status::Incomplete(d) | Status::Missing(d) => Some(d),
+        }
+    }
+
+    pub fn is_ok(&self) -> bool {
+        *self == Status::Ok
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Verdict {
+    pub id: String,
+    pub status: Status,
+    pub bytes_read: u64,
+    pub seconds: f64,
+}
+
+/// One line of the verification journal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VerifyOutcome {
+    pub id: String,
+    pub at: DateTime<FixedOffset>,
+    /// `OK`, `CORRUPTED`, ...
+    pub status: String,
+    /// `created` (proven complete while it was written) or `verify` (re-read).
+    pub how: String,
+}
+
+impl VerifyOutcome {
+    pub fn ok_at_creation(meta: &Metadata) -> VerifyOutcome {
+        VerifyOutcome {
+            id: meta.id.clone(),
+            at: Local::now().fixed_offset(),
+            status: "OK".into(),
+            how: "created".into(),
+        }
+    }
+
+    pub fn is_ok(&self) -> bool {
+        self.status == "OK"
+    }
+}
+
+/// A backup directory.
+#[derive(Debug, Clone)]
+pub struct Store {
+    dir: PathBuf,
+}
+
+impl Store {
+    pub fn new(dir: &Path) -> Store {
+        Store {
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Creates the directory if needed; with `private`, makes it 0700.
+    pub fn prepare(&self, private: bool) -> Result<(), Error> {
+        let fail = |e: io::Error| {
+            Error::BackupFailed(format!(
+                "cannot use backup directory {}: {e}",
+                self.dir.display()
+            ))
+        };
+        DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&self.dir)
+            .map_err(fail)?;
+        if private {
+            let mode = fs::metadata(&self.dir).map_err(fail)?.permissions().mode();
+            if mode & 0o777 != 0o700 {
+                fs::set_permissions(&self.dir, fs::Permissions::from_mode(0o700)).map_err(fail)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Every backup in the directory, newest first. A directory that does
+    /// not exist yet holds no backups.
+    pub fn entries(&self) -> Result<Vec<Entry>, Error> {
+        let read = match fs::read_dir(&self.dir) {
+            Ok(read) => read,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => {
+                return Err(Error::io(
+                    format!("cannot read backup directory {}", self.dir.display()),
+                    e,
+                ));
+            }
+        };
+        let mut by_id: HashMap<String, Entry> = HashMap::new();
+        for item in read.flatten() {
+            let name = item.file_name().to_string_lossy().into_owned();
+            if !name.starts_with("backup_") {
+                continue;
+            }
+            let Some((stem, ext)) = name.rsplit_once('.') else {
+                continue;
+            };
+            let is_sidecar = ext == "json";
+            if !is_sidecar && Format::from_extension(ext).is_none() {
+                continue;
+            }
+            let entry = by_id.entry(stem.to_owned()).or_insert_with(|| Entry {
+                id: stem.to_owned(),
+                data: None,
+                sidecar: None,
+                metadata: None,
+            });
+            if is_sidecar {
+                entry.metadata = Some(Metadata::read(&item.path()));
+                entry.sidecar = Some(item.path());
+            } else {
+                entry.data = Some(item.path());
+            }
+        }
+        let mut entries: Vec<Entry> = by_id.into_values().collect();
+        entries.sort_by(|a, b| {
+            b.created()
+                .cmp(&a.created())
+                .then(b.sequence().cmp(&a.sequence()))
+                .then(b.id.cmp(&a.id))
+        });
+        Ok(entries)
+    }
+
+    /// A backup by id; a data or sidecar file name works too.
+    pub fn find(&self, wanted: &str) -> Result<Option<Entry>, Error> {
+        let wanted = Path::new(wanted)
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or(wanted);
+        let stem = match wanted.rsplit_once('.') {
+            Some((stem, ext)) if ext == "json" || Format::from_extension(ext).is_some() => stem,
+            _ => wanted,
+        };
+        Ok(self.entries()?.into_iter().find(|e| e.id == stem))
+    }
+
+    /// Re-reads every byte of a backup and compares it with its metadata.
+    pub fn verify(&self, entry: &Entry) -> Verdict {
+        let clock = Instant::now();
+        let (status, bytes_read) = check(entry);
+        Verdict {
+            id: entry.id.clone(),
+            status,
+            bytes_read,
+            seconds: clock.elapsed().as_secs_f64(),
+        }
+    }
+
+    /// Appends a result to the journal (one `write` per line, O_APPEND).
+    pub fn record_verification(&self, id: &str, mut outcome: VerifyOutcome) -> io::Result<()> {
+        outcome.id = id.to_owned();
+        let mut line = serde_json::to_vec(&outcome).map_err(io::Error::other)?;
+        line.push(b'\n');
+        let mut file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode_private()
+            .open(self.dir.join(JOURNAL))?;
+        file.write_all(&line)
+    }
+
+    /// The latest journal entry per backup id.
+    pub fn last_verifications(&self) -> HashMap<String, VerifyOutcome> {
+        let mut last = HashMap::new();
+        let Ok(file) = File::open(self.dir.join(JOURNAL)) else {
+            return last;
+        };
+        for line in BufReader::new(file).lines().map_while(Result::ok) {
+            if let Ok(outcome) = serde_json::from_str::<VerifyOutcome>(&line) {
+                last.insert(outcome.id.clone(), outcome);
+            }
+        }
+        last
+    }
+
+    /// Drops journal lines of backups that no longer exist.
+    pub fn compact_journal(&self, keep: &[String]) -> io::Result<()> {
+        let path = self.dir.join(JOURNAL);
+        let Ok(text) = fs::read_to_string(&path) else {
+            return Ok(());
+        };
+        let kept: String = text
+            .lines()
+            .filter(|line| {
+                serde_json::from_str::<VerifyOutcome>(line).is_ok_and(|o| keep.contains(&o.id))
+            })
+            .map(|l| format!("{l}\n"))
+            .collect();
+        if kept.len() != text.len() {
+            durable::replace(&path, kept.as_bytes())?;
+        }
+        Ok(())
+    }
+
+    /// Removes a backup: the sidecar first, so a half-removed backup is
+    /// never offered for restore.
+    pub fn remove(&self, entry: &Entry) -> io::Result<()> {
+        if let Some(sidecar) = &entry.sidecar {
+            fs::remove_file(sidecar)?;
+        }
+        if let Some(data) = &entry.data {
+            if data.is_dir() {
+                fs::remove_dir_all(data)?;
+            } else {
+                fs::remove_file(data)?;
+            }
+        }
+        durable::sync_dir(&self.dir)
+    }
+}
+
+/// `OpenOptions` with mode 0600 for new files.
+trait PrivateMode {
+    fn mode_private(&mut self) -> &mut Self;
+}
+
+impl PrivateMode for OpenOptions {
+    fn mode_private(&mut self) -> &mut Self {
+        use std::os::unix::fs::OpenOptionsExt;
+        self.mode(0o600)
+    }
+}
+
+fn check(entry: &Entry) -> (Status, u64) {
+    let meta = match &entry.metadata {
+        None => {
+            return (
+                Status::Incomplete("no metadata: the backup never finished".into()),
+                0,
+            );
+        }
+        Some(Err(e)) => return (Status::Incomplete(format!("metadata unreadable: {e}")), 0),
+        Some(Ok(meta)) => meta,
+    };
+    let Some(data) = &entry.data else {
+        return (
+            Status::Missing(format!("data file {} is missing", meta.file)),
+            0,
+        );
+    };
+    if meta.format == Format::Directory {
+        return check_directory(data, meta);
+    }
+    let mut file = match File::open(data) {
+        Ok(f) => f,
+        Err(e) => {
+            return (
+                Status::Missing(format!("cannot open {}: {e}", data.display())),
+                0,
+            );
+        }
+    };
+    let (sha256, size) = match hash_reader(&mut file) {
+        Ok(x) => x,
+        Err(e) => return (Status::Corrupted(format!("read error: {e}")), 0),
+    };
+    let status = if size != meta.size_bytes {
+        Status::Corrupted(format!("size {size} bytes, expected {}", meta.size_bytes))
+    } else if sha256 != meta.sha256 {
+        Status::Corrupted("SHA-256 does not match the metadata".into())
+    } else {
+        Status::Ok
+    };
+    (status, size)
+}
+
+fn check_directory(dir: &Path, meta: &Metadata) -> (Status, u64) {
+    let (files, sha256, size) = match hash_directory(dir, false) {
+        Ok(x) => x,
+        Err(e) => return (Status::Corrupted(format!("read error: {e}")), 0),
+    };
+    if sha256 == meta.sha256 && size == meta.size_bytes {
+        return (Status::Ok, size);
+    }
+    let expected: HashMap<&str, &super::metadata::FileEntry> =
+        meta.files.iter().map(|f| (f.name.as_str(), f)).collect();
+    let found: HashMap<&str, &super::metadata::FileEntry> =
+        files.iter().map(|f| (f.name.as_str(), f)).collect();
+    let mut problems = Vec::new();
+    for (name, want) in &expected {
+        match found.get(name) {
+            None => problems.push(format!("{name} missing")),
+            Some(got) if got.sha256 != want.sha256 || got.size != want.size => {
+                problems.push(format!("{name} changed"))
+            }
+            Some(_) => {}
+        }
+    }
+    for name in found.keys().filter(|n| !expected.contains_key(*n)) {
+        problems.push(format!("{name} unexpected"));
+    }
+    problems.sort();
+    if problems.is_empty() {
+        problems.push("manifest SHA-256 does not match the metadata".into());
+    }
+    (Status::Corrupted(problems.join(", ")), size)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::NaiveDate;
+
+    fn at(h: u32, m: u32, s: u32) -> NaiveDateTime {
+        NaiveDate::from_ymd_opt(2026, 1, 12)
+            .and_then(|d| d.and_hms_opt(h, m, s))
+            .unwrap()
+    }
+
+    #[test]
+    fn ids_follow_the_contract_and_parse_back() {
+        let id = BackupId::new("stoflow_db", at(14, 30, 0), 1);
+        assert_eq!(id.as_str(), "backup_stoflow_db_20260112_143000");
+        assert_eq!(
+            BackupId::parse(id.as_str()),
+            Some(("stoflow_db".into(), at(14, 30, 0), 1))
+        );
+        let id = BackupId::new("shop_2", at(1, 2, 3), 3);
+        assert_eq!(id.as_str(), "backup_shop_2_20260112_010203_3");
+        assert_eq!(
+            BackupId::parse(id.as_str()),
+            Some(("shop_2".into(), at(1, 2, 3), 3))
+        );
+        assert_eq!(
+            BackupId::new("my db/ü", at(0, 0, 0), 1).as_str(),
+            "backup_my_db___20260112_000000"
+        );
+        for bad in [
+            "backup_20260112_143000",
+            "backup_x_2026011_143000",
+            "other",
+            "backup_x_20260112_143000_1",
+        ] {
+            assert_eq!(BackupId::parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn listing_pairs_files_and_ignores_everything_else() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in [
+            "backup_a_20260101_000000.sql",
+            "backup_a_20260102_000000.sql",
+            "backup_a_20260102_000000_2.dump",
+            ".tmp-backup_x.partial",
+            JOURNAL,
+            "notes.txt",
+            "backup_a_20260103_000000.json",
+        ] {
+            fs::write(dir.path().join(name), "x").unwrap();
+        }
+        let store = Store::new(dir.path());
+        let ids: Vec<String> = store.entries().unwrap().into_iter().map(|e| e.id).collect();
+        assert_eq!(
+            ids,
+            [
+                "backup_a_20260103_000000",
+                "backup_a_20260102_000000_2",
+                "backup_a_20260102_000000",
+                "backup_a_20260101_000000"
+            ]
+        );
+        let entries = store.entries().unwrap();
+        assert!(matches!(entries[0].metadata, Some(Err(_))));
+        assert_eq!(store.verify(&entries[0]).status.label(), "INCOMPLETE");
+        assert_eq!(store.verify(&entries[3]).status.label(), "INCOMPLETE");
+        let found = store.find("backup_a_20260101_000000.sql").unwrap().unwrap();
+        assert_eq!(found.id, "backup_a_20260101_000000");
+    }
+
+    #[test]
+    fn journal_keeps_the_latest_outcome() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        let outcome = |status: &str| VerifyOutcome {
+            id: String::new(),
+            at: Local::now().fixed_offset(),
+            status: status.into(),
+            how: "verify".into(),
+        };
+        store.record_verification("a", outcome("OK")).unwrap();
+        store
+            .record_verification("a", outcome("CORRUPTED"))
+            .unwrap();
+        store.record_verification("b", outcome("OK")).unwrap();
+        let last = store.last_verifications();
+        assert_eq!(last["a"].status, "CORRUPTED");
+        assert!(last["b"].is_ok());
+        store.compact_journal(&["b".into()]).unwrap();
+        assert!(!store.last_verifications().contains_key("a"));
+        let mode = fs::metadata(dir.path().join(JOURNAL))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+}

@@ -1,0 +1,179 @@
+//! Asking a person before something irreversible happens.
+//!
+//! Questions are asked on the controlling terminal (`/dev/tty`), never on
+//! stdin or stdout: stdin may be the SQL being run and stdout may be piped
+//! (DESIGN.md invariant 6). A typed word must match exactly; there is no
+//! default answer. With no terminal and no bypass (`--yes`, `DBGUARD_YES=1`)
+//! the answer is no.
+
+use std::fs::OpenOptions;
+use std::io::{self, BufRead, BufReader, Write};
+
+use crate::{Context, Error};
+
+/// The environment switch that answers every question with yes.
+pub const YES_ENV: &str = "DBGUARD_YES";
+
+/// What the person has to type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Expect {
+    /// Exactly this word (a database name, `DROP`): a reflex "yes" is not enough.
+    Word(String),
+    /// `y` or `yes`, for steps that destroy nothing (taking a backup).
+    YesNo,
+}
+
+/// A question: what is about to happen, then what to type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Question {
+    /// Lines shown before the prompt, explaining what will happen.
+    pub summary: Vec<String>,
+    pub expect: Expect,
+}
+
+/// How the go-ahead was given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Consent {
+    /// A person typed the answer on the terminal.
+    Typed,
+    /// `--yes` / `--force` on the command line.
+    Flag,
+    /// `DBGUARD_YES=1` in the environment.
+    Environment,
+}
+
+impl Question {
+    /// The prompt line, e.g. `Type the database name "shop" to continue: `.
+    pub fn prompt(&self) -> String {
+        match &self.expect {
+            Expect::Word(word) => format!("Type \"{word}\" to continue (anything else cancels): "),
+            Expect::YesNo => "Continue? [y/N] ".to_owned(),
+        }
+    }
+
+    /// Whether `answer` (one line as read, line ending included) says yes.
+    pub fn accepts(&self, answer: &str) -> bool {
+        let line = answer.strip_suffix('\n').unwrap_or(answer);
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        match &self.expect {
+            Expect::Word(word) => line == word,
+            Expect::YesNo => matches!(line.trim().to_ascii_lowercase().as_str(), "y" | "yes"),
+        }
+    }
+}
+
+/// Gets consent for `question`: the bypasses first, then the terminal.
+/// Every way of saying no is `Error::Refused` (exit 77) with one line
+/// saying how to proceed.
+pub fn confirm(ctx: &Context, question: &Question, yes_flag: bool) -> Result<Consent, Error> {
+    if yes_flag {
+        return Ok(Consent::Flag);
+    }
+    if ctx.flag(YES_ENV) {
+        return Ok(Consent::Environment);
+    }
+    let tty = match OpenOptions::new().read(true).write(true).open("/dev/tty") {
+        Ok(tty) => tty,
+        Err(_) => {
+            return Err(Error::Refused(format!(
+                "no terminal to ask for confirmation on; rerun with --yes or {YES_ENV}=1 to proceed without asking"
+            )));
+        }
+    };
+    let reader = BufReader::new(tty.try_clone().map_err(|e| Error::io("/dev/tty", e))?);
+    ask_on(reader, tty, question)
+}
+
+/// The conversation itself, over any reader and writer (unit tests use
+/// buffers; `confirm` uses the terminal).
+pub fn ask_on(
+    mut input: impl BufRead,
+    mut output: impl Write,
+    question: &Question,
+) -> Result<Consent, Error> {
+    let io_err = |e: io::Error| Error::io("writing to the terminal", e);
+    for line in &question.summary {
+        writeln!(output, "{line}").map_err(io_err)?;
+    }
+    write!(output, "{}", question.prompt()).map_err(io_err)?;
+    output.flush().map_err(io_err)?;
+    let mut answer = String::new();
+    let read = input
+        .read_line(&mut answer)
+        .map_err(|e| Error::io("reading the answer from the terminal", e))?;
+    if read == 0 {
+        let _ = writeln!(output);
+    }
+    if question.accepts(&answer) {
+        return Ok(Consent::Typed);
+    }
+    Err(Error::Refused(match &question.expect {
+        Expect::Word(word) => {
+            format!("cancelled: the answer did not match \"{word}\" exactly; nothing was changed")
+        }
+        Expect::YesNo => "cancelled; nothing was changed".to_owned(),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn word(w: &str) -> Question {
+        Question {
+            summary: vec!["This replaces database \"shop\".".into()],
+            expect: Expect::Word(w.into()),
+        }
+    }
+
+    #[test]
+    fn a_word_must_match_exactly() {
+        let q = word("shop");
+        assert!(q.accepts("shop\n"));
+        assert!(q.accepts("shop\r\n"));
+        assert!(q.accepts("shop"));
+        for wrong in ["yes\n", "Shop\n", " shop\n", "shop \n", "\n", "", "sho\n"] {
+            assert!(!q.accepts(wrong), "{wrong:?}");
+        }
+    }
+
+    #[test]
+    fn yes_no_accepts_only_yes() {
+        let q = Question {
+            summary: vec![],
+            expect: Expect::YesNo,
+        };
+        for ok in ["y\n", "Y\n", "yes\n", " YES \n"] {
+            assert!(q.accepts(ok), "{ok:?}");
+        }
+        for no in ["\n", "n\n", "yess\n", ""] {
+            assert!(!q.accepts(no), "{no:?}");
+        }
+    }
+
+    #[test]
+    fn conversation_shows_summary_then_prompt_and_refuses_on_eof() {
+        let mut shown = Vec::new();
+        let consent = ask_on(&b"shop\n"[..], &mut shown, &word("shop")).unwrap();
+        assert_eq!(consent, Consent::Typed);
+        assert_eq!(
+            String::from_utf8(shown).unwrap(),
+            "This replaces database \"shop\".\nType \"shop\" to continue (anything else cancels): "
+        );
+        let err = ask_on(&b""[..], Vec::new(), &word("shop")).unwrap_err();
+        assert_eq!(err.exit_code(), crate::error::exit::REFUSED);
+        let err = ask_on(&b"yes\n"[..], Vec::new(), &word("shop")).unwrap_err();
+        assert!(err.to_string().contains("did not match \"shop\""), "{err}");
+    }
+
+    #[test]
+    fn bypasses_come_before_the_terminal() {
+        let ctx = Context::for_test(&["dbguard"], &[(YES_ENV, "1")]);
+        assert_eq!(
+            confirm(&ctx, &word("x"), false).unwrap(),
+            Consent::Environment
+        );
+        let ctx = Context::for_test(&["dbguard"], &[(YES_ENV, "0")]);
+        assert_eq!(confirm(&ctx, &word("x"), true).unwrap(), Consent::Flag);
+    }
+}

@@ -1,0 +1,415 @@
+//! The real PostgreSQL client programs dbguard runs itself — psql for helper
+//! queries, pg_dump, pg_restore — and the helper queries.
+//!
+//! They are found the way the shims find the real psql: an explicit
+//! `DBGUARD_REAL_<NAME>` wins, otherwise the first executable on PATH that
+//! is not this binary, not a link to a dbguard, and not in a shim directory.
+//! psql reuses the shim resolver itself, so the guard and the toolbox can
+//! never disagree about which psql is real. Children get the context's
+//! environment (so `.pgpass`, `PGSERVICE`, SSL settings apply), the target's
+//! conninfo on argv and its password, if any, in `PGPASSWORD`.
+
+use std::ffi::OsStr;
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use nix::unistd::{AccessFlags, access};
+
+use crate::shim::resolve::SHIM_DIR_MARKER;
+use crate::shim::{RealTool, Tool};
+use crate::target::{ServerIdentity, Target};
+use crate::{Context, Error};
+
+/// Seconds a connection attempt may take when the user set no
+/// `PGCONNECT_TIMEOUT`: an unreachable server should fail in one clear line,
+/// not hang.
+const DEFAULT_CONNECT_TIMEOUT: &str = "10";
+
+/// Paths of the client programs, resolved once per command.
+#[derive(Debug, Clone)]
+pub struct PgTools {
+    pub psql: PathBuf,
+    pub pg_dump: PathBuf,
+    pub pg_restore: PathBuf,
+    /// The environment every child starts from.
+    env: Vec<(std::ffi::OsString, std::ffi::OsString)>,
+}
+
+impl PgTools {
+    pub fn resolve(ctx: &Context) -> Result<PgTools, Error> {
+        let psql = match RealTool::resolve(Tool::Psql, ctx) {
+            Ok(real) => real.path,
+            Err(Error::RealToolNotFound { var, .. }) => {
+                return Err(Error::ClientToolNotFound {
+                    name: "psql".into(),
+                    var,
+                });
+            }
+            Err(other) => return Err(other),
+        };
+        Ok(PgTools {
+            psql,
+            pg_dump: find_client("pg_dump", ctx)?,
+            pg_restore: find_client("pg_restore", ctx)?,
+            env: ctx.env.clone(),
+        })
+    }
+
+    /// A command for `program` with the context's environment, a default
+    /// connect timeout and the target's password.
+    pub fn command(&self, program: &Path, target: &Target) -> Command {
+        let mut cmd = Command::new(program);
+        cmd.env_clear().envs(self.env.iter().map(|(k, v)| (k, v)));
+        if !self.env.iter().any(|(k, _)| k == "PGCONNECT_TIMEOUT") {
+            cmd.env("PGCONNECT_TIMEOUT", DEFAULT_CONNECT_TIMEOUT);
+        }
+        if !self.env.iter().any(|(k, _)| k == "PGAPPNAME") {
+            cmd.env("PGAPPNAME", "dbguard");
+        }
+        target.apply_env(&mut cmd);
+        cmd.stdin(Stdio::null());
+        cmd
+    }
+
+    /// Runs one query with the real psql and returns its rows, each a list
+    /// of fields.
+    pub fn query(&self, target: &Target, sql: &str) -> Result<Vec<Vec<String>>, QueryError> {
+        self.script(target, &format!("{sql};\n"))
+    }
+
+    /// Runs a psql script (fed on stdin, so meta-commands like `\if` work)
+    /// and returns every row it prints. `-w`: never prompt for a password
+    /// (there is nobody to answer on a pipe); `-X`: the user's psqlrc must
+    /// not change the output; rows end in NUL and fields are split by 0x1F,
+    /// so values may hold newlines.
+    pub fn script(&self, target: &Target, script: &str) -> Result<Vec<Vec<String>>, QueryError> {
+        let mut cmd = self.command(&self.psql, target);
+        cmd.args(["-X", "-w", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-0"])
+            .args(["-F", "\x1f"])
+            .args(target.libpq_args())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| QueryError::Spawn(self.psql.clone(), e))?;
+        if let Some(mut stdin) = child.stdin.take() {
+            // A failed write means psql exited early; its status says why.
+            let _ = stdin.write_all(script.as_bytes());
+        }
+        let out = child
+            .wait_with_output()
+            .map_err(|e| QueryError::Spawn(self.psql.clone(), e))?;
+        if !out.status.success() {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            return Err(QueryError::Failed {
+                connection: out.status.code() == Some(2),
+                detail: first_error_line(&stderr),
+            });
+        }
+        let text = String::from_utf8_lossy(&out.stdout);
+        Ok(text
+            .split('\0')
+            .map(|r| r.trim_start_matches('\n'))
+            .filter(|r| !r.is_empty())
+            .map(|r| r.split('\x1f').map(str::to_owned).collect())
+            .collect())
+    }
+
+    /// The connection check and every fact recorded with a backup, in one
+    /// psql session: who and where we are, size, version, tables with row
+    /// estimates, and the alembic revision when the table exists.
+    pub fn inspect(&self, target: &Target) -> Result<(ServerIdentity, DatabaseFacts), Error> {
+        const SCRIPT: &str = "\
+select 'id', current_database(), session_user, current_setting('port'),
+       coalesce(host(inet_server_addr()), ''), pg_database_size(current_database()),
+       current_setting('server_version');
+select 'table', n.nspname, c.relname, c.reltuples::bigint
+  from pg_class c join pg_namespace n on n.oid = c.relnamespace
+ where c.relkind in ('r', 'p')
+   and n.nspname not in ('pg_catalog', 'information_schema')
+   and n.nspname not like 'pg_toast%' and n.nspname not like 'pg_temp%'
+ order by 2, 3;
+select to_regclass('alembic_version') is not null as dbguard_has_alembic \\gset
+\\if :dbguard_has_alembic
+select 'alembic', version_num from alembic_version order by 2;
+\\endif
+";
+        let rows = self
+            .script(target, SCRIPT)
+            .map_err(|e| e.into_error(target))?;
+        let head = rows
+            .iter()
+            .find(|r| r.len() == 7 && r[0] == "id")
+            .ok_or_else(|| Error::Unreachable {
+                target: target.to_string(),
+                detail: "psql returned no answer to the connection check".into(),
+            })?;
+        let id = ServerIdentity {
+            dbname: head[1].clone(),
+            user: head[2].clone(),
+            port: head[3].parse().unwrap_or(target.port),
+            address: Some(head[4].clone()).filter(|a| !a.is_empty()),
+        };
+        let tables = rows
+            .iter()
+            .filter(|r| r.len() == 4 && r[0] == "table")
+            .map(|r| TableFact {
+                schema: r[1].clone(),
+                name: r[2].clone(),
+                // -1: never vacuumed or analysed, so nobody knows yet.
+                rows_estimate: r[3].parse::<i64>().ok().filter(|n| *n >= 0),
+            })
+            .collect();
+        // Several heads are possible after a branch; join them.
+        let revisions: Vec<&str> = rows
+            .iter()
+            .filter(|r| r.len() == 2 && r[0] == "alembic")
+            .map(|r| r[1].as_str())
+            .collect();
+        let facts = DatabaseFacts {
+            size_bytes: head[5].parse().unwrap_or(0),
+            server_version: head[6].clone(),
+            tables,
+            alembic_revision: (!revisions.is_empty()).then(|| revisions.join(",")),
+        };
+        Ok((id, facts))
+    }
+
+    /// Exact row counts for the given tables (`None` where the table is missing).
+    pub fn count_rows(
+        &self,
+        target: &Target,
+        tables: &[(String, String)],
+    ) -> Result<Vec<Option<i64>>, Error> {
+        if tables.is_empty() {
+            return Ok(Vec::new());
+        }
+        let qualified: Vec<String> = tables
+            .iter()
+            .map(|(schema, name)| format!("{}.{}", quote_ident(schema), quote_ident(name)))
+            .collect();
+        // First which tables exist, so a missing one cannot abort the counts.
+        let exists_sql = format!(
+            "select {}",
+            qualified
+                .iter()
+                .map(|q| format!("to_regclass({}) is not null", quote_literal(q)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let exists = self
+            .query(target, &exists_sql)
+            .map_err(|e| e.into_error(target))?
+            .into_iter()
+            .next()
+            .unwrap_or_default();
+        let present: Vec<usize> = (0..tables.len())
+            .filter(|&i| exists.get(i).is_some_and(|v| v == "t"))
+            .collect();
+        let mut counts = vec![None; tables.len()];
+        if present.is_empty() {
+            return Ok(counts);
+        }
+        let count_sql = format!(
+            "select {}",
+            present
+                .iter()
+                .map(|&i| format!("(select count(*) from {})", qualified[i]))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let row = self
+            .query(target, &count_sql)
+            .map_err(|e| e.into_error(target))?
+            .into_iter()
+            .next()
+            .unwrap_or_default();
+        for (slot, &i) in present.iter().enumerate() {
+            counts[i] = row.get(slot).and_then(|v| v.parse().ok());
+        }
+        Ok(counts)
+    }
+
+    /// `pg_dump --version`, e.g. "pg_dump (PostgreSQL) 15.18 (Debian ...)".
+    pub fn pg_dump_version(&self) -> Result<String, Error> {
+        let out = Command::new(&self.pg_dump)
+            .arg("--version")
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| Error::Exec {
+                program: self.pg_dump.clone(),
+                source: e,
+            })?;
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    }
+}
+
+/// What the catalog says about a database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatabaseFacts {
+    pub size_bytes: u64,
+    pub server_version: String,
+    pub tables: Vec<TableFact>,
+    pub alembic_revision: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableFact {
+    pub schema: String,
+    pub name: String,
+    pub rows_estimate: Option<i64>,
+}
+
+/// Why a helper query failed.
+#[derive(Debug)]
+pub enum QueryError {
+    Spawn(PathBuf, std::io::Error),
+    /// psql exits 2 when the connection itself failed.
+    Failed {
+        connection: bool,
+        detail: String,
+    },
+}
+
+impl QueryError {
+    pub fn into_error(self, target: &Target) -> Error {
+        match self {
+            QueryError::Spawn(program, source) => Error::Exec { program, source },
+            QueryError::Failed {
+                connection: true,
+                detail,
+            } => Error::Unreachable {
+                target: target.to_string(),
+                detail,
+            },
+            QueryError::Failed { detail, .. } => Error::Failed {
+                message: format!("query on {target} failed: {detail}"),
+                code: crate::error::exit::ERROR,
+            },
+        }
+    }
+}
+
+/// The first meaningful line of a libpq tool's stderr, without the
+/// `psql: error: ` prefix, passwords removed.
+pub fn first_error_line(stderr: &str) -> String {
+    let line = stderr
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("no error message");
+    let line = [
+        "psql: error: ",
+        "pg_dump: error: ",
+        "pg_restore: error: ",
+        "error: ",
+    ]
+    .iter()
+    .find_map(|p| line.strip_prefix(p))
+    .unwrap_or(line);
+    crate::target::redact(line)
+}
+
+pub fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+pub fn quote_literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+/// A client program, found as the shims find the real psql.
+pub fn find_client(name: &str, ctx: &Context) -> Result<PathBuf, Error> {
+    let var = format!("DBGUARD_REAL_{}", name.to_ascii_uppercase());
+    if let Some(path) = ctx.var(&var).filter(|v| !v.is_empty()) {
+        let path = PathBuf::from(path);
+        return if is_executable(&path) {
+            Ok(path)
+        } else {
+            Err(Error::Usage(format!(
+                "{var}={} is not an executable file; point it at the real {name}",
+                path.display()
+            )))
+        };
+    }
+    let me = std::env::current_exe()
+        .and_then(fs::metadata)
+        .ok()
+        .map(|m| (m.dev(), m.ino()));
+    let search = ctx
+        .var("PATH")
+        .unwrap_or_else(|| OsStr::new("/usr/local/bin:/usr/bin:/bin"));
+    let cwd = ctx.cwd.clone().unwrap_or_else(|| PathBuf::from("."));
+    for dir in std::env::split_paths(search) {
+        let dir = if dir.is_absolute() {
+            dir
+        } else {
+            cwd.join(dir)
+        };
+        if dir.join(SHIM_DIR_MARKER).exists() {
+            continue;
+        }
+        let candidate = dir.join(name);
+        if !is_executable(&candidate) || is_dbguard(&candidate, me) {
+            continue;
+        }
+        return Ok(candidate);
+    }
+    Err(Error::ClientToolNotFound {
+        name: name.into(),
+        var,
+    })
+}
+
+fn is_executable(path: &Path) -> bool {
+    fs::metadata(path).is_ok_and(|m| m.is_file()) && access(path, AccessFlags::X_OK).is_ok()
+}
+
+/// This binary under another name, or a link to some dbguard install.
+fn is_dbguard(path: &Path, me: Option<(u64, u64)>) -> bool {
+    let same_file = match (me, fs::metadata(path)) {
+        (Some(me), Ok(meta)) => me == (meta.dev(), meta.ino()),
+        _ => false,
+    };
+    same_file || fs::canonicalize(path).is_ok_and(|t| t.file_name() == Some(OsStr::new("dbguard")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn finds_clients_behind_shim_directories() {
+        let root = tempfile::tempdir().unwrap();
+        let shims = root.path().join("shims");
+        let real = root.path().join("real");
+        fs::create_dir(&shims).unwrap();
+        fs::create_dir(&real).unwrap();
+        fs::write(shims.join(SHIM_DIR_MARKER), "").unwrap();
+        for dir in [&shims, &real] {
+            let p = dir.join("pg_dump");
+            fs::write(&p, "#!/bin/sh\n").unwrap();
+            fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let path = format!("{}:{}", shims.display(), real.display());
+        let ctx = Context::for_test(&["dbguard"], &[("PATH", &path)]);
+        assert_eq!(find_client("pg_dump", &ctx).unwrap(), real.join("pg_dump"));
+        let err = find_client("pg_restore", &ctx).unwrap_err();
+        assert!(err.to_string().contains("DBGUARD_REAL_PG_RESTORE"), "{err}");
+    }
+
+    #[test]
+    fn error_lines_lose_prefix_and_password() {
+        assert_eq!(
+            first_error_line(
+                "\npsql: error: connection to server at \"h\" failed: password=abc rejected\nmore\n"
+            ),
+            "connection to server at \"h\" failed: password=*** rejected"
+        );
+    }
+}
