@@ -26,6 +26,15 @@ use crate::sql::{Kind, ScanReport, Scanner, Severity};
 use crate::target::{ConnectionArgs, Target, redact};
 use crate::{Context, Error};
 
+/// Writes a line to stderr, ignoring failure: stderr may be a terminal
+/// that has hung up, and the guard's outcome must not depend on it.
+macro_rules! note {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 /// Findings listed before the prompt; the rest are counted.
 const SHOWN_FINDINGS: usize = 20;
 
@@ -109,7 +118,7 @@ fn scan(args: &PsqlArgs, cwd: &Path) -> Result<(ScanReport, Option<File>), Error
 fn scan_stdin(scanner: &mut Scanner, cwd: &Path) -> Result<Option<File>, Error> {
     match stdin::stdin_kind() {
         StdinKind::Terminal => {
-            eprintln!(
+            note!(
                 "dbguard: interactive psql sessions are not guarded yet; what you type here runs unprotected"
             );
             Ok(None)
@@ -212,7 +221,7 @@ fn protect(ctx: &Context, args: &PsqlArgs, report: &ScanReport) -> Result<(), Er
     let yes = ctx.flag(YES_ENV);
     if yes || !io::stderr().is_terminal() {
         for line in &summary {
-            eprintln!("{line}");
+            note!("{line}");
         }
     }
     if !yes
@@ -265,7 +274,7 @@ fn protect(ctx: &Context, args: &PsqlArgs, report: &ScanReport) -> Result<(), Er
                 ));
             }
         };
-        eprintln!(
+        note!(
             "dbguard: backed up \"{}\" ({}) as {}\ndbguard:   file: {}\ndbguard:   to restore: dbguard restore {}",
             step.database,
             step.scope,
@@ -504,7 +513,7 @@ fn write_audit(config: &Config, record: &Record) {
         .backup_dir()
         .and_then(|dir| audit::append(&dir, record).map_err(|e| Error::io("audit log", e)));
     if let Err(e) = outcome {
-        eprintln!("dbguard: warning: could not write the audit log: {e}");
+        note!("dbguard: warning: could not write the audit log: {e}");
     }
 }
 
@@ -516,6 +525,6 @@ fn record_bypass(ctx: &Context) {
             record.detail = Some("DBGUARD_BYPASS set: not analysed".into());
             write_audit(&config, &record);
         }
-        Err(e) => eprintln!("dbguard: warning: could not write the audit log: {e}"),
+        Err(e) => note!("dbguard: warning: could not write the audit log: {e}"),
     }
 }

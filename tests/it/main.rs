@@ -7,6 +7,7 @@ mod support;
 mod backup;
 mod bad_input;
 mod doctor;
+mod guard;
 mod install;
 mod scan;
 mod transparency;
