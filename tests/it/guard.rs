@@ -434,39 +434,42 @@ fn no_password_reaches_the_audit_log_or_the_backup() {
     );
 }
 
-/// Peak resident memory of a child, from wait4's rusage (kept across exec,
-/// so it covers the shim and the real psql it became).
+/// Runs `cmd` under GNU time and returns its peak resident memory in KiB.
+/// Measured by a small parent: the rusage of a process forked straight
+/// from this (large, multi-threaded) test binary would include the copy of
+/// the test binary's own memory it starts with.
 fn run_measuring_rss(
-    mut cmd: Command,
+    sandbox: &Sandbox,
+    args: &[&str],
     feed: impl FnOnce(std::process::ChildStdin) + Send + 'static,
-) -> (i32, i64) {
-    cmd.stdin(Stdio::piped())
+) -> i64 {
+    let report = in_dir(sandbox, "rss.txt");
+    let mut cmd = sandbox.command("/usr/bin/time");
+    cmd.arg("-f")
+        .arg("%M")
+        .arg("-o")
+        .arg(&report)
+        .arg(sandbox.shims.join("psql"))
+        .args(args)
+        .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("spawn");
+    let mut child = cmd
+        .spawn()
+        .expect("spawn /usr/bin/time (apt-get install -y time)");
     let stdin = child.stdin.take().expect("piped");
     let writer = std::thread::spawn(move || feed(stdin));
-    let mut stderr = child.stderr.take().expect("piped");
-    let reader = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stderr.read_to_string(&mut text);
-        text
-    });
-    let mut status = 0;
-    // SAFETY: an all-zero rusage is a valid value to be overwritten.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: waits for our own child, writing into the locals above.
-    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
-    assert!(pid > 0, "wait4");
+    let out = child.wait_with_output().expect("wait");
     writer.join().expect("writer");
-    let stderr = reader.join().expect("reader");
-    let code = if libc::WIFEXITED(status) {
-        libc::WEXITSTATUS(status)
-    } else {
-        -1
-    };
-    assert_eq!(code, 0, "{stderr}");
-    (code, usage.ru_maxrss)
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = fs::read_to_string(&report).expect("time's report");
+    text.trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("time said {text:?}"))
 }
 
 #[test]
@@ -476,24 +479,23 @@ fn two_hundred_megabytes_on_a_pipe_pass_in_constant_memory() {
     let mut yes = Sandbox::psql_only().with_db(&s.db);
     yes.set("DBGUARD_BACKUP_DIR", s.store.to_str().expect("utf-8"))
         .set("DBGUARD_YES", "1");
-    let mut cmd = yes.shim("psql");
-    cmd.args(["-X", "-q", "-v", "ON_ERROR_STOP=1"]);
     const LINES: usize = 200 * 1024;
-    let (_, max_rss_kib) = run_measuring_rss(cmd, |mut stdin| {
-        let line = format!("{}\n", "x".repeat(1023));
-        let mut block = String::new();
-        for _ in 0..64 {
-            block.push_str(&line);
-        }
-        let _ = stdin.write_all(b"copy big from stdin;\n");
-        for _ in 0..LINES / 64 {
-            if stdin.write_all(block.as_bytes()).is_err() {
-                return;
+    let max_rss_kib =
+        run_measuring_rss(&yes, &["-X", "-q", "-v", "ON_ERROR_STOP=1"], |mut stdin| {
+            let line = format!("{}\n", "x".repeat(1023));
+            let mut block = String::new();
+            for _ in 0..64 {
+                block.push_str(&line);
             }
-        }
-        let _ =
-            stdin.write_all(b"\\.\ninsert into marker select count(*) from big;\ntruncate big;\n");
-    });
+            let _ = stdin.write_all(b"copy big from stdin;\n");
+            for _ in 0..LINES / 64 {
+                if stdin.write_all(block.as_bytes()).is_err() {
+                    return;
+                }
+            }
+            let _ = stdin
+                .write_all(b"\\.\ninsert into marker select count(*) from big;\ntruncate big;\n");
+        });
     assert_eq!(s.db.sql("select n from marker"), LINES.to_string());
     assert_eq!(
         s.db.sql("select count(*) from big"),
@@ -502,4 +504,81 @@ fn two_hundred_megabytes_on_a_pipe_pass_in_constant_memory() {
     );
     eprintln!("peak RSS of shim and psql: {max_rss_kib} KiB");
     assert!(max_rss_kib < 32 * 1024, "peak RSS {max_rss_kib} KiB");
+}
+
+#[test]
+fn config_says_where_each_value_comes_from() {
+    let s = setup("config_cmd");
+    write_file(
+        &in_dir(&s.sandbox, ".dbguard.toml"),
+        "[backup]\nformat = \"custom\"\n[retention]\nkeep_last = 3\n[[database]]\ndbname = \"*_test\"\npolicy = \"off\"\n",
+    );
+    let out = capture(s.sandbox.dbguard().args(["config", &s.db.name]), None);
+    assert_eq!(out.status, 0, "{}", out.stderr_str());
+    let text = out.stdout_str();
+    for expected in [
+        "(nearest .dbguard.toml above the working directory)",
+        "(DBGUARD_BACKUP_DIR)",
+        "backup.format: custom (backup.format in ",
+        "retention.keep_last: 3 (retention.keep_last in ",
+        "dbname *_test host * port *: off",
+        &format!("policy for \"{}\"", s.db.name),
+    ] {
+        assert!(text.contains(expected), "{expected:?} in\n{text}");
+    }
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("retention.keep_daily: ") && l.ends_with(" (default)")),
+        "{text}"
+    );
+    assert!(text.contains("environment: DBGUARD_BACKUP_DIR="), "{text}");
+}
+
+#[test]
+fn verify_test_db_sees_through_a_second_address_of_the_same_server() {
+    let s = setup("verify_test_db");
+    let url = s.db.url(); // over TCP, 127.0.0.1
+    let socket = cluster().socket_dir.display().to_string();
+    let config = in_dir(&s.sandbox, ".dbguard.toml");
+
+    // Not listed: the default policy (confirm) is not safe for tests.
+    let out = capture(s.sandbox.dbguard().args(["verify-test-db", &url]), None);
+    assert_eq!(out.status, 1, "{}", out.stderr_str());
+    assert!(
+        out.stderr_str().contains("its policy is confirm"),
+        "{}",
+        out.stderr_str()
+    );
+
+    write_file(
+        &config,
+        format!(
+            "[[database]]\ndbname = \"{}\"\nport = {}\npolicy = \"off\"\n",
+            s.db.name, s.db.cluster.port
+        ),
+    );
+    let mut with_env = Sandbox::psql_only().with_db(&s.db);
+    with_env.dir = s.sandbox.dir;
+    with_env.set("TEST_DATABASE_URL", &url);
+    let out = capture(with_env.dbguard().arg("verify-test-db"), None);
+    assert_eq!(out.status, 0, "{}\n{}", out.stdout_str(), out.stderr_str());
+    assert!(out.stdout_str().contains("OK: safe to use for tests"));
+
+    // The same database through the socket directory, named as protected.
+    write_file(
+        &config,
+        format!(
+            "[[database]]\ndbname = \"{0}\"\nhost = \"127.0.0.1\"\npolicy = \"off\"\n\
+             [[database]]\ndbname = \"{0}\"\nhost = \"{socket}\"\nport = {1}\npolicy = \"protect\"\n",
+            s.db.name, s.db.cluster.port
+        ),
+    );
+    let out = capture(with_env.dbguard().arg("verify-test-db"), None);
+    assert_eq!(out.status, 1, "{}", out.stdout_str());
+    assert!(
+        out.stderr_str()
+            .contains("is the same database as the protect database"),
+        "{}",
+        out.stderr_str()
+    );
 }
