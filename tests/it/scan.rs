@@ -34,9 +34,12 @@ fn dbguard() -> Command {
 
 // ---------------------------------------------------------------- evasions
 
+/// Input, and the (line, kind) findings it must give.
+type Case<'a> = (&'a [u8], &'a [(u64, Kind)]);
+
 #[test]
 fn evasions_are_caught() {
-    let cases: &[(&[u8], &[(u64, Kind)])] = &[
+    let cases: &[Case] = &[
         (b"DROP/**/TABLE/**/users;", &[(1, Kind::DropTable)]),
         (b"DROP /* a /* nested */ comment */ TABLE users;", &[(1, Kind::DropTable)]),
         (b"DROP -- line comment\nTABLE users;", &[(1, Kind::DropTable)]),
