@@ -199,7 +199,45 @@ fn protect(ctx: &Context, args: &PsqlArgs, report: &ScanReport) -> Result<(), Er
             return Err(refuse(&mut record, format!("no backup is possible ({e})")));
         }
     };
-    let (facts, facts_error) = match table_facts(&tools, &target, report) {
+    // The connection check of every backup and the blast-radius query run
+    // side by side: each is a psql start (slow behind Debian's perl
+    // pg_wrapper), and a database that cannot be backed up is refused
+    // before anyone is asked.
+    let (facts, preflights) = std::thread::scope(|threads| {
+        let checks: Vec<_> = plan
+            .backups
+            .iter()
+            .map(|step| {
+                let db_target = target.with_dbname(&step.database);
+                let tools = &tools;
+                threads.spawn(move || backup::preflight(tools, &db_target))
+            })
+            .collect();
+        let facts = table_facts(&tools, &target, report);
+        let preflights: Vec<Result<backup::Preflight, Error>> = checks
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    Err(Error::BackupFailed("the connection check crashed".into()))
+                })
+            })
+            .collect();
+        (facts, preflights)
+    });
+    let mut ready = Vec::with_capacity(preflights.len());
+    for (step, pre) in plan.backups.iter().zip(preflights) {
+        match pre {
+            Ok(pre) => ready.push(pre),
+            Err(e) => {
+                print_summary(report, Some(&target), &[], "", &mut io::stderr());
+                return Err(refuse(
+                    &mut record,
+                    format!("no backup of \"{}\" is possible ({e})", step.database),
+                ));
+            }
+        }
+    }
+    let (facts, facts_error) = match facts {
         Ok(f) => (Some(f), None),
         Err(e) => (None, Some(e)),
     };
@@ -251,20 +289,13 @@ fn protect(ctx: &Context, args: &PsqlArgs, report: &ScanReport) -> Result<(), Er
             .collect::<Vec<_>>()
             .join(" "),
     );
-    for step in &plan.backups {
-        let db_target = if step.database == target.dbname {
-            target.clone()
-        } else {
-            target.with_dbname(&step.database)
-        };
-        let created = backup::preflight(&tools, &db_target).and_then(|pre| {
-            backup::take(
-                &config,
-                &tools,
-                &pre,
-                &Request::new(reason.clone(), step.scope.clone()),
-            )
-        });
+    for (step, pre) in plan.backups.iter().zip(&ready) {
+        let created = backup::take(
+            &config,
+            &tools,
+            pre,
+            &Request::new(reason.clone(), step.scope.clone()),
+        );
         let created = match created {
             Ok(c) => c,
             Err(e) => {

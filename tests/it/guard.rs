@@ -582,3 +582,53 @@ fn verify_test_db_sees_through_a_second_address_of_the_same_server() {
         out.stderr_str()
     );
 }
+
+#[test]
+fn drop_database_of_a_protected_database_asks_for_its_name_and_backs_it_up() {
+    let s = setup("drop_db");
+    write_file(
+        &in_dir(&s.sandbox, ".dbguard.toml"),
+        format!(
+            "[[database]]\ndbname = \"{}\"\npolicy = \"protect\"\n",
+            s.db.name
+        ),
+    );
+    let drop = format!("drop database {}", s.db.name);
+    let args = ["-X", "-d", "postgres", "-c", drop.as_str()];
+    let mut p = shim_on_terminal(&s.sandbox, &args, None);
+    p.expect(format!("Type \"{}\"", s.db.name).as_str())
+        .expect("prompt");
+    p.send_line("DROP").expect("type");
+    p.expect(expectrl::Eof).expect("end");
+    assert_eq!(exit_code(&mut p), REFUSED, "the verb is not the name");
+    assert!(backups(&s.store).is_empty());
+
+    let mut p = shim_on_terminal(&s.sandbox, &args, None);
+    p.expect(format!("Type \"{}\"", s.db.name).as_str())
+        .expect("prompt");
+    p.send_line(&s.db.name).expect("type");
+    p.expect("DROP DATABASE").expect("psql ran it");
+    p.expect(expectrl::Eof).expect("end");
+    assert_eq!(exit_code(&mut p), 0);
+    let gone = cluster().sql(
+        "postgres",
+        &format!(
+            "select count(*) from pg_database where datname = '{}'",
+            s.db.name
+        ),
+    );
+    assert_eq!(gone, "0");
+    let files = backups(&s.store);
+    assert_eq!(files.len(), 1);
+    let meta: serde_json::Value = serde_json::from_slice(
+        &fs::read(s.store.join(format!("{}.json", id_of(&files[0])))).expect("metadata"),
+    )
+    .expect("json");
+    assert_eq!(meta["database"], s.db.name.as_str());
+    assert_eq!(meta["scope"], "database");
+    let dump = fs::read_to_string(&files[0]).expect("plain dump");
+    assert!(
+        dump.contains("CREATE TABLE public.orders"),
+        "the dropped database's tables"
+    );
+}
