@@ -208,6 +208,27 @@ impl Config {
             })
     }
 
+    /// Where `backup_dir` took its answer from, in words, for `dbguard config`.
+    pub fn backup_dir_origin(&self) -> String {
+        let file = || {
+            self.source
+                .as_deref()
+                .map_or_else(String::new, |p| p.display().to_string())
+        };
+        if self.backup_dir_env.is_some() {
+            "DBGUARD_BACKUP_DIR".to_owned()
+        } else if self.file.backup.dir.is_some() {
+            format!("backup.dir in {}", file())
+        } else if let Some(project) = &self.project_dir {
+            format!(
+                "default: backups/ beside {}",
+                project.join(PROJECT_FILE).display()
+            )
+        } else {
+            "default: $XDG_DATA_HOME/dbguard/backups".to_owned()
+        }
+    }
+
     pub fn format(&self) -> Format {
         self.file.backup.format.unwrap_or_default()
     }

@@ -7,7 +7,10 @@
 //! the answer is no.
 
 use std::fs::OpenOptions;
-use std::io::{self, BufRead, BufReader, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
 
 use crate::{Context, Error};
 
@@ -80,8 +83,90 @@ pub fn confirm(ctx: &Context, question: &Question, yes_flag: bool) -> Result<Con
             )));
         }
     };
-    let reader = BufReader::new(tty.try_clone().map_err(|e| Error::io("/dev/tty", e))?);
-    ask_on(reader, tty, question)
+    let reader = BufReader::new(Interruptible(
+        tty.try_clone().map_err(|e| Error::io("/dev/tty", e))?,
+    ));
+    let _signals = CatchSignals::install();
+    match ask_on(reader, tty, question) {
+        // Ctrl-C, a hang-up or a terminal that went away is a "no" like any
+        // other, with the refusal status rather than death by signal.
+        Err(Error::Io { source, .. }) => {
+            Err(Error::Refused(if INTERRUPTED.load(Ordering::SeqCst) {
+                "cancelled by a signal (Ctrl-C); nothing was changed".to_owned()
+            } else {
+                format!("cancelled: the terminal failed ({source}); nothing was changed")
+            }))
+        }
+        other => other,
+    }
+}
+
+/// Set by the handler of the signals that mean "stop" while we wait for an answer.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn note_interrupt(_: libc::c_int) {
+    INTERRUPTED.store(true, Ordering::SeqCst);
+}
+
+const STOP_SIGNALS: [Signal; 4] = [
+    Signal::SIGINT,
+    Signal::SIGHUP,
+    Signal::SIGTERM,
+    Signal::SIGQUIT,
+];
+
+/// While alive, the stop signals only set `INTERRUPTED` and make the
+/// pending `read` fail with EINTR (no SA_RESTART); dropping it puts the
+/// previous dispositions back.
+struct CatchSignals {
+    previous: Vec<(Signal, SigAction)>,
+}
+
+impl CatchSignals {
+    fn install() -> CatchSignals {
+        INTERRUPTED.store(false, Ordering::SeqCst);
+        let action = SigAction::new(
+            SigHandler::Handler(note_interrupt),
+            SaFlags::empty(),
+            SigSet::empty(),
+        );
+        let previous = STOP_SIGNALS
+            .iter()
+            // SAFETY: the handler only stores to an atomic, which is
+            // async-signal-safe.
+            .filter_map(|&sig| unsafe { sigaction(sig, &action) }.ok().map(|p| (sig, p)))
+            .collect();
+        CatchSignals { previous }
+    }
+}
+
+impl Drop for CatchSignals {
+    fn drop(&mut self) {
+        for (sig, action) in &self.previous {
+            // SAFETY: restores a disposition sigaction itself returned.
+            let _ = unsafe { sigaction(*sig, action) };
+        }
+    }
+}
+
+/// The terminal, reading until a byte arrives or a stop signal was caught:
+/// std's `read_line` retries EINTR forever, so the signal has to become a
+/// different error here.
+struct Interruptible(std::fs::File);
+
+impl Read for Interruptible {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            match self.0.read(buf) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                    if INTERRUPTED.load(Ordering::SeqCst) {
+                        return Err(io::Error::other("interrupted"));
+                    }
+                }
+                other => return other,
+            }
+        }
+    }
 }
 
 /// The conversation itself, over any reader and writer (unit tests use

@@ -133,7 +133,10 @@ impl Error {
         if self.is_broken_pipe() {
             return;
         }
-        eprintln!("dbguard: {self}");
+        // Not eprintln!: stderr may be a terminal that just hung up, and a
+        // failed report must not turn a refusal into a panic (exit 101).
+        use std::io::Write;
+        let _ = writeln!(std::io::stderr(), "dbguard: {self}");
     }
 }
 

@@ -3,6 +3,7 @@
 //! exit status.
 
 pub mod backup;
+pub mod config;
 pub mod doctor;
 pub mod init;
 pub mod list;
@@ -11,6 +12,7 @@ pub mod restore;
 pub mod scan;
 pub mod shim_dir;
 pub mod verify;
+pub mod verify_test_db;
 
 use clap::{Parser, Subcommand};
 
@@ -47,6 +49,10 @@ pub enum Command {
     Doctor(doctor::Args),
     /// Print shell code that keeps the shim directory first on PATH.
     Init(init::Args),
+    /// Show the configuration in effect and where each value came from.
+    Config(config::Args),
+    /// Check that a test database is reachable, policy off, and not a guarded one.
+    VerifyTestDb(verify_test_db::Args),
 }
 
 /// Parses the toolbox command line and runs the command.
@@ -70,5 +76,7 @@ pub fn run(ctx: &Context) -> Result<u8, Error> {
         Command::Prune(args) => prune::run(args, ctx),
         Command::Doctor(args) => doctor::run(args, ctx),
         Command::Init(args) => init::run(args, ctx),
+        Command::Config(args) => config::run(args, ctx),
+        Command::VerifyTestDb(args) => verify_test_db::run(args, ctx),
     }
 }

@@ -1,11 +1,14 @@
 //! The guard personality: what happens when the binary is invoked as `psql`
-//! or `alembic`. For now every invocation passes straight through; the
-//! analysis that decides between pass, guard and refuse plugs in here.
+//! or `alembic`. psql's SQL is analysed (`psql_guard`) and destructive runs
+//! are confirmed and backed up before the real tool is exec'd; alembic
+//! still passes straight through.
 
 pub mod alembic;
 pub mod chain;
 pub mod exec;
+pub mod guard;
 pub mod psql;
+pub mod psql_guard;
 pub mod resolve;
 pub mod stdin;
 
@@ -65,5 +68,8 @@ impl fmt::Display for Tool {
 pub fn run(tool: Tool, ctx: &Context) -> Result<u8, Error> {
     let link = chain::Link::observe(tool, ctx)?;
     let real = RealTool::resolve(tool, ctx)?;
+    if tool == Tool::Psql {
+        psql_guard::guard(ctx, &link)?;
+    }
     Err(exec::exec(&real, ctx, &link))
 }

@@ -2,11 +2,12 @@
 //! throwaway PostgreSQL cluster, creates the alembic venv, and builds
 //! sandboxes with the shims first on PATH.
 
-mod scan;
 mod support;
 
 mod backup;
 mod bad_input;
 mod doctor;
+mod guard;
 mod install;
+mod scan;
 mod transparency;

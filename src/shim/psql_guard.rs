@@ -1,0 +1,561 @@
+//! The psql guard's effects: read every piece of SQL psql is about to run
+//! (`-c`, `-f` with includes, stdin), and when any of it is destructive,
+//! show it, ask on the terminal, back up, record the decision and only
+//! then let `shim::run` exec the real psql. The decision itself is in
+//! `guard.rs`.
+//!
+//! The path for harmless SQL is kept short on purpose: no configuration,
+//! no connection and no child process before exec.
+
+use std::ffi::OsStr;
+use std::fs::File;
+use std::io::{self, IsTerminal};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use crate::audit::{self, BYPASS_ENV, BackupRecord, Record};
+use crate::backup::{self, Request, Scope};
+use crate::config::Config;
+use crate::confirm::{self, Expect, Question, YES_ENV};
+use crate::pgtools::{PgTools, quote_ident, quote_literal};
+use crate::shim::chain::Link;
+use crate::shim::guard::{self, Decision, Guard, TableFacts};
+use crate::shim::psql::{Action, Mode, PsqlArgs};
+use crate::shim::stdin::{self, StdinKind};
+use crate::sql::{Kind, ScanReport, Scanner, Severity};
+use crate::target::{ConnectionArgs, Target, redact};
+use crate::{Context, Error};
+
+/// Writes a line to stderr, ignoring failure: stderr may be a terminal
+/// that has hung up, and the guard's outcome must not depend on it.
+macro_rules! note {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
+/// Findings listed before the prompt; the rest are counted.
+const SHOWN_FINDINGS: usize = 20;
+
+/// The one line that tells how to get past a refusal.
+const BYPASS_HINT: &str = "to run it anyway: DBGUARD_YES=1 (backs up first, no prompt) or DBGUARD_BYPASS=1 (no guard at all)";
+
+/// Runs the guard. `Ok` means: exec the real psql now (with stdin already
+/// replaced by the spool when it was a pipe).
+pub fn guard(ctx: &Context, link: &Link) -> Result<(), Error> {
+    if link.guarded_upstream() {
+        // A shim earlier in this process already decided; asking or backing
+        // up again would be noise, and stdin is already the spool.
+        return Ok(());
+    }
+    if ctx.flag(BYPASS_ENV) {
+        record_bypass(ctx);
+        return Ok(());
+    }
+    let args = PsqlArgs::parse(
+        ctx.args.get(1..).unwrap_or_default(),
+        ctx.var("POSIXLY_CORRECT").is_some(),
+    );
+    if args.mode() == Mode::NoSql {
+        return Ok(());
+    }
+    let cwd = ctx.cwd.clone().unwrap_or_else(|| PathBuf::from("/"));
+    let (report, mut spool) = scan(&args, &cwd)?;
+    if !report.is_safe() {
+        protect(ctx, &args, &report)?;
+    }
+    if let Some(file) = spool.as_mut() {
+        stdin::install_as_stdin(file)
+            .map_err(|e| refused_io("cannot hand the spooled stdin to psql", e))?;
+    }
+    Ok(())
+}
+
+/// Scans what psql will run, in psql's order, with its variables.
+fn scan(args: &PsqlArgs, cwd: &Path) -> Result<(ScanReport, Option<File>), Error> {
+    let mut scanner = Scanner::new(cwd);
+    for (name, value) in &args.variables {
+        let name = name.to_string_lossy();
+        match value {
+            Some(v) => scanner.set_variable(&name, &v.to_string_lossy()),
+            None => scanner.apply_assignment(&name),
+        }
+    }
+    let mut spool = None;
+    let mut stdin_read = false;
+    let mut read_stdin = |scanner: &mut Scanner, spool: &mut Option<File>| {
+        if std::mem::replace(&mut stdin_read, true) {
+            return Ok(()); // a second `-f -` reads an exhausted stdin
+        }
+        scan_stdin(scanner, cwd).map(|s| *spool = s)
+    };
+    match args.mode() {
+        Mode::Stdin => read_stdin(&mut scanner, &mut spool)?,
+        Mode::Actions => {
+            for action in &args.actions {
+                match action {
+                    Action::Command(sql) => scanner.scan_bytes("-c", sql.as_bytes(), cwd),
+                    Action::File(path) => {
+                        // A file psql cannot open runs nothing: psql reports
+                        // it itself, exactly as without dbguard.
+                        if File::open(cwd.join(path)).is_ok() {
+                            scanner.scan_path(Path::new(path));
+                        }
+                    }
+                    Action::Stdin => read_stdin(&mut scanner, &mut spool)?,
+                }
+            }
+        }
+        Mode::NoSql => {}
+    }
+    Ok((scanner.finish(), spool))
+}
+
+/// Scans stdin without taking it from psql: a regular file is rewound, a
+/// pipe is spooled (returned, to become psql's stdin), a terminal is an
+/// interactive session and is left alone.
+fn scan_stdin(scanner: &mut Scanner, cwd: &Path) -> Result<Option<File>, Error> {
+    match stdin::stdin_kind() {
+        StdinKind::Terminal => {
+            note!(
+                "dbguard: interactive psql sessions are not guarded yet; what you type here runs unprotected"
+            );
+            Ok(None)
+        }
+        StdinKind::Closed => Ok(None),
+        StdinKind::File => {
+            let mark = stdin::Rewind::mark()
+                .map_err(|e| refused_io("cannot read the script on stdin", e))?;
+            scanner.scan_reader("-", io::stdin().lock(), cwd);
+            mark.restore()
+                .map_err(|e| refused_io("cannot rewind the script on stdin", e))?;
+            Ok(None)
+        }
+        StdinKind::Stream => {
+            let file = stdin::spool_file().map_err(|e| refused_io("cannot spool stdin", e))?;
+            let mut tee = stdin::Tee::new(io::stdin().lock(), file);
+            scanner.scan_reader("-", &mut tee, cwd);
+            let file = tee
+                .drain()
+                .map_err(|e| refused_io("cannot spool stdin", e))?;
+            Ok(Some(file))
+        }
+    }
+}
+
+/// psql's stdin could not be kept intact: nothing may run.
+fn refused_io(what: &str, e: io::Error) -> Error {
+    Error::Refused(format!("{what}: {e}; psql was not started"))
+}
+
+/// The destructive path: target, policy, facts, question, backups, audit.
+fn protect(ctx: &Context, args: &PsqlArgs, report: &ScanReport) -> Result<(), Error> {
+    let what = describe(report);
+    let mut record = Record::new(ctx, "psql", "refused")
+        .with_findings(&report.findings, report.findings_omitted);
+    let conn = ConnectionArgs {
+        host: lossy(args.host.as_deref()),
+        port: lossy(args.port.as_deref()),
+        user: lossy(args.username.as_deref()),
+        dbname: lossy(args.dbname.as_deref()),
+    };
+    let refuse_early = |why: String| {
+        print_summary(report, None, &[], "", &mut io::stderr());
+        Error::Refused(format!("refused {what}: {why}; {BYPASS_HINT}"))
+    };
+    let target = Target::resolve(&conn, ctx)
+        .map_err(|e| refuse_early(format!("cannot tell which database it is for ({e})")))?;
+    let config = Config::load(ctx)
+        .map_err(|e| refuse_early(format!("the configuration cannot be read ({e})")))?;
+    record.target = Some((&target).into());
+    let on_db = format!("{what} on database \"{}\"", target.dbname);
+    let refuse = |record: &mut Record, why: String| {
+        record.decision = "refused".into();
+        record.detail = Some(why.clone());
+        write_audit(&config, record);
+        Error::Refused(format!("refused {on_db}: {why}; {BYPASS_HINT}"))
+    };
+
+    let policy = |db: &str| config.policy_for(&target.with_dbname(db));
+    let plan = match guard::decide(report, &target.dbname, policy, Scope::database()) {
+        Decision::Pass => {
+            record.decision = "policy_off".into();
+            record.detail = Some(format!("policy off for database \"{}\"", target.dbname));
+            write_audit(&config, &record);
+            return Ok(());
+        }
+        Decision::Refuse(why) => {
+            print_summary(report, Some(&target), &[], "", &mut io::stderr());
+            return Err(refuse(&mut record, why));
+        }
+        Decision::Guard(plan) => plan,
+    };
+
+    let tools = match PgTools::resolve(ctx) {
+        Ok(tools) => tools,
+        Err(e) => {
+            print_summary(report, Some(&target), &[], "", &mut io::stderr());
+            return Err(refuse(&mut record, format!("no backup is possible ({e})")));
+        }
+    };
+    // The connection check of every backup and the blast-radius query run
+    // side by side: each is a psql start (slow behind Debian's perl
+    // pg_wrapper), and a database that cannot be backed up is refused
+    // before anyone is asked.
+    let (facts, preflights) = std::thread::scope(|threads| {
+        let checks: Vec<_> = plan
+            .backups
+            .iter()
+            .map(|step| {
+                let db_target = target.with_dbname(&step.database);
+                let tools = &tools;
+                threads.spawn(move || backup::preflight(tools, &db_target))
+            })
+            .collect();
+        let facts = table_facts(&tools, &target, report);
+        let preflights: Vec<Result<backup::Preflight, Error>> = checks
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    Err(Error::BackupFailed("the connection check crashed".into()))
+                })
+            })
+            .collect();
+        (facts, preflights)
+    });
+    let mut ready = Vec::with_capacity(preflights.len());
+    for (step, pre) in plan.backups.iter().zip(preflights) {
+        match pre {
+            Ok(pre) => ready.push(pre),
+            Err(e) => {
+                print_summary(report, Some(&target), &[], "", &mut io::stderr());
+                return Err(refuse(
+                    &mut record,
+                    format!("no backup of \"{}\" is possible ({e})", step.database),
+                ));
+            }
+        }
+    }
+    let (facts, facts_error) = match facts {
+        Ok(f) => (Some(f), None),
+        Err(e) => (None, Some(e)),
+    };
+    let plan = with_local_scope(plan, &target.dbname, report, facts.as_deref());
+
+    let mut summary = Vec::new();
+    let radius = blast_radius(facts.as_deref(), facts_error.as_deref());
+    print_summary(
+        report,
+        Some(&target),
+        &radius,
+        &backup_line(&plan),
+        &mut summary,
+    );
+    let summary: Vec<String> = String::from_utf8_lossy(&summary)
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    let yes = ctx.flag(YES_ENV);
+    if yes || !io::stderr().is_terminal() {
+        for line in &summary {
+            note!("{line}");
+        }
+    }
+    if !yes
+        && std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/tty")
+            .is_err()
+    {
+        return Err(refuse(
+            &mut record,
+            "no terminal to ask for confirmation on".into(),
+        ));
+    }
+    let question = Question {
+        summary: if yes { Vec::new() } else { summary },
+        expect: Expect::Word(plan.word.clone()),
+    };
+    if let Err(e) = confirm::confirm(ctx, &question, false) {
+        return Err(refuse(&mut record, e.to_string()));
+    }
+
+    let reason = redact(
+        &ctx.args
+            .iter()
+            .map(|a| a.to_string_lossy())
+            .collect::<Vec<_>>()
+            .join(" "),
+    );
+    for (step, pre) in plan.backups.iter().zip(&ready) {
+        let created = backup::take(
+            &config,
+            &tools,
+            pre,
+            &Request::new(reason.clone(), step.scope.clone()),
+        );
+        let created = match created {
+            Ok(c) => c,
+            Err(e) => {
+                return Err(refuse(
+                    &mut record,
+                    format!("the backup of \"{}\" failed ({e})", step.database),
+                ));
+            }
+        };
+        note!(
+            "dbguard: backed up \"{}\" ({}) as {}\ndbguard:   file: {}\ndbguard:   to restore: dbguard restore {}",
+            step.database,
+            step.scope,
+            created.metadata.id,
+            created.data_path.display(),
+            created.metadata.id
+        );
+        record.backups.push(BackupRecord {
+            id: created.metadata.id.clone(),
+            database: step.database.clone(),
+            sha256: created.metadata.sha256.clone(),
+            path: created.data_path.clone(),
+        });
+    }
+    record.decision = "confirmed".into();
+    record.detail = Some(format!(
+        "policy {:?}, {}",
+        plan.policy,
+        if yes {
+            "DBGUARD_YES"
+        } else {
+            "typed on the terminal"
+        }
+    ));
+    write_audit(&config, &record);
+    Ok(())
+}
+
+fn lossy(value: Option<&OsStr>) -> Option<String> {
+    value.map(|v| v.to_string_lossy().into_owned())
+}
+
+/// The first destructive statement, shortened, with where it is, for the
+/// one-line refusal.
+fn describe(report: &ScanReport) -> String {
+    if let Some(f) = report.findings.first() {
+        let mut text: String = f.statement.chars().take(60).collect();
+        if text.len() < f.statement.len() {
+            text.push('…');
+        }
+        let more = report.destructive_count() - 1;
+        let more = if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        };
+        return format!("{text} ({}:{}){more}", f.path, f.line);
+    }
+    match report.errors().next() {
+        Some(p) => format!(
+            "SQL that could not be read to the end ({}: {})",
+            p.path, p.message
+        ),
+        None => "the SQL".to_owned(),
+    }
+}
+
+/// Puts the connected database's table scope into the plan.
+fn with_local_scope(
+    mut plan: Guard,
+    connected: &str,
+    report: &ScanReport,
+    facts: Option<&[TableFacts]>,
+) -> Guard {
+    let candidates = guard::table_scope_candidates(report);
+    let scope = guard::local_scope(&candidates, facts);
+    for step in plan.backups.iter_mut().filter(|s| s.database == connected) {
+        step.scope = scope.clone();
+    }
+    plan
+}
+
+/// The names of the tables the findings hit in the connected database.
+fn named_tables(report: &ScanReport) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for f in report.findings.iter().filter(|f| {
+        matches!(
+            f.kind,
+            Kind::DropTable | Kind::Truncate | Kind::DeleteAll | Kind::UpdateAll
+        )
+    }) {
+        for o in &f.objects {
+            if !names.contains(o) {
+                names.push(o.clone());
+            }
+        }
+    }
+    names
+}
+
+/// `schema.table` as written in a finding, as a regclass literal.
+fn regclass_literal(name: &str) -> String {
+    let quoted: Vec<String> = name.split('.').map(quote_ident).collect();
+    quote_literal(&quoted.join("."))
+}
+
+/// One helper query (through the real psql) for every named table: does it
+/// exist, is it a plain table, how many rows (exact below 8 MB, else the
+/// planner's estimate), and can deleting its rows change anything else.
+fn table_facts(
+    tools: &PgTools,
+    target: &Target,
+    report: &ScanReport,
+) -> Result<Vec<TableFacts>, String> {
+    let names = named_tables(report);
+    if names.is_empty() {
+        return Ok(Vec::new());
+    }
+    let values: Vec<String> = names
+        .iter()
+        .map(|n| format!("({}, {})", quote_literal(n), regclass_literal(n)))
+        .collect();
+    let sql = format!(
+        "select v.name,
+       coalesce(quote_ident(n.nspname) || '.' || quote_ident(c.relname), ''),
+       coalesce(c.relkind = 'r', false),
+       case when c.oid is null then ''
+            when c.relkind in ('r', 'p', 'm') and pg_relation_size(c.oid) < 8388608 then
+              (xpath('/row/c/text()', query_to_xml(format('select count(*) as c from %s', c.oid::regclass), false, true, '')))[1]::text
+            when c.reltuples >= 0 then c.reltuples::bigint::text
+            else '' end,
+       coalesce(exists (select 1 from pg_constraint k where k.confrelid = c.oid and k.contype = 'f'
+                          and (k.confdeltype in ('c', 'n', 'd') or k.confupdtype in ('c', 'n', 'd')))
+             or exists (select 1 from pg_trigger t where t.tgrelid = c.oid and not t.tgisinternal)
+             or exists (select 1 from pg_rewrite r where r.ev_class = c.oid and r.rulename <> '_RETURN')
+             or exists (select 1 from pg_inherits i where i.inhparent = c.oid), false)
+from (values {}) v(name, reg)
+left join pg_class c on c.oid = to_regclass(v.reg)
+left join pg_namespace n on n.oid = c.relnamespace",
+        values.join(", ")
+    );
+    let rows = tools.query(target, &sql).map_err(|e| match e {
+        crate::pgtools::QueryError::Failed { detail, .. } => detail,
+        crate::pgtools::QueryError::Spawn(p, e) => format!("{}: {e}", p.display()),
+    })?;
+    Ok(rows
+        .into_iter()
+        .filter(|r| r.len() >= 5)
+        .map(|r| TableFacts {
+            name: r[0].clone(),
+            qualified: (!r[1].is_empty()).then(|| r[1].clone()),
+            plain_table: r[2] == "t",
+            rows: r[3].parse().ok(),
+            side_effects: r[4] == "t",
+        })
+        .collect())
+}
+
+/// "Blast radius" lines: rows in each named table, or why that is unknown.
+fn blast_radius(facts: Option<&[TableFacts]>, error: Option<&str>) -> Vec<String> {
+    if let Some(e) = error {
+        return vec![format!("rows affected: unknown ({e})")];
+    }
+    facts
+        .unwrap_or_default()
+        .iter()
+        .map(|t| match (&t.qualified, t.rows) {
+            (None, _) => format!("{}: does not exist yet", t.name),
+            (Some(q), Some(n)) => format!("{q}: {n} rows"),
+            (Some(q), None) => format!("{q}: row count unknown"),
+        })
+        .collect()
+}
+
+fn backup_line(plan: &Guard) -> String {
+    let parts: Vec<String> = plan
+        .backups
+        .iter()
+        .map(|b| match &b.scope {
+            Scope::Tables(t) => format!("tables {} of \"{}\"", t.join(", "), b.database),
+            Scope::Database(_) => format!("the whole database \"{}\"", b.database),
+        })
+        .collect();
+    if parts.is_empty() {
+        "no backup (policy off)".to_owned()
+    } else {
+        format!("backup first: {}", parts.join("; "))
+    }
+}
+
+/// What was found and where it is aimed, for the terminal or stderr.
+fn print_summary(
+    report: &ScanReport,
+    target: Option<&Target>,
+    radius: &[String],
+    backup: &str,
+    out: &mut impl io::Write,
+) {
+    let _ = match target {
+        Some(t) => writeln!(
+            out,
+            "dbguard: psql is about to run destructive SQL on database \"{}\" (host {}, port {}, user {}):",
+            t.dbname, t.host, t.port, t.user
+        ),
+        None => writeln!(out, "dbguard: psql is about to run destructive SQL:"),
+    };
+    for f in report.findings.iter().take(SHOWN_FINDINGS) {
+        let mut head = format!("  {}:{}: {}", f.path, f.line, f.kind);
+        if !f.objects.is_empty() {
+            head.push(' ');
+            head.push_str(&f.objects.join(", "));
+        }
+        if f.cascade {
+            head.push_str(" (CASCADE)");
+        }
+        let _ = writeln!(out, "{head}\n      {}", f.statement);
+    }
+    let hidden = report
+        .destructive_count()
+        .saturating_sub(SHOWN_FINDINGS as u64);
+    if hidden > 0 {
+        let _ = writeln!(out, "  ... and {hidden} more destructive statements");
+    }
+    for p in report
+        .problems
+        .iter()
+        .filter(|p| p.severity == Severity::Error)
+    {
+        let line = p.line.map(|l| format!(":{l}")).unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "  {}{line}: cannot judge: {} (treated as destructive)",
+            p.path, p.message
+        );
+    }
+    for line in radius {
+        let _ = writeln!(out, "  {line}");
+    }
+    if !backup.is_empty() {
+        let _ = writeln!(out, "  {backup}");
+    }
+}
+
+fn write_audit(config: &Config, record: &Record) {
+    let outcome = config
+        .backup_dir()
+        .and_then(|dir| audit::append(&dir, record).map_err(|e| Error::io("audit log", e)));
+    if let Err(e) = outcome {
+        note!("dbguard: warning: could not write the audit log: {e}");
+    }
+}
+
+/// `DBGUARD_BYPASS`: no analysis, but a line in the audit log.
+fn record_bypass(ctx: &Context) {
+    match Config::load(ctx) {
+        Ok(config) => {
+            let mut record = Record::new(ctx, "psql", "bypass");
+            record.detail = Some("DBGUARD_BYPASS set: not analysed".into());
+            write_audit(&config, &record);
+        }
+        Err(e) => note!("dbguard: warning: could not write the audit log: {e}"),
+    }
+}
