@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs and a fresh Debian machine may lack:
 # PostgreSQL's server binaries (initdb, pg_ctl, postgres) and client tools
-# (psql, pg_dump, pg_restore), and Python's venv module for the alembic venv.
+# (psql, pg_dump, pg_restore), Python's venv module for the alembic venv, and
+# GNU time.
 # Each package is installed only when missing; re-running is a no-op.
 set -euo pipefail
 
@@ -16,6 +17,8 @@ command -v psql >/dev/null 2>&1 || packages+=(postgresql-client)
 command -v pg_dump >/dev/null 2>&1 || packages+=(postgresql-client)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || packages+=(python3-venv)
 command -v python3 >/dev/null 2>&1 || packages+=(python3 python3-venv)
+# GNU time measures the guard's peak memory on a large piped script.
+[ -x /usr/bin/time ] || packages+=(time)
 
 if ((${#packages[@]} == 0)); then
     exit 0
