@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use crate::support::pty::{self, exit_code};
 use crate::support::sandbox::capture;
 use crate::support::{Output, Sandbox, TestDb, cluster};
 
@@ -647,22 +648,7 @@ fn without_a_terminal_or_yes_nothing_happens() {
 /// Runs dbguard on a pseudo-terminal with stdin from /dev/null, so the
 /// answer can only come through /dev/tty.
 fn on_terminal(sandbox: &Sandbox, args: &[&str]) -> expectrl::session::OsSession {
-    let mut cmd = sandbox.command("sh");
-    cmd.arg("-c")
-        .arg("exec \"$0\" \"$@\" < /dev/null")
-        .arg(crate::support::sandbox::dbguard_bin())
-        .args(args);
-    let mut session = expectrl::Session::spawn(cmd).expect("spawn on a pty");
-    session.set_expect_timeout(Some(Duration::from_secs(60)));
-    session
-}
-
-fn exit_code(session: &mut expectrl::session::OsSession) -> i32 {
-    use expectrl::process::unix::WaitStatus;
-    match session.get_process().wait().expect("wait") {
-        WaitStatus::Exited(_, code) => code,
-        other => panic!("unexpected end: {other:?}"),
-    }
+    pty::on_terminal(sandbox, &crate::support::sandbox::dbguard_bin(), args, None)
 }
 
 #[test]

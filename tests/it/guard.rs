@@ -9,10 +9,10 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::Duration;
 
 use expectrl::Expect;
 
+use crate::support::pty::{self, exit_code};
 use crate::support::sandbox::{capture, in_dir, write_file};
 use crate::support::{Output, Sandbox, TestDb, cluster};
 
@@ -63,24 +63,7 @@ fn shim_on_terminal(
     args: &[&str],
     stdin_file: Option<&Path>,
 ) -> expectrl::session::OsSession {
-    let stdin = stdin_file.map_or("/dev/null".to_owned(), |p| p.display().to_string());
-    let mut cmd = sandbox.command("sh");
-    cmd.arg("-c")
-        .arg(format!("exec \"$0\" \"$@\" < '{stdin}'"))
-        .arg(sandbox.shims.join("psql"))
-        .args(args);
-    let mut session = expectrl::Session::spawn(cmd).expect("spawn on a pty");
-    session.set_expect_timeout(Some(Duration::from_secs(60)));
-    session
-}
-
-fn exit_code(session: &mut expectrl::session::OsSession) -> i32 {
-    use expectrl::process::unix::WaitStatus;
-    match session.get_process().wait().expect("wait") {
-        WaitStatus::Exited(_, code) => code,
-        WaitStatus::Signaled(_, sig, _) => 128 + sig as i32,
-        other => panic!("unexpected end: {other:?}"),
-    }
+    pty::on_terminal(sandbox, &sandbox.shims.join("psql"), args, stdin_file)
 }
 
 fn table_exists(db: &TestDb, name: &str) -> bool {
