@@ -76,6 +76,9 @@ pub struct AlembicSection {
     /// URL somewhere dbguard cannot see (application settings, a vault).
     /// Read after `DBGUARD_DATABASE_URL` and before `DATABASE_URL`.
     pub database_url: Option<String>,
+    /// `false` execs every `alembic upgrade` without rendering or scanning
+    /// it (the render costs the start-up of a Python process).
+    pub upgrade_analysis: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -6,6 +6,12 @@
 //! database's name under `protect`), back up the whole database and record
 //! the decision. `shim::run` then execs the real alembic.
 //!
+//! An `upgrade` is rendered and scanned the same way, but asks only when
+//! the SQL holds something destructive (an `op.drop_column`, a raw
+//! `DROP`), for the verb found; additive upgrades exec without a prompt.
+//! A render that fails (migrations that read data) is treated as
+//! destructive, as unreadable SQL is for psql.
+//!
 //! Every other command returns at once, before any configuration is read
 //! or any process started: `current`, `history`, `--help` and `--sql`
 //! runs must cost nothing.
@@ -15,7 +21,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use crate::audit::{BYPASS_ENV, Record};
-use crate::config::Config;
+use crate::backup::Scope;
+use crate::config::{Config, Policy};
 use crate::pgtools::{PgTools, QueryError};
 use crate::shim::RealTool;
 use crate::shim::alembic::{AlembicArgs, Command as AlembicCommand, Intent};
@@ -23,7 +30,7 @@ use crate::shim::alembic_target::{self, FoundUrl};
 use crate::shim::chain::Link;
 use crate::shim::guard::{self, Decision};
 use crate::shim::safeguard::{self, BYPASS_HINT, Protection, record_bypass, write_audit};
-use crate::sql::{ScanReport, Scanner, Severity};
+use crate::sql::{Problem, ScanReport, Scanner, Severity};
 use crate::target::{ConnectionArgs, Target, redact, sqlalchemy_to_libpq};
 use crate::{Context, Error};
 
@@ -39,33 +46,64 @@ pub fn guard(ctx: &Context, link: &Link, real: &RealTool) -> Result<(), Error> {
         return Ok(());
     }
     let args = AlembicArgs::parse(ctx.args.get(1..).unwrap_or_default());
-    if args.intent() != Intent::Downgrade {
-        return Ok(());
-    }
+    let (direction, revision) = match (args.intent(), &args.command) {
+        (Intent::Downgrade, Some(AlembicCommand::Downgrade { revision, .. })) => {
+            (Direction::Downgrade, revision)
+        }
+        (Intent::Upgrade, Some(AlembicCommand::Upgrade { revision, .. })) => {
+            (Direction::Upgrade, revision)
+        }
+        _ => return Ok(()),
+    };
     if ctx.flag(BYPASS_ENV) {
         record_bypass(ctx, "alembic");
         return Ok(());
     }
-    let Some(AlembicCommand::Downgrade { revision, .. }) = &args.command else {
-        return Ok(()); // intent() is Downgrade only for this command
-    };
     let revision = revision.to_string_lossy().into_owned();
-    protect_downgrade(ctx, &args, &revision, real)
+    protect_migration(ctx, &args, direction, &revision, real)
 }
 
-fn protect_downgrade(
+/// Which way a migration run goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    Upgrade,
+    Downgrade,
+}
+
+impl Direction {
+    fn command(self) -> &'static str {
+        match self {
+            Direction::Upgrade => "upgrade",
+            Direction::Downgrade => "downgrade",
+        }
+    }
+
+    /// How the summary introduces each revision.
+    fn step_verb(self) -> &'static str {
+        match self {
+            Direction::Upgrade => "applies",
+            Direction::Downgrade => "reverts",
+        }
+    }
+}
+
+fn protect_migration(
     ctx: &Context,
     args: &AlembicArgs,
+    direction: Direction,
     revision: &str,
     real: &RealTool,
 ) -> Result<(), Error> {
-    let what = format!("alembic downgrade {revision}");
+    let what = format!("alembic {} {revision}", direction.command());
     let mut record = Record::new(ctx, "alembic", "refused");
     let config = Config::load(ctx).map_err(|e| {
         Error::Refused(format!(
             "refused {what}: the configuration cannot be read ({e}); {BYPASS_HINT}"
         ))
     })?;
+    if direction == Direction::Upgrade && !config.file.alembic.upgrade_analysis.unwrap_or(true) {
+        return Ok(());
+    }
     let refuse = |record: &mut Record, why: String| {
         record.decision = "refused".into();
         record.detail = Some(redact(&why));
@@ -78,16 +116,15 @@ fn protect_downgrade(
     };
     record.target = Some((&target).into());
 
-    let plan =
-        match guard::decide_migration(DOWNGRADE_WORD, &target.dbname, config.policy_for(&target)) {
-            Decision::Guard(plan) => plan,
-            Decision::Pass | Decision::Refuse(_) => {
-                record.decision = "policy_off".into();
-                record.detail = Some(format!("policy off for database \"{}\"", target.dbname));
-                write_audit(&config, &record);
-                return Ok(());
-            }
-        };
+    let policy = config.policy_for(&target);
+    if policy == Policy::Off {
+        if direction == Direction::Downgrade {
+            record.decision = "policy_off".into();
+            record.detail = Some(format!("policy off for database \"{}\"", target.dbname));
+            write_audit(&config, &record);
+        }
+        return Ok(());
+    }
     let tools = match PgTools::resolve(ctx) {
         Ok(tools) => tools,
         Err(e) => return Err(refuse(&mut record, format!("no backup is possible ({e})"))),
@@ -95,26 +132,49 @@ fn protect_downgrade(
 
     let current = current_revisions(&tools, &target);
     let render = match &current {
-        Ok(revs) => render_downgrade(ctx, args, real, revs, revision),
+        Ok(revs) => render(ctx, args, real, direction, revs, revision),
         Err(e) => Err(format!("the current revision cannot be read ({e})")),
     };
     let (steps, report) = match &render {
         Ok(r) => (r.steps.clone(), Some(r.report.clone())),
         Err(_) => (Vec::new(), None),
     };
+    let decision = match direction {
+        Direction::Downgrade => guard::decide_migration(DOWNGRADE_WORD, &target.dbname, policy),
+        Direction::Upgrade => {
+            let mut judged = report.clone().unwrap_or_default();
+            if let Err(why) = &render {
+                // Nothing could be read: the database's name is the word,
+                // as for unreadable SQL given to psql.
+                judged.push_problem(Problem {
+                    severity: Severity::Error,
+                    path: "upgrade.sql".into(),
+                    line: None,
+                    message: why.clone(),
+                });
+            }
+            guard::decide(&judged, &target.dbname, |_| policy, Scope::database())
+        }
+    };
+    let plan = match decision {
+        Decision::Guard(plan) => plan,
+        Decision::Pass => return Ok(()),
+        Decision::Refuse(why) => return Err(refuse(&mut record, why)),
+    };
     if let Some(report) = &report {
         record = record.with_findings(&report.findings, report.findings_omitted);
     }
     let mut summary = Vec::new();
-    print_summary(
-        &target,
-        current.as_deref().ok(),
+    Outlook {
+        target: &target,
+        direction,
+        current: current.as_deref().ok(),
         revision,
-        &steps,
-        report.as_ref(),
-        render.as_ref().err().map(String::as_str),
-        &mut summary,
-    );
+        steps: &steps,
+        report: report.as_ref(),
+        render_error: render.as_ref().err().map(String::as_str),
+    }
+    .print(&mut summary);
     let summary: Vec<String> = String::from_utf8_lossy(&summary)
         .lines()
         .map(str::to_owned)
@@ -192,11 +252,11 @@ fn query_error(e: QueryError) -> String {
     }
 }
 
-/// One revision a downgrade reverts.
+/// One revision a migration run applies or reverts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Step {
     pub from: String,
-    /// Empty when the downgrade goes past the first revision (to base).
+    /// Empty for base (before the first revision).
     pub to: String,
     /// The revision's message, when alembic logged it.
     pub message: Option<String>,
@@ -209,30 +269,40 @@ struct Render {
     report: ScanReport,
 }
 
-/// Has the real alembic print the downgrade's SQL (`--sql` touches no
+/// The revision range to render: offline mode cannot read the version
+/// table, so the current revision goes in front. `Err` when there is no
+/// single starting point.
+pub fn render_range(
+    direction: Direction,
+    current: &[String],
+    target_revision: &str,
+) -> Result<String, String> {
+    match (current, direction) {
+        ([one], _) => Ok(format!("{one}:{target_revision}")),
+        // Nothing applied yet: an upgrade renders from the start.
+        ([], Direction::Upgrade) => Ok(target_revision.to_owned()),
+        ([], Direction::Downgrade) => {
+            Err("the database has no revision applied; there is nothing to downgrade".into())
+        }
+        (_, _) => Err(format!(
+            "the database is at several heads ({}); offline rendering needs one",
+            current.join(", ")
+        )),
+    }
+}
+
+/// Has the real alembic print the migration's SQL (`--sql` touches no
 /// database) with the same global options, so env.py, `-x` and the ini
 /// section are the ones the real run will use.
-fn render_downgrade(
+fn render(
     ctx: &Context,
     args: &AlembicArgs,
     real: &RealTool,
+    direction: Direction,
     current: &[String],
     target_revision: &str,
 ) -> Result<Render, String> {
-    let from = match current {
-        [one] => one,
-        [] => {
-            return Err(
-                "the database has no revision applied; there is nothing to downgrade".into(),
-            );
-        }
-        _ => {
-            return Err(format!(
-                "the database is at several heads ({}); offline rendering needs one",
-                current.join(", ")
-            ));
-        }
-    };
+    let range = render_range(direction, current, target_revision)?;
     let mut cmd = Command::new(&real.path);
     for c in &args.configs {
         cmd.arg("-c").arg(c);
@@ -243,8 +313,8 @@ fn render_downgrade(
     for x in &args.x_args {
         cmd.arg("-x").arg(x);
     }
-    cmd.arg("downgrade")
-        .arg(format!("{from}:{target_revision}"))
+    cmd.arg(direction.command())
+        .arg(&range)
         .arg("--sql")
         .env_clear()
         .envs(ctx.env.iter().map(|(k, v)| (k, v)))
@@ -268,21 +338,23 @@ fn render_downgrade(
     }
     let stdout = String::from_utf8_lossy(&out.stdout);
     let mut scanner = Scanner::new(ctx.cwd.clone().unwrap_or_else(|| PathBuf::from("/")));
-    scanner.scan_bytes("downgrade.sql", &out.stdout, Path::new("/"));
+    let label = format!("{}.sql", direction.command());
+    scanner.scan_bytes(&label, &out.stdout, Path::new("/"));
     Ok(Render {
-        steps: downgrade_steps(&stdout, &stderr),
+        steps: migration_steps(direction, &stdout, &stderr),
         report: scanner.finish(),
     })
 }
 
-/// The revisions reverted, from alembic's offline output: the SQL carries
-/// `-- Running downgrade X -> Y` comments, and its log (unless `-q`)
-/// repeats them with the revision's message.
-pub fn downgrade_steps(sql: &str, log: &str) -> Vec<Step> {
-    const MARK: &str = "Running downgrade ";
+/// The revisions run, from alembic's offline output: the SQL carries
+/// `-- Running downgrade X -> Y` (or `upgrade`) comments, and its log
+/// (unless `-q`) repeats them with the revision's message. From base, the
+/// left side is empty.
+pub fn migration_steps(direction: Direction, sql: &str, log: &str) -> Vec<Step> {
+    let mark = format!("Running {} ", direction.command());
     let parse = |line: &str| -> Option<Step> {
-        let rest = &line[line.find(MARK)? + MARK.len()..];
-        let (from, rest) = rest.split_once(" -> ")?;
+        let rest = &line[line.find(&mark)? + mark.len()..];
+        let (from, rest) = rest.split_once("-> ")?;
         let (to, message) = match rest.split_once(", ") {
             Some((to, m)) => (to, Some(m.trim().to_owned())),
             None => (rest, None),
@@ -311,75 +383,95 @@ pub fn downgrade_steps(sql: &str, log: &str) -> Vec<Step> {
 }
 
 /// What the person sees before the question.
-fn print_summary(
-    target: &Target,
-    current: Option<&[String]>,
-    revision: &str,
-    steps: &[Step],
-    report: Option<&ScanReport>,
-    render_error: Option<&str>,
-    out: &mut impl io::Write,
-) {
-    let from = match current {
-        Some([]) => "no revision".to_owned(),
-        Some(revs) => revs.join(", "),
-        None => "an unknown revision".to_owned(),
-    };
-    let _ = writeln!(
-        out,
-        "dbguard: alembic is about to downgrade database \"{}\" (host {}, port {}, user {}) from {from} to {revision}:",
-        target.dbname, target.host, target.port, target.user
-    );
-    for s in steps {
-        let to = if s.to.is_empty() { "base" } else { &s.to };
-        let message = s
-            .message
-            .as_deref()
-            .map(|m| format!(" ({m})"))
-            .unwrap_or_default();
-        let _ = writeln!(out, "  reverts {} -> {to}{message}", s.from);
-    }
-    if let Some(why) = render_error {
+struct Outlook<'a> {
+    target: &'a Target,
+    direction: Direction,
+    /// The revisions applied now; `None` when they could not be read.
+    current: Option<&'a [String]>,
+    /// The revision argument as given (`-1`, `head`, ...).
+    revision: &'a str,
+    steps: &'a [Step],
+    report: Option<&'a ScanReport>,
+    render_error: Option<&'a str>,
+}
+
+impl Outlook<'_> {
+    fn print(&self, out: &mut impl io::Write) {
+        let Outlook {
+            target,
+            direction,
+            current,
+            revision,
+            steps,
+            report,
+            render_error,
+        } = *self;
+        let from = match current {
+            Some([]) => "no revision".to_owned(),
+            Some(revs) => revs.join(", "),
+            None => "an unknown revision".to_owned(),
+        };
         let _ = writeln!(
             out,
-            "  cannot tell what it will run: {why}; treating it as destructive"
+            "dbguard: alembic is about to {} database \"{}\" (host {}, port {}, user {}) from {from} to {revision}:",
+            direction.command(),
+            target.dbname,
+            target.host,
+            target.port,
+            target.user
         );
-    }
-    if let Some(report) = report {
-        if report.findings.is_empty() && !report.has_errors() {
-            let _ = writeln!(out, "  no destructive statement found in the rendered SQL");
+        for s in steps {
+            let from = if s.from.is_empty() { "base" } else { &s.from };
+            let to = if s.to.is_empty() { "base" } else { &s.to };
+            let message = s
+                .message
+                .as_deref()
+                .map(|m| format!(" ({m})"))
+                .unwrap_or_default();
+            let _ = writeln!(out, "  {} {from} -> {to}{message}", direction.step_verb());
         }
-        for f in report.findings.iter().take(SHOWN_FINDINGS) {
-            let mut head = format!("  line {}: {}", f.line, f.kind);
-            if !f.objects.is_empty() {
-                head.push(' ');
-                head.push_str(&f.objects.join(", "));
-            }
-            let _ = writeln!(out, "{head}\n      {}", f.statement);
-        }
-        let hidden = report
-            .destructive_count()
-            .saturating_sub(SHOWN_FINDINGS as u64);
-        if hidden > 0 {
-            let _ = writeln!(out, "  ... and {hidden} more destructive statements");
-        }
-        for p in report
-            .problems
-            .iter()
-            .filter(|p| p.severity == Severity::Error)
-        {
+        if let Some(why) = render_error {
             let _ = writeln!(
                 out,
-                "  cannot judge part of the rendered SQL: {}",
-                p.message
+                "  cannot tell what it will run: {why}; treating it as destructive"
             );
         }
+        if let Some(report) = report {
+            if report.findings.is_empty() && !report.has_errors() {
+                let _ = writeln!(out, "  no destructive statement found in the rendered SQL");
+            }
+            for f in report.findings.iter().take(SHOWN_FINDINGS) {
+                let mut head = format!("  line {}: {}", f.line, f.kind);
+                if !f.objects.is_empty() {
+                    head.push(' ');
+                    head.push_str(&f.objects.join(", "));
+                }
+                let _ = writeln!(out, "{head}\n      {}", f.statement);
+            }
+            let hidden = report
+                .destructive_count()
+                .saturating_sub(SHOWN_FINDINGS as u64);
+            if hidden > 0 {
+                let _ = writeln!(out, "  ... and {hidden} more destructive statements");
+            }
+            for p in report
+                .problems
+                .iter()
+                .filter(|p| p.severity == Severity::Error)
+            {
+                let _ = writeln!(
+                    out,
+                    "  cannot judge part of the rendered SQL: {}",
+                    p.message
+                );
+            }
+        }
+        let _ = writeln!(
+            out,
+            "  backup first: the whole database \"{}\"",
+            target.dbname
+        );
     }
-    let _ = writeln!(
-        out,
-        "  backup first: the whole database \"{}\"",
-        target.dbname
-    );
 }
 
 #[cfg(test)]
@@ -413,7 +505,7 @@ INFO  [alembic.runtime.migration] Running downgrade 0001 -> , create users
 
     #[test]
     fn steps_come_from_the_sql_comments_with_messages_from_the_log() {
-        let steps = downgrade_steps(OFFLINE_SQL, LOG);
+        let steps = migration_steps(Direction::Downgrade, OFFLINE_SQL, LOG);
         assert_eq!(
             steps,
             vec![
@@ -435,11 +527,47 @@ INFO  [alembic.runtime.migration] Running downgrade 0001 -> , create users
             ]
         );
         // Under -q there is no log: the comments alone still list the steps.
-        let quiet = downgrade_steps(OFFLINE_SQL, "");
+        let quiet = migration_steps(Direction::Downgrade, OFFLINE_SQL, "");
         assert_eq!(quiet.len(), 3);
         assert!(quiet.iter().all(|s| s.message.is_none()));
         // A statement that merely mentions the phrase is not a step.
-        assert!(downgrade_steps("SELECT 'Running downgrade a -> b';", "").is_empty());
+        assert!(
+            migration_steps(
+                Direction::Downgrade,
+                "SELECT 'Running downgrade a -> b';",
+                ""
+            )
+            .is_empty()
+        );
+    }
+
+    #[test]
+    fn upgrades_from_base_and_render_ranges() {
+        let sql = "-- Running upgrade  -> 0001\n\nCREATE TABLE users (id INTEGER);\n\n-- Running upgrade 0001 -> 0002\n";
+        let steps = migration_steps(Direction::Upgrade, sql, "");
+        assert_eq!(steps.len(), 2);
+        assert_eq!((steps[0].from.as_str(), steps[0].to.as_str()), ("", "0001"));
+        assert_eq!(
+            (steps[1].from.as_str(), steps[1].to.as_str()),
+            ("0001", "0002")
+        );
+        // Downgrade markers are not upgrade steps.
+        assert!(migration_steps(Direction::Upgrade, OFFLINE_SQL, LOG).is_empty());
+
+        let one = ["0003".to_owned()];
+        assert_eq!(
+            render_range(Direction::Upgrade, &one, "head").unwrap(),
+            "0003:head"
+        );
+        assert_eq!(
+            render_range(Direction::Downgrade, &one, "-1").unwrap(),
+            "0003:-1"
+        );
+        assert_eq!(render_range(Direction::Upgrade, &[], "+2").unwrap(), "+2");
+        assert!(render_range(Direction::Downgrade, &[], "-1").is_err());
+        let two = ["a1".to_owned(), "b2".to_owned()];
+        let err = render_range(Direction::Upgrade, &two, "heads").unwrap_err();
+        assert!(err.contains("several heads (a1, b2)"), "{err}");
     }
 
     #[test]
@@ -447,15 +575,16 @@ INFO  [alembic.runtime.migration] Running downgrade 0001 -> , create users
         let target = Target::explicit("db", 5432, "app", "shop");
         let report = crate::sql::scan_str(OFFLINE_SQL);
         let mut out = Vec::new();
-        print_summary(
-            &target,
-            Some(&["0004".to_owned()]),
-            "base",
-            &downgrade_steps(OFFLINE_SQL, LOG),
-            Some(&report),
-            None,
-            &mut out,
-        );
+        Outlook {
+            target: &target,
+            direction: Direction::Downgrade,
+            current: Some(&["0004".to_owned()]),
+            revision: "base",
+            steps: &migration_steps(Direction::Downgrade, OFFLINE_SQL, LOG),
+            report: Some(&report),
+            render_error: None,
+        }
+        .print(&mut out);
         let text = String::from_utf8(out).unwrap();
         assert!(text.contains("downgrade database \"shop\""), "{text}");
         assert!(text.contains("from 0004 to base"), "{text}");
@@ -475,15 +604,16 @@ INFO  [alembic.runtime.migration] Running downgrade 0001 -> , create users
         );
 
         let mut out = Vec::new();
-        print_summary(
-            &target,
-            None,
-            "-1",
-            &[],
-            None,
-            Some("the offline render failed: boom"),
-            &mut out,
-        );
+        Outlook {
+            target: &target,
+            direction: Direction::Downgrade,
+            current: None,
+            revision: "-1",
+            steps: &[],
+            report: None,
+            render_error: Some("the offline render failed: boom"),
+        }
+        .print(&mut out);
         let text = String::from_utf8(out).unwrap();
         assert!(text.contains("from an unknown revision to -1"), "{text}");
         assert!(

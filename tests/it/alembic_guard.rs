@@ -294,3 +294,65 @@ fn yes_backs_up_without_asking_and_bypass_skips_the_guard() {
     assert_eq!(audit.len(), 1);
     assert_eq!(audit[0]["decision"], "bypass");
 }
+
+#[test]
+fn an_upgrade_that_drops_a_column_is_caught_and_names_it() {
+    let s = setup("alembic_upgrade_drop", "0003");
+    let before = snapshot(&s.db);
+    let out = s.without_terminal(&["upgrade", "head"]);
+    assert_eq!(out.status, REFUSED, "{}", out.stderr_str());
+    let stderr = out.stderr_str();
+    assert!(
+        stderr.contains("applies 0003 -> 0004 (drop users.nickname)"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("drop_column users.nickname"), "{stderr}");
+    assert_eq!(snapshot(&s.db), before);
+
+    let mut p = s.on_terminal(&["upgrade", "head"]);
+    p.expect("Type \"DROP\"")
+        .expect("the verb found is the word");
+    p.send_line("DROP").expect("type");
+    p.expect(expectrl::Eof).expect("end");
+    assert_eq!(exit_code(&mut p), 0);
+    assert_eq!(version(&s.db), "0004");
+    let files = backups(&s.store);
+    assert_eq!(files.len(), 1, "{files:?}");
+
+    // The backup holds the column the upgrade dropped.
+    let id = id_of(&files[0]);
+    let restore = capture(
+        s.sandbox
+            .dbguard()
+            .args(["restore", &id, "--yes", "--no-safety-backup"]),
+        None,
+    );
+    assert_eq!(restore.status, 0, "{}", restore.stderr_str());
+    assert_eq!(snapshot(&s.db), before);
+}
+
+#[test]
+fn an_additive_upgrade_runs_at_once_without_a_backup() {
+    let s = setup("alembic_upgrade_add", "0002");
+    // No terminal: a question would be a refusal, so success means none was asked.
+    let out = s.without_terminal(&["upgrade", "0003"]);
+    assert_eq!(out.status, 0, "{}", out.stderr_str());
+    assert!(
+        !out.stderr_str().contains("dbguard"),
+        "{}",
+        out.stderr_str()
+    );
+    assert_eq!(version(&s.db), "0003");
+    assert_eq!(s.db.sql("select count(*) from orders"), "3");
+    assert!(!s.store.exists(), "no backup, no audit line");
+
+    // Analysis switched off in the config: even the drop runs unasked.
+    fs::write(
+        s.project.path().join(".dbguard.toml"),
+        "[alembic]\nupgrade_analysis = false\n",
+    )
+    .expect("config");
+    let out = s.without_terminal(&["upgrade", "head"]);
+    assert_eq!(out.status, 0, "{}", out.stderr_str());
+    assert_eq!(version(&s.db), "0004");
+}
