@@ -356,3 +356,39 @@ fn an_additive_upgrade_runs_at_once_without_a_backup() {
     assert_eq!(out.status, 0, "{}", out.stderr_str());
     assert_eq!(version(&s.db), "0004");
 }
+
+#[test]
+fn protect_asks_for_the_database_name_and_off_runs_unasked() {
+    let s = setup("alembic_protect", "head");
+    let config = s.project.path().join(".dbguard.toml");
+    fs::write(
+        &config,
+        format!(
+            "[[database]]\ndbname = \"{}\"\npolicy = \"protect\"\n",
+            s.db.name
+        ),
+    )
+    .expect("config");
+    let mut p = s.on_terminal(&["downgrade", "-1"]);
+    p.expect(format!("Type \"{}\"", s.db.name).as_str())
+        .expect("the name is the word");
+    p.send_line("DOWNGRADE").expect("type");
+    p.expect(expectrl::Eof).expect("end");
+    assert_eq!(exit_code(&mut p), REFUSED);
+    assert_eq!(version(&s.db), "0004");
+
+    fs::write(
+        &config,
+        format!(
+            "[[database]]\ndbname = \"{}\"\npolicy = \"off\"\n",
+            s.db.name
+        ),
+    )
+    .expect("config");
+    let out = s.without_terminal(&["downgrade", "-1"]);
+    assert_eq!(out.status, 0, "{}", out.stderr_str());
+    assert_eq!(version(&s.db), "0003");
+    assert!(backups(&s.store).is_empty());
+    let audit = audit_lines(&s.store);
+    assert_eq!(audit.last().expect("line")["decision"], "policy_off");
+}
