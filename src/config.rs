@@ -64,6 +64,21 @@ pub struct ConfigFile {
     pub retention: Retention,
     #[serde(default, rename = "database")]
     pub databases: Vec<DatabaseRule>,
+    #[serde(default)]
+    pub alembic: AlembicSection,
+}
+
+/// `[alembic]`: settings for the alembic shim.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlembicSection {
+    /// The database alembic migrates, for projects whose env.py finds its
+    /// URL somewhere dbguard cannot see (application settings, a vault).
+    /// Read after `DBGUARD_DATABASE_URL` and before `DATABASE_URL`.
+    pub database_url: Option<String>,
+    /// `false` execs every `alembic upgrade` without rendering or scanning
+    /// it (the render costs the start-up of a Python process).
+    pub upgrade_analysis: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

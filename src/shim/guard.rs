@@ -217,6 +217,26 @@ pub fn decide(
     })
 }
 
+/// The decision for an alembic run that changes the schema: `verb` (e.g.
+/// `DOWNGRADE`) under `confirm`, the database's name under `protect`, and
+/// always a whole-database backup, because a migration may touch any table
+/// and its Python may do things no SQL render shows.
+pub fn decide_migration(verb: &str, database: &str, policy: Policy) -> Decision {
+    let word = match policy {
+        Policy::Off => return Decision::Pass,
+        Policy::Protect => database.to_owned(),
+        Policy::Confirm => verb.to_owned(),
+    };
+    Decision::Guard(Guard {
+        word,
+        policy,
+        backups: vec![BackupPlan {
+            database: database.to_owned(),
+            scope: Scope::database(),
+        }],
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -309,6 +329,29 @@ mod tests {
         ] {
             assert!(table_scope_candidates(&scan_str(sql)).is_empty(), "{sql}");
         }
+    }
+
+    #[test]
+    fn migrations_ask_for_the_verb_or_the_name_and_back_up_everything() {
+        let Decision::Guard(g) = decide_migration("DOWNGRADE", "shop", Policy::Confirm) else {
+            panic!("guarded");
+        };
+        assert_eq!(g.word, "DOWNGRADE");
+        assert_eq!(
+            g.backups,
+            vec![BackupPlan {
+                database: "shop".into(),
+                scope: Scope::database()
+            }]
+        );
+        let Decision::Guard(g) = decide_migration("DOWNGRADE", "shop", Policy::Protect) else {
+            panic!("guarded");
+        };
+        assert_eq!(g.word, "shop");
+        assert_eq!(
+            decide_migration("DOWNGRADE", "shop", Policy::Off),
+            Decision::Pass
+        );
     }
 
     #[test]

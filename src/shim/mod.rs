@@ -1,15 +1,28 @@
 //! The guard personality: what happens when the binary is invoked as `psql`
 //! or `alembic`. psql's SQL is analysed (`psql_guard`) and destructive runs
 //! are confirmed and backed up before the real tool is exec'd; alembic
-//! still passes straight through.
+//! downgrades are rendered offline, scanned, confirmed and backed up
+//! (`alembic_guard`), every other alembic command passes straight through.
+
+/// Writes a line to stderr, ignoring failure: stderr may be a terminal
+/// that has hung up, and the guard's outcome must not depend on it.
+macro_rules! note {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
 
 pub mod alembic;
+pub mod alembic_guard;
+pub mod alembic_target;
 pub mod chain;
 pub mod exec;
 pub mod guard;
 pub mod psql;
 pub mod psql_guard;
 pub mod resolve;
+pub mod safeguard;
 pub mod stdin;
 
 use std::ffi::OsStr;
@@ -68,8 +81,9 @@ impl fmt::Display for Tool {
 pub fn run(tool: Tool, ctx: &Context) -> Result<u8, Error> {
     let link = chain::Link::observe(tool, ctx)?;
     let real = RealTool::resolve(tool, ctx)?;
-    if tool == Tool::Psql {
-        psql_guard::guard(ctx, &link)?;
+    match tool {
+        Tool::Psql => psql_guard::guard(ctx, &link)?,
+        Tool::Alembic => alembic_guard::guard(ctx, &link, &real)?,
     }
     Err(exec::exec(&real, ctx, &link))
 }

@@ -9,37 +9,25 @@
 
 use std::ffi::OsStr;
 use std::fs::File;
-use std::io::{self, IsTerminal};
+use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use crate::audit::{self, BYPASS_ENV, BackupRecord, Record};
-use crate::backup::{self, Request, Scope};
+use crate::audit::{BYPASS_ENV, Record};
+use crate::backup::Scope;
 use crate::config::Config;
-use crate::confirm::{self, Expect, Question, YES_ENV};
 use crate::pgtools::{PgTools, quote_ident, quote_literal};
 use crate::shim::chain::Link;
 use crate::shim::guard::{self, Decision, Guard, TableFacts};
 use crate::shim::psql::{Action, Mode, PsqlArgs};
+use crate::shim::safeguard::{self, BYPASS_HINT, Protection, record_bypass, write_audit};
 use crate::shim::stdin::{self, StdinKind};
 use crate::sql::{Kind, ScanReport, Scanner, Severity};
-use crate::target::{ConnectionArgs, Target, redact};
+use crate::target::{ConnectionArgs, Target};
 use crate::{Context, Error};
-
-/// Writes a line to stderr, ignoring failure: stderr may be a terminal
-/// that has hung up, and the guard's outcome must not depend on it.
-macro_rules! note {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stderr(), $($arg)*);
-    }};
-}
 
 /// Findings listed before the prompt; the rest are counted.
 const SHOWN_FINDINGS: usize = 20;
-
-/// The one line that tells how to get past a refusal.
-const BYPASS_HINT: &str = "to run it anyway: DBGUARD_YES=1 (backs up first, no prompt) or DBGUARD_BYPASS=1 (no guard at all)";
 
 /// Runs the guard. `Ok` means: exec the real psql now (with stdin already
 /// replaced by the spool when it was a pipe).
@@ -50,7 +38,7 @@ pub fn guard(ctx: &Context, link: &Link) -> Result<(), Error> {
         return Ok(());
     }
     if ctx.flag(BYPASS_ENV) {
-        record_bypass(ctx);
+        record_bypass(ctx, "psql");
         return Ok(());
     }
     let args = PsqlArgs::parse(
@@ -199,44 +187,19 @@ fn protect(ctx: &Context, args: &PsqlArgs, report: &ScanReport) -> Result<(), Er
             return Err(refuse(&mut record, format!("no backup is possible ({e})")));
         }
     };
-    // The connection check of every backup and the blast-radius query run
-    // side by side: each is a psql start (slow behind Debian's perl
-    // pg_wrapper), and a database that cannot be backed up is refused
-    // before anyone is asked.
-    let (facts, preflights) = std::thread::scope(|threads| {
-        let checks: Vec<_> = plan
-            .backups
-            .iter()
-            .map(|step| {
-                let db_target = target.with_dbname(&step.database);
-                let tools = &tools;
-                threads.spawn(move || backup::preflight(tools, &db_target))
-            })
-            .collect();
-        let facts = table_facts(&tools, &target, report);
-        let preflights: Vec<Result<backup::Preflight, Error>> = checks
-            .into_iter()
-            .map(|h| {
-                h.join().unwrap_or_else(|_| {
-                    Err(Error::BackupFailed("the connection check crashed".into()))
-                })
-            })
-            .collect();
-        (facts, preflights)
+    let (facts, preflights) = safeguard::check_backups_beside(&tools, &target, &plan, || {
+        table_facts(&tools, &target, report)
     });
-    let mut ready = Vec::with_capacity(preflights.len());
-    for (step, pre) in plan.backups.iter().zip(preflights) {
-        match pre {
-            Ok(pre) => ready.push(pre),
-            Err(e) => {
-                print_summary(report, Some(&target), &[], "", &mut io::stderr());
-                return Err(refuse(
-                    &mut record,
-                    format!("no backup of \"{}\" is possible ({e})", step.database),
-                ));
-            }
+    let preflights = match preflights {
+        Ok(ready) => ready,
+        Err((database, e)) => {
+            print_summary(report, Some(&target), &[], "", &mut io::stderr());
+            return Err(refuse(
+                &mut record,
+                format!("no backup of \"{database}\" is possible ({e})"),
+            ));
         }
-    }
+    };
     let (facts, facts_error) = match facts {
         Ok(f) => (Some(f), None),
         Err(e) => (None, Some(e)),
@@ -256,82 +219,21 @@ fn protect(ctx: &Context, args: &PsqlArgs, report: &ScanReport) -> Result<(), Er
         .lines()
         .map(str::to_owned)
         .collect();
-    let yes = ctx.flag(YES_ENV);
-    if yes || !io::stderr().is_terminal() {
-        for line in &summary {
-            note!("{line}");
-        }
-    }
-    if !yes
-        && std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open("/dev/tty")
-            .is_err()
-    {
-        return Err(refuse(
-            &mut record,
-            "no terminal to ask for confirmation on".into(),
-        ));
-    }
-    let question = Question {
-        summary: if yes { Vec::new() } else { summary },
-        expect: Expect::Word(plan.word.clone()),
-    };
-    if let Err(e) = confirm::confirm(ctx, &question, false) {
-        return Err(refuse(&mut record, e.to_string()));
-    }
-
-    let reason = redact(
-        &ctx.args
-            .iter()
-            .map(|a| a.to_string_lossy())
-            .collect::<Vec<_>>()
-            .join(" "),
-    );
-    for (step, pre) in plan.backups.iter().zip(&ready) {
-        let created = backup::take(
-            &config,
-            &tools,
-            pre,
-            &Request::new(reason.clone(), step.scope.clone()),
-        );
-        let created = match created {
-            Ok(c) => c,
-            Err(e) => {
-                return Err(refuse(
-                    &mut record,
-                    format!("the backup of \"{}\" failed ({e})", step.database),
-                ));
-            }
-        };
-        note!(
-            "dbguard: backed up \"{}\" ({}) as {}\ndbguard:   file: {}\ndbguard:   to restore: dbguard restore {}",
-            step.database,
-            step.scope,
-            created.metadata.id,
-            created.data_path.display(),
-            created.metadata.id
-        );
-        record.backups.push(BackupRecord {
-            id: created.metadata.id.clone(),
-            database: step.database.clone(),
-            sha256: created.metadata.sha256.clone(),
-            path: created.data_path.clone(),
-        });
-    }
-    record.decision = "confirmed".into();
-    record.detail = Some(format!(
-        "policy {:?}, {}",
-        plan.policy,
-        if yes {
-            "DBGUARD_YES"
-        } else {
-            "typed on the terminal"
-        }
-    ));
-    write_audit(&config, &record);
-    Ok(())
+    let reason = safeguard::redacted_command(ctx);
+    safeguard::ask_back_up_record(
+        ctx,
+        &Protection {
+            config: &config,
+            tools: &tools,
+            target: &target,
+            plan: &plan,
+            preflights: &preflights,
+            summary,
+            reason,
+        },
+        &mut record,
+        &refuse,
+    )
 }
 
 fn lossy(value: Option<&OsStr>) -> Option<String> {
@@ -536,26 +438,5 @@ fn print_summary(
     }
     if !backup.is_empty() {
         let _ = writeln!(out, "  {backup}");
-    }
-}
-
-fn write_audit(config: &Config, record: &Record) {
-    let outcome = config
-        .backup_dir()
-        .and_then(|dir| audit::append(&dir, record).map_err(|e| Error::io("audit log", e)));
-    if let Err(e) = outcome {
-        note!("dbguard: warning: could not write the audit log: {e}");
-    }
-}
-
-/// `DBGUARD_BYPASS`: no analysis, but a line in the audit log.
-fn record_bypass(ctx: &Context) {
-    match Config::load(ctx) {
-        Ok(config) => {
-            let mut record = Record::new(ctx, "psql", "bypass");
-            record.detail = Some("DBGUARD_BYPASS set: not analysed".into());
-            write_audit(&config, &record);
-        }
-        Err(e) => note!("dbguard: warning: could not write the audit log: {e}"),
     }
 }

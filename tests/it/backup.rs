@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::support::pty::{self, exit_code};
+use crate::support::guarded::{self, exit_code};
 use crate::support::sandbox::capture;
 use crate::support::{Output, Sandbox, TestDb, cluster};
 
@@ -648,7 +648,13 @@ fn without_a_terminal_or_yes_nothing_happens() {
 /// Runs dbguard on a pseudo-terminal with stdin from /dev/null, so the
 /// answer can only come through /dev/tty.
 fn on_terminal(sandbox: &Sandbox, args: &[&str]) -> expectrl::session::OsSession {
-    pty::on_terminal(sandbox, &crate::support::sandbox::dbguard_bin(), args, None)
+    guarded::on_terminal(
+        sandbox,
+        &crate::support::sandbox::dbguard_bin(),
+        args,
+        None,
+        None,
+    )
 }
 
 #[test]

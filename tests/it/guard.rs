@@ -12,7 +12,7 @@ use std::process::Stdio;
 
 use expectrl::Expect;
 
-use crate::support::pty::{self, exit_code};
+use crate::support::guarded::{self, audit_lines, backups, exit_code, id_of};
 use crate::support::sandbox::{capture, in_dir, write_file};
 use crate::support::{Output, Sandbox, TestDb, cluster};
 
@@ -44,16 +44,7 @@ fn setup(hint: &str) -> Setup {
 
 /// The shim in a new session: there is no terminal to ask on.
 fn shim_without_terminal(sandbox: &Sandbox, args: &[&str], stdin: Option<&[u8]>) -> Output {
-    let mut cmd = sandbox.shim("psql");
-    cmd.args(args);
-    // SAFETY: setsid is async-signal-safe; it detaches from any terminal.
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::setsid();
-            Ok(())
-        });
-    }
-    capture(&mut cmd, stdin)
+    guarded::without_terminal(sandbox.shim("psql").args(args), stdin)
 }
 
 /// The shim on a pseudo-terminal, stdin from `stdin_file` (default
@@ -63,40 +54,11 @@ fn shim_on_terminal(
     args: &[&str],
     stdin_file: Option<&Path>,
 ) -> expectrl::session::OsSession {
-    pty::on_terminal(sandbox, &sandbox.shims.join("psql"), args, stdin_file)
+    guarded::on_terminal(sandbox, &sandbox.shims.join("psql"), args, stdin_file, None)
 }
 
 fn table_exists(db: &TestDb, name: &str) -> bool {
     db.sql(&format!("select to_regclass('{name}') is not null")) == "t"
-}
-
-/// Backup data files in the store (no sidecars, journal or audit log).
-fn backups(store: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = fs::read_dir(store)
-        .map(|r| r.flatten().map(|e| e.path()).collect())
-        .unwrap_or_default();
-    files.retain(|p| {
-        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        name.starts_with("backup_") && !name.ends_with(".json")
-    });
-    files.sort();
-    files
-}
-
-fn audit_lines(store: &Path) -> Vec<serde_json::Value> {
-    fs::read_to_string(store.join("audit.jsonl"))
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("audit line is JSON"))
-        .collect()
-}
-
-fn id_of(backup: &Path) -> String {
-    backup
-        .file_stem()
-        .and_then(|s| s.to_str())
-        .expect("backup name")
-        .to_owned()
 }
 
 /// Every row of `orders`, in order, as text: the thing that must come back.

@@ -4,6 +4,7 @@
 
 mod support;
 
+mod alembic_guard;
 mod backup;
 mod bad_input;
 mod doctor;

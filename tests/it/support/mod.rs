@@ -7,7 +7,7 @@
 
 pub mod alembic;
 pub mod cluster;
-pub mod pty;
+pub mod guarded;
 pub mod sandbox;
 
 pub use alembic::{AlembicProject, alembic_bin_dir};

@@ -1,0 +1,394 @@
+//! The alembic guard end to end: the sample project migrated by the real
+//! alembic on the real cluster, answers typed on a real pseudo-terminal,
+//! and the database itself checked afterwards.
+
+use std::fs;
+use std::path::PathBuf;
+use std::process::Command;
+
+use expectrl::Expect;
+
+use crate::support::guarded::{self, audit_lines, backups, exit_code, id_of};
+use crate::support::sandbox::capture;
+use crate::support::{AlembicProject, Output, Sandbox, TestDb, cluster};
+
+const REFUSED: i32 = 77;
+
+struct Setup {
+    db: TestDb,
+    project: AlembicProject,
+    sandbox: Sandbox,
+    store: PathBuf,
+}
+
+/// A database migrated to `revision` by the real alembic, and a sandbox
+/// whose only route to it is the project's alembic.ini.
+fn setup(hint: &str, revision: &str) -> Setup {
+    let db = cluster().create_db(hint);
+    let project = AlembicProject::new(&db);
+    let mut sandbox = Sandbox::new();
+    let store = sandbox.dir.path().join("store");
+    sandbox.set(
+        "DBGUARD_BACKUP_DIR",
+        store.to_str().expect("utf-8 temp path"),
+    );
+    let out = capture(
+        sandbox
+            .real("alembic")
+            .current_dir(project.path())
+            .args(["upgrade", revision]),
+        None,
+    );
+    assert_eq!(out.status, 0, "{}", out.stderr_str());
+    Setup {
+        db,
+        project,
+        sandbox,
+        store,
+    }
+}
+
+impl Setup {
+    fn shim(&self, args: &[&str]) -> Command {
+        let mut cmd = self.sandbox.shim("alembic");
+        cmd.current_dir(self.project.path()).args(args);
+        cmd
+    }
+
+    fn on_terminal(&self, args: &[&str]) -> expectrl::session::OsSession {
+        guarded::on_terminal(
+            &self.sandbox,
+            &self.sandbox.shims.join("alembic"),
+            args,
+            None,
+            Some(self.project.path()),
+        )
+    }
+
+    fn without_terminal(&self, args: &[&str]) -> Output {
+        guarded::without_terminal(&mut self.shim(args), None)
+    }
+}
+
+/// Everything a downgrade can change: the revision, the tables and their
+/// columns, and every row, as one comparable text.
+fn snapshot(db: &TestDb) -> String {
+    let columns = db.sql(
+        "select string_agg(table_name || '.' || column_name || ':' || data_type, ',' order by table_name, ordinal_position)
+         from information_schema.columns where table_schema = 'public'",
+    );
+    let version = db.sql("select string_agg(version_num, ',') from alembic_version");
+    let users = db.sql("select string_agg(format('%s', u), ';' order by id) from users u");
+    let orders = if db.sql("select to_regclass('orders') is not null") == "t" {
+        db.sql("select string_agg(format('%s', o), ';' order by id) from orders o")
+    } else {
+        "no orders table".to_owned()
+    };
+    format!("version {version}\ncolumns {columns}\nusers {users}\norders {orders}")
+}
+
+fn version(db: &TestDb) -> String {
+    db.sql("select version_num from alembic_version")
+}
+
+#[test]
+fn downgrade_with_the_word_reverts_and_the_backup_restores_exactly() {
+    let s = setup("alembic_right_word", "0003");
+    let before = snapshot(&s.db);
+    assert!(before.contains("orders (1,1,12.50)"), "{before}");
+
+    let mut p = s.on_terminal(&["downgrade", "-1"]);
+    let shown = p
+        .expect("to continue (anything else cancels)")
+        .expect("prompt");
+    let summary = String::from_utf8_lossy(shown.before()).into_owned();
+    assert!(
+        summary.contains(&format!("downgrade database \"{}\"", s.db.name)),
+        "{summary}"
+    );
+    assert!(summary.contains("from 0003 to -1"), "{summary}");
+    assert!(
+        summary.contains("reverts 0003 -> 0002 (create orders)"),
+        "{summary}"
+    );
+    assert!(summary.contains("drop_table orders"), "{summary}");
+    assert!(summary.contains("Type \"DOWNGRADE\""), "{summary}");
+    // Nothing has run while the question is open.
+    assert_eq!(snapshot(&s.db), before);
+    p.send_line("DOWNGRADE").expect("type");
+    p.expect("Running downgrade 0003 -> 0002")
+        .expect("alembic ran");
+    p.expect(expectrl::Eof).expect("end");
+    assert_eq!(exit_code(&mut p), 0);
+    assert_eq!(version(&s.db), "0002");
+    assert_eq!(s.db.sql("select to_regclass('orders') is null"), "t");
+
+    let files = backups(&s.store);
+    assert_eq!(files.len(), 1, "{files:?}");
+    let id = id_of(&files[0]);
+    let meta: serde_json::Value =
+        serde_json::from_slice(&fs::read(s.store.join(format!("{id}.json"))).expect("metadata"))
+            .expect("json");
+    assert_eq!(meta["alembic_revision"], "0003");
+    assert_eq!(
+        meta["reason"].as_str().map(|r| r.contains("downgrade -1")),
+        Some(true)
+    );
+
+    let restore = capture(
+        s.sandbox
+            .dbguard()
+            .args(["restore", &id, "--yes", "--no-safety-backup"]),
+        None,
+    );
+    assert_eq!(restore.status, 0, "{}", restore.stderr_str());
+    assert_eq!(snapshot(&s.db), before);
+
+    let audit = audit_lines(&s.store);
+    let last = audit.last().expect("an audit line");
+    assert_eq!(last["tool"], "alembic");
+    assert_eq!(last["decision"], "confirmed");
+    assert_eq!(last["backups"][0]["id"], id.as_str());
+    assert_eq!(last["target"]["database"], s.db.name.as_str());
+    assert_eq!(last["findings"][0]["kind"], "drop_table");
+}
+
+#[test]
+fn a_wrong_word_or_no_terminal_leaves_schema_and_data_untouched() {
+    let s = setup("alembic_wrong_word", "head");
+    let before = snapshot(&s.db);
+    let mut p = s.on_terminal(&["downgrade", "base"]);
+    let shown = p.expect("Type \"DOWNGRADE\"").expect("prompt");
+    let summary = String::from_utf8_lossy(shown.before()).into_owned();
+    for step in [
+        "0004 -> 0003",
+        "0003 -> 0002",
+        "0002 -> 0001",
+        "0001 -> base",
+    ] {
+        assert!(
+            summary.contains(&format!("reverts {step}")),
+            "{step}: {summary}"
+        );
+    }
+    assert!(summary.contains("drop_column users.email"), "{summary}");
+    p.send_line("downgrade").expect("type");
+    p.expect(expectrl::Eof).expect("end");
+    assert_eq!(exit_code(&mut p), REFUSED);
+    assert_eq!(snapshot(&s.db), before);
+
+    let out = s.without_terminal(&["downgrade", "-1"]);
+    assert_eq!(out.status, REFUSED, "{}", out.stderr_str());
+    let last = out
+        .stderr_str()
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        last.contains("no terminal") && last.contains("DBGUARD_YES=1"),
+        "{last}"
+    );
+    assert_eq!(snapshot(&s.db), before);
+    assert!(backups(&s.store).is_empty());
+    let audit = audit_lines(&s.store);
+    assert_eq!(audit.len(), 2);
+    assert!(audit.iter().all(|l| l["decision"] == "refused"));
+}
+
+#[test]
+fn offline_downgrade_passes_through_untouched() {
+    let s = setup("alembic_offline", "head");
+    let before = snapshot(&s.db);
+    let args = ["downgrade", "--sql", "0004:0002"];
+    let shim = s.without_terminal(&args);
+    let real = capture(
+        s.sandbox
+            .real("alembic")
+            .current_dir(s.project.path())
+            .args(args),
+        None,
+    );
+    assert_eq!(shim, real);
+    assert_eq!(shim.status, 0, "{}", shim.stderr_str());
+    assert!(shim.stdout_str().contains("DROP TABLE orders"));
+    assert_eq!(snapshot(&s.db), before);
+    assert!(!s.store.exists(), "no audit log, no backup");
+}
+
+#[test]
+fn a_password_in_the_url_never_lands_on_disk() {
+    let mut s = setup("alembic_password", "0003");
+    let url = format!(
+        "postgresql+psycopg2://postgres:s3cret-pw@127.0.0.1:{}/{}",
+        s.db.cluster.port, s.db.name
+    );
+    s.sandbox.set("DATABASE_URL", &url).set("DBGUARD_YES", "1");
+    let out = s.without_terminal(&["-x", &format!("url={url}"), "downgrade", "-1"]);
+    assert_eq!(out.status, 0, "{}", out.stderr_str());
+    assert_eq!(version(&s.db), "0002");
+    assert!(
+        !out.stderr_str().contains("s3cret-pw"),
+        "{}",
+        out.stderr_str()
+    );
+    let mut checked = 0;
+    for entry in fs::read_dir(&s.store).expect("store").flatten() {
+        let bytes = fs::read(entry.path()).expect("read");
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains("s3cret-pw"),
+            "password in {}",
+            entry.path().display()
+        );
+        checked += 1;
+    }
+    assert!(checked >= 3, "backup, metadata and audit log");
+}
+
+#[test]
+fn no_database_url_is_a_clear_refusal() {
+    let s = setup("alembic_no_url", "head");
+    let ini = s.project.path().join("alembic.ini");
+    let text = fs::read_to_string(&ini).expect("ini");
+    let without: String = text
+        .lines()
+        .filter(|l| !l.starts_with("sqlalchemy.url"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    fs::write(&ini, without).expect("write ini");
+    let out = s.without_terminal(&["downgrade", "-1"]);
+    assert_eq!(out.status, REFUSED, "{}", out.stderr_str());
+    let stderr = out.stderr_str();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("has no sqlalchemy.url in [alembic]"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("set DBGUARD_DATABASE_URL="), "{stderr}");
+    assert_eq!(version(&s.db), "0004");
+}
+
+#[test]
+fn yes_backs_up_without_asking_and_bypass_skips_the_guard() {
+    let mut s = setup("alembic_yes", "head");
+    s.sandbox.set("DBGUARD_YES", "1");
+    let out = s.without_terminal(&["downgrade", "-1"]);
+    assert_eq!(out.status, 0, "{}", out.stderr_str());
+    assert!(
+        out.stderr_str().contains("reverts 0004 -> 0003"),
+        "{}",
+        out.stderr_str()
+    );
+    assert_eq!(version(&s.db), "0003");
+    assert_eq!(backups(&s.store).len(), 1);
+    let audit = audit_lines(&s.store);
+    assert_eq!(audit.last().expect("line")["yes"], true);
+
+    let mut b = setup("alembic_bypass", "head");
+    b.sandbox.set("DBGUARD_BYPASS", "1");
+    let out = b.without_terminal(&["downgrade", "-1"]);
+    assert_eq!(out.status, 0, "{}", out.stderr_str());
+    assert_eq!(version(&b.db), "0003");
+    assert!(backups(&b.store).is_empty());
+    let audit = audit_lines(&b.store);
+    assert_eq!(audit.len(), 1);
+    assert_eq!(audit[0]["decision"], "bypass");
+}
+
+#[test]
+fn an_upgrade_that_drops_a_column_is_caught_and_names_it() {
+    let s = setup("alembic_upgrade_drop", "0003");
+    let before = snapshot(&s.db);
+    let out = s.without_terminal(&["upgrade", "head"]);
+    assert_eq!(out.status, REFUSED, "{}", out.stderr_str());
+    let stderr = out.stderr_str();
+    assert!(
+        stderr.contains("applies 0003 -> 0004 (drop users.nickname)"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("drop_column users.nickname"), "{stderr}");
+    assert_eq!(snapshot(&s.db), before);
+
+    let mut p = s.on_terminal(&["upgrade", "head"]);
+    p.expect("Type \"DROP\"")
+        .expect("the verb found is the word");
+    p.send_line("DROP").expect("type");
+    p.expect(expectrl::Eof).expect("end");
+    assert_eq!(exit_code(&mut p), 0);
+    assert_eq!(version(&s.db), "0004");
+    let files = backups(&s.store);
+    assert_eq!(files.len(), 1, "{files:?}");
+
+    // The backup holds the column the upgrade dropped.
+    let id = id_of(&files[0]);
+    let restore = capture(
+        s.sandbox
+            .dbguard()
+            .args(["restore", &id, "--yes", "--no-safety-backup"]),
+        None,
+    );
+    assert_eq!(restore.status, 0, "{}", restore.stderr_str());
+    assert_eq!(snapshot(&s.db), before);
+}
+
+#[test]
+fn an_additive_upgrade_runs_at_once_without_a_backup() {
+    let s = setup("alembic_upgrade_add", "0002");
+    // No terminal: a question would be a refusal, so success means none was asked.
+    let out = s.without_terminal(&["upgrade", "0003"]);
+    assert_eq!(out.status, 0, "{}", out.stderr_str());
+    assert!(
+        !out.stderr_str().contains("dbguard"),
+        "{}",
+        out.stderr_str()
+    );
+    assert_eq!(version(&s.db), "0003");
+    assert_eq!(s.db.sql("select count(*) from orders"), "3");
+    assert!(!s.store.exists(), "no backup, no audit line");
+
+    // Analysis switched off in the config: even the drop runs unasked.
+    fs::write(
+        s.project.path().join(".dbguard.toml"),
+        "[alembic]\nupgrade_analysis = false\n",
+    )
+    .expect("config");
+    let out = s.without_terminal(&["upgrade", "head"]);
+    assert_eq!(out.status, 0, "{}", out.stderr_str());
+    assert_eq!(version(&s.db), "0004");
+}
+
+#[test]
+fn protect_asks_for_the_database_name_and_off_runs_unasked() {
+    let s = setup("alembic_protect", "head");
+    let config = s.project.path().join(".dbguard.toml");
+    fs::write(
+        &config,
+        format!(
+            "[[database]]\ndbname = \"{}\"\npolicy = \"protect\"\n",
+            s.db.name
+        ),
+    )
+    .expect("config");
+    let mut p = s.on_terminal(&["downgrade", "-1"]);
+    p.expect(format!("Type \"{}\"", s.db.name).as_str())
+        .expect("the name is the word");
+    p.send_line("DOWNGRADE").expect("type");
+    p.expect(expectrl::Eof).expect("end");
+    assert_eq!(exit_code(&mut p), REFUSED);
+    assert_eq!(version(&s.db), "0004");
+
+    fs::write(
+        &config,
+        format!(
+            "[[database]]\ndbname = \"{}\"\npolicy = \"off\"\n",
+            s.db.name
+        ),
+    )
+    .expect("config");
+    let out = s.without_terminal(&["downgrade", "-1"]);
+    assert_eq!(out.status, 0, "{}", out.stderr_str());
+    assert_eq!(version(&s.db), "0003");
+    assert!(backups(&s.store).is_empty());
+    let audit = audit_lines(&s.store);
+    assert_eq!(audit.last().expect("line")["decision"], "policy_off");
+}
