@@ -22,7 +22,7 @@ use crate::shim::guard::{self, Decision, Guard, TableFacts};
 use crate::shim::psql::{Action, Mode, PsqlArgs};
 use crate::shim::safeguard::{self, BYPASS_HINT, Protection, record_bypass, write_audit};
 use crate::shim::stdin::{self, StdinKind};
-use crate::sql::{Kind, ScanReport, Scanner, Severity};
+use crate::sql::{Kind, Problem, ScanReport, Scanner, Severity};
 use crate::target::{ConnectionArgs, Target};
 use crate::{Context, Error};
 
@@ -71,6 +71,7 @@ fn scan(args: &PsqlArgs, cwd: &Path) -> Result<(ScanReport, Option<File>), Error
         }
     }
     let mut spool = None;
+    let mut unreadable = Vec::new();
     let mut stdin_read = false;
     let mut read_stdin = |scanner: &mut Scanner, spool: &mut Option<File>| {
         if std::mem::replace(&mut stdin_read, true) {
@@ -84,20 +85,32 @@ fn scan(args: &PsqlArgs, cwd: &Path) -> Result<(ScanReport, Option<File>), Error
             for action in &args.actions {
                 match action {
                     Action::Command(sql) => scanner.scan_bytes("-c", sql.as_bytes(), cwd),
-                    Action::File(path) => {
+                    Action::File(path) => match std::fs::metadata(cwd.join(path)) {
+                        Ok(meta) if meta.is_file() => scanner.scan_path(Path::new(path)),
+                        // A pipe or device (`-f <(…)`, `-f /dev/fd/N`) can be
+                        // read only once: reading it here would take the
+                        // script away from psql. Unread means unknown.
+                        Ok(meta) if !meta.is_dir() => unreadable.push(path.to_string_lossy()),
                         // A file psql cannot open runs nothing: psql reports
                         // it itself, exactly as without dbguard.
-                        if File::open(cwd.join(path)).is_ok() {
-                            scanner.scan_path(Path::new(path));
-                        }
-                    }
+                        _ => {}
+                    },
                     Action::Stdin => read_stdin(&mut scanner, &mut spool)?,
                 }
             }
         }
         Mode::NoSql => {}
     }
-    Ok((scanner.finish(), spool))
+    let mut report = scanner.finish();
+    for path in unreadable {
+        report.push_problem(Problem {
+            severity: Severity::Error,
+            path: path.into_owned(),
+            line: None,
+            message: "a pipe or device: reading it would take the script from psql, so it cannot be checked".into(),
+        });
+    }
+    Ok((report, spool))
 }
 
 /// Scans stdin without taking it from psql: a regular file is rewound, a

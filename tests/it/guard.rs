@@ -577,3 +577,37 @@ fn drop_database_of_a_protected_database_asks_for_its_name_and_backs_it_up() {
         "the dropped database's tables"
     );
 }
+
+/// Regression: `psql -f <(…)` hands psql a pipe. Scanning it would empty it
+/// and psql would then run nothing; it is left unread and treated as
+/// unknown instead, and with no terminal that is a refusal with the pipe's
+/// contents never run.
+#[test]
+fn a_script_on_a_pipe_given_with_f_is_not_consumed() {
+    let s = setup("f_pipe");
+    let shim = s.sandbox.shims.join("psql");
+    let script = format!(
+        "\"{}\" -X -f <(echo 'insert into marker values (7);')",
+        shim.display()
+    );
+    let out = guarded::without_terminal(s.sandbox.command("bash").arg("-c").arg(&script), None);
+    assert_eq!(out.status, REFUSED, "{}", out.stderr_str());
+    assert!(
+        out.stderr_str().contains("cannot be checked"),
+        "{}",
+        out.stderr_str()
+    );
+    assert_eq!(s.db.sql("select count(*) from marker"), "0");
+
+    // Bypassed, psql gets the whole script: nothing was read from the pipe.
+    let out = guarded::without_terminal(
+        s.sandbox
+            .command("bash")
+            .env("DBGUARD_BYPASS", "1")
+            .arg("-c")
+            .arg(&script),
+        None,
+    );
+    assert_eq!(out.status, 0, "{}", out.stderr_str());
+    assert_eq!(s.db.sql("select count(*) from marker where n = 7"), "1");
+}
