@@ -452,20 +452,7 @@ impl Outlook<'_> {
             if report.findings.is_empty() && !report.has_errors() {
                 let _ = writeln!(out, "  no destructive statement found in the rendered SQL");
             }
-            for f in report.findings.iter().take(SHOWN_FINDINGS) {
-                let mut head = format!("  line {}: {}", f.line, f.kind);
-                if !f.objects.is_empty() {
-                    head.push(' ');
-                    head.push_str(&f.objects.join(", "));
-                }
-                let _ = writeln!(out, "{head}\n      {}", f.statement);
-            }
-            let hidden = report
-                .destructive_count()
-                .saturating_sub(SHOWN_FINDINGS as u64);
-            if hidden > 0 {
-                let _ = writeln!(out, "  ... and {hidden} more destructive statements");
-            }
+            safeguard::write_findings(report, SHOWN_FINDINGS, |f| format!("line {}", f.line), out);
             for p in report
                 .problems
                 .iter()

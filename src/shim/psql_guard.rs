@@ -417,23 +417,12 @@ fn print_summary(
         ),
         None => writeln!(out, "dbguard: psql is about to run destructive SQL:"),
     };
-    for f in report.findings.iter().take(SHOWN_FINDINGS) {
-        let mut head = format!("  {}:{}: {}", f.path, f.line, f.kind);
-        if !f.objects.is_empty() {
-            head.push(' ');
-            head.push_str(&f.objects.join(", "));
-        }
-        if f.cascade {
-            head.push_str(" (CASCADE)");
-        }
-        let _ = writeln!(out, "{head}\n      {}", f.statement);
-    }
-    let hidden = report
-        .destructive_count()
-        .saturating_sub(SHOWN_FINDINGS as u64);
-    if hidden > 0 {
-        let _ = writeln!(out, "  ... and {hidden} more destructive statements");
-    }
+    safeguard::write_findings(
+        report,
+        SHOWN_FINDINGS,
+        |f| format!("{}:{}", f.path, f.line),
+        out,
+    );
     for p in report
         .problems
         .iter()

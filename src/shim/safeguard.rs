@@ -3,7 +3,7 @@
 //! the word typed on /dev/tty (or `DBGUARD_YES`), take the planned backups,
 //! and write the audit record. Also the audit helpers the guards share.
 
-use std::io::{self, IsTerminal};
+use std::io::{self, IsTerminal, Write};
 
 use crate::Context;
 use crate::Error;
@@ -13,6 +13,7 @@ use crate::config::Config;
 use crate::confirm::{self, Expect, Question, YES_ENV};
 use crate::pgtools::PgTools;
 use crate::shim::guard::Guard;
+use crate::sql::{Finding, ScanReport};
 use crate::target::Target;
 
 /// The one line that tells how to get past a refusal.
@@ -155,6 +156,33 @@ pub fn ask_back_up_record(
     ));
     write_audit(p.config, record);
     Ok(())
+}
+
+/// The destructive statements of `report`, as the guards list them before
+/// asking: at most `shown` of them, each as `  <where>: <kind> <objects>`
+/// with its text beneath, then how many more there are. `locate` says where
+/// a statement is (`path:line` for a script, `line N` for rendered SQL).
+pub fn write_findings(
+    report: &ScanReport,
+    shown: usize,
+    locate: impl Fn(&Finding) -> String,
+    out: &mut impl Write,
+) {
+    for f in report.findings.iter().take(shown) {
+        let mut head = format!("  {}: {}", locate(f), f.kind);
+        if !f.objects.is_empty() {
+            head.push(' ');
+            head.push_str(&f.objects.join(", "));
+        }
+        if f.cascade {
+            head.push_str(" (CASCADE)");
+        }
+        let _ = writeln!(out, "{head}\n      {}", f.statement);
+    }
+    let hidden = report.destructive_count().saturating_sub(shown as u64);
+    if hidden > 0 {
+        let _ = writeln!(out, "  ... and {hidden} more destructive statements");
+    }
 }
 
 /// Appends to the audit log; a failure is a warning, not a refusal, since
