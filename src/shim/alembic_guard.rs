@@ -186,10 +186,7 @@ fn protect_migration(
         render_error: render.as_ref().err().map(String::as_str),
     }
     .print(&mut summary);
-    let summary: Vec<String> = String::from_utf8_lossy(&summary)
-        .lines()
-        .map(str::to_owned)
-        .collect();
+    let summary = safeguard::lines(&summary);
     safeguard::ask_back_up_record(
         ctx,
         &Protection {

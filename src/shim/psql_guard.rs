@@ -228,10 +228,7 @@ fn protect(ctx: &Context, args: &PsqlArgs, report: &ScanReport) -> Result<(), Er
         &backup_line(&plan),
         &mut summary,
     );
-    let summary: Vec<String> = String::from_utf8_lossy(&summary)
-        .lines()
-        .map(str::to_owned)
-        .collect();
+    let summary = safeguard::lines(&summary);
     let reason = safeguard::redacted_command(ctx);
     safeguard::ask_back_up_record(
         ctx,

@@ -35,6 +35,14 @@ pub struct Protection<'a> {
     pub reason: String,
 }
 
+/// A rendered summary split into the lines `Protection::summary` holds.
+pub fn lines(rendered: &[u8]) -> Vec<String> {
+    String::from_utf8_lossy(rendered)
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
 /// Runs the connection check of every planned backup beside `beside` (the
 /// guard's own helper query), before the question: each is a psql start
 /// (slow behind Debian's perl pg_wrapper), and a database that cannot be
