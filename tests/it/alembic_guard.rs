@@ -27,11 +27,7 @@ fn setup(hint: &str, revision: &str) -> Setup {
     let db = cluster().create_db(hint);
     let project = AlembicProject::new(&db);
     let mut sandbox = Sandbox::new();
-    let store = sandbox.dir.path().join("store");
-    sandbox.set(
-        "DBGUARD_BACKUP_DIR",
-        store.to_str().expect("utf-8 temp path"),
-    );
+    let store = guarded::use_store(&mut sandbox);
     let out = capture(
         sandbox
             .real("alembic")
@@ -135,13 +131,7 @@ fn downgrade_with_the_word_reverts_and_the_backup_restores_exactly() {
         Some(true)
     );
 
-    let restore = capture(
-        s.sandbox
-            .dbguard()
-            .args(["restore", &id, "--yes", "--no-safety-backup"]),
-        None,
-    );
-    assert_eq!(restore.status, 0, "{}", restore.stderr_str());
+    guarded::restore_unasked(&s.sandbox, &id);
     assert_eq!(snapshot(&s.db), before);
 
     let audit = audit_lines(&s.store);
@@ -321,13 +311,7 @@ fn an_upgrade_that_drops_a_column_is_caught_and_names_it() {
 
     // The backup holds the column the upgrade dropped.
     let id = id_of(&files[0]);
-    let restore = capture(
-        s.sandbox
-            .dbguard()
-            .args(["restore", &id, "--yes", "--no-safety-backup"]),
-        None,
-    );
-    assert_eq!(restore.status, 0, "{}", restore.stderr_str());
+    guarded::restore_unasked(&s.sandbox, &id);
     assert_eq!(snapshot(&s.db), before);
 }
 

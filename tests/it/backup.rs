@@ -23,11 +23,7 @@ struct Setup {
 fn setup(hint: &str) -> Setup {
     let db = cluster().create_db(hint);
     let mut sandbox = Sandbox::psql_only().with_db(&db);
-    let store = sandbox.dir.path().join("store");
-    sandbox.set(
-        "DBGUARD_BACKUP_DIR",
-        store.to_str().expect("utf-8 temp path"),
-    );
+    let store = guarded::use_store(&mut sandbox);
     Setup { db, sandbox, store }
 }
 

@@ -34,11 +34,7 @@ fn setup(hint: &str) -> Setup {
          create table marker (n int);",
     );
     let mut sandbox = Sandbox::psql_only().with_db(&db);
-    let store = sandbox.dir.path().join("store");
-    sandbox.set(
-        "DBGUARD_BACKUP_DIR",
-        store.to_str().expect("utf-8 temp path"),
-    );
+    let store = guarded::use_store(&mut sandbox);
     Setup { db, sandbox, store }
 }
 
@@ -96,13 +92,7 @@ fn typing_the_word_drops_and_the_backup_brings_the_rows_back_exactly() {
     let verify = capture(s.sandbox.dbguard().args(["verify", &id]), None);
     assert_eq!(verify.status, 0, "{}", verify.stderr_str());
 
-    let restore = capture(
-        s.sandbox
-            .dbguard()
-            .args(["restore", &id, "-y", "--no-safety-backup"]),
-        None,
-    );
-    assert_eq!(restore.status, 0, "{}", restore.stderr_str());
+    guarded::restore_unasked(&s.sandbox, &id);
     assert_eq!(orders_rows(&s.db), before);
 
     let audit = audit_lines(&s.store);

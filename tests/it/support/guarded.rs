@@ -86,3 +86,25 @@ pub fn id_of(backup: &Path) -> String {
         .expect("backup name")
         .to_owned()
 }
+
+/// Sends the sandbox's backups to `<sandbox>/store` and returns that path.
+pub fn use_store(sandbox: &mut Sandbox) -> PathBuf {
+    let store = sandbox.dir.path().join("store");
+    sandbox.set(
+        "DBGUARD_BACKUP_DIR",
+        store.to_str().expect("utf-8 temp path"),
+    );
+    store
+}
+
+/// Restores backup `id` without asking and without a safety backup, and
+/// checks that it succeeded.
+pub fn restore_unasked(sandbox: &Sandbox, id: &str) {
+    let out = capture(
+        sandbox
+            .dbguard()
+            .args(["restore", id, "--yes", "--no-safety-backup"]),
+        None,
+    );
+    assert_eq!(out.status, 0, "{}", out.stderr_str());
+}
