@@ -34,6 +34,7 @@ use sha2::{Digest, Sha256};
 use super::Format;
 use super::durable;
 use super::metadata::FileEntry;
+use super::partial;
 use super::store::BackupId;
 use crate::Error;
 use crate::pgtools::{PgTools, first_error_line};
@@ -218,11 +219,7 @@ fn progress_bar(job: &Job) -> ProgressBar {
 }
 
 fn run_streamed(job: &Job) -> Result<Dumped, Error> {
-    let tmp = tempfile::Builder::new()
-        .prefix(".tmp-backup_")
-        .suffix(".partial")
-        .tempfile_in(job.dir)
-        .map_err(|e| dir_error(job.dir, &e))?;
+    let tmp = partial::new_file(job.dir, "backup_").map_err(|e| dir_error(job.dir, &e))?;
 
     let mut cmd = pg_dump_command(job);
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
@@ -398,11 +395,8 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 }
 
 fn run_directory(job: &Job) -> Result<Dumped, Error> {
-    let tmp = tempfile::Builder::new()
-        .prefix(".tmp-backup_")
-        .suffix(".partial")
-        .tempdir_in(job.dir)
-        .map_err(|e| dir_error(job.dir, &e))?;
+    // `_held` marks the directory as in use until it is published or dropped.
+    let (tmp, _held) = partial::new_dir(job.dir, "backup_").map_err(|e| dir_error(job.dir, &e))?;
     let out = tmp.path().join("dump");
     let mut cmd = pg_dump_command(job);
     cmd.arg("--file").arg(&out);

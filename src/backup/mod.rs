@@ -13,6 +13,7 @@ pub mod dump;
 pub mod durable;
 pub mod lock;
 pub mod metadata;
+pub mod partial;
 pub mod retention;
 pub mod store;
 
