@@ -3,6 +3,7 @@
 //! exit status.
 
 pub mod backup;
+pub mod completions;
 pub mod config;
 pub mod doctor;
 pub mod init;
@@ -53,6 +54,8 @@ pub enum Command {
     Config(config::Args),
     /// Check that a test database is reachable, policy off, and not a guarded one.
     VerifyTestDb(verify_test_db::Args),
+    /// Print the shell completion script for dbguard.
+    Completions(completions::Args),
 }
 
 /// Parses the toolbox command line and runs the command.
@@ -69,6 +72,7 @@ pub fn run(ctx: &Context) -> Result<u8, Error> {
     };
     match cli.command {
         Command::Scan(args) => scan::run(args, ctx),
+        Command::Completions(args) => completions::run(args, ctx),
         Command::Backup(args) => backup::run(args, ctx),
         Command::List(args) => list::run(args, ctx),
         Command::Verify(args) => verify::run(args, ctx),

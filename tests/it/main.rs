@@ -7,6 +7,7 @@ mod support;
 mod alembic_guard;
 mod backup;
 mod bad_input;
+mod completions;
 mod doctor;
 mod guard;
 mod install;
