@@ -140,7 +140,9 @@ fn protect_migration(
         Err(_) => (Vec::new(), None),
     };
     let decision = match direction {
-        Direction::Downgrade => guard::decide_migration(DOWNGRADE_WORD, &target.dbname, policy),
+        Direction::Downgrade => {
+            guard::decide_whole_database(DOWNGRADE_WORD, &target.dbname, policy)
+        }
         Direction::Upgrade => {
             let mut judged = report.clone().unwrap_or_default();
             if let Err(why) = &render {
