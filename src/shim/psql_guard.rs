@@ -124,7 +124,7 @@ fn scan_stdin(scanner: &mut Scanner, cwd: &Path) -> Result<Option<File>, Error> 
             );
             Ok(None)
         }
-        StdinKind::Closed => Ok(None),
+        StdinKind::Closed | StdinKind::Null => Ok(None),
         StdinKind::File => {
             let mark = stdin::Rewind::mark()
                 .map_err(|e| refused_io("cannot read the script on stdin", e))?;

@@ -8,6 +8,8 @@
 //!   the file system, so nothing is left behind even on a crash), which then
 //!   becomes the real tool's stdin. Memory use is one buffer, whatever the size.
 //! - A terminal is an interactive session and is not read here.
+//! - `/dev/null` holds nothing: it is neither read nor spooled, and the
+//!   real tool gets it untouched.
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -25,6 +27,8 @@ pub enum StdinKind {
     Stream,
     /// No stdin at all (closed descriptor).
     Closed,
+    /// `/dev/null`: nothing to read.
+    Null,
 }
 
 /// Classifies a descriptor (fd 0 in production).
@@ -35,11 +39,23 @@ pub fn kind_of(fd: BorrowedFd<'_>) -> StdinKind {
     let file_type = SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT;
     if file_type == SFlag::S_IFREG {
         StdinKind::File
+    } else if file_type == SFlag::S_IFCHR && is_dev_null(stat.st_rdev) {
+        StdinKind::Null
     } else if nix::unistd::isatty(fd).unwrap_or(false) {
         StdinKind::Terminal
     } else {
         StdinKind::Stream
     }
+}
+
+/// Whether a character device's number is the one of `/dev/null`. Other
+/// character devices (a serial line, `/dev/zero`) stay streams: spooled
+/// and scanned, never assumed empty.
+fn is_dev_null(rdev: libc::dev_t) -> bool {
+    nix::sys::stat::stat("/dev/null").is_ok_and(|null| {
+        SFlag::from_bits_truncate(null.st_mode) & SFlag::S_IFMT == SFlag::S_IFCHR
+            && null.st_rdev == rdev
+    })
 }
 
 /// The process's stdin.
@@ -154,5 +170,9 @@ mod tests {
         assert_eq!(kind_of(file.as_fd()), StdinKind::File);
         let (reader, _writer) = std::io::pipe().unwrap();
         assert_eq!(kind_of(reader.as_fd()), StdinKind::Stream);
+        let null = File::open("/dev/null").unwrap();
+        assert_eq!(kind_of(null.as_fd()), StdinKind::Null);
+        let zero = File::open("/dev/zero").unwrap();
+        assert_eq!(kind_of(zero.as_fd()), StdinKind::Stream);
     }
 }

@@ -108,6 +108,12 @@ fn dropdb_asks_for_the_name_and_the_backup_brings_the_database_back_exactly() {
     let meta = metadata(&s.store, &files[0]);
     assert_eq!(meta["database"], name);
     assert_eq!(meta["scope"], "database");
+    assert!(
+        meta["pg_dump_version"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("pg_dump (PostgreSQL) ")),
+        "{meta}"
+    );
     let id = id_of(&files[0]);
     let verify = capture(s.sandbox.dbguard().args(["verify", &id]), None);
     assert_eq!(verify.status, 0, "{}", verify.stderr_str());
