@@ -43,6 +43,10 @@ pub fn lines(rendered: &[u8]) -> Vec<String> {
         .collect()
 }
 
+/// The connection checks of a plan's backups, in plan order, or the first
+/// database that cannot be backed up and why.
+pub type Checked = Result<Vec<backup::Preflight>, (String, Error)>;
+
 /// Runs the connection check of every planned backup, in parallel, before
 /// the question: a database that cannot be backed up is refused before
 /// anyone is asked. `query` is the guard's own helper query on the
@@ -56,10 +60,7 @@ pub fn check_backups(
     target: &Target,
     plan: &Guard,
     query: Option<&str>,
-) -> (
-    Option<ExtraRows>,
-    Result<Vec<backup::Preflight>, (String, Error)>,
-) {
+) -> (Option<ExtraRows>, Checked) {
     let rides_along = plan.backups.iter().any(|s| s.database == target.dbname);
     std::thread::scope(|threads| {
         let checks: Vec<_> = plan
