@@ -1,8 +1,8 @@
 //! dbguard is one binary with several names. Invoked as `dbguard` it is a
 //! toolbox (`scan`, `backup`, `doctor`, ...); invoked through a link named
-//! after a PostgreSQL tool (`psql`, `alembic`) it is a guard that decides
-//! whether the command is dangerous and then replaces itself with the real
-//! tool. This file holds the one dispatch point between the two.
+//! after a PostgreSQL tool (`psql`, `alembic`, `dropdb`, `pg_restore`) it is
+//! a guard that decides whether the command is dangerous and then replaces
+//! itself with the real tool. This file holds the one dispatch point between the two.
 
 pub mod audit;
 pub mod backup;

@@ -23,9 +23,9 @@ use crate::{Context, Error};
 #[command(
     name = "dbguard",
     version,
-    about = "Stops psql and alembic from destroying data by accident: destructive commands are confirmed and backed up before they run.",
+    about = "Stops psql, alembic, dropdb and pg_restore from destroying data by accident: destructive commands are confirmed and backed up before they run.",
     long_about = None,
-    after_help = "Invoked through a link named psql or alembic, dbguard guards that tool instead. See `dbguard doctor`."
+    after_help = "Invoked through a link named psql, alembic, dropdb or pg_restore, dbguard guards that tool instead. See `dbguard doctor`."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -46,7 +46,7 @@ pub enum Command {
     Restore(restore::Args),
     /// Remove old backups according to the retention rules.
     Prune(prune::Args),
-    /// Show which psql and alembic this shell runs, and whether they are guarded.
+    /// Show which psql, alembic, dropdb and pg_restore this shell runs, and whether they are guarded.
     Doctor(doctor::Args),
     /// Print shell code that keeps the shim directory first on PATH.
     Init(init::Args),

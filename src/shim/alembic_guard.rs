@@ -140,7 +140,9 @@ fn protect_migration(
         Err(_) => (Vec::new(), None),
     };
     let decision = match direction {
-        Direction::Downgrade => guard::decide_migration(DOWNGRADE_WORD, &target.dbname, policy),
+        Direction::Downgrade => {
+            guard::decide_whole_database(DOWNGRADE_WORD, &target.dbname, policy)
+        }
         Direction::Upgrade => {
             let mut judged = report.clone().unwrap_or_default();
             if let Err(why) = &render {
@@ -165,7 +167,7 @@ fn protect_migration(
         record = record.with_findings(&report.findings, report.findings_omitted);
     }
     // An unreachable database is refused before anyone is asked.
-    let ((), preflights) = safeguard::check_backups_beside(&tools, &target, &plan, || ());
+    let (_, preflights) = safeguard::check_backups(&tools, &target, &plan, None);
     let preflights = match preflights {
         Ok(ready) => ready,
         Err((database, e)) => {

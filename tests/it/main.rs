@@ -13,3 +13,4 @@ mod guard;
 mod install;
 mod scan;
 mod transparency;
+mod whole_database_guard;
