@@ -315,6 +315,37 @@ pub struct TableFact {
     pub rows_estimate: Option<i64>,
 }
 
+/// A database as the server identifies it: the cluster's
+/// `system_identifier` (from `pg_control_system()`, readable by every role)
+/// and the database name. Host spellings (`localhost`, `127.0.0.1`, a
+/// socket directory) and second ports cannot make one database look like
+/// two.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub system_identifier: String,
+    pub database: String,
+}
+
+/// Asks the server who it is.
+pub fn identify(tools: &PgTools, target: &Target) -> Result<Identity, String> {
+    let rows = tools
+        .query(
+            target,
+            "select system_identifier::text, current_database() from pg_control_system()",
+        )
+        .map_err(|e| match e {
+            QueryError::Failed { detail, .. } => detail,
+            QueryError::Spawn(p, e) => format!("{}: {e}", p.display()),
+        })?;
+    match rows.first().map(Vec::as_slice) {
+        Some([sysid, db, ..]) => Ok(Identity {
+            system_identifier: sysid.clone(),
+            database: db.clone(),
+        }),
+        _ => Err("the server did not say who it is".into()),
+    }
+}
+
 /// Why a helper query failed.
 #[derive(Debug)]
 pub enum QueryError {

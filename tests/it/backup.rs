@@ -815,3 +815,35 @@ fn restore_into_another_database_says_so_and_creates_it_if_needed() {
     assert_eq!(cluster().sql(&copy, "select count(*) from orders"), "2000");
     cluster().sql("postgres", &format!("drop database \"{copy}\""));
 }
+
+/// Regression: restoring over TCP into the database a backup was taken
+/// from over the socket was announced as a DIFFERENT database. The servers
+/// are now asked who they are.
+#[test]
+fn restore_to_the_same_database_spelled_another_way_is_not_called_different() {
+    let s = setup("same_db");
+    s.db.sql(SAMPLE);
+    let id = backup_id(ok(&run(&s.sandbox, &["backup", "-y"])));
+    s.db.sql("delete from orders");
+    let out = run(
+        &s.sandbox,
+        &[
+            "restore",
+            &id,
+            "-y",
+            "--no-safety-backup",
+            "-h",
+            "127.0.0.1",
+            "-d",
+            &s.db.name,
+        ],
+    );
+    ok(&out);
+    let err = out.stderr_str();
+    assert!(!err.contains("DIFFERENT"), "{err}");
+    assert!(err.contains(&s.db.name), "{err}");
+    assert_eq!(
+        cluster().sql(&s.db.name, "select count(*) from orders"),
+        "2000"
+    );
+}
