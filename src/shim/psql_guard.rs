@@ -23,6 +23,7 @@ use crate::shim::guard::{self, Decision, Guard, TableFacts};
 use crate::shim::psql::{Action, ArgPos, Mode, PsqlArgs};
 use crate::shim::safeguard::{self, BYPASS_HINT, Protection, record_bypass, write_audit};
 use crate::shim::stdin::{self, StdinKind};
+use crate::shim::whole_database;
 use crate::sql::{Kind, Problem, ScanReport, Scanner, Severity};
 use crate::target::{ConnectionArgs, Target};
 use crate::{Context, Error};
@@ -282,16 +283,37 @@ fn protect(ctx: &Context, args: &PsqlArgs, report: &ScanReport) -> Result<(), Er
         }
     };
     let facts_query = table_facts_query(report);
-    let (facts, preflights) =
-        safeguard::check_backups(&tools, &target, &plan, facts_query.as_deref());
-    let preflights = match preflights {
-        Ok(ready) => ready,
-        Err((database, e)) => {
-            print_summary(report, Some(&target), &[], "", &mut io::stderr());
-            return Err(refuse(
-                &mut record,
-                format!("no backup of \"{database}\" is possible ({e})"),
-            ));
+    let mut plan = plan;
+    let (facts, preflights) = loop {
+        let (facts, preflights) =
+            safeguard::check_backups(&tools, &target, &plan, facts_query.as_deref());
+        match preflights {
+            Ok(ready) => break (facts, ready),
+            // `DROP DATABASE [IF EXISTS] x` where x does not exist removes
+            // nothing: setup scripts do this all the time, and refusing
+            // them would only teach people to bypass the guard.
+            Err((database, _))
+                if database != target.dbname
+                    && whole_database::database_exists(&tools, &target, &database) == Ok(false) =>
+            {
+                note!(
+                    "dbguard: database \"{database}\" does not exist, so dropping it removes nothing"
+                );
+                plan.backups.retain(|b| b.database != database);
+                if plan.backups.is_empty() {
+                    record.decision = "pass".into();
+                    record.detail = Some(format!("database \"{database}\" does not exist"));
+                    write_audit(&config, &record);
+                    return Ok(());
+                }
+            }
+            Err((database, e)) => {
+                print_summary(report, Some(&target), &[], "", &mut io::stderr());
+                return Err(refuse(
+                    &mut record,
+                    format!("no backup of \"{database}\" is possible ({e})"),
+                ));
+            }
         }
     };
     let (facts, facts_error) = match facts {

@@ -113,7 +113,11 @@ pub fn protect(ctx: &Context, op: &Operation<'_>) -> Result<(), Error> {
 
 /// Whether `database` exists on the server `maintenance` reaches; `Err`
 /// when that cannot be told either.
-fn database_exists(tools: &PgTools, maintenance: &Target, database: &str) -> Result<bool, String> {
+pub(super) fn database_exists(
+    tools: &PgTools,
+    maintenance: &Target,
+    database: &str,
+) -> Result<bool, String> {
     let sql = format!(
         "select count(*) from pg_database where datname = {}",
         quote_literal(database)

@@ -568,6 +568,52 @@ fn drop_database_of_a_protected_database_asks_for_its_name_and_backs_it_up() {
     );
 }
 
+/// Regression: `DROP DATABASE IF EXISTS x` of a database that does not
+/// exist was refused (nothing to back up), which broke every setup script
+/// that starts by clearing the way. It removes nothing, so it runs; the
+/// same script still stops when the database exists.
+#[test]
+fn dropping_a_database_that_does_not_exist_runs_unasked() {
+    let s = setup("drop_absent");
+    let absent = format!("{}_absent", s.db.name);
+    let drop = format!("drop database if exists {absent}");
+    let create = format!("create database {absent}");
+    // Two -c: DROP DATABASE cannot share a transaction with anything.
+    let args = [
+        "-X",
+        "-v",
+        "ON_ERROR_STOP=1",
+        "-d",
+        "postgres",
+        "-c",
+        &drop,
+        "-c",
+        &create,
+    ];
+    let out = shim_without_terminal(&s.sandbox, &args, None);
+    assert_eq!(out.status, 0, "{}", out.stderr_str());
+    assert!(
+        out.stderr_str().contains(&format!(
+            "database \"{absent}\" does not exist, so dropping it removes nothing"
+        )),
+        "{}",
+        out.stderr_str()
+    );
+    assert!(backups(&s.store).is_empty());
+    let pass = audit_lines(&s.store);
+    assert_eq!(pass.last().expect("an audit record")["decision"], "pass");
+
+    // Now it exists: the same script is refused without a terminal.
+    let out = shim_without_terminal(&s.sandbox, &args, None);
+    assert_eq!(out.status, REFUSED, "{}", out.stderr_str());
+    let exists = cluster().sql(
+        "postgres",
+        &format!("select count(*) from pg_database where datname = '{absent}'"),
+    );
+    assert_eq!(exists, "1", "still there");
+    cluster().sql("postgres", &format!("drop database {absent}"));
+}
+
 /// Regression: `psql -f <(…)` hands psql a pipe. Scanning it empties it,
 /// so psql would then run nothing; it used to be left unread and treated
 /// as unknown. Now it is copied while scanned and psql reads the copy
