@@ -4,6 +4,7 @@
 //! whether the command is dangerous and then replaces itself with the real
 //! tool. This file holds the one dispatch point between the two.
 
+pub mod alembic;
 pub mod audit;
 pub mod backup;
 pub mod cli;
