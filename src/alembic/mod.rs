@@ -3,5 +3,6 @@
 //! migration functions for destructive operations (`static_scan`), and the
 //! per-revision report of `dbguard check-migration` (`check`).
 
+pub mod check;
 pub mod script_dir;
 pub mod static_scan;

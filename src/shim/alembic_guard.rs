@@ -71,7 +71,7 @@ pub enum Direction {
 }
 
 impl Direction {
-    fn command(self) -> &'static str {
+    pub fn command(self) -> &'static str {
         match self {
             Direction::Upgrade => "upgrade",
             Direction::Downgrade => "downgrade",
@@ -205,7 +205,22 @@ fn protect_migration(
 
 /// The database alembic will migrate, as a libpq target; `Err` is the
 /// refusal reason, saying how to name one.
-fn resolve_target(ctx: &Context, args: &AlembicArgs, config: &Config) -> Result<Target, String> {
+pub fn resolve_target(
+    ctx: &Context,
+    args: &AlembicArgs,
+    config: &Config,
+) -> Result<Target, String> {
+    resolve_connection(ctx, args, config).map(|(_, target)| target)
+}
+
+/// The database alembic will migrate, as connection arguments (a libpq
+/// URI, password included, for tools dbguard runs itself) and as the
+/// resolved target.
+pub fn resolve_connection(
+    ctx: &Context,
+    args: &AlembicArgs,
+    config: &Config,
+) -> Result<(ConnectionArgs, Target), String> {
     let env = |name: &str| ctx.var(name).map(|v| v.to_string_lossy().into_owned());
     let config_url = config.file.alembic.database_url.clone().map(|u| {
         (
@@ -230,13 +245,14 @@ fn resolve_target(ctx: &Context, args: &AlembicArgs, config: &Config) -> Result<
         dbname: Some(uri),
         ..ConnectionArgs::default()
     };
-    Target::resolve(&conn, ctx)
-        .map_err(|e| redact(&format!("the database URL from {origin} is unusable: {e}")))
+    let target = Target::resolve(&conn, ctx)
+        .map_err(|e| redact(&format!("the database URL from {origin} is unusable: {e}")))?;
+    Ok((conn, target))
 }
 
 /// The revisions in the database's version table. An absent table means
 /// nothing has been applied yet (an empty list).
-fn current_revisions(tools: &PgTools, target: &Target) -> Result<Vec<String>, String> {
+pub fn current_revisions(tools: &PgTools, target: &Target) -> Result<Vec<String>, String> {
     // Selecting from a missing table is an error, not an empty result, so
     // ask first whether it exists (on the search_path, as alembic looks).
     let exists = tools
@@ -300,9 +316,7 @@ pub fn render_range(
     }
 }
 
-/// Has the real alembic print the migration's SQL (`--sql` touches no
-/// database) with the same global options, so env.py, `-x` and the ini
-/// section are the ones the real run will use.
+/// Has the real alembic render the migration offline and scans the SQL.
 fn render(
     ctx: &Context,
     args: &AlembicArgs,
@@ -312,6 +326,34 @@ fn render(
     target_revision: &str,
 ) -> Result<Render, String> {
     let range = render_range(direction, current, target_revision)?;
+    let rendered = render_sql(ctx, args, real, direction, &range)?;
+    let mut scanner = Scanner::new(ctx.cwd.clone().unwrap_or_else(|| PathBuf::from("/")));
+    let label = format!("{}.sql", direction.command());
+    scanner.scan_bytes(&label, rendered.sql.as_bytes(), Path::new("/"));
+    Ok(Render {
+        steps: migration_steps(direction, &rendered.sql, &rendered.log),
+        report: scanner.finish(),
+    })
+}
+
+/// What alembic printed for an offline run: the SQL and its log.
+#[derive(Debug, Clone)]
+pub struct RenderedSql {
+    pub sql: String,
+    pub log: String,
+}
+
+/// Has the real alembic print the migration's SQL for `range` (`--sql`
+/// touches no database) with the same global options, so env.py, `-x` and
+/// the ini section are the ones the real run will use. `Err` holds the
+/// last line alembic said, passwords removed.
+pub fn render_sql(
+    ctx: &Context,
+    args: &AlembicArgs,
+    real: &RealTool,
+    direction: Direction,
+    range: &str,
+) -> Result<RenderedSql, String> {
     let mut cmd = Command::new(&real.path);
     for c in &args.configs {
         cmd.arg("-c").arg(c);
@@ -323,7 +365,7 @@ fn render(
         cmd.arg("-x").arg(x);
     }
     cmd.arg(direction.command())
-        .arg(&range)
+        .arg(range)
         .arg("--sql")
         .env_clear()
         .envs(ctx.env.iter().map(|(k, v)| (k, v)))
@@ -336,22 +378,18 @@ fn render(
     let out = cmd
         .output()
         .map_err(|e| format!("{} could not be started ({e})", real.path.display()))?;
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let log = String::from_utf8_lossy(&out.stderr).into_owned();
     if !out.status.success() {
-        let why = stderr
+        let why = log
             .lines()
             .rev()
             .find(|l| !l.trim().is_empty())
             .unwrap_or("no message");
         return Err(format!("the offline render failed: {}", redact(why.trim())));
     }
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let mut scanner = Scanner::new(ctx.cwd.clone().unwrap_or_else(|| PathBuf::from("/")));
-    let label = format!("{}.sql", direction.command());
-    scanner.scan_bytes(&label, &out.stdout, Path::new("/"));
-    Ok(Render {
-        steps: migration_steps(direction, &stdout, &stderr),
-        report: scanner.finish(),
+    Ok(RenderedSql {
+        sql: String::from_utf8_lossy(&out.stdout).into_owned(),
+        log,
     })
 }
 
