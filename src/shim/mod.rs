@@ -4,15 +4,6 @@
 //! downgrades are rendered offline, scanned, confirmed and backed up
 //! (`alembic_guard`), every other alembic command passes straight through.
 
-/// Writes a line to stderr, ignoring failure: stderr may be a terminal
-/// that has hung up, and the guard's outcome must not depend on it.
-macro_rules! note {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stderr(), $($arg)*);
-    }};
-}
-
 pub mod alembic;
 pub mod alembic_guard;
 pub mod alembic_target;
@@ -23,6 +14,7 @@ pub mod psql;
 pub mod psql_guard;
 pub mod resolve;
 pub mod safeguard;
+pub mod spawn;
 pub mod stdin;
 
 use std::ffi::OsStr;

@@ -12,18 +12,18 @@ use crate::support::guarded::{self, audit_lines, backups, exit_code, id_of};
 use crate::support::sandbox::capture;
 use crate::support::{AlembicProject, Output, Sandbox, TestDb, cluster};
 
-const REFUSED: i32 = 77;
+pub(crate) const REFUSED: i32 = 77;
 
-struct Setup {
-    db: TestDb,
-    project: AlembicProject,
-    sandbox: Sandbox,
-    store: PathBuf,
+pub(crate) struct Setup {
+    pub db: TestDb,
+    pub project: AlembicProject,
+    pub sandbox: Sandbox,
+    pub store: PathBuf,
 }
 
 /// A database migrated to `revision` by the real alembic, and a sandbox
 /// whose only route to it is the project's alembic.ini.
-fn setup(hint: &str, revision: &str) -> Setup {
+pub(crate) fn setup(hint: &str, revision: &str) -> Setup {
     let db = cluster().create_db(hint);
     let project = AlembicProject::new(&db);
     let mut sandbox = Sandbox::new();
@@ -45,13 +45,13 @@ fn setup(hint: &str, revision: &str) -> Setup {
 }
 
 impl Setup {
-    fn shim(&self, args: &[&str]) -> Command {
+    pub fn shim(&self, args: &[&str]) -> Command {
         let mut cmd = self.sandbox.shim("alembic");
         cmd.current_dir(self.project.path()).args(args);
         cmd
     }
 
-    fn on_terminal(&self, args: &[&str]) -> expectrl::session::OsSession {
+    pub fn on_terminal(&self, args: &[&str]) -> expectrl::session::OsSession {
         guarded::on_terminal(
             &self.sandbox,
             &self.sandbox.shims.join("alembic"),
@@ -61,14 +61,14 @@ impl Setup {
         )
     }
 
-    fn without_terminal(&self, args: &[&str]) -> Output {
+    pub fn without_terminal(&self, args: &[&str]) -> Output {
         guarded::without_terminal(&mut self.shim(args), None)
     }
 }
 
 /// Everything a downgrade can change: the revision, the tables and their
 /// columns, and every row, as one comparable text.
-fn snapshot(db: &TestDb) -> String {
+pub(crate) fn snapshot(db: &TestDb) -> String {
     let columns = db.sql(
         "select string_agg(table_name || '.' || column_name || ':' || data_type, ',' order by table_name, ordinal_position)
          from information_schema.columns where table_schema = 'public'",
@@ -83,7 +83,7 @@ fn snapshot(db: &TestDb) -> String {
     format!("version {version}\ncolumns {columns}\nusers {users}\norders {orders}")
 }
 
-fn version(db: &TestDb) -> String {
+pub(crate) fn version(db: &TestDb) -> String {
     db.sql("select version_num from alembic_version")
 }
 
