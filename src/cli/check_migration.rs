@@ -11,13 +11,11 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::alembic::check::{self, MigrationCheck};
-use crate::alembic::script_dir::{self, ScriptDir};
 use crate::config::Config;
 use crate::error::exit;
 use crate::pgtools::PgTools;
 use crate::shim::alembic::AlembicArgs;
 use crate::shim::alembic_guard::{self, Direction, render_range};
-use crate::shim::alembic_target;
 use crate::shim::{RealTool, Tool};
 use crate::sql::Format;
 use crate::{Context, Error};
@@ -97,7 +95,7 @@ pub fn analyse(args: &Args, ctx: &Context) -> Result<MigrationCheck, Error> {
             (current, "heads".to_owned(), range)
         }
     };
-    let scripts = read_scripts(ctx, &alembic, &cwd);
+    let scripts = alembic_guard::project_scripts(ctx, &alembic, &cwd);
     let display = |p: &Path| p.strip_prefix(&cwd).unwrap_or(p).display().to_string();
     let rendered = match RealTool::resolve(Tool::Alembic, ctx) {
         Ok(real) => alembic_guard::render_sql(ctx, &alembic, &real, Direction::Upgrade, &range),
@@ -140,14 +138,4 @@ fn pending_from(ctx: &Context, alembic: &AlembicArgs) -> Result<Vec<String>, Err
             target.dbname
         ))
     })
-}
-
-/// The project's revision files, from the ini file alembic would read.
-pub fn read_scripts(ctx: &Context, alembic: &AlembicArgs, cwd: &Path) -> ScriptDir {
-    let ini = alembic_target::ini_path(alembic, ctx.var("ALEMBIC_CONFIG"), cwd);
-    let Ok(text) = std::fs::read_to_string(&ini) else {
-        return ScriptDir::default();
-    };
-    let section = alembic_target::ini_section(alembic);
-    ScriptDir::read(&script_dir::version_locations(&text, &ini, &section, cwd))
 }

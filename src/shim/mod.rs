@@ -75,7 +75,12 @@ pub fn run(tool: Tool, ctx: &Context) -> Result<u8, Error> {
     let real = RealTool::resolve(tool, ctx)?;
     match tool {
         Tool::Psql => psql_guard::guard(ctx, &link)?,
-        Tool::Alembic => alembic_guard::guard(ctx, &link, &real)?,
+        Tool::Alembic => {
+            if let Some(status) = alembic_guard::review_autogenerate(ctx, &link, &real) {
+                return status;
+            }
+            alembic_guard::guard(ctx, &link, &real)?
+        }
     }
     Err(exec::exec(&real, ctx, &link))
 }

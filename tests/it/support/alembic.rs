@@ -97,6 +97,15 @@ impl AlembicProject {
         fs::copy(&from, self.path().join("migrations/versions").join(file))
             .unwrap_or_else(|e| panic!("copy {}: {e}", from.display()));
     }
+
+    /// Adds tests/fixtures/alembic_extra/models.py beside alembic.ini: the
+    /// metadata autogenerate compares the database with.
+    pub fn add_models(&self) {
+        let from =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/alembic_extra/models.py");
+        fs::copy(&from, self.path().join("models.py"))
+            .unwrap_or_else(|e| panic!("copy {}: {e}", from.display()));
+    }
 }
 
 fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
