@@ -152,6 +152,14 @@ fn protect_migration(
     };
 
     let current = current_revisions(&tools, &target);
+    if direction == Direction::Upgrade
+        && let Ok(revs) = &current
+        && nothing_to_apply(&read_project(ctx, args), revs, revision)
+    {
+        // Already there: alembic will do nothing, so there is nothing to
+        // render (a whole Python start-up saved on every deploy).
+        return Ok(());
+    }
     let render = match &current {
         Ok(revs) => render(ctx, args, real, direction, revs, revision),
         Err(e) => Err(format!("the current revision cannot be read ({e})")),
@@ -472,6 +480,56 @@ fn static_fallback(
         });
     }
     Ok((steps, report))
+}
+
+/// The project's revision files as read for the upgrade shortcut: the
+/// scripts, and whether every `.py` file in the version directories was
+/// understood (a file whose `revision` could not be read might be a head
+/// the graph does not know about).
+pub struct ProjectRead {
+    pub scripts: ScriptDir,
+    pub complete: bool,
+}
+
+fn read_project(ctx: &Context, args: &AlembicArgs) -> ProjectRead {
+    let cwd = ctx.cwd.clone().unwrap_or_else(|| PathBuf::from("/"));
+    let ini = alembic_target::ini_path(args, ctx.var("ALEMBIC_CONFIG"), &cwd);
+    // Nested version directories are not read here.
+    let recursive = std::fs::read_to_string(&ini).is_ok_and(|t| {
+        t.lines()
+            .any(|l| l.trim_start().starts_with("recursive_version_locations"))
+    });
+    let locations = project_locations(ctx, args, &cwd);
+    let files = migration_files(&locations)
+        .into_iter()
+        .filter(|p| !p.ends_with("__init__.py"))
+        .count();
+    let scripts = ScriptDir::read(&locations);
+    ProjectRead {
+        complete: !recursive && !locations.is_empty() && files == scripts.scripts.len(),
+        scripts,
+    }
+}
+
+/// True only when the revision files show for certain that `upgrade
+/// target` from `current` applies nothing: every file understood, every
+/// current revision known, the target resolved, and all of it already in
+/// the current revisions' ancestry. Anything uncertain is `false` (render
+/// and scan as usual).
+pub fn nothing_to_apply(project: &ProjectRead, current: &[String], target: &str) -> bool {
+    if !project.complete || current.is_empty() || target.starts_with('+') {
+        return false;
+    }
+    if !current.iter().all(|r| project.scripts.get(r).is_some()) {
+        return false;
+    }
+    match project.scripts.resolve(target) {
+        Ok(to) if !to.is_empty() => project
+            .scripts
+            .upgrade_path(current, target)
+            .is_ok_and(|path| path.is_empty()),
+        _ => false,
+    }
 }
 
 /// The project's revision files, from the ini file alembic will read.
@@ -928,6 +986,54 @@ INFO  [alembic.runtime.migration] Running downgrade 0001 -> , create users
         let two = ["a1".to_owned(), "b2".to_owned()];
         let err = render_range(Direction::Upgrade, &two, "heads").unwrap_err();
         assert!(err.contains("several heads (a1, b2)"), "{err}");
+    }
+
+    #[test]
+    fn only_a_certain_graph_skips_the_render() {
+        use crate::alembic::script_dir::Script;
+        let script = |rev: &str, down: &[&str]| Script {
+            revision: rev.into(),
+            down: down.iter().map(|d| (*d).to_owned()).collect(),
+            message: None,
+            path: PathBuf::from(format!("{rev}.py")),
+        };
+        let project = ProjectRead {
+            scripts: ScriptDir {
+                scripts: vec![script("a", &[]), script("b", &["a"])],
+            },
+            complete: true,
+        };
+        let at = |r: &str| vec![r.to_owned()];
+        assert!(nothing_to_apply(&project, &at("b"), "head"));
+        assert!(nothing_to_apply(&project, &at("b"), "heads"));
+        assert!(nothing_to_apply(&project, &at("b"), "a"));
+        assert!(!nothing_to_apply(&project, &at("a"), "head"));
+        assert!(
+            !nothing_to_apply(&project, &[], "head"),
+            "nothing applied yet"
+        );
+        assert!(
+            !nothing_to_apply(&project, &at("zz"), "head"),
+            "unknown current"
+        );
+        assert!(
+            !nothing_to_apply(&project, &at("b"), "nope"),
+            "unknown target"
+        );
+        assert!(!nothing_to_apply(&project, &at("b"), "+1"));
+        let partial = ProjectRead {
+            complete: false,
+            ..project
+        };
+        assert!(
+            !nothing_to_apply(&partial, &at("b"), "head"),
+            "a file not understood"
+        );
+        let empty = ProjectRead {
+            scripts: ScriptDir::default(),
+            complete: true,
+        };
+        assert!(!nothing_to_apply(&empty, &at("b"), "head"));
     }
 
     #[test]

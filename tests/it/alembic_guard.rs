@@ -309,6 +309,16 @@ fn an_upgrade_that_drops_a_column_is_caught_and_names_it() {
     let files = backups(&s.store);
     assert_eq!(files.len(), 1, "{files:?}");
 
+    // At head, nothing is pending: no question, no backup.
+    let out = s.without_terminal(&["upgrade", "head"]);
+    assert_eq!(out.status, 0, "{}", out.stderr_str());
+    assert!(
+        !out.stderr_str().contains("dbguard"),
+        "{}",
+        out.stderr_str()
+    );
+    assert_eq!(backups(&s.store).len(), 1);
+
     // The backup holds the column the upgrade dropped.
     let id = id_of(&files[0]);
     guarded::restore_unasked(&s.sandbox, &id);
