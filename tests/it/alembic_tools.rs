@@ -191,8 +191,15 @@ fn a_failing_migration_offers_the_restore_and_the_name_brings_the_data_back() {
 
 #[test]
 fn a_failing_migration_without_a_terminal_prints_the_restore_command() {
-    let s = setup("migrate_fails_notty", "head");
+    let mut s = setup("migrate_fails_notty", "head");
     s.project.add_revision("0005_fails_halfway.py");
+    // env.py and dbguard both take DATABASE_URL first; its password must
+    // not reach the messages, the backup or its metadata.
+    let url = format!(
+        "postgresql://postgres:s3cret-pw@127.0.0.1:{}/{}",
+        s.db.cluster.port, s.db.name
+    );
+    s.sandbox.set("DATABASE_URL", &url);
     let out = s.dbguard(&["migrate"]);
     assert_eq!(out.status, 1, "{}", out.stderr_str());
     let stderr = out.stderr_str();
@@ -210,6 +217,27 @@ fn a_failing_migration_without_a_terminal_prints_the_restore_command() {
     assert!(stderr.contains(&format!("-d {}", s.db.name)), "{stderr}");
     // Never restored unasked.
     assert_eq!(s.db.sql("select count(*) from orders"), "0");
+    assert!(!stderr.contains("s3cret-pw"), "{stderr}");
+    for entry in std::fs::read_dir(&s.store).expect("store").flatten() {
+        let bytes = std::fs::read(entry.path()).expect("read");
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains("s3cret-pw"),
+            "password in {}",
+            entry.path().display()
+        );
+    }
+}
+
+#[test]
+fn migrate_dies_of_the_signal_that_killed_alembic() {
+    let s = setup("migrate_killed", "head");
+    s.project.add_revision("0005_killed.py");
+    let out = s.dbguard(&["migrate"]);
+    assert_eq!(out.status, 128 + 15, "{}", out.stderr_str());
+    let stderr = out.stderr_str();
+    assert!(stderr.contains("failed (killed by signal 15)"), "{stderr}");
+    assert!(stderr.contains("dbguard restore "), "{stderr}");
+    assert_eq!(version(&s.db), "0004");
 }
 
 #[test]
