@@ -6,8 +6,9 @@
 //! read, with a small Python tokenizer so that comments, strings and the
 //! other function's body never count. Hits: `op.drop_table`,
 //! `op.drop_column`, any other `op.drop_*` (constraints, indexes, ...),
-//! the same on a `batch_alter_table` alias, and `op.execute` whose SQL
-//! literal is destructive (scanned by the SQL scanner) or is not a literal
+//! the same on a `batch_alter_table` alias, and `op.execute` (or
+//! `execute` on the connection from `op.get_bind()`) whose SQL literal is
+//! destructive (scanned by the SQL scanner) or is not a literal
 //! at all (it cannot be judged, so it counts).
 
 use std::collections::HashMap;
@@ -201,6 +202,34 @@ pub fn scan_function(source: &str, function: &str, path: &str) -> Vec<Finding> {
     let mut findings = Vec::new();
     let mut k = 0;
     while k + 3 < body.len() {
+        // `bind = op.get_bind()`: SQL run on it counts like op.execute's.
+        if let [
+            Token {
+                tok: Tok::Name(name),
+                ..
+            },
+            Token {
+                tok: Tok::Punct('='),
+                ..
+            },
+            Token {
+                tok: Tok::Name(op), ..
+            },
+            Token {
+                tok: Tok::Punct('.'),
+                ..
+            },
+            Token {
+                tok: Tok::Name(get_bind),
+                ..
+            },
+            ..,
+        ] = &body[k..]
+            && receivers.contains_key(op)
+            && get_bind == "get_bind"
+        {
+            receivers.insert(name.clone(), None);
+        }
         let (Tok::Name(recv), Tok::Punct('.'), Tok::Name(method), Tok::Punct('(')) = (
             &body[k].tok,
             &body[k + 1].tok,
@@ -378,7 +407,10 @@ def upgrade():
         select 1
     '''))
     op.execute(build_statement())
+    conn = op.get_bind()
+    conn.execute(sa.text("DROP TABLE scratch"))
     something.drop_table("not_op")
+    something.execute("DROP TABLE not_a_bind")
     other.op.drop_table("not_op_either")
 
 
@@ -407,6 +439,7 @@ def downgrade():
                 "25:delete_all sessions",
                 "27:truncate audit_log",
                 "34:dynamic ",
+                "36:drop_table scratch",
             ]
         );
         assert_eq!(found[0].path, "v/0005.py");
@@ -421,7 +454,7 @@ def downgrade():
     #[test]
     fn the_other_function_comments_and_strings_are_near_misses() {
         let down = scan_function(MIGRATION, "downgrade", "v/0005.py");
-        assert_eq!(summary(&down), vec!["40:drop_table only_in_downgrade"]);
+        assert_eq!(summary(&down), vec!["43:drop_table only_in_downgrade"]);
         let additive = "def upgrade():\n    op.create_table('t', sa.Column('id', sa.Integer))\n    # op.drop_table('t')\n    x = \"op.drop_table('t')\"\n\ndef downgrade():\n    op.drop_table('t')\n";
         assert!(scan_function(additive, "upgrade", "a.py").is_empty());
         assert!(scan_function("revision = 'x'\n", "upgrade", "a.py").is_empty());
