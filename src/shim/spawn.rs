@@ -58,8 +58,8 @@ impl Ended {
 /// interrupt signals meanwhile.
 pub fn run(cmd: &mut Command) -> io::Result<Ended> {
     // SAFETY: plain signal(2) calls; the previous dispositions are put back
-    // before returning. The child gets default dispositions back: exec
-    // keeps SIG_IGN, so reset them between fork and exec.
+    // before returning. exec keeps SIG_IGN, so the child's are reset
+    // between fork and exec (signal(2) is async-signal-safe).
     let (old_int, old_quit) = unsafe {
         (
             libc::signal(libc::SIGINT, libc::SIG_IGN),
@@ -71,10 +71,22 @@ pub fn run(cmd: &mut Command) -> io::Result<Ended> {
         libc::signal(libc::SIGQUIT, old_quit);
     };
     use std::os::unix::process::CommandExt;
+    // What the child would have inherited had we exec'd it: ignored stays
+    // ignored (nohup, a background job), anything else is the default.
+    let child_int = if old_int == libc::SIG_IGN {
+        libc::SIG_IGN
+    } else {
+        libc::SIG_DFL
+    };
+    let child_quit = if old_quit == libc::SIG_IGN {
+        libc::SIG_IGN
+    } else {
+        libc::SIG_DFL
+    };
     unsafe {
-        cmd.pre_exec(|| {
-            libc::signal(libc::SIGINT, libc::SIG_DFL);
-            libc::signal(libc::SIGQUIT, libc::SIG_DFL);
+        cmd.pre_exec(move || {
+            libc::signal(libc::SIGINT, child_int);
+            libc::signal(libc::SIGQUIT, child_quit);
             Ok(())
         });
     }
