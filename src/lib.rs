@@ -4,6 +4,16 @@
 //! a guard that decides whether the command is dangerous and then replaces
 //! itself with the real tool. This file holds the one dispatch point between the two.
 
+/// Writes a line to stderr, ignoring failure: stderr may be a terminal
+/// that has hung up, and the guard's outcome must not depend on it.
+macro_rules! note {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
+pub mod alembic;
 pub mod audit;
 pub mod backup;
 pub mod cli;

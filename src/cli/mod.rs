@@ -3,11 +3,13 @@
 //! exit status.
 
 pub mod backup;
+pub mod check_migration;
 pub mod completions;
 pub mod config;
 pub mod doctor;
 pub mod init;
 pub mod list;
+pub mod migrate;
 pub mod prune;
 pub mod restore;
 pub mod scan;
@@ -36,6 +38,10 @@ pub struct Cli {
 pub enum Command {
     /// Find destructive statements in psql scripts.
     Scan(scan::Args),
+    /// List the destructive operations in pending (or a RANGE of) alembic revisions.
+    CheckMigration(check_migration::Args),
+    /// alembic upgrade with a backup before and after, and a restore offered on failure.
+    Migrate(migrate::Args),
     /// Take a checksummed backup of a database with pg_dump.
     Backup(backup::Args),
     /// List backups, newest first.
@@ -73,6 +79,8 @@ pub fn run(ctx: &Context) -> Result<u8, Error> {
     match cli.command {
         Command::Scan(args) => scan::run(args, ctx),
         Command::Completions(args) => completions::run(args, ctx),
+        Command::CheckMigration(args) => check_migration::run(args, ctx),
+        Command::Migrate(args) => migrate::run(args, ctx),
         Command::Backup(args) => backup::run(args, ctx),
         Command::List(args) => list::run(args, ctx),
         Command::Verify(args) => verify::run(args, ctx),

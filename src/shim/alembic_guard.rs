@@ -16,10 +16,14 @@
 //! or any process started: `current`, `history`, `--help` and `--sql`
 //! runs must cost nothing.
 
+use std::collections::BTreeSet;
 use std::io;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use crate::alembic::script_dir::{self, ScriptDir};
+use crate::alembic::static_scan;
 use crate::audit::{BYPASS_ENV, Record};
 use crate::backup::Scope;
 use crate::config::{Config, Policy};
@@ -27,12 +31,13 @@ use crate::pgtools::{PgTools, QueryError};
 use crate::shim::RealTool;
 use crate::shim::alembic::{AlembicArgs, Command as AlembicCommand, Intent};
 use crate::shim::alembic_target::{self, FoundUrl};
-use crate::shim::chain::Link;
+use crate::shim::chain::{CHAIN_ENV, Link};
 use crate::shim::guard::{self, Decision};
 use crate::shim::safeguard::{self, BYPASS_HINT, Protection, record_bypass, write_audit};
+use crate::shim::spawn;
 use crate::sql::{Problem, ScanReport, Scanner, Severity};
 use crate::target::{ConnectionArgs, Target, redact, sqlalchemy_to_libpq};
-use crate::{Context, Error};
+use crate::{ARGV0_ENV, Context, Error};
 
 /// Destructive statements listed before the prompt; the rest are counted.
 const SHOWN_FINDINGS: usize = 20;
@@ -53,6 +58,22 @@ pub fn guard(ctx: &Context, link: &Link, real: &RealTool) -> Result<(), Error> {
         (Intent::Upgrade, Some(AlembicCommand::Upgrade { revision, .. })) => {
             (Direction::Upgrade, revision)
         }
+        (
+            Intent::Stamp,
+            Some(AlembicCommand::Stamp {
+                revisions, purge, ..
+            }),
+        ) => {
+            if ctx.flag(BYPASS_ENV) {
+                record_bypass(ctx, "alembic");
+                return Ok(());
+            }
+            let revisions: Vec<String> = revisions
+                .iter()
+                .map(|r| r.to_string_lossy().into_owned())
+                .collect();
+            return protect_stamp(ctx, &args, &revisions, *purge);
+        }
         _ => return Ok(()),
     };
     if ctx.flag(BYPASS_ENV) {
@@ -71,7 +92,7 @@ pub enum Direction {
 }
 
 impl Direction {
-    fn command(self) -> &'static str {
+    pub fn command(self) -> &'static str {
         match self {
             Direction::Upgrade => "upgrade",
             Direction::Downgrade => "downgrade",
@@ -131,23 +152,41 @@ fn protect_migration(
     };
 
     let current = current_revisions(&tools, &target);
+    if direction == Direction::Upgrade
+        && let Ok(revs) = &current
+        && nothing_to_apply(&read_project(ctx, args), revs, revision)
+    {
+        // Already there: alembic will do nothing, so there is nothing to
+        // render (a whole Python start-up saved on every deploy).
+        return Ok(());
+    }
     let render = match &current {
         Ok(revs) => render(ctx, args, real, direction, revs, revision),
         Err(e) => Err(format!("the current revision cannot be read ({e})")),
     };
-    let (steps, report) = match &render {
-        Ok(r) => (r.steps.clone(), Some(r.report.clone())),
-        Err(_) => (Vec::new(), None),
+    let (steps, report) = match (&render, &current) {
+        (Ok(r), _) => (r.steps.clone(), Some(r.report.clone())),
+        // alembic could not render it: read the revision files instead,
+        // to show what will run; the operation stays guarded regardless.
+        (Err(_), Ok(revs)) => match static_fallback(ctx, args, direction, revs, revision) {
+            Ok((steps, report)) => (steps, Some(report)),
+            Err(_) => (Vec::new(), None),
+        },
+        (Err(_), Err(_)) => (Vec::new(), None),
     };
     let decision = match direction {
         Direction::Downgrade => {
             guard::decide_whole_database(DOWNGRADE_WORD, &target.dbname, policy)
         }
         Direction::Upgrade => {
-            let mut judged = report.clone().unwrap_or_default();
+            // Without a render, what the files show is for the person to
+            // read; the static scan cannot see SQL built from data, so the
+            // database's name is the word, as for unreadable SQL in psql.
+            let mut judged = match &render {
+                Ok(_) => report.clone().unwrap_or_default(),
+                Err(_) => ScanReport::default(),
+            };
             if let Err(why) = &render {
-                // Nothing could be read: the database's name is the word,
-                // as for unreadable SQL given to psql.
                 judged.push_problem(Problem {
                     severity: Severity::Error,
                     path: "upgrade.sql".into(),
@@ -207,7 +246,22 @@ fn protect_migration(
 
 /// The database alembic will migrate, as a libpq target; `Err` is the
 /// refusal reason, saying how to name one.
-fn resolve_target(ctx: &Context, args: &AlembicArgs, config: &Config) -> Result<Target, String> {
+pub fn resolve_target(
+    ctx: &Context,
+    args: &AlembicArgs,
+    config: &Config,
+) -> Result<Target, String> {
+    resolve_connection(ctx, args, config).map(|(_, target)| target)
+}
+
+/// The database alembic will migrate, as connection arguments (a libpq
+/// URI, password included, for tools dbguard runs itself) and as the
+/// resolved target.
+pub fn resolve_connection(
+    ctx: &Context,
+    args: &AlembicArgs,
+    config: &Config,
+) -> Result<(ConnectionArgs, Target), String> {
     let env = |name: &str| ctx.var(name).map(|v| v.to_string_lossy().into_owned());
     let config_url = config.file.alembic.database_url.clone().map(|u| {
         (
@@ -232,13 +286,143 @@ fn resolve_target(ctx: &Context, args: &AlembicArgs, config: &Config) -> Result<
         dbname: Some(uri),
         ..ConnectionArgs::default()
     };
-    Target::resolve(&conn, ctx)
-        .map_err(|e| redact(&format!("the database URL from {origin} is unusable: {e}")))
+    let target = Target::resolve(&conn, ctx)
+        .map_err(|e| redact(&format!("the database URL from {origin} is unusable: {e}")))?;
+    Ok((conn, target))
+}
+
+/// The word `alembic stamp` asks for under the default policy.
+pub const STAMP_WORD: &str = "STAMP";
+
+/// `alembic stamp` rewrites the version table without running anything:
+/// afterwards alembic believes the schema is at a revision it may not be
+/// at, and the next upgrade or downgrade runs against the wrong state. So
+/// it is confirmed (`STAMP`, the name under `protect`) and the whole
+/// database (the version table with it) is backed up first.
+fn protect_stamp(
+    ctx: &Context,
+    args: &AlembicArgs,
+    revisions: &[String],
+    purge: bool,
+) -> Result<(), Error> {
+    let what = format!("alembic stamp {}", revisions.join(" "));
+    let mut record = Record::new(ctx, "alembic", "refused");
+    let config = Config::load(ctx).map_err(|e| {
+        Error::Refused(format!(
+            "refused {what}: the configuration cannot be read ({e}); {BYPASS_HINT}"
+        ))
+    })?;
+    let refuse = |record: &mut Record, why: String| {
+        record.decision = "refused".into();
+        record.detail = Some(redact(&why));
+        write_audit(&config, record);
+        Error::Refused(format!("refused {what}: {why}; {BYPASS_HINT}"))
+    };
+    let target = match resolve_target(ctx, args, &config) {
+        Ok(t) => t,
+        Err(why) => return Err(refuse(&mut record, why)),
+    };
+    record.target = Some((&target).into());
+    let policy = config.policy_for(&target);
+    let plan = match guard::decide_whole_database(STAMP_WORD, &target.dbname, policy) {
+        Decision::Guard(plan) => plan,
+        Decision::Pass => {
+            record.decision = "policy_off".into();
+            record.detail = Some(format!("policy off for database \"{}\"", target.dbname));
+            write_audit(&config, &record);
+            return Ok(());
+        }
+        Decision::Refuse(why) => return Err(refuse(&mut record, why)),
+    };
+    let tools = match PgTools::resolve(ctx) {
+        Ok(tools) => tools,
+        Err(e) => return Err(refuse(&mut record, format!("no backup is possible ({e})"))),
+    };
+    // The version table is read beside the connection checks: each is a
+    // psql start the person would otherwise wait for in turn.
+    let (current, (_, preflights)) = std::thread::scope(|threads| {
+        let current = threads.spawn(|| current_revisions(&tools, &target));
+        let checked = safeguard::check_backups(&tools, &target, &plan, None);
+        let current = current
+            .join()
+            .unwrap_or_else(|_| Err("reading the version table crashed".into()));
+        (current, checked)
+    });
+    let preflights = match preflights {
+        Ok(ready) => ready,
+        Err((database, e)) => {
+            return Err(refuse(
+                &mut record,
+                format!("no backup of \"{database}\" is possible ({e})"),
+            ));
+        }
+    };
+    let mut summary = Vec::new();
+    write_stamp_outlook(
+        &target,
+        current.as_deref().ok(),
+        revisions,
+        purge,
+        &mut summary,
+    );
+    safeguard::ask_back_up_record(
+        ctx,
+        &Protection {
+            config: &config,
+            tools: &tools,
+            target: &target,
+            plan: &plan,
+            preflights: &preflights,
+            summary: safeguard::lines(&summary),
+            reason: safeguard::redacted_command(ctx),
+        },
+        &mut record,
+        &refuse,
+    )
+}
+
+/// What the person sees before a stamp is confirmed.
+fn write_stamp_outlook(
+    target: &Target,
+    current: Option<&[String]>,
+    revisions: &[String],
+    purge: bool,
+    out: &mut impl io::Write,
+) {
+    let from = match current {
+        Some([]) => "no revision".to_owned(),
+        Some(revs) => revs.join(", "),
+        None => "an unknown revision".to_owned(),
+    };
+    let _ = writeln!(
+        out,
+        "dbguard: alembic stamp rewrites the version table of database \"{}\" (host {}, port {}, user {}) from {from} to {} without running any migration:",
+        target.dbname,
+        target.host,
+        target.port,
+        target.user,
+        revisions.join(", ")
+    );
+    if purge {
+        let _ = writeln!(
+            out,
+            "  --purge: every row of the version table is deleted first, whatever branch it names"
+        );
+    }
+    let _ = writeln!(
+        out,
+        "  the schema stays as it is; later upgrades and downgrades start from the stamped revision"
+    );
+    let _ = writeln!(
+        out,
+        "  backup first: the whole database \"{}\"",
+        target.dbname
+    );
 }
 
 /// The revisions in the database's version table. An absent table means
 /// nothing has been applied yet (an empty list).
-fn current_revisions(tools: &PgTools, target: &Target) -> Result<Vec<String>, String> {
+pub fn current_revisions(tools: &PgTools, target: &Target) -> Result<Vec<String>, String> {
     // Selecting from a missing table is an error, not an empty result, so
     // ask first whether it exists (on the search_path, as alembic looks).
     let exists = tools
@@ -261,6 +445,202 @@ fn query_error(e: QueryError) -> String {
         QueryError::Failed { detail, .. } => redact(&detail),
         QueryError::Spawn(p, e) => format!("{}: {e}", p.display()),
     }
+}
+
+/// The revisions a run goes through and their destructive operations,
+/// read from the revision files (their `upgrade()` or `downgrade()`
+/// bodies) when alembic cannot render the run offline.
+fn static_fallback(
+    ctx: &Context,
+    args: &AlembicArgs,
+    direction: Direction,
+    current: &[String],
+    target_revision: &str,
+) -> Result<(Vec<Step>, ScanReport), String> {
+    let cwd = ctx.cwd.clone().unwrap_or_else(|| PathBuf::from("/"));
+    let scripts = project_scripts(ctx, args, &cwd);
+    let path = match direction {
+        Direction::Upgrade => scripts.upgrade_path(current, target_revision)?,
+        Direction::Downgrade => scripts.downgrade_path(current, target_revision)?,
+    };
+    let mut report = ScanReport::default();
+    let mut steps = Vec::new();
+    for script in path {
+        let shown = script
+            .path
+            .strip_prefix(&cwd)
+            .unwrap_or(&script.path)
+            .display()
+            .to_string();
+        let source = std::fs::read_to_string(&script.path)
+            .map_err(|e| format!("cannot read {shown} ({e})"))?;
+        for f in static_scan::scan_function(&source, direction.command(), &shown) {
+            report.push_finding(f);
+        }
+        let parents = script.down.join(", ");
+        let (from, to) = match direction {
+            Direction::Upgrade => (parents, script.revision.clone()),
+            Direction::Downgrade => (script.revision.clone(), parents),
+        };
+        steps.push(Step {
+            from,
+            to,
+            message: script.message.clone(),
+        });
+    }
+    Ok((steps, report))
+}
+
+/// The project's revision files as read for the upgrade shortcut: the
+/// scripts, and whether every `.py` file in the version directories was
+/// understood (a file whose `revision` could not be read might be a head
+/// the graph does not know about).
+pub struct ProjectRead {
+    pub scripts: ScriptDir,
+    pub complete: bool,
+}
+
+fn read_project(ctx: &Context, args: &AlembicArgs) -> ProjectRead {
+    let cwd = ctx.cwd.clone().unwrap_or_else(|| PathBuf::from("/"));
+    let ini = alembic_target::ini_path(args, ctx.var("ALEMBIC_CONFIG"), &cwd);
+    // Nested version directories are not read here.
+    let recursive = std::fs::read_to_string(&ini).is_ok_and(|t| {
+        t.lines()
+            .any(|l| l.trim_start().starts_with("recursive_version_locations"))
+    });
+    let locations = project_locations(ctx, args, &cwd);
+    let files = migration_files(&locations)
+        .into_iter()
+        .filter(|p| !p.ends_with("__init__.py"))
+        .count();
+    let scripts = ScriptDir::read(&locations);
+    ProjectRead {
+        complete: !recursive && !locations.is_empty() && files == scripts.scripts.len(),
+        scripts,
+    }
+}
+
+/// True only when the revision files show for certain that `upgrade
+/// target` from `current` applies nothing: every file understood, every
+/// current revision known, the target resolved, and all of it already in
+/// the current revisions' ancestry. Anything uncertain is `false` (render
+/// and scan as usual).
+pub fn nothing_to_apply(project: &ProjectRead, current: &[String], target: &str) -> bool {
+    if !project.complete || current.is_empty() || target.starts_with('+') {
+        return false;
+    }
+    if !current.iter().all(|r| project.scripts.get(r).is_some()) {
+        return false;
+    }
+    match project.scripts.resolve(target) {
+        Ok(to) if !to.is_empty() => project
+            .scripts
+            .upgrade_path(current, target)
+            .is_ok_and(|path| path.is_empty()),
+        _ => false,
+    }
+}
+
+/// The project's revision files, from the ini file alembic will read.
+pub fn project_scripts(ctx: &Context, args: &AlembicArgs, cwd: &Path) -> ScriptDir {
+    ScriptDir::read(&project_locations(ctx, args, cwd))
+}
+
+/// The directories alembic keeps revision files in, from its ini file;
+/// empty when the file cannot be read.
+pub fn project_locations(ctx: &Context, args: &AlembicArgs, cwd: &Path) -> Vec<PathBuf> {
+    let ini = alembic_target::ini_path(args, ctx.var("ALEMBIC_CONFIG"), cwd);
+    let Ok(text) = std::fs::read_to_string(&ini) else {
+        return Vec::new();
+    };
+    let section = alembic_target::ini_section(args);
+    script_dir::version_locations(&text, &ini, &section, cwd)
+}
+
+/// `alembic revision --autogenerate` writes a migration from the
+/// difference between the models and the database, and a rename looks to
+/// it like a drop and a create. So the real alembic runs as a child (same
+/// stdio, same environment) and afterwards each new file's `upgrade()` is
+/// scanned; destructive operations in it are listed, to be reviewed before
+/// anyone applies it. `None` for every other command (exec as usual);
+/// otherwise the status to exit with, alembic's own.
+pub fn review_autogenerate(
+    ctx: &Context,
+    link: &Link,
+    real: &RealTool,
+) -> Option<Result<u8, Error>> {
+    if link.guarded_upstream() {
+        return None;
+    }
+    let args = AlembicArgs::parse(ctx.args.get(1..).unwrap_or_default());
+    if args.intent() != Intent::Autogenerate || ctx.flag(BYPASS_ENV) {
+        return None;
+    }
+    let cwd = ctx.cwd.clone().unwrap_or_else(|| PathBuf::from("/"));
+    let locations = project_locations(ctx, &args, &cwd);
+    let before = migration_files(&locations);
+    let mut cmd = Command::new(&real.path);
+    cmd.arg0(&real.path)
+        .args(ctx.args.iter().skip(1))
+        .env_clear()
+        .envs(ctx.env.iter().map(|(k, v)| (k, v)))
+        .env(CHAIN_ENV, link.marker_for_next())
+        .env_remove(ARGV0_ENV);
+    if let Some(dir) = &ctx.cwd {
+        cmd.current_dir(dir);
+    }
+    let ended = match spawn::run(&mut cmd) {
+        Ok(ended) => ended,
+        Err(source) => {
+            return Some(Err(Error::Exec {
+                program: real.path.clone(),
+                source,
+            }));
+        }
+    };
+    if ended.success() {
+        for path in migration_files(&locations).difference(&before) {
+            let shown = path
+                .strip_prefix(&cwd)
+                .unwrap_or(path)
+                .display()
+                .to_string();
+            let Ok(source) = std::fs::read_to_string(path) else {
+                continue;
+            };
+            let mut report = ScanReport::default();
+            for f in static_scan::scan_function(&source, "upgrade", &shown) {
+                report.push_finding(f);
+            }
+            let mut out = Vec::new();
+            write_review(&shown, &report, &mut out);
+            let _ = io::Write::write_all(&mut io::stderr(), &out);
+        }
+    }
+    Some(Ok(ended.exit_like()))
+}
+
+/// The `*.py` files in the version directories.
+fn migration_files(locations: &[PathBuf]) -> BTreeSet<PathBuf> {
+    locations
+        .iter()
+        .filter_map(|d| std::fs::read_dir(d).ok())
+        .flat_map(|entries| entries.flatten().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "py"))
+        .collect()
+}
+
+/// The warning after an autogenerated revision with destructive operations
+/// (nothing when it has none).
+fn write_review(shown: &str, report: &ScanReport, out: &mut impl io::Write) {
+    if report.findings.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "dbguard: review {shown} before applying it: autogenerate wrote destructive operations into upgrade() (a renamed table or column looks to it like a drop and a create):"
+    );
+    safeguard::write_findings(report, SHOWN_FINDINGS, |f| format!("line {}", f.line), out);
 }
 
 /// One revision a migration run applies or reverts.
@@ -302,9 +682,7 @@ pub fn render_range(
     }
 }
 
-/// Has the real alembic print the migration's SQL (`--sql` touches no
-/// database) with the same global options, so env.py, `-x` and the ini
-/// section are the ones the real run will use.
+/// Has the real alembic render the migration offline and scans the SQL.
 fn render(
     ctx: &Context,
     args: &AlembicArgs,
@@ -314,6 +692,34 @@ fn render(
     target_revision: &str,
 ) -> Result<Render, String> {
     let range = render_range(direction, current, target_revision)?;
+    let rendered = render_sql(ctx, args, real, direction, &range)?;
+    let mut scanner = Scanner::new(ctx.cwd.clone().unwrap_or_else(|| PathBuf::from("/")));
+    let label = format!("{}.sql", direction.command());
+    scanner.scan_bytes(&label, rendered.sql.as_bytes(), Path::new("/"));
+    Ok(Render {
+        steps: migration_steps(direction, &rendered.sql, &rendered.log),
+        report: scanner.finish(),
+    })
+}
+
+/// What alembic printed for an offline run: the SQL and its log.
+#[derive(Debug, Clone)]
+pub struct RenderedSql {
+    pub sql: String,
+    pub log: String,
+}
+
+/// Has the real alembic print the migration's SQL for `range` (`--sql`
+/// touches no database) with the same global options, so env.py, `-x` and
+/// the ini section are the ones the real run will use. `Err` holds the
+/// last line alembic said, passwords removed.
+pub fn render_sql(
+    ctx: &Context,
+    args: &AlembicArgs,
+    real: &RealTool,
+    direction: Direction,
+    range: &str,
+) -> Result<RenderedSql, String> {
     let mut cmd = Command::new(&real.path);
     for c in &args.configs {
         cmd.arg("-c").arg(c);
@@ -325,7 +731,7 @@ fn render(
         cmd.arg("-x").arg(x);
     }
     cmd.arg(direction.command())
-        .arg(&range)
+        .arg(range)
         .arg("--sql")
         .env_clear()
         .envs(ctx.env.iter().map(|(k, v)| (k, v)))
@@ -338,22 +744,18 @@ fn render(
     let out = cmd
         .output()
         .map_err(|e| format!("{} could not be started ({e})", real.path.display()))?;
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let log = String::from_utf8_lossy(&out.stderr).into_owned();
     if !out.status.success() {
-        let why = stderr
+        let why = log
             .lines()
             .rev()
             .find(|l| !l.trim().is_empty())
             .unwrap_or("no message");
         return Err(format!("the offline render failed: {}", redact(why.trim())));
     }
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let mut scanner = Scanner::new(ctx.cwd.clone().unwrap_or_else(|| PathBuf::from("/")));
-    let label = format!("{}.sql", direction.command());
-    scanner.scan_bytes(&label, &out.stdout, Path::new("/"));
-    Ok(Render {
-        steps: migration_steps(direction, &stdout, &stderr),
-        report: scanner.finish(),
+    Ok(RenderedSql {
+        sql: String::from_utf8_lossy(&out.stdout).into_owned(),
+        log,
     })
 }
 
@@ -441,17 +843,44 @@ impl Outlook<'_> {
                 .unwrap_or_default();
             let _ = writeln!(out, "  {} {from} -> {to}{message}", direction.step_verb());
         }
-        if let Some(why) = render_error {
-            let _ = writeln!(
-                out,
-                "  cannot tell what it will run: {why}; treating it as destructive"
-            );
+        match (render_error, report) {
+            (Some(why), Some(_)) => {
+                let _ = writeln!(
+                    out,
+                    "  cannot render it offline: {why}; scanned the revision files' {}() instead, and treating it as destructive",
+                    direction.command()
+                );
+            }
+            (Some(why), None) => {
+                let _ = writeln!(
+                    out,
+                    "  cannot tell what it will run: {why}; treating it as destructive"
+                );
+            }
+            (None, _) => {}
         }
         if let Some(report) = report {
+            let scanned = if render_error.is_some() {
+                "the revision files"
+            } else {
+                "the rendered SQL"
+            };
             if report.findings.is_empty() && !report.has_errors() {
-                let _ = writeln!(out, "  no destructive statement found in the rendered SQL");
+                let _ = writeln!(out, "  no destructive statement found in {scanned}");
             }
-            safeguard::write_findings(report, SHOWN_FINDINGS, |f| format!("line {}", f.line), out);
+            let statically = render_error.is_some();
+            safeguard::write_findings(
+                report,
+                SHOWN_FINDINGS,
+                |f| {
+                    if statically {
+                        format!("{}:{}", f.path, f.line)
+                    } else {
+                        format!("line {}", f.line)
+                    }
+                },
+                out,
+            );
             for p in report
                 .problems
                 .iter()
@@ -566,6 +995,54 @@ INFO  [alembic.runtime.migration] Running downgrade 0001 -> , create users
         let two = ["a1".to_owned(), "b2".to_owned()];
         let err = render_range(Direction::Upgrade, &two, "heads").unwrap_err();
         assert!(err.contains("several heads (a1, b2)"), "{err}");
+    }
+
+    #[test]
+    fn only_a_certain_graph_skips_the_render() {
+        use crate::alembic::script_dir::Script;
+        let script = |rev: &str, down: &[&str]| Script {
+            revision: rev.into(),
+            down: down.iter().map(|d| (*d).to_owned()).collect(),
+            message: None,
+            path: PathBuf::from(format!("{rev}.py")),
+        };
+        let project = ProjectRead {
+            scripts: ScriptDir {
+                scripts: vec![script("a", &[]), script("b", &["a"])],
+            },
+            complete: true,
+        };
+        let at = |r: &str| vec![r.to_owned()];
+        assert!(nothing_to_apply(&project, &at("b"), "head"));
+        assert!(nothing_to_apply(&project, &at("b"), "heads"));
+        assert!(nothing_to_apply(&project, &at("b"), "a"));
+        assert!(!nothing_to_apply(&project, &at("a"), "head"));
+        assert!(
+            !nothing_to_apply(&project, &[], "head"),
+            "nothing applied yet"
+        );
+        assert!(
+            !nothing_to_apply(&project, &at("zz"), "head"),
+            "unknown current"
+        );
+        assert!(
+            !nothing_to_apply(&project, &at("b"), "nope"),
+            "unknown target"
+        );
+        assert!(!nothing_to_apply(&project, &at("b"), "+1"));
+        let partial = ProjectRead {
+            complete: false,
+            ..project
+        };
+        assert!(
+            !nothing_to_apply(&partial, &at("b"), "head"),
+            "a file not understood"
+        );
+        let empty = ProjectRead {
+            scripts: ScriptDir::default(),
+            complete: true,
+        };
+        assert!(!nothing_to_apply(&empty, &at("b"), "head"));
     }
 
     #[test]

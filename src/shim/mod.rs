@@ -7,15 +7,6 @@
 //! and backed up whole (`dropdb_guard`, `pg_restore_guard`). Every other
 //! invocation passes straight through.
 
-/// Writes a line to stderr, ignoring failure: stderr may be a terminal
-/// that has hung up, and the guard's outcome must not depend on it.
-macro_rules! note {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stderr(), $($arg)*);
-    }};
-}
-
 pub mod alembic;
 pub mod alembic_guard;
 pub mod alembic_target;
@@ -31,6 +22,7 @@ pub mod psql;
 pub mod psql_guard;
 pub mod resolve;
 pub mod safeguard;
+pub mod spawn;
 pub mod stdin;
 pub mod whole_database;
 
@@ -109,7 +101,12 @@ pub fn run(tool: Tool, ctx: &Context) -> Result<u8, Error> {
                 return Err(exec::exec_with_args(&real, &link, &args));
             }
         }
-        Tool::Alembic => alembic_guard::guard(ctx, &link, &real)?,
+        Tool::Alembic => {
+            if let Some(status) = alembic_guard::review_autogenerate(ctx, &link, &real) {
+                return status;
+            }
+            alembic_guard::guard(ctx, &link, &real)?
+        }
         Tool::Dropdb => dropdb_guard::guard(ctx, &link)?,
         Tool::PgRestore => pg_restore_guard::guard(ctx, &link)?,
     }

@@ -27,7 +27,7 @@ pub struct Protection<'a> {
     pub target: &'a Target,
     pub plan: &'a Guard,
     /// The connection check of each planned backup, in plan order, done
-    /// before anyone is asked (see `check_backups_beside`).
+    /// before anyone is asked (see `check_backups`).
     pub preflights: &'a [backup::Preflight],
     /// Lines shown before the question (or printed, when nobody is asked).
     pub summary: Vec<String>,

@@ -12,18 +12,18 @@ use crate::support::guarded::{self, audit_lines, backups, exit_code, id_of};
 use crate::support::sandbox::capture;
 use crate::support::{AlembicProject, Output, Sandbox, TestDb, cluster};
 
-const REFUSED: i32 = 77;
+pub(crate) const REFUSED: i32 = 77;
 
-struct Setup {
-    db: TestDb,
-    project: AlembicProject,
-    sandbox: Sandbox,
-    store: PathBuf,
+pub(crate) struct Setup {
+    pub db: TestDb,
+    pub project: AlembicProject,
+    pub sandbox: Sandbox,
+    pub store: PathBuf,
 }
 
 /// A database migrated to `revision` by the real alembic, and a sandbox
 /// whose only route to it is the project's alembic.ini.
-fn setup(hint: &str, revision: &str) -> Setup {
+pub(crate) fn setup(hint: &str, revision: &str) -> Setup {
     let db = cluster().create_db(hint);
     let project = AlembicProject::new(&db);
     let mut sandbox = Sandbox::new();
@@ -45,13 +45,13 @@ fn setup(hint: &str, revision: &str) -> Setup {
 }
 
 impl Setup {
-    fn shim(&self, args: &[&str]) -> Command {
+    pub fn shim(&self, args: &[&str]) -> Command {
         let mut cmd = self.sandbox.shim("alembic");
         cmd.current_dir(self.project.path()).args(args);
         cmd
     }
 
-    fn on_terminal(&self, args: &[&str]) -> expectrl::session::OsSession {
+    pub fn on_terminal(&self, args: &[&str]) -> expectrl::session::OsSession {
         guarded::on_terminal(
             &self.sandbox,
             &self.sandbox.shims.join("alembic"),
@@ -61,14 +61,14 @@ impl Setup {
         )
     }
 
-    fn without_terminal(&self, args: &[&str]) -> Output {
+    pub fn without_terminal(&self, args: &[&str]) -> Output {
         guarded::without_terminal(&mut self.shim(args), None)
     }
 }
 
 /// Everything a downgrade can change: the revision, the tables and their
 /// columns, and every row, as one comparable text.
-fn snapshot(db: &TestDb) -> String {
+pub(crate) fn snapshot(db: &TestDb) -> String {
     let columns = db.sql(
         "select string_agg(table_name || '.' || column_name || ':' || data_type, ',' order by table_name, ordinal_position)
          from information_schema.columns where table_schema = 'public'",
@@ -83,7 +83,7 @@ fn snapshot(db: &TestDb) -> String {
     format!("version {version}\ncolumns {columns}\nusers {users}\norders {orders}")
 }
 
-fn version(db: &TestDb) -> String {
+pub(crate) fn version(db: &TestDb) -> String {
     db.sql("select version_num from alembic_version")
 }
 
@@ -309,6 +309,16 @@ fn an_upgrade_that_drops_a_column_is_caught_and_names_it() {
     let files = backups(&s.store);
     assert_eq!(files.len(), 1, "{files:?}");
 
+    // At head, nothing is pending: no question, no backup.
+    let out = s.without_terminal(&["upgrade", "head"]);
+    assert_eq!(out.status, 0, "{}", out.stderr_str());
+    assert!(
+        !out.stderr_str().contains("dbguard"),
+        "{}",
+        out.stderr_str()
+    );
+    assert_eq!(backups(&s.store).len(), 1);
+
     // The backup holds the column the upgrade dropped.
     let id = id_of(&files[0]);
     guarded::restore_unasked(&s.sandbox, &id);
@@ -375,4 +385,131 @@ fn protect_asks_for_the_database_name_and_off_runs_unasked() {
     assert!(backups(&s.store).is_empty());
     let audit = audit_lines(&s.store);
     assert_eq!(audit.last().expect("line")["decision"], "policy_off");
+}
+
+#[test]
+fn stamp_asks_backs_up_and_the_backup_brings_the_version_back() {
+    let s = setup("alembic_stamp", "head");
+    let before = snapshot(&s.db);
+    let mut p = s.on_terminal(&["stamp", "--purge", "0002"]);
+    let shown = p.expect("Type \"STAMP\"").expect("prompt");
+    let summary = String::from_utf8_lossy(shown.before()).into_owned();
+    assert!(
+        summary.contains("rewrites the version table of database")
+            && summary.contains("from 0004 to 0002 without running any migration"),
+        "{summary}"
+    );
+    assert!(summary.contains("--purge: every row"), "{summary}");
+    p.send_line("stamp").expect("type");
+    p.expect(expectrl::Eof).expect("end");
+    assert_eq!(exit_code(&mut p), REFUSED);
+    assert_eq!(snapshot(&s.db), before);
+
+    let out = s.without_terminal(&["stamp", "0002"]);
+    assert_eq!(out.status, REFUSED, "{}", out.stderr_str());
+    assert_eq!(version(&s.db), "0004");
+
+    let mut p = s.on_terminal(&["stamp", "--purge", "0002"]);
+    p.expect("Type \"STAMP\"").expect("prompt");
+    p.send_line("STAMP").expect("type");
+    p.expect(expectrl::Eof).expect("end");
+    assert_eq!(exit_code(&mut p), 0);
+    assert_eq!(version(&s.db), "0002");
+    let files = backups(&s.store);
+    assert_eq!(files.len(), 1, "{files:?}");
+    guarded::restore_unasked(&s.sandbox, &id_of(&files[0]));
+    assert_eq!(snapshot(&s.db), before);
+
+    // Offline, stamp only prints SQL: straight through.
+    let args = ["stamp", "--sql", "0003:0002"];
+    let shim = s.without_terminal(&args);
+    let real = capture(
+        s.sandbox
+            .real("alembic")
+            .current_dir(s.project.path())
+            .args(args),
+        None,
+    );
+    assert_eq!(shim, real);
+}
+
+#[test]
+fn an_upgrade_alembic_cannot_render_is_scanned_statically_and_still_guarded() {
+    let s = setup("alembic_static", "head");
+    s.project.add_revision("0005_backfill_reads_data.py");
+    let before = snapshot(&s.db);
+    let out = s.without_terminal(&["upgrade", "head"]);
+    assert_eq!(out.status, REFUSED, "{}", out.stderr_str());
+    let stderr = out.stderr_str();
+    assert!(
+        stderr.contains("scanned the revision files' upgrade() instead"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("applies 0004 -> 0005 (fold users.email into name)"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(
+            "migrations/versions/0005_backfill_reads_data.py:24: drop_column users.email"
+        ),
+        "{stderr}"
+    );
+    assert_eq!(snapshot(&s.db), before);
+
+    // The render failed, so the database's name is the word.
+    let mut p = s.on_terminal(&["upgrade", "head"]);
+    p.expect(format!("Type \"{}\"", s.db.name).as_str())
+        .expect("prompt");
+    p.send_line(&s.db.name).expect("type");
+    p.expect(expectrl::Eof).expect("end");
+    assert_eq!(exit_code(&mut p), 0);
+    assert_eq!(version(&s.db), "0005");
+    assert_eq!(backups(&s.store).len(), 1);
+}
+
+#[test]
+fn autogenerate_warns_about_the_destructive_operations_it_wrote() {
+    let s = setup("alembic_autogenerate", "head");
+    s.project.add_models();
+    let versions = s.project.path().join("migrations/versions");
+    let count = || fs::read_dir(&versions).expect("versions").count();
+    let files_before = count();
+    let out = s.without_terminal(&["revision", "--autogenerate", "-m", "tidy"]);
+    assert_eq!(out.status, 0, "{}", out.stderr_str());
+    let stderr = out.stderr_str();
+    assert!(
+        out.stdout_str().contains("Generating "),
+        "alembic's own output passes through: {}",
+        out.stdout_str()
+    );
+    let review = stderr
+        .lines()
+        .skip_while(|l| !l.starts_with("dbguard: review migrations/versions/"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(review.contains("_tidy.py before applying it"), "{stderr}");
+    assert!(review.contains(": drop_table orders"), "{review}");
+    assert_eq!(count(), files_before + 1);
+    assert_eq!(version(&s.db), "0004", "nothing applied");
+
+    // alembic's own failure keeps its status, and there is nothing to review.
+    let again = ["revision", "--autogenerate", "-m", "again"];
+    let out = s.without_terminal(&again);
+    let real = capture(
+        s.sandbox
+            .real("alembic")
+            .current_dir(s.project.path())
+            .args(again),
+        None,
+    );
+    assert_ne!(real.status, 0);
+    assert_eq!(out.status, real.status, "{}", out.stderr_str());
+    assert!(
+        out.stderr_str()
+            .contains("Target database is not up to date"),
+        "{}",
+        out.stderr_str()
+    );
+    assert!(!out.stderr_str().contains("dbguard: review"));
 }

@@ -5,6 +5,7 @@
 mod support;
 
 mod alembic_guard;
+mod alembic_tools;
 mod backup;
 mod bad_input;
 mod completions;

@@ -87,6 +87,25 @@ impl AlembicProject {
     pub fn path(&self) -> &Path {
         self.dir.path()
     }
+
+    /// Adds revision `file` from tests/fixtures/alembic_extra (each one
+    /// there is a 0005 on top of 0004, so add at most one).
+    pub fn add_revision(&self, file: &str) {
+        let from = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/alembic_extra")
+            .join(file);
+        fs::copy(&from, self.path().join("migrations/versions").join(file))
+            .unwrap_or_else(|e| panic!("copy {}: {e}", from.display()));
+    }
+
+    /// Adds tests/fixtures/alembic_extra/models.py beside alembic.ini: the
+    /// metadata autogenerate compares the database with.
+    pub fn add_models(&self) {
+        let from =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/alembic_extra/models.py");
+        fs::copy(&from, self.path().join("models.py"))
+            .unwrap_or_else(|e| panic!("copy {}: {e}", from.display()));
+    }
 }
 
 fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {

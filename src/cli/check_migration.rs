@@ -1,0 +1,141 @@
+//! `dbguard check-migration [RANGE]`: the destructive operations in the
+//! revisions an upgrade would apply — the pending ones (read from the
+//! database's version table) or those of an explicit RANGE, which needs no
+//! database. alembic renders the SQL offline; when it cannot (migrations
+//! that read data), the revision files are scanned statically and the
+//! report says so. Exit 0: nothing destructive; 1: destructive operations
+//! found; 2: error.
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::alembic::check::{self, MigrationCheck};
+use crate::config::Config;
+use crate::error::exit;
+use crate::pgtools::PgTools;
+use crate::shim::alembic::AlembicArgs;
+use crate::shim::alembic_guard::{self, Direction, render_range};
+use crate::shim::{RealTool, Tool};
+use crate::sql::Format;
+use crate::{Context, Error};
+
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "RANGE is alembic's: FROM:TO (e.g. base:head, 0002:0004) or TO (from base). Without it, the revisions not yet applied to the database (read from its alembic_version table) are checked.\n\nExit status: 0 nothing destructive, 1 destructive operations found, 2 error."
+)]
+pub struct Args {
+    /// alembic's configuration file (as `alembic -c`).
+    #[arg(short = 'c', long = "config", value_name = "FILE")]
+    pub configs: Vec<PathBuf>,
+    /// The ini section (as `alembic -n`).
+    #[arg(short = 'n', long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// Arguments for env.py (as `alembic -x`).
+    #[arg(short = 'x', value_name = "ARG")]
+    pub x_args: Vec<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// The revisions to check; default: the pending ones.
+    #[arg(value_name = "RANGE")]
+    pub range: Option<String>,
+}
+
+impl Args {
+    /// The global options as the alembic guard models them.
+    pub fn alembic_args(&self) -> AlembicArgs {
+        AlembicArgs {
+            configs: self
+                .configs
+                .iter()
+                .map(|c| c.clone().into_os_string())
+                .collect(),
+            name: self.name.clone().map(OsString::from),
+            x_args: self.x_args.iter().map(OsString::from).collect(),
+            ..AlembicArgs::default()
+        }
+    }
+}
+
+pub fn run(args: Args, ctx: &Context) -> Result<u8, Error> {
+    let check = analyse(&args, ctx)?;
+    let mut out = std::io::stdout().lock();
+    match args.format {
+        Format::Text => check::text(&check, &mut out),
+        Format::Json => check::json(&check, &mut out),
+        Format::Github => check::github(&check, &mut out),
+    }
+    .and_then(|()| out.flush())
+    .map_err(|e| Error::io("cannot write the report", e))?;
+    Ok(if check.is_destructive() {
+        exit::FOUND
+    } else {
+        exit::OK
+    })
+}
+
+/// Works out the range, renders it (or scans the files) and builds the report.
+pub fn analyse(args: &Args, ctx: &Context) -> Result<MigrationCheck, Error> {
+    let alembic = args.alembic_args();
+    let cwd = ctx.cwd.clone().unwrap_or_else(|| PathBuf::from("."));
+    let (from, to, range) = match &args.range {
+        Some(r) => {
+            let (from, to) = match r.split_once(':') {
+                Some(("base", to)) => (Vec::new(), to),
+                Some((from, to)) => (vec![from.to_owned()], to),
+                None => (Vec::new(), r.as_str()),
+            };
+            (from, to.to_owned(), r.clone())
+        }
+        None => {
+            let current = pending_from(ctx, &alembic)?;
+            let range = render_range(Direction::Upgrade, &current, "heads")
+                .unwrap_or_else(|_| format!("{}:heads", current.join(",")));
+            (current, "heads".to_owned(), range)
+        }
+    };
+    let scripts = alembic_guard::project_scripts(ctx, &alembic, &cwd);
+    let display = |p: &Path| p.strip_prefix(&cwd).unwrap_or(p).display().to_string();
+    let rendered = match RealTool::resolve(Tool::Alembic, ctx) {
+        Ok(real) => alembic_guard::render_sql(ctx, &alembic, &real, Direction::Upgrade, &range),
+        Err(e) => Err(format!("alembic cannot be run ({e})")),
+    };
+    let why = match rendered {
+        Ok(r) => {
+            return Ok(MigrationCheck::from_render(&range, &r.sql, &r.log, |rev| {
+                scripts.get(rev).map(|s| display(&s.path))
+            }));
+        }
+        Err(why) => why,
+    };
+    let path = scripts
+        .upgrade_path(&from, &to)
+        .map_err(|e| Error::Failed {
+            message: format!("{why}; the revision files cannot be scanned instead either: {e}"),
+            code: exit::ERROR,
+        })?;
+    Ok(MigrationCheck::from_static(
+        &range,
+        &path,
+        format!("{why}; scanned the revision files' upgrade() instead"),
+        display,
+    ))
+}
+
+/// The database's current revisions, for "pending".
+fn pending_from(ctx: &Context, alembic: &AlembicArgs) -> Result<Vec<String>, Error> {
+    let failed = |message: String| Error::Failed {
+        message: format!("{message}; give a RANGE (e.g. base:head) to check without a database"),
+        code: exit::ERROR,
+    };
+    let config = Config::load(ctx)?;
+    let target = alembic_guard::resolve_target(ctx, alembic, &config).map_err(failed)?;
+    let tools = PgTools::resolve(ctx)?;
+    alembic_guard::current_revisions(&tools, &target).map_err(|e| {
+        failed(format!(
+            "cannot read the current revision of \"{}\" ({e})",
+            target.dbname
+        ))
+    })
+}

@@ -1,0 +1,194 @@
+//! `dbguard migrate [REVISION]`: alembic upgrade with a safety net. The
+//! whole database is backed up first (no backup, no migration); then the
+//! real `alembic upgrade` runs as a child with the terminal; if it fails,
+//! the error stays on screen and the backup is offered for restore (the
+//! database's name typed on /dev/tty; under `DBGUARD_YES` or without a
+//! terminal only the restore command is printed, nothing is restored
+//! unasked); if it succeeds, a post-migration backup is taken. The exit
+//! status is alembic's, a death by signal re-raised.
+
+use std::ffi::OsString;
+use std::fs::OpenOptions;
+use std::path::PathBuf;
+use std::process::Command;
+
+use crate::backup::{self, Created, Preflight, Request, Scope};
+use crate::config::Config;
+use crate::confirm::YES_ENV;
+use crate::error::exit;
+use crate::pgtools::PgTools;
+use crate::restore::{RestoreRequest, restore};
+use crate::shim::alembic::AlembicArgs;
+use crate::shim::alembic_guard;
+use crate::shim::spawn::{self, Ended};
+use crate::shim::{RealTool, Tool};
+use crate::target::{Target, redact};
+use crate::{Context, Error};
+
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Exit status: alembic's own (a signal that killed it is re-raised); 77 when the backup before the migration cannot be taken (nothing was migrated); 2 on a usage error."
+)]
+pub struct Args {
+    /// alembic's configuration file (as `alembic -c`).
+    #[arg(short = 'c', long = "config", value_name = "FILE")]
+    pub configs: Vec<PathBuf>,
+    /// The ini section (as `alembic -n`).
+    #[arg(short = 'n', long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// Arguments for env.py (as `alembic -x`).
+    #[arg(short = 'x', value_name = "ARG")]
+    pub x_args: Vec<String>,
+    /// Passed to `alembic upgrade --tag`.
+    #[arg(long, value_name = "TAG")]
+    pub tag: Option<String>,
+    /// The revision to upgrade to.
+    #[arg(value_name = "REVISION", default_value = "head")]
+    pub revision: String,
+}
+
+pub fn run(args: Args, ctx: &Context) -> Result<u8, Error> {
+    let alembic = AlembicArgs {
+        configs: args
+            .configs
+            .iter()
+            .map(|c| c.clone().into_os_string())
+            .collect(),
+        name: args.name.clone().map(OsString::from),
+        x_args: args.x_args.iter().map(OsString::from).collect(),
+        ..AlembicArgs::default()
+    };
+    let real = RealTool::resolve(Tool::Alembic, ctx)?;
+    let refuse = |why: String| {
+        Error::Refused(format!(
+            "refused dbguard migrate: {why}; nothing was migrated"
+        ))
+    };
+    let config =
+        Config::load(ctx).map_err(|e| refuse(format!("the configuration cannot be read ({e})")))?;
+    let (conn, target) =
+        alembic_guard::resolve_connection(ctx, &alembic, &config).map_err(refuse)?;
+    let tools =
+        PgTools::resolve(ctx).map_err(|e| refuse(format!("no backup is possible ({e})")))?;
+    let pre = backup::preflight(&tools, &target).map_err(|e| {
+        refuse(format!(
+            "no backup of \"{}\" is possible ({e})",
+            target.dbname
+        ))
+    })?;
+    let reason = crate::shim::safeguard::redacted_command(ctx);
+    let before = take(&config, &tools, &pre, format!("before {reason}"))
+        .map_err(|e| refuse(format!("the backup before the migration failed ({e})")))?;
+    announce("before the migration", &before);
+
+    let mut cmd = Command::new(&real.path);
+    for c in &alembic.configs {
+        cmd.arg("-c").arg(c);
+    }
+    if let Some(n) = &alembic.name {
+        cmd.arg("-n").arg(n);
+    }
+    for x in &alembic.x_args {
+        cmd.arg("-x").arg(x);
+    }
+    cmd.arg("upgrade").arg(&args.revision);
+    if let Some(tag) = &args.tag {
+        cmd.arg("--tag").arg(tag);
+    }
+    cmd.env_clear().envs(ctx.env.iter().map(|(k, v)| (k, v)));
+    if let Some(cwd) = &ctx.cwd {
+        cmd.current_dir(cwd);
+    }
+    let ended = spawn::run(&mut cmd).map_err(|e| Error::Exec {
+        program: real.path.clone(),
+        source: e,
+    })?;
+
+    if ended.success() {
+        // The migration is done either way; a failed second backup is a
+        // warning, not a reason to report the migration as failed.
+        let pre_after = backup::preflight(&tools, &target);
+        match pre_after.and_then(|p| take(&config, &tools, &p, format!("after {reason}"))) {
+            Ok(after) => announce("after the migration", &after),
+            Err(e) => note!(
+                "dbguard: warning: the migration succeeded, but the backup after it failed ({e})"
+            ),
+        }
+        return Ok(exit::OK);
+    }
+    let how = match ended {
+        Ended::Code(c) => format!("exit status {c}"),
+        Ended::Signal(s) => format!("killed by signal {s}"),
+    };
+    note!(
+        "dbguard: alembic upgrade {} failed ({how}); the database may be partly migrated.",
+        args.revision
+    );
+    offer_restore(ctx, &before, conn, &target);
+    Ok(ended.exit_like())
+}
+
+fn take(
+    config: &Config,
+    tools: &PgTools,
+    pre: &Preflight,
+    reason: String,
+) -> Result<Created, Error> {
+    backup::take(config, tools, pre, &Request::new(reason, Scope::database()))
+}
+
+fn announce(when: &str, created: &Created) {
+    note!(
+        "dbguard: backed up \"{}\" {when} as {}\ndbguard:   file: {}",
+        created.metadata.database,
+        created.metadata.id,
+        created.data_path.display()
+    );
+}
+
+/// The restore, as a command a person can paste (no password in it).
+fn restore_command(id: &str, target: &Target) -> String {
+    format!(
+        "dbguard restore {id} -h {} -p {} -U {} -d {}",
+        target.host, target.port, target.user, target.dbname
+    )
+}
+
+/// Offers the pre-migration backup for restore. Never restores unasked:
+/// with `DBGUARD_YES` or no terminal it only prints the command.
+fn offer_restore(
+    ctx: &Context,
+    before: &Created,
+    conn: crate::target::ConnectionArgs,
+    target: &Target,
+) {
+    let id = &before.metadata.id;
+    let command = restore_command(id, target);
+    let terminal = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/tty")
+        .is_ok();
+    if ctx.flag(YES_ENV) || !terminal {
+        note!(
+            "dbguard: not restored automatically; to put the database back as it was before the migration:\n  {command}"
+        );
+        return;
+    }
+    note!("dbguard: the backup taken before the migration can be restored now.");
+    let request = RestoreRequest {
+        id: id.clone(),
+        connection: conn,
+        yes: false,
+        safety_backup: true,
+        jobs: None,
+    };
+    let mut err = std::io::stderr();
+    match restore(ctx, &request, &mut err) {
+        Ok(_) => note!("dbguard: restored {id}; the database is as it was before the migration."),
+        Err(e) => note!(
+            "dbguard: not restored ({}); to restore later:\n  {command}",
+            redact(&e.to_string())
+        ),
+    }
+}

@@ -1,0 +1,266 @@
+//! `dbguard check-migration` and `dbguard migrate` end to end, on the
+//! sample project, the real alembic and the real cluster; the restore
+//! after a failed migration is answered on a real pseudo-terminal.
+
+use expectrl::Expect;
+
+use crate::alembic_guard::{REFUSED, Setup, setup, snapshot, version};
+use crate::support::guarded::{self, backups, exit_code};
+use crate::support::sandbox::capture;
+use crate::support::{Output, Sandbox};
+
+impl Setup {
+    fn dbguard(&self, args: &[&str]) -> Output {
+        let mut cmd = self.sandbox.dbguard();
+        cmd.current_dir(self.project.path()).args(args);
+        guarded::without_terminal(&mut cmd, None)
+    }
+
+    fn dbguard_on_terminal(&self, args: &[&str]) -> expectrl::session::OsSession {
+        guarded::on_terminal(
+            &self.sandbox,
+            &crate::support::sandbox::dbguard_bin(),
+            args,
+            None,
+            Some(self.project.path()),
+        )
+    }
+}
+
+#[test]
+fn check_migration_of_a_range_needs_no_database() {
+    let mut s = setup("check_range", "0001");
+    // env.py prefers DATABASE_URL: aim it at nothing, so any connection fails.
+    s.sandbox
+        .set("DATABASE_URL", "postgresql://nobody@127.0.0.1:1/nothing");
+    let out = s.dbguard(&["check-migration", "base:head"]);
+    assert_eq!(out.status, 1, "{}", out.stderr_str());
+    insta::assert_snapshot!(out.stdout_str());
+
+    let out = s.dbguard(&["check-migration", "0002:0003"]);
+    assert_eq!(out.status, 0, "{}", out.stderr_str());
+    assert!(
+        out.stdout_str()
+            .contains("1 revision in 0002:0003, nothing destructive"),
+        "{}",
+        out.stdout_str()
+    );
+
+    let out = s.dbguard(&["check-migration", "--format", "json", "0003:0004"]);
+    assert_eq!(out.status, 1, "{}", out.stderr_str());
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(doc["method"], "rendered");
+    assert_eq!(doc["destructive"], 1);
+    assert_eq!(doc["revisions"][0]["revision"], "0004");
+    assert_eq!(doc["revisions"][0]["findings"][0]["kind"], "drop_column");
+    assert_eq!(
+        doc["revisions"][0]["findings"][0]["objects"][0],
+        "users.nickname"
+    );
+
+    let out = s.dbguard(&["check-migration", "--format", "github", "0003:0004"]);
+    assert_eq!(out.status, 1, "{}", out.stderr_str());
+    assert!(
+        out.stdout_str().starts_with(
+            "::error file=migrations/versions/0004_drop_nickname.py,title=dbguard drop_column in revision 0004::"
+        ),
+        "{}",
+        out.stdout_str()
+    );
+
+    let out = s.dbguard(&["check-migration", "nope:never"]);
+    assert_eq!(out.status, 2);
+    assert_eq!(out.stderr_str().lines().count(), 1, "{}", out.stderr_str());
+    assert!(
+        out.stderr_str().starts_with("dbguard: "),
+        "{}",
+        out.stderr_str()
+    );
+}
+
+#[test]
+fn check_migration_lists_the_pending_revisions() {
+    let s = setup("check_pending", "0002");
+    let out = s.dbguard(&["check-migration"]);
+    assert_eq!(out.status, 1, "{}", out.stderr_str());
+    let text = out.stdout_str();
+    assert!(
+        text.contains("0002 -> 0003 (create orders): nothing destructive"),
+        "{text}"
+    );
+    assert!(
+        text.contains("0003 -> 0004 (drop users.nickname)"),
+        "{text}"
+    );
+    assert!(text.contains("drop_column users.nickname"), "{text}");
+    assert!(
+        !text.contains("0001 -> 0002"),
+        "applied revisions are not pending: {text}"
+    );
+    assert_eq!(version(&s.db), "0002", "checking changes nothing");
+
+    let up = capture(
+        s.sandbox
+            .real("alembic")
+            .current_dir(s.project.path())
+            .args(["upgrade", "head"]),
+        None,
+    );
+    assert_eq!(up.status, 0, "{}", up.stderr_str());
+    let out = s.dbguard(&["check-migration"]);
+    assert_eq!(out.status, 0, "{}", out.stderr_str());
+    assert_eq!(out.stdout_str(), "no revisions to apply in 0004:heads\n");
+}
+
+#[test]
+fn a_migration_that_reads_data_is_scanned_statically() {
+    let s = setup("check_static", "head");
+    s.project.add_revision("0005_backfill_reads_data.py");
+    let out = s.dbguard(&["check-migration"]);
+    assert_eq!(out.status, 1, "{}", out.stderr_str());
+    let text = out.stdout_str();
+    assert!(
+        text.starts_with("note: the offline render failed: "),
+        "{text}"
+    );
+    assert!(
+        text.contains("scanned the revision files' upgrade() instead"),
+        "{text}"
+    );
+    assert!(
+        text.contains("0004 -> 0005 (fold users.email into name)  migrations/versions/0005_backfill_reads_data.py\n  line 24: drop_column users.email"),
+        "{text}"
+    );
+}
+
+#[test]
+fn migrate_backs_up_before_and_after() {
+    let s = setup("migrate_ok", "0003");
+    let before = snapshot(&s.db);
+    let out = s.dbguard(&["migrate"]);
+    assert_eq!(out.status, 0, "{}", out.stderr_str());
+    assert!(
+        out.stderr_str().contains("Running upgrade 0003 -> 0004"),
+        "alembic's own output passes through: {}",
+        out.stderr_str()
+    );
+    assert_eq!(version(&s.db), "0004");
+    let files = backups(&s.store);
+    assert_eq!(files.len(), 2, "{files:?}");
+    let revision_of = |file: &std::path::Path| {
+        let meta: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(file.with_extension("json")).expect("metadata"))
+                .expect("json");
+        meta["alembic_revision"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let mut revisions: Vec<String> = files.iter().map(|f| revision_of(f)).collect();
+    revisions.sort();
+    assert_eq!(revisions, vec!["0003", "0004"]);
+    // The backup from before brings back the dropped column.
+    let pre = files
+        .iter()
+        .find(|f| revision_of(f) == "0003")
+        .expect("pre-migration backup");
+    guarded::restore_unasked(&s.sandbox, &guarded::id_of(pre));
+    assert_eq!(snapshot(&s.db), before);
+}
+
+#[test]
+fn a_failing_migration_offers_the_restore_and_the_name_brings_the_data_back() {
+    let s = setup("migrate_fails_tty", "head");
+    s.project.add_revision("0005_fails_halfway.py");
+    let before = snapshot(&s.db);
+    let mut p = s.dbguard_on_terminal(&["migrate"]);
+    p.expect("failed (exit status 1)")
+        .expect("the failure is named");
+    p.expect("can be restored now").expect("the offer");
+    p.expect(format!("Type \"{}\"", s.db.name).as_str())
+        .expect("the database's name is the word");
+    // alembic committed the damage before it failed.
+    assert_eq!(s.db.sql("select count(*) from orders"), "0");
+    p.send_line(&s.db.name).expect("type");
+    p.expect("the database is as it was before the migration")
+        .expect("restored");
+    p.expect(expectrl::Eof).expect("end");
+    assert_eq!(exit_code(&mut p), 1, "alembic's own status");
+    assert_eq!(snapshot(&s.db), before);
+}
+
+#[test]
+fn a_failing_migration_without_a_terminal_prints_the_restore_command() {
+    let mut s = setup("migrate_fails_notty", "head");
+    s.project.add_revision("0005_fails_halfway.py");
+    // env.py and dbguard both take DATABASE_URL first; its password must
+    // not reach the messages, the backup or its metadata.
+    let url = format!(
+        "postgresql://postgres:s3cret-pw@127.0.0.1:{}/{}",
+        s.db.cluster.port, s.db.name
+    );
+    s.sandbox.set("DATABASE_URL", &url);
+    let out = s.dbguard(&["migrate"]);
+    assert_eq!(out.status, 1, "{}", out.stderr_str());
+    let stderr = out.stderr_str();
+    assert!(
+        stderr.contains("not a number"),
+        "alembic's error is shown: {stderr}"
+    );
+    let files = backups(&s.store);
+    assert_eq!(files.len(), 1, "no post-migration backup: {files:?}");
+    let id = guarded::id_of(&files[0]);
+    assert!(
+        stderr.contains(&format!("dbguard restore {id} -h ")),
+        "{stderr}"
+    );
+    assert!(stderr.contains(&format!("-d {}", s.db.name)), "{stderr}");
+    // Never restored unasked.
+    assert_eq!(s.db.sql("select count(*) from orders"), "0");
+    assert!(!stderr.contains("s3cret-pw"), "{stderr}");
+    for entry in std::fs::read_dir(&s.store).expect("store").flatten() {
+        let bytes = std::fs::read(entry.path()).expect("read");
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains("s3cret-pw"),
+            "password in {}",
+            entry.path().display()
+        );
+    }
+}
+
+#[test]
+fn migrate_dies_of_the_signal_that_killed_alembic() {
+    let s = setup("migrate_killed", "head");
+    s.project.add_revision("0005_killed.py");
+    let out = s.dbguard(&["migrate"]);
+    assert_eq!(out.status, 128 + 15, "{}", out.stderr_str());
+    let stderr = out.stderr_str();
+    assert!(stderr.contains("failed (killed by signal 15)"), "{stderr}");
+    assert!(stderr.contains("dbguard restore "), "{stderr}");
+    assert_eq!(version(&s.db), "0004");
+}
+
+#[test]
+fn migrate_stops_before_alembic_when_the_backup_fails() {
+    let mut s = setup("migrate_no_backup", "0003");
+    let blocked = s.sandbox.dir.path().join("not-a-directory");
+    std::fs::write(&blocked, "").expect("a file where the store should be");
+    s.sandbox
+        .set("DBGUARD_BACKUP_DIR", blocked.to_str().expect("utf-8"));
+    let out = s.dbguard(&["migrate"]);
+    assert_eq!(out.status, REFUSED, "{}", out.stderr_str());
+    let stderr = out.stderr_str();
+    assert!(stderr.contains("nothing was migrated"), "{stderr}");
+    assert!(!stderr.contains("Running upgrade"), "{stderr}");
+    assert_eq!(version(&s.db), "0003");
+}
+
+#[test]
+fn help_of_the_alembic_subcommands() {
+    let sandbox = Sandbox::psql_only();
+    for sub in ["check-migration", "migrate"] {
+        let out = capture(sandbox.dbguard().args([sub, "--help"]), None);
+        assert_eq!(out.status, 0);
+        insta::assert_snapshot!(format!("help_{sub}"), out.stdout_str());
+    }
+}
