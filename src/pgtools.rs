@@ -36,6 +36,11 @@ pub struct PgTools {
     pub pg_restore: PathBuf,
     /// The environment every child starts from.
     env: Vec<(std::ffi::OsString, std::ffi::OsString)>,
+    /// How long a child may wait for a table lock, in milliseconds; `None`
+    /// waits as long as the server lets it. Set inside a live psql session,
+    /// whose own open transaction may hold the very locks a second
+    /// connection would wait for forever.
+    lock_timeout_ms: Option<u32>,
 }
 
 impl PgTools {
@@ -55,7 +60,31 @@ impl PgTools {
             pg_dump: find_client("pg_dump", ctx)?,
             pg_restore: find_client("pg_restore", ctx)?,
             env: ctx.env.clone(),
+            lock_timeout_ms: None,
         })
+    }
+
+    /// The tools for a guard running inside psql (`shim::live`): `psql` is
+    /// the running psql itself, which the shim's rules would skip as
+    /// "ourselves".
+    pub fn beside_psql(ctx: &Context, psql: PathBuf) -> Result<PgTools, Error> {
+        Ok(PgTools {
+            psql,
+            pg_dump: find_client("pg_dump", ctx)?,
+            pg_restore: find_client("pg_restore", ctx)?,
+            env: ctx.env.clone(),
+            lock_timeout_ms: None,
+        })
+    }
+
+    /// The same tools, each child giving up on a table lock after `ms`.
+    pub fn with_lock_timeout(mut self, ms: u32) -> PgTools {
+        self.lock_timeout_ms = Some(ms);
+        self
+    }
+
+    pub fn lock_timeout_ms(&self) -> Option<u32> {
+        self.lock_timeout_ms
     }
 
     /// A command for `program` with the context's environment, a default
@@ -68,6 +97,17 @@ impl PgTools {
         }
         if !self.env.iter().any(|(k, _)| k == "PGAPPNAME") {
             cmd.env("PGAPPNAME", "dbguard");
+        }
+        if let Some(ms) = self.lock_timeout_ms {
+            // Appended, so the user's own PGOPTIONS still apply.
+            let mut options = self
+                .env
+                .iter()
+                .find(|(k, _)| k == "PGOPTIONS")
+                .map(|(_, v)| v.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            options.push_str(&format!(" -c lock_timeout={ms}"));
+            cmd.env("PGOPTIONS", options.trim_start());
         }
         target.apply_env(&mut cmd);
         cmd.stdin(Stdio::null());

@@ -19,6 +19,7 @@ pub mod alembic_target;
 pub mod chain;
 pub mod exec;
 pub mod guard;
+pub mod live;
 pub mod psql;
 pub mod psql_guard;
 pub mod resolve;

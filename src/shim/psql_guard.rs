@@ -152,21 +152,36 @@ fn refused_io(what: &str, e: io::Error) -> Error {
 
 /// The destructive path: target, policy, facts, question, backups, audit.
 fn protect(ctx: &Context, args: &PsqlArgs, report: &ScanReport) -> Result<(), Error> {
-    let what = describe(report);
-    let mut record = Record::new(ctx, "psql", "refused")
-        .with_findings(&report.findings, report.findings_omitted);
     let conn = ConnectionArgs {
         host: lossy(args.host.as_deref()),
         port: lossy(args.port.as_deref()),
         user: lossy(args.username.as_deref()),
         dbname: lossy(args.dbname.as_deref()),
     };
+    protect_on(ctx, Target::resolve(&conn, ctx), report, || {
+        PgTools::resolve(ctx)
+    })
+}
+
+/// Target, policy, facts, question, backups and audit for destructive SQL
+/// aimed at `target`: the script pre-flight's resolved target, or the live
+/// connection of an interactive session (`shim::live`). `tools` finds the
+/// client programs, only once a backup is planned.
+pub fn protect_on(
+    ctx: &Context,
+    target: Result<Target, Error>,
+    report: &ScanReport,
+    tools: impl FnOnce() -> Result<PgTools, Error>,
+) -> Result<(), Error> {
+    let what = describe(report);
+    let mut record = Record::new(ctx, "psql", "refused")
+        .with_findings(&report.findings, report.findings_omitted);
     let refuse_early = |why: String| {
         print_summary(report, None, &[], "", &mut io::stderr());
         Error::Refused(format!("refused {what}: {why}; {BYPASS_HINT}"))
     };
-    let target = Target::resolve(&conn, ctx)
-        .map_err(|e| refuse_early(format!("cannot tell which database it is for ({e})")))?;
+    let target =
+        target.map_err(|e| refuse_early(format!("cannot tell which database it is for ({e})")))?;
     let config = Config::load(ctx)
         .map_err(|e| refuse_early(format!("the configuration cannot be read ({e})")))?;
     record.target = Some((&target).into());
@@ -193,7 +208,7 @@ fn protect(ctx: &Context, args: &PsqlArgs, report: &ScanReport) -> Result<(), Er
         Decision::Guard(plan) => plan,
     };
 
-    let tools = match PgTools::resolve(ctx) {
+    let tools = match tools() {
         Ok(tools) => tools,
         Err(e) => {
             print_summary(report, Some(&target), &[], "", &mut io::stderr());

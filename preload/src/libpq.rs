@@ -1,0 +1,213 @@
+//! The real libpq behind our wrappers: its functions looked up once with
+//! `dlsym` (the next definition after ours for the functions we wrap, the
+//! global one for those we only call), and a live connection seen through
+//! them as the guard's `Connection`.
+
+use std::ffi::{CStr, c_char, c_int, c_void};
+use std::sync::OnceLock;
+
+use dbguard::shim::live::{Connection, TxStatus};
+
+pub type PgConn = c_void;
+pub type PgResult = c_void;
+pub type Oid = u32;
+
+pub type ExecFn = unsafe extern "C" fn(*mut PgConn, *const c_char) -> *mut PgResult;
+pub type SendQueryFn = unsafe extern "C" fn(*mut PgConn, *const c_char) -> c_int;
+pub type ExecParamsFn = unsafe extern "C" fn(
+    *mut PgConn,
+    *const c_char,
+    c_int,
+    *const Oid,
+    *const *const c_char,
+    *const c_int,
+    *const c_int,
+    c_int,
+) -> *mut PgResult;
+pub type SendQueryParamsFn = unsafe extern "C" fn(
+    *mut PgConn,
+    *const c_char,
+    c_int,
+    *const Oid,
+    *const *const c_char,
+    *const c_int,
+    *const c_int,
+    c_int,
+) -> c_int;
+pub type PrepareFn = unsafe extern "C" fn(
+    *mut PgConn,
+    *const c_char,
+    *const c_char,
+    c_int,
+    *const Oid,
+) -> *mut PgResult;
+pub type SendPrepareFn =
+    unsafe extern "C" fn(*mut PgConn, *const c_char, *const c_char, c_int, *const Oid) -> c_int;
+type TextFn = unsafe extern "C" fn(*const PgConn) -> *mut c_char;
+type StatusFn = unsafe extern "C" fn(*const PgConn) -> c_int;
+type ConninfoFn = unsafe extern "C" fn(*mut PgConn) -> *mut ConninfoOption;
+type ConninfoFreeFn = unsafe extern "C" fn(*mut ConninfoOption);
+
+/// libpq's `PQconninfoOption`.
+#[repr(C)]
+struct ConninfoOption {
+    keyword: *mut c_char,
+    envvar: *mut c_char,
+    compiled: *mut c_char,
+    val: *mut c_char,
+    label: *mut c_char,
+    dispchar: *mut c_char,
+    dispsize: c_int,
+}
+
+/// The libpq functions this library calls. `None` where the process has
+/// no such function (not linked with libpq, or an older libpq).
+pub struct Libpq {
+    pub exec: Option<ExecFn>,
+    pub send_query: Option<SendQueryFn>,
+    pub exec_params: Option<ExecParamsFn>,
+    pub send_query_params: Option<SendQueryParamsFn>,
+    pub prepare: Option<PrepareFn>,
+    pub send_prepare: Option<SendPrepareFn>,
+    host: Option<TextFn>,
+    hostaddr: Option<TextFn>,
+    port: Option<TextFn>,
+    db: Option<TextFn>,
+    user: Option<TextFn>,
+    pass: Option<TextFn>,
+    transaction_status: Option<StatusFn>,
+    conninfo: Option<ConninfoFn>,
+    conninfo_free: Option<ConninfoFreeFn>,
+}
+
+/// Looks `name` up after this library (`RTLD_NEXT`) or anywhere in the
+/// process (`RTLD_DEFAULT`), as a function pointer of type `F`.
+macro_rules! lookup {
+    ($handle:expr, $name:literal) => {{
+        // SAFETY: dlsym with a NUL-terminated name is always safe to call;
+        // the result is either null or the address of libpq's function of
+        // that name, whose C signature the target type spells out.
+        let p = unsafe { libc::dlsym($handle, concat!($name, "\0").as_ptr().cast()) };
+        if p.is_null() {
+            None
+        } else {
+            // SAFETY: see above; a function pointer and a data pointer have
+            // the same size and representation on every platform we build.
+            Some(unsafe { std::mem::transmute::<*mut c_void, _>(p) })
+        }
+    }};
+}
+
+/// The real libpq, looked up on first use.
+pub fn libpq() -> &'static Libpq {
+    static LIBPQ: OnceLock<Libpq> = OnceLock::new();
+    LIBPQ.get_or_init(|| Libpq {
+        exec: lookup!(libc::RTLD_NEXT, "PQexec"),
+        send_query: lookup!(libc::RTLD_NEXT, "PQsendQuery"),
+        exec_params: lookup!(libc::RTLD_NEXT, "PQexecParams"),
+        send_query_params: lookup!(libc::RTLD_NEXT, "PQsendQueryParams"),
+        prepare: lookup!(libc::RTLD_NEXT, "PQprepare"),
+        send_prepare: lookup!(libc::RTLD_NEXT, "PQsendPrepare"),
+        host: lookup!(libc::RTLD_DEFAULT, "PQhost"),
+        hostaddr: lookup!(libc::RTLD_DEFAULT, "PQhostaddr"),
+        port: lookup!(libc::RTLD_DEFAULT, "PQport"),
+        db: lookup!(libc::RTLD_DEFAULT, "PQdb"),
+        user: lookup!(libc::RTLD_DEFAULT, "PQuser"),
+        pass: lookup!(libc::RTLD_DEFAULT, "PQpass"),
+        transaction_status: lookup!(libc::RTLD_DEFAULT, "PQtransactionStatus"),
+        conninfo: lookup!(libc::RTLD_DEFAULT, "PQconninfo"),
+        conninfo_free: lookup!(libc::RTLD_DEFAULT, "PQconninfoFree"),
+    })
+}
+
+/// A C string owned by libpq, copied; `None` for null or empty.
+fn text(p: *const c_char) -> Option<String> {
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: libpq returns NUL-terminated strings that live as long as the
+    // connection (or the conninfo array), which outlives this copy.
+    let s = unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned();
+    (!s.is_empty()).then_some(s)
+}
+
+/// A connection psql is about to send a statement on.
+pub struct LiveConn {
+    pub conn: *mut PgConn,
+}
+
+impl LiveConn {
+    fn get(&self, f: Option<TextFn>) -> Option<String> {
+        // SAFETY: `conn` is the non-null PGconn psql passed to the wrapped
+        // call, valid for its duration; the accessor only reads it.
+        f.and_then(|f| text(unsafe { f(self.conn) }))
+    }
+}
+
+/// Settings that must not be handed on: secrets without an environment
+/// variable to carry them, and names that would pass for the user's own
+/// session in pg_stat_activity.
+const NOT_HANDED_ON: [&str; 4] = [
+    "sslpassword",
+    "application_name",
+    "fallback_application_name",
+    "replication",
+];
+
+impl Connection for LiveConn {
+    fn settings(&self) -> Vec<(String, String)> {
+        let api = libpq();
+        let mut out: Vec<(String, String)> = Vec::new();
+        if let (Some(conninfo), Some(free)) = (api.conninfo, api.conninfo_free) {
+            // SAFETY: `conn` is valid (see `get`); PQconninfo returns a
+            // freshly allocated array ending in an entry with a null
+            // keyword, or null.
+            let options = unsafe { conninfo(self.conn) };
+            if !options.is_null() {
+                let mut at = options;
+                loop {
+                    // SAFETY: `at` stays within the array: we stop at the
+                    // terminating entry.
+                    let option = unsafe { &*at };
+                    let Some(keyword) = text(option.keyword) else {
+                        break;
+                    };
+                    if let Some(value) = text(option.val)
+                        && !NOT_HANDED_ON.contains(&keyword.as_str())
+                    {
+                        out.push((keyword, value));
+                    }
+                    // SAFETY: not the terminator, so the next entry exists.
+                    at = unsafe { at.add(1) };
+                }
+                // SAFETY: the array came from PQconninfo and is freed once.
+                unsafe { free(options) };
+            }
+        }
+        // The host, address and port actually reached, rather than lists.
+        let mut set = |key: &str, value: Option<String>, only_if_present: bool| {
+            let Some(value) = value else { return };
+            match out.iter_mut().find(|(k, _)| k == key) {
+                Some(slot) => slot.1 = value,
+                None if !only_if_present => out.push((key.to_owned(), value)),
+                None => {}
+            }
+        };
+        set("host", self.get(api.host), false);
+        set("hostaddr", self.get(api.hostaddr), true);
+        set("port", self.get(api.port), false);
+        set("dbname", self.get(api.db), false);
+        set("user", self.get(api.user), false);
+        // A password typed at psql's prompt lives only in the connection.
+        set("password", self.get(api.pass), false);
+        out
+    }
+
+    fn transaction(&self) -> TxStatus {
+        match libpq().transaction_status {
+            // SAFETY: `conn` is valid (see `get`).
+            Some(f) => TxStatus::from_libpq(unsafe { f(self.conn) }),
+            None => TxStatus::Unknown,
+        }
+    }
+}
