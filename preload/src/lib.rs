@@ -9,7 +9,8 @@
 //! - At load time (an ELF constructor, before psql's `main`), our entry is
 //!   removed from `LD_PRELOAD` and our control variables from the
 //!   environment, so programs psql starts (`\!`, `\o |cmd`, the pager) run
-//!   without us.
+//!   without us. A process without libpq (Debian's pg_wrapper, which execs
+//!   the real psql) keeps them, to pass them on.
 //! - No panic crosses the C boundary: every wrapper runs the guard under
 //!   `catch_unwind`, and a panic refuses a statement that looks
 //!   destructive rather than sending it unchecked.
@@ -43,7 +44,14 @@ extern "C" fn on_load() {
 }
 
 /// Removes what only this process should see from the environment.
+///
+/// Only in a process that has libpq: on Debian `psql` is a Perl wrapper
+/// (pg_wrapper) that execs the real psql, and the variables must survive
+/// that exec to reach it.
 fn scrub_environment() {
+    if libpq().send_query.is_none() {
+        return;
+    }
     if let Some(list) = std::env::var_os("LD_PRELOAD") {
         let kept: Vec<&[u8]> = list
             .as_bytes()

@@ -2,6 +2,7 @@
 //! terminal, stdin and the exit status belong to the real tool, exactly as
 //! if the shell had started it.
 
+use std::ffi::OsString;
 use std::os::unix::process::CommandExt;
 use std::process::Command;
 
@@ -17,12 +18,14 @@ use crate::{ARGV0_ENV, Context, Error};
 /// files, `pg_service.conf`) from argv[0], and a bare `psql` would lead them
 /// back to the shim directory. Their messages use only the file name, so
 /// nothing the user sees changes.
-pub fn exec(real: &RealTool, ctx: &Context, link: &Link) -> Error {
+/// `env` is added to the environment (the preload library for psql).
+pub fn exec(real: &RealTool, ctx: &Context, link: &Link, env: &[(OsString, OsString)]) -> Error {
     let mut cmd = Command::new(&real.path);
     cmd.arg0(&real.path)
         .args(ctx.args.iter().skip(1))
         .env(CHAIN_ENV, link.marker_for_next())
-        .env_remove(ARGV0_ENV);
+        .env_remove(ARGV0_ENV)
+        .envs(env.iter().map(|(k, v)| (k, v)));
     // std restores SIGPIPE to its default and clears the signal mask before
     // execve, so the real tool starts with the dispositions the shell gave us.
     let source = cmd.exec();

@@ -12,7 +12,7 @@
 //! transaction is aborted exactly as by any failed statement.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use sha2::{Digest, Sha256};
@@ -190,6 +190,48 @@ pub fn confirmed_keys(report: &ScanReport) -> Vec<String> {
         .iter()
         .filter_map(|f| statement_key(&f.statement))
         .collect()
+}
+
+/// Where the preload library is: `DBGUARD_PRELOAD`, else beside the
+/// running binary (cargo's `target/<profile>/`), else
+/// `<binary's dir>/../lib/dbguard/` (an install). `Err` says where it
+/// looked.
+pub fn preload_library(ctx: &Context) -> Result<PathBuf, String> {
+    if let Some(path) = ctx.var(PRELOAD_ENV).filter(|v| !v.is_empty()) {
+        let path = PathBuf::from(path);
+        return if path.is_file() {
+            Ok(path)
+        } else {
+            Err(format!("{PRELOAD_ENV}={}", path.display()))
+        };
+    }
+    let exe = std::env::current_exe().map_err(|e| format!("cannot locate dbguard: {e}"))?;
+    let dir = exe.parent().unwrap_or(Path::new("/"));
+    let candidates = [
+        dir.join(PRELOAD_FILE),
+        dir.join("../lib/dbguard").join(PRELOAD_FILE),
+    ];
+    for candidate in &candidates {
+        if candidate.is_file() {
+            return Ok(candidate.clone());
+        }
+    }
+    Err(format!(
+        "looked in {} and {}",
+        candidates[0].display(),
+        candidates[1].display()
+    ))
+}
+
+/// Writes the confirmed keys to a private (0600) file for the library,
+/// which reads and removes it when psql starts.
+pub fn write_confirmed(keys: &[String]) -> std::io::Result<PathBuf> {
+    let mut file = tempfile::Builder::new()
+        .prefix("dbguard-confirmed-")
+        .tempfile()?;
+    std::io::Write::write_all(&mut file, (keys.join("\n") + "\n").as_bytes())?;
+    let (_, path) = file.keep().map_err(|e| e.error)?;
+    Ok(path)
 }
 
 /// A statement that fails on the server with `message`: psql shows

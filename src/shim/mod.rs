@@ -82,9 +82,12 @@ impl fmt::Display for Tool {
 pub fn run(tool: Tool, ctx: &Context) -> Result<u8, Error> {
     let link = chain::Link::observe(tool, ctx)?;
     let real = RealTool::resolve(tool, ctx)?;
-    match tool {
+    let env = match tool {
         Tool::Psql => psql_guard::guard(ctx, &link)?,
-        Tool::Alembic => alembic_guard::guard(ctx, &link, &real)?,
-    }
-    Err(exec::exec(&real, ctx, &link))
+        Tool::Alembic => {
+            alembic_guard::guard(ctx, &link, &real)?;
+            Vec::new()
+        }
+    };
+    Err(exec::exec(&real, ctx, &link, &env))
 }

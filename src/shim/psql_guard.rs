@@ -7,7 +7,7 @@
 //! The path for harmless SQL is kept short on purpose: no configuration,
 //! no connection and no child process before exec.
 
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
@@ -19,6 +19,7 @@ use crate::config::Config;
 use crate::pgtools::{PgTools, quote_ident, quote_literal};
 use crate::shim::chain::Link;
 use crate::shim::guard::{self, Decision, Guard, TableFacts};
+use crate::shim::live;
 use crate::shim::psql::{Action, Mode, PsqlArgs};
 use crate::shim::safeguard::{self, BYPASS_HINT, Protection, record_bypass, write_audit};
 use crate::shim::stdin::{self, StdinKind};
@@ -30,26 +31,29 @@ use crate::{Context, Error};
 const SHOWN_FINDINGS: usize = 20;
 
 /// Runs the guard. `Ok` means: exec the real psql now (with stdin already
-/// replaced by the spool when it was a pipe).
-pub fn guard(ctx: &Context, link: &Link) -> Result<(), Error> {
+/// replaced by the spool when it was a pipe), with the returned variables
+/// added to its environment (the preload library, when psql must be
+/// guarded from inside).
+pub fn guard(ctx: &Context, link: &Link) -> Result<Vec<(OsString, OsString)>, Error> {
     if link.guarded_upstream() {
         // A shim earlier in this process already decided; asking or backing
-        // up again would be noise, and stdin is already the spool.
-        return Ok(());
+        // up again would be noise, and stdin is already the spool (and the
+        // preload, if any, already in the environment).
+        return Ok(Vec::new());
     }
     if ctx.flag(BYPASS_ENV) {
         record_bypass(ctx, "psql");
-        return Ok(());
+        return Ok(Vec::new());
     }
     let args = PsqlArgs::parse(
         ctx.args.get(1..).unwrap_or_default(),
         ctx.var("POSIXLY_CORRECT").is_some(),
     );
     if args.mode() == Mode::NoSql {
-        return Ok(());
+        return Ok(Vec::new());
     }
     let cwd = ctx.cwd.clone().unwrap_or_else(|| PathBuf::from("/"));
-    let (report, mut spool) = scan(&args, &cwd)?;
+    let (report, mut spool, interactive) = scan(&args, &cwd)?;
     if !report.is_safe() {
         protect(ctx, &args, &report)?;
     }
@@ -57,11 +61,57 @@ pub fn guard(ctx: &Context, link: &Link) -> Result<(), Error> {
         stdin::install_as_stdin(file)
             .map_err(|e| refused_io("cannot hand the spooled stdin to psql", e))?;
     }
-    Ok(())
+    if !(interactive || report.builds_sql_at_run_time) {
+        // Everything psql will send was seen and judged: no preload, so
+        // the start-up stays as short as psql's own.
+        return Ok(Vec::new());
+    }
+    preload_env(ctx, &report, interactive)
 }
 
-/// Scans what psql will run, in psql's order, with its variables.
-fn scan(args: &PsqlArgs, cwd: &Path) -> Result<(ScanReport, Option<File>), Error> {
+/// The environment that loads the preload library into psql, with the
+/// statements already confirmed here, so they are not asked about twice.
+fn preload_env(
+    ctx: &Context,
+    report: &ScanReport,
+    interactive: bool,
+) -> Result<Vec<(OsString, OsString)>, Error> {
+    let library = match live::preload_library(ctx) {
+        Ok(path) => path,
+        Err(looked) => {
+            if interactive {
+                note!(
+                    "dbguard: interactive psql sessions are not guarded: {} not found ({looked}); what you type here runs unprotected",
+                    live::PRELOAD_FILE
+                );
+            } else {
+                note!(
+                    "dbguard: SQL built while the script runs (\\gexec, variables) is not checked: {} not found ({looked})",
+                    live::PRELOAD_FILE
+                );
+            }
+            return Ok(Vec::new());
+        }
+    };
+    let mut preload = library.into_os_string();
+    if let Some(existing) = ctx.var("LD_PRELOAD").filter(|v| !v.is_empty()) {
+        preload.push(":");
+        preload.push(existing);
+    }
+    let mut env = vec![(OsString::from("LD_PRELOAD"), preload)];
+    let keys = live::confirmed_keys(report);
+    if !keys.is_empty() {
+        let path = live::write_confirmed(&keys)
+            .map_err(|e| refused_io("cannot pass the confirmed statements on to psql", e))?;
+        env.push((live::CONFIRMED_ENV.into(), path.into_os_string()));
+    }
+    Ok(env)
+}
+
+/// Scans what psql will run, in psql's order, with its variables. Also
+/// says whether stdin is a terminal psql will read an interactive session
+/// from.
+fn scan(args: &PsqlArgs, cwd: &Path) -> Result<(ScanReport, Option<File>, bool), Error> {
     let mut scanner = Scanner::new(cwd);
     for (name, value) in &args.variables {
         let name = name.to_string_lossy();
@@ -73,9 +123,14 @@ fn scan(args: &PsqlArgs, cwd: &Path) -> Result<(ScanReport, Option<File>), Error
     let mut spool = None;
     let mut unreadable = Vec::new();
     let mut stdin_read = false;
+    let mut interactive = false;
     let mut read_stdin = |scanner: &mut Scanner, spool: &mut Option<File>| {
         if std::mem::replace(&mut stdin_read, true) {
             return Ok(()); // a second `-f -` reads an exhausted stdin
+        }
+        if stdin::stdin_kind() == StdinKind::Terminal {
+            interactive = true;
+            return Ok(());
         }
         scan_stdin(scanner, cwd).map(|s| *spool = s)
     };
@@ -110,7 +165,7 @@ fn scan(args: &PsqlArgs, cwd: &Path) -> Result<(ScanReport, Option<File>), Error
             message: "a pipe or device: reading it would take the script from psql, so it cannot be checked".into(),
         });
     }
-    Ok((report, spool))
+    Ok((report, spool, interactive))
 }
 
 /// Scans stdin without taking it from psql: a regular file is rewound, a
@@ -118,13 +173,9 @@ fn scan(args: &PsqlArgs, cwd: &Path) -> Result<(ScanReport, Option<File>), Error
 /// interactive session and is left alone.
 fn scan_stdin(scanner: &mut Scanner, cwd: &Path) -> Result<Option<File>, Error> {
     match stdin::stdin_kind() {
-        StdinKind::Terminal => {
-            note!(
-                "dbguard: interactive psql sessions are not guarded yet; what you type here runs unprotected"
-            );
-            Ok(None)
-        }
-        StdinKind::Closed => Ok(None),
+        // An interactive session: checked statement by statement inside
+        // psql (see `preload_env`).
+        StdinKind::Terminal | StdinKind::Closed => Ok(None),
         StdinKind::File => {
             let mark = stdin::Rewind::mark()
                 .map_err(|e| refused_io("cannot read the script on stdin", e))?;

@@ -251,6 +251,10 @@ pub struct ScanReport {
     /// stays bounded on any input.
     pub findings_omitted: u64,
     pub problems: Vec<Problem>,
+    /// Some SQL is only known when psql runs it (`\gexec`, variables set
+    /// at run time): the guard must also check it inside psql.
+    #[serde(skip)]
+    pub builds_sql_at_run_time: bool,
 }
 
 impl ScanReport {

@@ -46,6 +46,8 @@ pub struct Scanner {
     stack: Vec<Frame>,
     includes_followed: usize,
     report: ScanReport,
+    /// A `:name` with no value here: psql may know it at run time.
+    unresolved: std::cell::Cell<bool>,
 }
 
 impl Scanner {
@@ -57,6 +59,7 @@ impl Scanner {
             stack: Vec::new(),
             includes_followed: 0,
             report: ScanReport::default(),
+            unresolved: std::cell::Cell::new(false),
         }
     }
 
@@ -104,7 +107,10 @@ impl Scanner {
         &self.report
     }
 
-    pub fn finish(self) -> ScanReport {
+    pub fn finish(mut self) -> ScanReport {
+        if self.unresolved.get() {
+            self.report.builds_sql_at_run_time = true;
+        }
         self.report
     }
 
@@ -412,11 +418,18 @@ fn io_message(err: &io::Error) -> String {
 
 impl Sink for Scanner {
     fn variable(&self, name: &[u8]) -> Option<Vec<u8>> {
-        self.variables.get(name).cloned()
+        let value = self.variables.get(name).cloned();
+        if value.is_none() {
+            self.unresolved.set(true);
+        }
+        value
     }
 
     fn statement(&mut self, statement: &Statement<'_>) {
         self.report.statements += 1;
+        if statement.terminator == Terminator::Gexec {
+            self.report.builds_sql_at_run_time = true;
+        }
         let context = Context {
             gexec: statement.terminator == Terminator::Gexec,
             truncated: statement.truncated,

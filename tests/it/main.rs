@@ -10,5 +10,6 @@ mod bad_input;
 mod doctor;
 mod guard;
 mod install;
+mod interactive;
 mod scan;
 mod transparency;
