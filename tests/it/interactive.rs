@@ -205,3 +205,39 @@ fn after_backslash_c_the_new_database_is_guarded() {
         "{name}"
     );
 }
+
+#[test]
+fn a_script_statement_confirmed_before_psql_started_is_not_asked_again() {
+    let s = setup("live_no_double_prompt");
+    let script = s.sandbox.dir.path().join("cleanup.sql");
+    std::fs::write(
+        &script,
+        "drop table marker;\nselect 'drop table ' || 'orders' \\gexec\n",
+    )
+    .expect("script");
+    let mut p = guarded::on_terminal(
+        &s.sandbox,
+        &s.sandbox.shims.join("psql"),
+        &["-X", "-f", script.to_str().expect("utf-8 path")],
+        None,
+        None,
+    );
+    // The pre-flight sees the DROP and the \gexec, asks once for both.
+    let shown = p.expect("Type \"DROP\"").expect("first question");
+    let summary = String::from_utf8_lossy(shown.before()).into_owned();
+    assert!(summary.contains("drop_table marker"), "{summary}");
+    p.send_line("DROP").expect("type");
+    // Inside psql, only what the pre-flight could not see is asked about.
+    let shown = p.expect("Type \"DROP\"").expect("second question");
+    let between = String::from_utf8_lossy(shown.before()).into_owned();
+    assert!(between.contains("drop_table orders"), "{between}");
+    assert!(!between.contains("drop_table marker"), "{between}");
+    p.send_line("DROP").expect("type");
+    let rest = p.expect(expectrl::Eof).expect("psql ends");
+    let rest = String::from_utf8_lossy(rest.before()).into_owned();
+    assert!(!rest.contains("to continue"), "asked a third time: {rest}");
+    assert_eq!(guarded::exit_code(&mut p), 0);
+    assert!(!table_exists(&s.db, "marker"));
+    assert!(!table_exists(&s.db, "orders"));
+    assert_eq!(backups(&s.store).len(), 2);
+}
