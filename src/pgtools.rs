@@ -126,6 +126,48 @@ impl PgTools {
     /// not change the output; rows end in NUL and fields are split by 0x1F,
     /// so values may hold newlines.
     pub fn script(&self, target: &Target, script: &str) -> Result<Vec<Vec<String>>, QueryError> {
+        let text = self.script_output(target, script)?;
+        Ok(text
+            .split('\0')
+            .map(|r| r.trim_start_matches('\n'))
+            .filter(|r| !r.is_empty())
+            .map(|r| r.split('\x1f').map(str::to_owned).collect())
+            .collect())
+    }
+
+    /// The planner's estimate for each statement: `EXPLAIN (FORMAT JSON)`
+    /// of each, in one psql session that goes on after an error. Returns
+    /// the statements that could be explained with their JSON plans.
+    pub fn explain_all(
+        &self,
+        target: &Target,
+        statements: &[String],
+    ) -> Result<Vec<(String, String)>, QueryError> {
+        const MARK: &str = "@@dbguard-plan ";
+        let mut script = String::from("\\set ON_ERROR_STOP 0\n");
+        for (i, sql) in statements.iter().enumerate() {
+            script.push_str(&format!("\\echo '{MARK}{i}'\n{sql};\n"));
+        }
+        let text = self.script_output(target, &script)?;
+        let mut out = Vec::new();
+        for chunk in text.split(MARK).skip(1) {
+            let (head, plan) = chunk.split_once('\n').unwrap_or((chunk, ""));
+            let plan = plan.trim_matches(|c: char| c == '\0' || c.is_whitespace());
+            if let Some(sql) = head
+                .trim()
+                .parse::<usize>()
+                .ok()
+                .and_then(|i| statements.get(i))
+                && !plan.is_empty()
+            {
+                out.push((sql.clone(), plan.to_owned()));
+            }
+        }
+        Ok(out)
+    }
+
+    /// What a psql script prints on stdout (see `script`).
+    fn script_output(&self, target: &Target, script: &str) -> Result<String, QueryError> {
         let mut cmd = self.command(&self.psql, target);
         cmd.args(["-X", "-w", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-0"])
             .args(["-F", "\x1f"])
@@ -150,13 +192,7 @@ impl PgTools {
                 detail: first_error_line(&stderr),
             });
         }
-        let text = String::from_utf8_lossy(&out.stdout);
-        Ok(text
-            .split('\0')
-            .map(|r| r.trim_start_matches('\n'))
-            .filter(|r| !r.is_empty())
-            .map(|r| r.split('\x1f').map(str::to_owned).collect())
-            .collect())
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
     /// The connection check and every fact recorded with a backup, in one

@@ -46,6 +46,14 @@ pub type SendPrepareFn =
 type TextFn = unsafe extern "C" fn(*const PgConn) -> *mut c_char;
 type StatusFn = unsafe extern "C" fn(*const PgConn) -> c_int;
 type ConninfoFn = unsafe extern "C" fn(*mut PgConn) -> *mut ConninfoOption;
+type ResultStatusFn = unsafe extern "C" fn(*const PgResult) -> c_int;
+type NtuplesFn = unsafe extern "C" fn(*const PgResult) -> c_int;
+type GetvalueFn = unsafe extern "C" fn(*const PgResult, c_int, c_int) -> *mut c_char;
+type ClearFn = unsafe extern "C" fn(*mut PgResult);
+
+/// `PGRES_COMMAND_OK` and `PGRES_TUPLES_OK` of `ExecStatusType`.
+const COMMAND_OK: c_int = 1;
+const TUPLES_OK: c_int = 2;
 type ConninfoFreeFn = unsafe extern "C" fn(*mut ConninfoOption);
 
 /// libpq's `PQconninfoOption`.
@@ -78,6 +86,10 @@ pub struct Libpq {
     transaction_status: Option<StatusFn>,
     conninfo: Option<ConninfoFn>,
     conninfo_free: Option<ConninfoFreeFn>,
+    result_status: Option<ResultStatusFn>,
+    ntuples: Option<NtuplesFn>,
+    getvalue: Option<GetvalueFn>,
+    clear: Option<ClearFn>,
 }
 
 /// Looks `name` up after this library (`RTLD_NEXT`) or anywhere in the
@@ -117,6 +129,10 @@ pub fn libpq() -> &'static Libpq {
         transaction_status: lookup!(libc::RTLD_DEFAULT, "PQtransactionStatus"),
         conninfo: lookup!(libc::RTLD_DEFAULT, "PQconninfo"),
         conninfo_free: lookup!(libc::RTLD_DEFAULT, "PQconninfoFree"),
+        result_status: lookup!(libc::RTLD_DEFAULT, "PQresultStatus"),
+        ntuples: lookup!(libc::RTLD_DEFAULT, "PQntuples"),
+        getvalue: lookup!(libc::RTLD_DEFAULT, "PQgetvalue"),
+        clear: lookup!(libc::RTLD_DEFAULT, "PQclear"),
     })
 }
 
@@ -141,6 +157,41 @@ impl LiveConn {
         // SAFETY: `conn` is the non-null PGconn psql passed to the wrapped
         // call, valid for its duration; the accessor only reads it.
         f.and_then(|f| text(unsafe { f(self.conn) }))
+    }
+
+    /// Runs `sql` with the real PQexec (never our wrapper, so it is not
+    /// judged) and gives the first value of the first row, or `""` for a
+    /// command without rows; `None` on any failure.
+    fn exec(&self, sql: &str) -> Option<String> {
+        let api = libpq();
+        let (exec, status, ntuples, getvalue, clear) = (
+            api.exec?,
+            api.result_status?,
+            api.ntuples?,
+            api.getvalue?,
+            api.clear?,
+        );
+        let sql = std::ffi::CString::new(sql).ok()?;
+        // SAFETY: the live connection (see `get`), idle between statements
+        // because psql is about to send one; a NUL-terminated query.
+        let res = unsafe { exec(self.conn, sql.as_ptr()) };
+        if res.is_null() {
+            return None;
+        }
+        // SAFETY: `res` is the non-null result PQexec just returned; it is
+        // read and then cleared exactly once.
+        let out = unsafe {
+            match status(res) {
+                TUPLES_OK if ntuples(res) > 0 => {
+                    Some(text(getvalue(res, 0, 0)).unwrap_or_default())
+                }
+                COMMAND_OK | TUPLES_OK => Some(String::new()),
+                _ => None,
+            }
+        };
+        // SAFETY: see above.
+        unsafe { clear(res) };
+        out
     }
 }
 
@@ -201,6 +252,21 @@ impl Connection for LiveConn {
         // A password typed at psql's prompt lives only in the connection.
         set("password", self.get(api.pass), false);
         out
+    }
+
+    fn explain(&self, sql: &str) -> Option<String> {
+        if self.transaction() != TxStatus::InTransaction {
+            // Idle: an implicit transaction of its own, whose failure
+            // touches nothing.
+            return self.exec(sql).filter(|s| !s.is_empty());
+        }
+        // Inside the user's transaction an error would abort it: contain
+        // the EXPLAIN in a savepoint and undo it whatever happens.
+        self.exec("SAVEPOINT dbguard_estimate")?;
+        let out = self.exec(sql);
+        self.exec("ROLLBACK TO SAVEPOINT dbguard_estimate");
+        self.exec("RELEASE SAVEPOINT dbguard_estimate");
+        out.filter(|s| !s.is_empty())
     }
 
     fn transaction(&self) -> TxStatus {

@@ -17,7 +17,9 @@ use std::sync::Mutex;
 
 use sha2::{Digest, Sha256};
 
+use crate::config::Config;
 use crate::pgtools::PgTools;
+use crate::sql::estimate::add_bulk_findings;
 use crate::sql::{ScanReport, Scanner};
 use crate::target::Target;
 use crate::{Context, Error};
@@ -67,6 +69,10 @@ pub trait Connection {
     /// actually reached), password included.
     fn settings(&self) -> Vec<(String, String)>;
     fn transaction(&self) -> TxStatus;
+    /// Runs one `EXPLAIN` on the connection, leaving the session's state
+    /// as it was (inside a transaction, under a savepoint rolled back
+    /// afterwards); its output, or `None` when it failed.
+    fn explain(&self, sql: &str) -> Option<String>;
 }
 
 /// What to do with a statement.
@@ -102,12 +108,22 @@ impl LiveGuard {
 
     /// Decides about `sql`, asking and backing up when it is destructive.
     pub fn check(&self, conn: &dyn Connection, sql: &[u8]) -> Verdict {
-        if conn.transaction() == TxStatus::InError {
+        let state = conn.transaction();
+        if state == TxStatus::InError {
             // The server runs nothing but the end of the transaction now:
             // the statement fails on its own, nothing to protect.
             return Verdict::Send;
         }
-        let report = scan(&self.ctx, sql);
+        let mut report = scan(&self.ctx, sql);
+        if !report.estimate_candidates.is_empty()
+            && matches!(state, TxStatus::Idle | TxStatus::InTransaction)
+        {
+            // The connection is idle between statements: ask its planner.
+            let threshold = Config::load(&self.ctx)
+                .map(|c| c.bulk_threshold())
+                .unwrap_or_default();
+            add_bulk_findings(&mut report, &threshold, |sql| conn.explain(sql));
+        }
         if report.is_safe() {
             return Verdict::Send;
         }
@@ -275,6 +291,9 @@ mod tests {
         }
         fn transaction(&self) -> TxStatus {
             self.0
+        }
+        fn explain(&self, _: &str) -> Option<String> {
+            None
         }
     }
 

@@ -53,7 +53,10 @@ pub fn guard(ctx: &Context, link: &Link) -> Result<Vec<(OsString, OsString)>, Er
         return Ok(Vec::new());
     }
     let cwd = ctx.cwd.clone().unwrap_or_else(|| PathBuf::from("/"));
-    let (report, mut spool, interactive) = scan(&args, &cwd)?;
+    let (mut report, mut spool, interactive) = scan(&args, &cwd)?;
+    if !report.estimate_candidates.is_empty() {
+        estimate_bulk(ctx, &args, &mut report);
+    }
     if !report.is_safe() {
         protect(ctx, &args, &report)?;
     }
@@ -67,6 +70,48 @@ pub fn guard(ctx: &Context, link: &Link) -> Result<Vec<(OsString, OsString)>, Er
         return Ok(Vec::new());
     }
     preload_env(ctx, &report, interactive)
+}
+
+/// Asks the server how many rows each DELETE and UPDATE with a WHERE
+/// would change (plain EXPLAIN, in one helper psql) and adds those over
+/// the configured threshold as `delete_bulk`/`update_bulk` findings. Any
+/// failure (no server, a table the script creates first) leaves the WHERE
+/// rule to judge: an estimate is an extra reason to ask, never a reason
+/// not to.
+fn estimate_bulk(ctx: &Context, args: &PsqlArgs, report: &mut ScanReport) {
+    let Ok(config) = Config::load(ctx) else {
+        return;
+    };
+    let Ok(target) = Target::resolve(&connection_args(args), ctx) else {
+        return;
+    };
+    if config.policy_for(&target) == crate::config::Policy::Off {
+        return;
+    }
+    let Ok(tools) = PgTools::resolve(ctx) else {
+        return;
+    };
+    let statements: Vec<String> = report
+        .estimate_candidates
+        .iter()
+        .flat_map(|c| [c.explain_statement(), c.explain_table()])
+        .collect();
+    let Ok(plans) = tools.explain_all(&target, &statements) else {
+        return;
+    };
+    let plans: std::collections::HashMap<String, String> = plans.into_iter().collect();
+    crate::sql::estimate::add_bulk_findings(report, &config.bulk_threshold(), |sql| {
+        plans.get(sql).cloned()
+    });
+}
+
+fn connection_args(args: &PsqlArgs) -> ConnectionArgs {
+    ConnectionArgs {
+        host: lossy(args.host.as_deref()),
+        port: lossy(args.port.as_deref()),
+        user: lossy(args.username.as_deref()),
+        dbname: lossy(args.dbname.as_deref()),
+    }
 }
 
 /// The environment that loads the preload library into psql, with the
@@ -203,12 +248,7 @@ fn refused_io(what: &str, e: io::Error) -> Error {
 
 /// The destructive path: target, policy, facts, question, backups, audit.
 fn protect(ctx: &Context, args: &PsqlArgs, report: &ScanReport) -> Result<(), Error> {
-    let conn = ConnectionArgs {
-        host: lossy(args.host.as_deref()),
-        port: lossy(args.port.as_deref()),
-        user: lossy(args.username.as_deref()),
-        dbname: lossy(args.dbname.as_deref()),
-    };
+    let conn = connection_args(args);
     protect_on(ctx, Target::resolve(&conn, ctx), report, || {
         PgTools::resolve(ctx)
     })
@@ -362,7 +402,12 @@ fn named_tables(report: &ScanReport) -> Vec<String> {
     for f in report.findings.iter().filter(|f| {
         matches!(
             f.kind,
-            Kind::DropTable | Kind::Truncate | Kind::DeleteAll | Kind::UpdateAll
+            Kind::DropTable
+                | Kind::Truncate
+                | Kind::DeleteAll
+                | Kind::UpdateAll
+                | Kind::DeleteBulk
+                | Kind::UpdateBulk
         )
     }) {
         for o in &f.objects {

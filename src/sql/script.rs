@@ -10,6 +10,7 @@ use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use super::classify::{self, Context};
+use super::estimate;
 use super::finding::{Finding, Problem, ScanReport, Severity};
 use super::lexer::{Lexer, MetaCommand, Sink, Statement, Terminator};
 use super::token::variable_char;
@@ -416,6 +417,33 @@ fn io_message(err: &io::Error) -> String {
     }
 }
 
+impl Scanner {
+    /// Keeps a DELETE or UPDATE with a WHERE for the planner's estimate.
+    fn note_estimate_candidate(&mut self, statement: &Statement<'_>) {
+        if statement.truncated || self.report.estimate_candidates.len() >= estimate::MAX_CANDIDATES
+        {
+            return;
+        }
+        // Most statements are neither: skip tokenizing them.
+        let head = statement.text.iter().find(|b| !b.is_ascii_whitespace());
+        if !matches!(head, Some(b'd' | b'D' | b'u' | b'U' | b'-' | b'/')) {
+            return;
+        }
+        if let Some((kind, table, table_text)) = estimate::candidate(statement.text) {
+            let path = self.label().to_string();
+            self.report.estimate_candidates.push(estimate::Candidate {
+                path,
+                line: statement.line,
+                kind,
+                table,
+                table_text,
+                statement: display_statement(statement.text, false),
+                text: String::from_utf8_lossy(statement.text).into_owned(),
+            });
+        }
+    }
+}
+
 impl Sink for Scanner {
     fn variable(&self, name: &[u8]) -> Option<Vec<u8>> {
         let value = self.variables.get(name).cloned();
@@ -436,6 +464,7 @@ impl Sink for Scanner {
         };
         let hits = classify::classify(statement.text, context);
         if hits.is_empty() {
+            self.note_estimate_candidate(statement);
             return;
         }
         let text = display_statement(statement.text, statement.truncated);

@@ -241,3 +241,75 @@ fn a_script_statement_confirmed_before_psql_started_is_not_asked_again() {
     assert!(!table_exists(&s.db, "orders"));
     assert_eq!(backups(&s.store).len(), 2);
 }
+
+#[test]
+fn a_bulk_delete_by_the_planners_estimate_is_asked_about_a_small_one_is_not() {
+    let s = setup("live_bulk");
+    s.db.sql("analyze orders");
+    let mut p = open(&s);
+    p.send_line("delete from orders where id = 5;")
+        .expect("type");
+    p.expect("DELETE 1").expect("a small delete runs unasked");
+    p.expect(prompt(&s.db.name, "")).expect("prompt");
+    // Inside a transaction the estimate must leave it intact.
+    p.send_line("begin;").expect("type");
+    p.expect(prompt(&s.db.name, "*")).expect("prompt");
+    p.send_line("update orders set total = 0 where id > 100;")
+        .expect("type");
+    let shown = p
+        .expect("Type \"UPDATE\"")
+        .expect("a bulk update is asked about");
+    let summary = String::from_utf8_lossy(shown.before()).into_owned();
+    assert!(summary.contains("update_bulk orders"), "{summary}");
+    p.send_line("no").expect("type");
+    p.expect("ERROR:  dbguard: statement not run")
+        .expect("refusal");
+    p.expect(prompt(&s.db.name, "!"))
+        .expect("failed transaction");
+    p.send_line("rollback;").expect("type");
+    p.expect(prompt(&s.db.name, "")).expect("prompt");
+    p.send_line("delete from orders where id > 100;")
+        .expect("type");
+    p.expect("delete_bulk orders")
+        .expect("a bulk delete is asked about");
+    p.expect("Type \"DELETE\"").expect("prompt");
+    p.send_line("DELETE").expect("type");
+    p.expect("DELETE 900").expect("ran after the backup");
+    p.expect(prompt(&s.db.name, "")).expect("prompt");
+    quit(p);
+    assert_eq!(s.db.sql("select count(*) from orders"), "99");
+    assert_eq!(backups(&s.store).len(), 1);
+}
+
+#[test]
+fn a_script_s_bulk_delete_is_asked_about_before_psql_starts() {
+    let s = setup("script_bulk");
+    s.db.sql("analyze orders");
+    let mut p = guarded::on_terminal(
+        &s.sandbox,
+        &s.sandbox.shims.join("psql"),
+        &["-X", "-c", "delete from orders where id > 10"],
+        None,
+        None,
+    );
+    let shown = p.expect("Type \"DELETE\"").expect("question");
+    let summary = String::from_utf8_lossy(shown.before()).into_owned();
+    assert!(summary.contains("-c:1: delete_bulk orders"), "{summary}");
+    p.send_line("no").expect("type");
+    p.expect(expectrl::Eof).expect("end");
+    assert_eq!(guarded::exit_code(&mut p), 77);
+    assert_eq!(s.db.sql("select count(*) from orders"), "1000");
+
+    // Without an estimate (the table is created by the script itself) the
+    // WHERE rule stands: nothing to ask.
+    let out = crate::support::sandbox::capture(
+        s.sandbox.shim("psql").args([
+            "-X",
+            "-c",
+            "create table fresh as select g as a from generate_series(1, 20000) g; delete from fresh where a > 1",
+        ]),
+        None,
+    );
+    assert_eq!(out.status, 0, "{}", out.stderr_str());
+    assert_eq!(s.db.sql("select count(*) from fresh"), "1");
+}
