@@ -223,9 +223,10 @@ pub fn preload_library(ctx: &Context) -> Result<PathBuf, String> {
     }
     let exe = std::env::current_exe().map_err(|e| format!("cannot locate dbguard: {e}"))?;
     let dir = exe.parent().unwrap_or(Path::new("/"));
+    let prefix = dir.parent().unwrap_or(Path::new("/"));
     let candidates = [
         dir.join(PRELOAD_FILE),
-        dir.join("../lib/dbguard").join(PRELOAD_FILE),
+        prefix.join("lib/dbguard").join(PRELOAD_FILE),
     ];
     for candidate in &candidates {
         if candidate.is_file() {
