@@ -313,3 +313,46 @@ fn a_script_s_bulk_delete_is_asked_about_before_psql_starts() {
     assert_eq!(out.status, 0, "{}", out.stderr_str());
     assert_eq!(s.db.sql("select count(*) from fresh"), "1");
 }
+
+#[test]
+fn a_backup_blocked_by_the_sessions_own_locks_gives_up_and_refuses() {
+    let s = setup("live_own_locks");
+    let mut p = open(&s);
+    p.send_line("begin;").expect("type");
+    p.expect(prompt(&s.db.name, "*")).expect("prompt");
+    // ALTER TABLE holds an ACCESS EXCLUSIVE lock until the transaction
+    // ends: a dump from a second connection could wait for ever.
+    p.send_line("alter table orders add column note text;")
+        .expect("type");
+    p.expect(prompt(&s.db.name, "*")).expect("prompt");
+    p.send_line("drop table orders;").expect("type");
+    let started = std::time::Instant::now();
+    let seen = p
+        .expect(expectrl::Regex("Type \"DROP\"|ERROR:  dbguard"))
+        .expect("a question or a refusal");
+    if seen.get(0).is_some_and(|m| m.starts_with(b"Type")) {
+        p.send_line("DROP").expect("type");
+        p.expect("ERROR:  dbguard: statement not run")
+            .expect("refusal");
+    }
+    p.expect(prompt(&s.db.name, "!"))
+        .expect("the transaction failed");
+    assert!(started.elapsed().as_secs() < 50, "gave up in time");
+    p.send_line("rollback;").expect("type");
+    p.expect(prompt(&s.db.name, "")).expect("prompt");
+    quit(p);
+    assert!(table_exists(&s.db, "orders"));
+    assert!(backups(&s.store).is_empty());
+}
+
+#[test]
+fn without_the_preload_library_the_session_runs_with_a_notice() {
+    let mut s = setup("live_no_library");
+    s.sandbox
+        .set("DBGUARD_PRELOAD", "/nonexistent/libdbguard_preload.so");
+    let mut p = interactive_psql(&s.sandbox, &[]);
+    p.expect("interactive psql sessions are not guarded")
+        .expect("the notice");
+    p.expect(prompt(&s.db.name, "")).expect("psql runs");
+    quit(p);
+}
