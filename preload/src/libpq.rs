@@ -93,9 +93,9 @@ pub struct Libpq {
 }
 
 /// Looks `name` up after this library (`RTLD_NEXT`) or anywhere in the
-/// process (`RTLD_DEFAULT`), as a function pointer of type `F`.
+/// process (`RTLD_DEFAULT`), as a function pointer of the given type.
 macro_rules! lookup {
-    ($handle:expr, $name:literal) => {{
+    ($handle:expr, $name:literal, $ty:ty) => {{
         // SAFETY: dlsym with a NUL-terminated name is always safe to call;
         // the result is either null or the address of libpq's function of
         // that name, whose C signature the target type spells out.
@@ -105,7 +105,7 @@ macro_rules! lookup {
         } else {
             // SAFETY: see above; a function pointer and a data pointer have
             // the same size and representation on every platform we build.
-            Some(unsafe { std::mem::transmute::<*mut c_void, _>(p) })
+            Some(unsafe { std::mem::transmute::<*mut c_void, $ty>(p) })
         }
     }};
 }
@@ -114,25 +114,25 @@ macro_rules! lookup {
 pub fn libpq() -> &'static Libpq {
     static LIBPQ: OnceLock<Libpq> = OnceLock::new();
     LIBPQ.get_or_init(|| Libpq {
-        exec: lookup!(libc::RTLD_NEXT, "PQexec"),
-        send_query: lookup!(libc::RTLD_NEXT, "PQsendQuery"),
-        exec_params: lookup!(libc::RTLD_NEXT, "PQexecParams"),
-        send_query_params: lookup!(libc::RTLD_NEXT, "PQsendQueryParams"),
-        prepare: lookup!(libc::RTLD_NEXT, "PQprepare"),
-        send_prepare: lookup!(libc::RTLD_NEXT, "PQsendPrepare"),
-        host: lookup!(libc::RTLD_DEFAULT, "PQhost"),
-        hostaddr: lookup!(libc::RTLD_DEFAULT, "PQhostaddr"),
-        port: lookup!(libc::RTLD_DEFAULT, "PQport"),
-        db: lookup!(libc::RTLD_DEFAULT, "PQdb"),
-        user: lookup!(libc::RTLD_DEFAULT, "PQuser"),
-        pass: lookup!(libc::RTLD_DEFAULT, "PQpass"),
-        transaction_status: lookup!(libc::RTLD_DEFAULT, "PQtransactionStatus"),
-        conninfo: lookup!(libc::RTLD_DEFAULT, "PQconninfo"),
-        conninfo_free: lookup!(libc::RTLD_DEFAULT, "PQconninfoFree"),
-        result_status: lookup!(libc::RTLD_DEFAULT, "PQresultStatus"),
-        ntuples: lookup!(libc::RTLD_DEFAULT, "PQntuples"),
-        getvalue: lookup!(libc::RTLD_DEFAULT, "PQgetvalue"),
-        clear: lookup!(libc::RTLD_DEFAULT, "PQclear"),
+        exec: lookup!(libc::RTLD_NEXT, "PQexec", ExecFn),
+        send_query: lookup!(libc::RTLD_NEXT, "PQsendQuery", SendQueryFn),
+        exec_params: lookup!(libc::RTLD_NEXT, "PQexecParams", ExecParamsFn),
+        send_query_params: lookup!(libc::RTLD_NEXT, "PQsendQueryParams", SendQueryParamsFn),
+        prepare: lookup!(libc::RTLD_NEXT, "PQprepare", PrepareFn),
+        send_prepare: lookup!(libc::RTLD_NEXT, "PQsendPrepare", SendPrepareFn),
+        host: lookup!(libc::RTLD_DEFAULT, "PQhost", TextFn),
+        hostaddr: lookup!(libc::RTLD_DEFAULT, "PQhostaddr", TextFn),
+        port: lookup!(libc::RTLD_DEFAULT, "PQport", TextFn),
+        db: lookup!(libc::RTLD_DEFAULT, "PQdb", TextFn),
+        user: lookup!(libc::RTLD_DEFAULT, "PQuser", TextFn),
+        pass: lookup!(libc::RTLD_DEFAULT, "PQpass", TextFn),
+        transaction_status: lookup!(libc::RTLD_DEFAULT, "PQtransactionStatus", StatusFn),
+        conninfo: lookup!(libc::RTLD_DEFAULT, "PQconninfo", ConninfoFn),
+        conninfo_free: lookup!(libc::RTLD_DEFAULT, "PQconninfoFree", ConninfoFreeFn),
+        result_status: lookup!(libc::RTLD_DEFAULT, "PQresultStatus", ResultStatusFn),
+        ntuples: lookup!(libc::RTLD_DEFAULT, "PQntuples", NtuplesFn),
+        getvalue: lookup!(libc::RTLD_DEFAULT, "PQgetvalue", GetvalueFn),
+        clear: lookup!(libc::RTLD_DEFAULT, "PQclear", ClearFn),
     })
 }
 

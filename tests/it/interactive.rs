@@ -182,7 +182,7 @@ fn after_backslash_c_the_new_database_is_guarded() {
     let other = cluster().create_db("live_reconnect_other");
     other.sql("create table keep (n int); insert into keep values (1), (2);");
     let mut p = open(&s);
-    p.send_line(&format!("\\c {}", other.name)).expect("type");
+    p.send_line(format!("\\c {}", other.name)).expect("type");
     p.expect(prompt(&other.name, "")).expect("connected");
     p.send_line("drop table keep;").expect("type");
     let shown = p.expect("Type \"DROP\"").expect("prompt");
