@@ -299,7 +299,11 @@ mod tests {
     }
 
     fn guard(confirmed: &[String]) -> LiveGuard {
-        LiveGuard::new(Context::for_test(&["psql"], &[]), confirmed)
+        // The audit record of a refusal goes to a private directory.
+        let dir = std::env::temp_dir().join(format!("dbguard-live-test-{}", std::process::id()));
+        let dir = dir.to_string_lossy().into_owned();
+        let ctx = Context::for_test(&["psql"], &[("DBGUARD_BACKUP_DIR", dir.as_str())]);
+        LiveGuard::new(ctx, confirmed)
     }
 
     #[test]

@@ -447,7 +447,8 @@ impl Scanner {
 impl Sink for Scanner {
     fn variable(&self, name: &[u8]) -> Option<Vec<u8>> {
         let value = self.variables.get(name).cloned();
-        if value.is_none() {
+        // `a[1:2]` asks for a variable named `2`: never one in practice.
+        if value.is_none() && name.first().is_some_and(|b| !b.is_ascii_digit()) {
             self.unresolved.set(true);
         }
         value
@@ -620,5 +621,30 @@ mod tests {
         let report = scan("SELECT 1;\nSELECT 'oops;\nDROP TABLE t;");
         assert!(report.has_errors());
         assert_eq!(report.problems[0].line, Some(2));
+    }
+
+    #[test]
+    fn sql_built_at_run_time_is_noticed() {
+        for (sql, built) in [
+            ("SELECT 1::int; SELECT a[1:2] FROM t;", false),
+            ("SELECT 'drop table t' \\gexec", true),
+            ("SELECT :undefined;", true),
+            ("\\set t x\nDROP TABLE :t;", false),
+        ] {
+            assert_eq!(scan(sql).builds_sql_at_run_time, built, "{sql}");
+        }
+    }
+
+    #[test]
+    fn deletes_and_updates_with_a_where_are_kept_for_an_estimate() {
+        let report = scan(
+            "SELECT 1;\nDELETE FROM t WHERE id > 3;\nupdate s.u set a = 1 where b;\nDELETE FROM t;",
+        );
+        let found: Vec<(u64, &str)> = report
+            .estimate_candidates
+            .iter()
+            .map(|c| (c.line, c.table.as_str()))
+            .collect();
+        assert_eq!(found, vec![(2, "t"), (3, "s.u")]);
     }
 }
