@@ -165,6 +165,12 @@ else
 	shim_dir=${shim_dir:-$data_home/dbguard/shims}
 fi
 readonly dest=$bin_dir/dbguard
+# The preload library that guards interactive psql sessions; the shim looks
+# for it in <its own directory>/../lib/dbguard.
+readonly LIBRARY=libdbguard_preload.so
+lib_dir=$(dirname -- "$bin_dir")/lib/dbguard
+readonly lib_dir
+readonly lib_dest=$lib_dir/$LIBRARY
 readonly manifest=$shim_dir/$MANIFEST
 
 # The manifest holds one path per line.
@@ -177,6 +183,8 @@ done
 
 m_binary=
 m_sha=
+m_library=
+m_library_sha=
 m_marker=
 m_links=()
 m_dirs=()
@@ -194,6 +202,8 @@ read_manifest() {
 		case $key in
 		binary) m_binary=$value ;;
 		sha256) m_sha=$value ;;
+		library) m_library=$value ;;
+		library-sha256) m_library_sha=$value ;;
 		marker) m_marker=$value ;;
 		link) m_links+=("$value") ;;
 		dir) m_dirs+=("$value") ;;
@@ -217,6 +227,12 @@ contains() {
 is_our_binary() {
 	[[ -n $m_binary && $1 == "$m_binary" && -f $1 && ! -L $1 && -n $m_sha ]] &&
 		[[ $(sha256_of "$1") == "$m_sha" ]]
+}
+
+# The library at $1 is the one the manifest recorded, unchanged since.
+is_our_library() {
+	[[ -n $m_library && $1 == "$m_library" && -f $1 && ! -L $1 && -n $m_library_sha ]] &&
+		[[ $(sha256_of "$1") == "$m_library_sha" ]]
 }
 
 # ---------------------------------------------------------------------------
@@ -323,6 +339,12 @@ uninstall_dbguard() {
 			warn "left $link in place: it no longer links to $m_binary"
 		fi
 	done
+	if is_our_library "$m_library"; then
+		rm -f -- "$m_library"
+		say "removed $m_library"
+	elif [[ -n $m_library && (-e $m_library || -L $m_library) ]]; then
+		warn "left $m_library in place: it changed since install.sh installed it"
+	fi
 	if is_our_binary "$m_binary"; then
 		rm -f -- "$m_binary"
 		say "removed $m_binary"
@@ -400,7 +422,11 @@ build_binary() {
 		if [[ -n $triple ]]; then
 			say "building dbguard (cargo build --release --locked --target $triple, static)" >&2
 			(cd -- "$repo" && RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static -C relocation-model=static" \
-				"$cargo" build --release --locked --target "$triple") >&2
+				"$cargo" build --release --locked --target "$triple" -p dbguard) >&2
+			# The preload library is loaded into the dynamically linked
+			# psql, so it is an ordinary shared object.
+			say "building the preload library (cargo build --release --locked -p dbguard-preload)" >&2
+			(cd -- "$repo" && "$cargo" build --release --locked -p dbguard-preload) >&2
 		else
 			say "building dbguard (cargo build --release --locked)" >&2
 			(cd -- "$repo" && "$cargo" build --release --locked) >&2
@@ -411,6 +437,22 @@ build_binary() {
 	[[ -x $built ]] ||
 		die "no built binary at $built; run without --no-build"
 	printf '%s' "$built"
+}
+
+# The preload library that goes with binary $1: beside it (cargo's output
+# directory, or --binary's), else in the ordinary release directory (the
+# static build puts the binary elsewhere). Prints nothing when there is none.
+find_library() {
+	local repo target candidate
+	repo=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
+	target=${CARGO_TARGET_DIR:-target}
+	[[ $target == /* ]] || target=$repo/$target
+	for candidate in "$(dirname -- "$1")/$LIBRARY" "$target/release/$LIBRARY"; do
+		if [[ -f $candidate ]]; then
+			printf '%s' "$candidate"
+			return 0
+		fi
+	done
 }
 
 # ---------------------------------------------------------------------------
@@ -463,6 +505,8 @@ install_dbguard() {
 	local version
 	version=$("$src" --version 2>/dev/null) || true
 	[[ $version == "dbguard "* ]] || die "$src is not a dbguard binary (its --version printed: ${version:-nothing})"
+	local lib_src
+	lib_src=$(find_library "$src")
 
 	# Every check comes before the first change, so a refusal leaves the
 	# system as it was.
@@ -471,6 +515,15 @@ install_dbguard() {
 	fi
 	if [[ -e $dest ]] && ! is_our_binary "$dest" && ! cmp -s -- "$src" "$dest"; then
 		die "refusing to overwrite $dest: install.sh did not install it; move it away or pass --bin-dir"
+	fi
+	if [[ -n $lib_src ]]; then
+		if [[ -L $lib_dest || (-e $lib_dest && ! -f $lib_dest) ]]; then
+			die "refusing to replace $lib_dest: not a file install.sh installed; move it away or pass --bin-dir"
+		fi
+		if [[ -e $lib_dest ]] && ! is_our_library "$lib_dest" && ! cmp -s -- "$lib_src" "$lib_dest"; then
+			die "refusing to overwrite $lib_dest: install.sh did not install it; move it away or pass --bin-dir"
+		fi
+		check_dir "$lib_dir"
 	fi
 	check_dir "$bin_dir"
 	check_dir "$shim_dir"
@@ -509,6 +562,24 @@ install_dbguard() {
 		mv -f -- "$tmp_binary" "$dest"
 		tmp_binary=
 		say "installed $dest ($version)"
+	fi
+
+	local library=''
+	if [[ -z $lib_src ]]; then
+		warn "no $LIBRARY found beside $src: interactive psql sessions will not be guarded (dbguard doctor says so too)"
+	elif [[ -f $lib_dest ]] && cmp -s -- "$lib_src" "$lib_dest"; then
+		library=$lib_dest
+		say "kept $lib_dest (unchanged)"
+	else
+		make_dir "$lib_dir"
+		tmp_binary=$(mktemp -- "$lib_dir/.$LIBRARY.XXXXXX")
+		trap remove_tmp_binary EXIT
+		cp -- "$lib_src" "$tmp_binary"
+		chmod 0644 -- "$tmp_binary"
+		mv -f -- "$tmp_binary" "$lib_dest"
+		tmp_binary=
+		library=$lib_dest
+		say "installed $lib_dest"
 	fi
 
 	local marker=$m_marker
@@ -565,12 +636,21 @@ install_dbguard() {
 		say "removed the previous install's binary $m_binary"
 	fi
 
+	if [[ -n $m_library && $m_library != "$lib_dest" ]] && is_our_library "$m_library"; then
+		rm -f -- "$m_library"
+		say "removed the previous install's library $m_library"
+	fi
+
 	local sha dir
 	sha=$(sha256_of "$dest")
 	{
 		printf '# dbguard install manifest: what install.sh created; install.sh --uninstall removes exactly this.\n'
 		printf 'binary %s\n' "$dest"
 		printf 'sha256 %s\n' "$sha"
+		if [[ -n $library ]]; then
+			printf 'library %s\n' "$library"
+			printf 'library-sha256 %s\n' "$(sha256_of "$library")"
+		fi
 		for tool in "${TOOLS[@]}"; do printf 'link %s\n' "$shim_dir/$tool"; done
 		if [[ -n $marker ]]; then printf 'marker %s\n' "$marker"; fi
 		for dir in ${m_dirs[@]+"${m_dirs[@]}"} ${created_dirs[@]+"${created_dirs[@]}"}; do

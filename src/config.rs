@@ -66,6 +66,19 @@ pub struct ConfigFile {
     pub databases: Vec<DatabaseRule>,
     #[serde(default)]
     pub alembic: AlembicSection,
+    #[serde(default)]
+    pub bulk: BulkSection,
+}
+
+/// `[bulk]`: when a DELETE or UPDATE with a WHERE counts as destructive,
+/// by the planner's estimate (`delete_bulk`, `update_bulk`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BulkSection {
+    /// More rows than this (default 10,000).
+    pub rows: Option<u64>,
+    /// More than this share of the table (default 0.5; 0 turns it off).
+    pub fraction: Option<f64>,
 }
 
 /// `[alembic]`: settings for the alembic shim.
@@ -246,6 +259,15 @@ impl Config {
 
     pub fn format(&self) -> Format {
         self.file.backup.format.unwrap_or_default()
+    }
+
+    /// When a DELETE or UPDATE with a WHERE is bulk.
+    pub fn bulk_threshold(&self) -> crate::sql::estimate::Threshold {
+        let default = crate::sql::estimate::Threshold::default();
+        crate::sql::estimate::Threshold {
+            rows: self.file.bulk.rows.unwrap_or(default.rows),
+            fraction: self.file.bulk.fraction.unwrap_or(default.fraction),
+        }
     }
 
     pub fn retention(&self) -> Retention {

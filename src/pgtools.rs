@@ -47,6 +47,11 @@ pub struct PgTools {
     pub pg_restore: PathBuf,
     /// The environment every child starts from.
     env: Vec<(std::ffi::OsString, std::ffi::OsString)>,
+    /// How long a child may wait for a table lock, in milliseconds; `None`
+    /// waits as long as the server lets it. Set inside a live psql session,
+    /// whose own open transaction may hold the very locks a second
+    /// connection would wait for forever.
+    lock_timeout_ms: Option<u32>,
 }
 
 impl PgTools {
@@ -75,7 +80,31 @@ impl PgTools {
             pg_dump: find_client_past_wrapper("pg_dump", ctx, &past_wrapper)?,
             pg_restore: find_client_past_wrapper("pg_restore", ctx, &past_wrapper)?,
             env: ctx.env.clone(),
+            lock_timeout_ms: None,
         })
+    }
+
+    /// The tools for a guard running inside psql (`shim::live`): `psql` is
+    /// the running psql itself, which the shim's rules would skip as
+    /// "ourselves".
+    pub fn beside_psql(ctx: &Context, psql: PathBuf) -> Result<PgTools, Error> {
+        Ok(PgTools {
+            psql,
+            pg_dump: find_client("pg_dump", ctx)?,
+            pg_restore: find_client("pg_restore", ctx)?,
+            env: ctx.env.clone(),
+            lock_timeout_ms: None,
+        })
+    }
+
+    /// The same tools, each child giving up on a table lock after `ms`.
+    pub fn with_lock_timeout(mut self, ms: u32) -> PgTools {
+        self.lock_timeout_ms = Some(ms);
+        self
+    }
+
+    pub fn lock_timeout_ms(&self) -> Option<u32> {
+        self.lock_timeout_ms
     }
 
     /// A command for `program` with the context's environment, a default
@@ -88,6 +117,17 @@ impl PgTools {
         }
         if !self.env.iter().any(|(k, _)| k == "PGAPPNAME") {
             cmd.env("PGAPPNAME", "dbguard");
+        }
+        if let Some(ms) = self.lock_timeout_ms {
+            // Appended, so the user's own PGOPTIONS still apply.
+            let mut options = self
+                .env
+                .iter()
+                .find(|(k, _)| k == "PGOPTIONS")
+                .map(|(_, v)| v.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            options.push_str(&format!(" -c lock_timeout={ms}"));
+            cmd.env("PGOPTIONS", options.trim_start());
         }
         target.apply_env(&mut cmd);
         cmd.stdin(Stdio::null());
@@ -106,6 +146,48 @@ impl PgTools {
     /// not change the output; rows end in NUL and fields are split by 0x1F,
     /// so values may hold newlines.
     pub fn script(&self, target: &Target, script: &str) -> Result<Vec<Vec<String>>, QueryError> {
+        let text = self.script_output(target, script)?;
+        Ok(text
+            .split('\0')
+            .map(|r| r.trim_start_matches('\n'))
+            .filter(|r| !r.is_empty())
+            .map(|r| r.split('\x1f').map(str::to_owned).collect())
+            .collect())
+    }
+
+    /// The planner's estimate for each statement: `EXPLAIN (FORMAT JSON)`
+    /// of each, in one psql session that goes on after an error. Returns
+    /// the statements that could be explained with their JSON plans.
+    pub fn explain_all(
+        &self,
+        target: &Target,
+        statements: &[String],
+    ) -> Result<Vec<(String, String)>, QueryError> {
+        const MARK: &str = "@@dbguard-plan ";
+        let mut script = String::from("\\set ON_ERROR_STOP 0\n");
+        for (i, sql) in statements.iter().enumerate() {
+            script.push_str(&format!("\\echo '{MARK}{i}'\n{sql};\n"));
+        }
+        let text = self.script_output(target, &script)?;
+        let mut out = Vec::new();
+        for chunk in text.split(MARK).skip(1) {
+            let (head, plan) = chunk.split_once('\n').unwrap_or((chunk, ""));
+            let plan = plan.trim_matches(|c: char| c == '\0' || c.is_whitespace());
+            if let Some(sql) = head
+                .trim()
+                .parse::<usize>()
+                .ok()
+                .and_then(|i| statements.get(i))
+                && !plan.is_empty()
+            {
+                out.push((sql.clone(), plan.to_owned()));
+            }
+        }
+        Ok(out)
+    }
+
+    /// What a psql script prints on stdout (see `script`).
+    fn script_output(&self, target: &Target, script: &str) -> Result<String, QueryError> {
         let mut cmd = self.command(&self.psql, target);
         cmd.args(["-X", "-w", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-0"])
             .args(["-F", "\x1f"])
@@ -130,13 +212,7 @@ impl PgTools {
                 detail: first_error_line(&stderr),
             });
         }
-        let text = String::from_utf8_lossy(&out.stdout);
-        Ok(text
-            .split('\0')
-            .map(|r| r.trim_start_matches('\n'))
-            .filter(|r| !r.is_empty())
-            .map(|r| r.split('\x1f').map(str::to_owned).collect())
-            .collect())
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
     /// The connection check and every fact recorded with a backup, in one

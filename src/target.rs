@@ -187,6 +187,40 @@ impl Target {
         })
     }
 
+    /// The settings of a live connection (libpq's `PQconninfo`), password
+    /// included: what psql is connected to right now, with every option
+    /// (SSL, service, ...) it used. The password is kept out of `explicit`
+    /// and goes to children only through `PGPASSWORD`.
+    pub fn from_settings(
+        settings: &[(String, String)],
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Target, Error> {
+        let mut explicit: Vec<(String, String)> = Vec::new();
+        for (k, v) in settings.iter().filter(|(_, v)| !v.is_empty()) {
+            set(&mut explicit, k, v);
+        }
+        let password = take(&mut explicit, "password");
+        let mut target = Target::resolve_with(&ConnectionArgs::default(), |_| None)?;
+        let get = |key: &str, var: &str| lookup(&explicit, key).map(str::to_owned).or(env(var));
+        target.user = get("user", "PGUSER").unwrap_or_else(os_user);
+        target.host = get("host", "PGHOST")
+            .or_else(|| get("hostaddr", "PGHOSTADDR"))
+            .unwrap_or_else(|| DEFAULT_SOCKET_DIR.to_owned());
+        if let Some(p) = get("port", "PGPORT") {
+            target.port = p
+                .split(',')
+                .next()
+                .unwrap_or(&p)
+                .trim()
+                .parse()
+                .map_err(|_| Error::Usage(format!("invalid port {p:?}")))?;
+        }
+        target.dbname = get("dbname", "PGDATABASE").unwrap_or_else(|| target.user.clone());
+        target.explicit = explicit;
+        target.password = password;
+        Ok(target)
+    }
+
     /// A target naming every setting explicitly, e.g. from backup metadata.
     pub fn explicit(host: &str, port: u16, user: &str, dbname: &str) -> Target {
         let explicit = vec![

@@ -151,6 +151,11 @@ fn pg_dump_command(job: &Job) -> Command {
     if let Some(n) = job.jobs {
         cmd.arg(format!("--jobs={n}"));
     }
+    if let Some(ms) = job.tools.lock_timeout_ms() {
+        // pg_dump resets lock_timeout for its own session; this is its way
+        // of giving up on a table someone else holds locked.
+        cmd.arg(format!("--lock-wait-timeout={ms}"));
+    }
     for table in job.tables {
         cmd.arg(format!("--table={table}"));
     }

@@ -48,6 +48,7 @@ const RELEVANT_ENV: &[&str] = &[
     "DBGUARD_BACKUP_DIR",
     "DBGUARD_CONFIG",
     shim_dir::SHIM_DIR_ENV,
+    crate::shim::live::PRELOAD_ENV,
     "VIRTUAL_ENV",
 ];
 
@@ -65,6 +66,9 @@ pub struct Facts {
     /// The first `dbguard` on PATH, when it is the running binary: advice
     /// can then say `dbguard` instead of a full path.
     pub dbguard_on_path: bool,
+    /// The preload library that guards interactive psql sessions, or
+    /// where it was looked for.
+    pub preload: Result<PathBuf, String>,
 }
 
 #[derive(Debug, Clone)]
@@ -131,6 +135,7 @@ impl Facts {
             shim_dir,
             tools,
             dbguard_on_path,
+            preload: crate::shim::live::preload_library(ctx),
         }
     }
 }
@@ -184,6 +189,8 @@ pub struct Diagnosis {
     pub tools: Vec<ToolStatus>,
     /// Relevant variables that are set, in a fixed order.
     pub env: Vec<(String, String)>,
+    /// The preload library for interactive psql sessions, if found.
+    pub preload: Option<PathBuf>,
     pub warnings: Vec<Warning>,
 }
 
@@ -343,6 +350,18 @@ pub fn diagnose(ctx: &Context, facts: &Facts) -> Diagnosis {
         });
     }
 
+    if let Err(looked) = &facts.preload {
+        warnings.push(Warning {
+            problem: format!(
+                "{} not found ({looked}): interactive psql sessions and SQL built by \\gexec run unguarded",
+                crate::shim::live::PRELOAD_FILE
+            ),
+            fix: Some(
+                "run ./install.sh again (it installs the library in <prefix>/lib/dbguard), or set DBGUARD_PRELOAD to its path".into(),
+            ),
+        });
+    }
+
     if ctx.flag("DBGUARD_BYPASS") {
         warnings.push(Warning {
             problem: "DBGUARD_BYPASS is set: the shims run the real tools with no guard at all"
@@ -368,6 +387,7 @@ pub fn diagnose(ctx: &Context, facts: &Facts) -> Diagnosis {
         shim_dir,
         tools,
         env,
+        preload: facts.preload.as_ref().ok().cloned(),
         warnings,
     }
 }
@@ -500,6 +520,16 @@ pub fn render(d: &Diagnosis, out: &mut impl Write) -> std::io::Result<()> {
             }
             None => writeln!(out, "  this shell runs  nothing: no {} on PATH", t.tool)?,
         }
+        if t.tool == Tool::Psql {
+            match &d.preload {
+                Some(lib) => writeln!(
+                    out,
+                    "  interactive      checked inside psql by {}",
+                    lib.display()
+                )?,
+                None => writeln!(out, "  interactive      NOT checked: no preload library")?,
+            }
+        }
         match &t.real {
             Ok((path, Source::Path)) => writeln!(out, "  the shim execs   {}", path.display())?,
             Ok((path, Source::Override)) => writeln!(
@@ -578,6 +608,7 @@ mod tests {
                 },
             ],
             dbguard_on_path: true,
+            preload: Ok("/b/libdbguard_preload.so".into()),
         }
     }
 

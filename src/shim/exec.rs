@@ -19,17 +19,24 @@ use crate::{ARGV0_ENV, Context, Error};
 /// back to the shim directory. Their messages use only the file name, so
 /// nothing the user sees changes.
 pub fn exec(real: &RealTool, ctx: &Context, link: &Link) -> Error {
-    exec_with_args(real, link, ctx.args.get(1..).unwrap_or_default())
+    exec_with(real, link, ctx.args.get(1..).unwrap_or_default(), &[])
 }
 
-/// `exec` with other arguments than the user's: the psql guard points a
-/// `-f` pipe it has spooled at the spool instead.
-pub fn exec_with_args(real: &RealTool, link: &Link, args: &[OsString]) -> Error {
+/// `exec` with other arguments than the user's (the psql guard points a
+/// `-f` pipe it has spooled at the spool instead) and with `env` added to
+/// the environment (the preload library for psql).
+pub fn exec_with(
+    real: &RealTool,
+    link: &Link,
+    args: &[OsString],
+    env: &[(OsString, OsString)],
+) -> Error {
     let mut cmd = Command::new(&real.path);
     cmd.arg0(&real.path)
         .args(args)
         .env(CHAIN_ENV, link.marker_for_next())
-        .env_remove(ARGV0_ENV);
+        .env_remove(ARGV0_ENV)
+        .envs(env.iter().map(|(k, v)| (k, v)));
     // std restores SIGPIPE to its default and clears the signal mask before
     // execve, so the real tool starts with the dispositions the shell gave us.
     let source = cmd.exec();

@@ -60,7 +60,12 @@ pub struct TableFacts {
 fn stays_in_named_tables(kind: Kind) -> bool {
     matches!(
         kind,
-        Kind::DropTable | Kind::Truncate | Kind::DeleteAll | Kind::UpdateAll
+        Kind::DropTable
+            | Kind::Truncate
+            | Kind::DeleteAll
+            | Kind::UpdateAll
+            | Kind::DeleteBulk
+            | Kind::UpdateBulk
     )
 }
 

@@ -16,6 +16,7 @@ pub mod dropdb_guard;
 pub mod exec;
 pub mod getopt;
 pub mod guard;
+pub mod live;
 pub mod pg_restore;
 pub mod pg_restore_guard;
 pub mod psql;
@@ -97,9 +98,12 @@ pub fn run(tool: Tool, ctx: &Context) -> Result<u8, Error> {
     let real = RealTool::resolve(tool, ctx)?;
     match tool {
         Tool::Psql => {
-            if let Some(args) = psql_guard::guard(ctx, &link)? {
-                return Err(exec::exec_with_args(&real, &link, &args));
-            }
+            let launch = psql_guard::guard(ctx, &link)?;
+            let args = launch
+                .args
+                .as_deref()
+                .unwrap_or_else(|| ctx.args.get(1..).unwrap_or_default());
+            return Err(exec::exec_with(&real, &link, args, &launch.env));
         }
         Tool::Alembic => {
             if let Some(status) = alembic_guard::review_autogenerate(ctx, &link, &real) {

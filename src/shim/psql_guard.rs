@@ -20,6 +20,7 @@ use crate::config::Config;
 use crate::pgtools::{PgTools, quote_ident, quote_literal};
 use crate::shim::chain::Link;
 use crate::shim::guard::{self, Decision, Guard, TableFacts};
+use crate::shim::live;
 use crate::shim::psql::{Action, ArgPos, Mode, PsqlArgs};
 use crate::shim::safeguard::{self, BYPASS_HINT, Protection, record_bypass, write_audit};
 use crate::shim::stdin::{self, StdinKind};
@@ -32,26 +33,32 @@ use crate::{Context, Error};
 const SHOWN_FINDINGS: usize = 20;
 
 /// Runs the guard. `Ok` means: exec the real psql now (with stdin already
-/// replaced by the spool when it was a pipe), with the user's arguments,
-/// or with the returned ones when a `-f` pipe was spooled: they name the
-/// spool (`/dev/fd/N`, inherited across exec) instead of the emptied pipe.
-pub fn guard(ctx: &Context, link: &Link) -> Result<Option<Vec<OsString>>, Error> {
+/// replaced by the spool when it was a pipe), started as `Launch` says:
+/// with other arguments when a `-f` pipe was spooled (they name the spool,
+/// `/dev/fd/N`, inherited across exec, instead of the emptied pipe), and
+/// with variables added to its environment (the preload library, when psql
+/// must be guarded from inside).
+pub fn guard(ctx: &Context, link: &Link) -> Result<Launch, Error> {
     if link.guarded_upstream() {
         // A shim earlier in this process already decided; asking or backing
-        // up again would be noise, and stdin is already the spool.
-        return Ok(None);
+        // up again would be noise, and stdin is already the spool (and the
+        // preload, if any, already in the environment).
+        return Ok(Launch::default());
     }
     if ctx.flag(BYPASS_ENV) {
         record_bypass(ctx, "psql");
-        return Ok(None);
+        return Ok(Launch::default());
     }
     let argv = ctx.args.get(1..).unwrap_or_default();
     let args = PsqlArgs::parse(argv, ctx.var("POSIXLY_CORRECT").is_some());
     if args.mode() == Mode::NoSql {
-        return Ok(None);
+        return Ok(Launch::default());
     }
     let cwd = ctx.cwd.clone().unwrap_or_else(|| PathBuf::from("/"));
-    let scanned = scan(&args, &cwd)?;
+    let mut scanned = scan(&args, &cwd)?;
+    if !scanned.report.estimate_candidates.is_empty() {
+        estimate_bulk(ctx, &args, &mut scanned.report);
+    }
     if !scanned.report.is_safe() {
         protect(ctx, &args, &scanned.report)?;
     }
@@ -82,7 +89,26 @@ pub fn guard(ctx: &Context, link: &Link) -> Result<Option<Vec<OsString>>, Error>
             }
         }
     }
-    Ok(rewritten)
+    let env = if scanned.interactive || scanned.report.builds_sql_at_run_time {
+        preload_env(ctx, &scanned.report, scanned.interactive)?
+    } else {
+        // Everything psql will send was seen and judged: no preload, so
+        // the start-up stays as short as psql's own.
+        Vec::new()
+    };
+    Ok(Launch {
+        args: rewritten,
+        env,
+    })
+}
+
+/// How the real psql is to be started.
+#[derive(Debug, Default)]
+pub struct Launch {
+    /// Arguments instead of the user's, when a spooled `-f` pipe was renamed.
+    pub args: Option<Vec<OsString>>,
+    /// Variables added to psql's environment.
+    pub env: Vec<(OsString, OsString)>,
 }
 
 /// K, when `path` names an inherited descriptor as `/dev/fd/K` or
@@ -102,6 +128,8 @@ struct Scanned {
     stdin: Option<File>,
     /// Each `-f` pipe, spooled.
     pipes: Vec<SpooledPipe>,
+    /// stdin is a terminal psql will read an interactive session from.
+    interactive: bool,
 }
 
 struct SpooledPipe {
@@ -112,7 +140,89 @@ struct SpooledPipe {
     spool: File,
 }
 
-/// Scans what psql will run, in psql's order, with its variables.
+/// Asks the server how many rows each DELETE and UPDATE with a WHERE
+/// would change (plain EXPLAIN, in one helper psql) and adds those over
+/// the configured threshold as `delete_bulk`/`update_bulk` findings. Any
+/// failure (no server, a table the script creates first) leaves the WHERE
+/// rule to judge: an estimate is an extra reason to ask, never a reason
+/// not to.
+fn estimate_bulk(ctx: &Context, args: &PsqlArgs, report: &mut ScanReport) {
+    let Ok(config) = Config::load(ctx) else {
+        return;
+    };
+    let Ok(target) = Target::resolve(&connection_args(args), ctx) else {
+        return;
+    };
+    if config.policy_for(&target) == crate::config::Policy::Off {
+        return;
+    }
+    let Ok(tools) = PgTools::resolve(ctx) else {
+        return;
+    };
+    let statements: Vec<String> = report
+        .estimate_candidates
+        .iter()
+        .flat_map(|c| [c.explain_statement(), c.explain_table()])
+        .collect();
+    let Ok(plans) = tools.explain_all(&target, &statements) else {
+        return;
+    };
+    let plans: std::collections::HashMap<String, String> = plans.into_iter().collect();
+    crate::sql::estimate::add_bulk_findings(report, &config.bulk_threshold(), |sql| {
+        plans.get(sql).cloned()
+    });
+}
+
+fn connection_args(args: &PsqlArgs) -> ConnectionArgs {
+    ConnectionArgs {
+        host: lossy(args.host.as_deref()),
+        port: lossy(args.port.as_deref()),
+        user: lossy(args.username.as_deref()),
+        dbname: lossy(args.dbname.as_deref()),
+    }
+}
+
+/// The environment that loads the preload library into psql, with the
+/// statements already confirmed here, so they are not asked about twice.
+fn preload_env(
+    ctx: &Context,
+    report: &ScanReport,
+    interactive: bool,
+) -> Result<Vec<(OsString, OsString)>, Error> {
+    let library = match live::preload_library(ctx) {
+        Ok(path) => path,
+        Err(looked) => {
+            if interactive {
+                note!(
+                    "dbguard: interactive psql sessions are not guarded: {} not found ({looked}); what you type here runs unprotected",
+                    live::PRELOAD_FILE
+                );
+            } else {
+                note!(
+                    "dbguard: SQL built while the script runs (\\gexec, variables) is not checked: {} not found ({looked})",
+                    live::PRELOAD_FILE
+                );
+            }
+            return Ok(Vec::new());
+        }
+    };
+    let mut preload = library.into_os_string();
+    if let Some(existing) = ctx.var("LD_PRELOAD").filter(|v| !v.is_empty()) {
+        preload.push(":");
+        preload.push(existing);
+    }
+    let mut env = vec![(OsString::from("LD_PRELOAD"), preload)];
+    let keys = live::confirmed_keys(report);
+    if !keys.is_empty() {
+        let path = live::write_confirmed(&keys)
+            .map_err(|e| refused_io("cannot pass the confirmed statements on to psql", e))?;
+        env.push((live::CONFIRMED_ENV.into(), path.into_os_string()));
+    }
+    Ok(env)
+}
+
+/// Scans what psql will run, in psql's order, with its variables, and
+/// notes whether stdin is a terminal psql will read a session from.
 fn scan(args: &PsqlArgs, cwd: &Path) -> Result<Scanned, Error> {
     let mut scanner = Scanner::new(cwd);
     for (name, value) in &args.variables {
@@ -126,9 +236,14 @@ fn scan(args: &PsqlArgs, cwd: &Path) -> Result<Scanned, Error> {
     let mut pipes = Vec::new();
     let mut unreadable = Vec::new();
     let mut stdin_read = false;
+    let mut interactive = false;
     let mut read_stdin = |scanner: &mut Scanner, spool: &mut Option<File>| {
         if std::mem::replace(&mut stdin_read, true) {
             return Ok(()); // a second `-f -` reads an exhausted stdin
+        }
+        if stdin::stdin_kind() == StdinKind::Terminal {
+            interactive = true;
+            return Ok(());
         }
         scan_stdin(scanner, cwd).map(|s| *spool = s)
     };
@@ -178,6 +293,7 @@ fn scan(args: &PsqlArgs, cwd: &Path) -> Result<Scanned, Error> {
         report,
         stdin: spool,
         pipes,
+        interactive,
     })
 }
 
@@ -200,13 +316,9 @@ fn scan_pipe(scanner: &mut Scanner, path: &Path, cwd: &Path) -> Result<File, Err
 /// interactive session and is left alone.
 fn scan_stdin(scanner: &mut Scanner, cwd: &Path) -> Result<Option<File>, Error> {
     match stdin::stdin_kind() {
-        StdinKind::Terminal => {
-            note!(
-                "dbguard: interactive psql sessions are not guarded yet; what you type here runs unprotected"
-            );
-            Ok(None)
-        }
-        StdinKind::Closed | StdinKind::Null => Ok(None),
+        // An interactive session: checked statement by statement inside
+        // psql (see `preload_env`).
+        StdinKind::Terminal | StdinKind::Closed | StdinKind::Null => Ok(None),
         StdinKind::File => {
             let mark = stdin::Rewind::mark()
                 .map_err(|e| refused_io("cannot read the script on stdin", e))?;
@@ -234,21 +346,31 @@ fn refused_io(what: &str, e: io::Error) -> Error {
 
 /// The destructive path: target, policy, facts, question, backups, audit.
 fn protect(ctx: &Context, args: &PsqlArgs, report: &ScanReport) -> Result<(), Error> {
+    let conn = connection_args(args);
+    protect_on(ctx, Target::resolve(&conn, ctx), report, || {
+        PgTools::resolve(ctx)
+    })
+}
+
+/// Target, policy, facts, question, backups and audit for destructive SQL
+/// aimed at `target`: the script pre-flight's resolved target, or the live
+/// connection of an interactive session (`shim::live`). `tools` finds the
+/// client programs, only once a backup is planned.
+pub fn protect_on(
+    ctx: &Context,
+    target: Result<Target, Error>,
+    report: &ScanReport,
+    tools: impl FnOnce() -> Result<PgTools, Error>,
+) -> Result<(), Error> {
     let what = describe(report);
     let mut record = Record::new(ctx, "psql", "refused")
         .with_findings(&report.findings, report.findings_omitted);
-    let conn = ConnectionArgs {
-        host: lossy(args.host.as_deref()),
-        port: lossy(args.port.as_deref()),
-        user: lossy(args.username.as_deref()),
-        dbname: lossy(args.dbname.as_deref()),
-    };
     let refuse_early = |why: String| {
         print_summary(report, None, &[], "", &mut io::stderr());
         Error::Refused(format!("refused {what}: {why}; {BYPASS_HINT}"))
     };
-    let target = Target::resolve(&conn, ctx)
-        .map_err(|e| refuse_early(format!("cannot tell which database it is for ({e})")))?;
+    let target =
+        target.map_err(|e| refuse_early(format!("cannot tell which database it is for ({e})")))?;
     let config = Config::load(ctx)
         .map_err(|e| refuse_early(format!("the configuration cannot be read ({e})")))?;
     record.target = Some((&target).into());
@@ -275,7 +397,7 @@ fn protect(ctx: &Context, args: &PsqlArgs, report: &ScanReport) -> Result<(), Er
         Decision::Guard(plan) => plan,
     };
 
-    let tools = match PgTools::resolve(ctx) {
+    let tools = match tools() {
         Ok(tools) => tools,
         Err(e) => {
             print_summary(report, Some(&target), &[], "", &mut io::stderr());
@@ -400,7 +522,12 @@ fn named_tables(report: &ScanReport) -> Vec<String> {
     for f in report.findings.iter().filter(|f| {
         matches!(
             f.kind,
-            Kind::DropTable | Kind::Truncate | Kind::DeleteAll | Kind::UpdateAll
+            Kind::DropTable
+                | Kind::Truncate
+                | Kind::DeleteAll
+                | Kind::UpdateAll
+                | Kind::DeleteBulk
+                | Kind::UpdateBulk
         )
     }) {
         for o in &f.objects {

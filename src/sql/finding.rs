@@ -20,6 +20,8 @@ pub enum Kind {
     DeleteAll,
     UpdateAll,
     Dynamic,
+    DeleteBulk,
+    UpdateBulk,
 }
 
 /// One rule: the data that describes a kind to people and to tools.
@@ -40,7 +42,7 @@ pub struct Rule {
 }
 
 /// Every kind, in the order of `Kind`'s variants.
-pub const RULES: [Rule; 10] = [
+pub const RULES: [Rule; 12] = [
     Rule {
         kind: Kind::DropDatabase,
         snake: "drop_database",
@@ -121,10 +123,26 @@ pub const RULES: [Rule; 10] = [
         explanation: "runs SQL built at run time (DO block, EXECUTE, \\gexec) that looks destructive",
         severity: 1,
     },
+    Rule {
+        kind: Kind::DeleteBulk,
+        snake: "delete_bulk",
+        kebab: "delete-bulk",
+        verb: "DELETE",
+        explanation: "deletes more rows than the bulk threshold, by the planner's estimate (EXPLAIN, not run)",
+        severity: 4,
+    },
+    Rule {
+        kind: Kind::UpdateBulk,
+        snake: "update_bulk",
+        kebab: "update-bulk",
+        verb: "UPDATE",
+        explanation: "updates more rows than the bulk threshold, by the planner's estimate (EXPLAIN, not run)",
+        severity: 3,
+    },
 ];
 
 impl Kind {
-    pub const ALL: [Kind; 10] = [
+    pub const ALL: [Kind; 12] = [
         Kind::DropDatabase,
         Kind::DropSchema,
         Kind::DropTable,
@@ -135,6 +153,8 @@ impl Kind {
         Kind::DeleteAll,
         Kind::UpdateAll,
         Kind::Dynamic,
+        Kind::DeleteBulk,
+        Kind::UpdateBulk,
     ];
 
     /// The rule describing this kind.
@@ -251,6 +271,14 @@ pub struct ScanReport {
     /// stays bounded on any input.
     pub findings_omitted: u64,
     pub problems: Vec<Problem>,
+    /// Some SQL is only known when psql runs it (`\gexec`, variables set
+    /// at run time): the guard must also check it inside psql.
+    #[serde(skip)]
+    pub builds_sql_at_run_time: bool,
+    /// DELETEs and UPDATEs with a WHERE, for a guard to estimate
+    /// (`estimate`); at most `estimate::MAX_CANDIDATES`.
+    #[serde(skip)]
+    pub estimate_candidates: Vec<super::estimate::Candidate>,
 }
 
 impl ScanReport {

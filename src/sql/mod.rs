@@ -43,6 +43,7 @@
 //! ```
 
 pub mod classify;
+pub mod estimate;
 pub mod finding;
 pub mod lexer;
 pub mod report;

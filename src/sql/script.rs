@@ -10,6 +10,7 @@ use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use super::classify::{self, Context};
+use super::estimate;
 use super::finding::{Finding, Problem, ScanReport, Severity};
 use super::lexer::{Lexer, MetaCommand, Sink, Statement, Terminator};
 use super::token::variable_char;
@@ -46,6 +47,8 @@ pub struct Scanner {
     stack: Vec<Frame>,
     includes_followed: usize,
     report: ScanReport,
+    /// A `:name` with no value here: psql may know it at run time.
+    unresolved: std::cell::Cell<bool>,
 }
 
 impl Scanner {
@@ -57,6 +60,7 @@ impl Scanner {
             stack: Vec::new(),
             includes_followed: 0,
             report: ScanReport::default(),
+            unresolved: std::cell::Cell::new(false),
         }
     }
 
@@ -104,7 +108,10 @@ impl Scanner {
         &self.report
     }
 
-    pub fn finish(self) -> ScanReport {
+    pub fn finish(mut self) -> ScanReport {
+        if self.unresolved.get() {
+            self.report.builds_sql_at_run_time = true;
+        }
         self.report
     }
 
@@ -410,19 +417,55 @@ fn io_message(err: &io::Error) -> String {
     }
 }
 
+impl Scanner {
+    /// Keeps a DELETE or UPDATE with a WHERE for the planner's estimate.
+    fn note_estimate_candidate(&mut self, statement: &Statement<'_>) {
+        if statement.truncated || self.report.estimate_candidates.len() >= estimate::MAX_CANDIDATES
+        {
+            return;
+        }
+        // Most statements are neither: skip tokenizing them.
+        let head = statement.text.iter().find(|b| !b.is_ascii_whitespace());
+        if !matches!(head, Some(b'd' | b'D' | b'u' | b'U' | b'-' | b'/')) {
+            return;
+        }
+        if let Some((kind, table, table_text)) = estimate::candidate(statement.text) {
+            let path = self.label().to_string();
+            self.report.estimate_candidates.push(estimate::Candidate {
+                path,
+                line: statement.line,
+                kind,
+                table,
+                table_text,
+                statement: display_statement(statement.text, false),
+                text: String::from_utf8_lossy(statement.text).into_owned(),
+            });
+        }
+    }
+}
+
 impl Sink for Scanner {
     fn variable(&self, name: &[u8]) -> Option<Vec<u8>> {
-        self.variables.get(name).cloned()
+        let value = self.variables.get(name).cloned();
+        // `a[1:2]` asks for a variable named `2`: never one in practice.
+        if value.is_none() && name.first().is_some_and(|b| !b.is_ascii_digit()) {
+            self.unresolved.set(true);
+        }
+        value
     }
 
     fn statement(&mut self, statement: &Statement<'_>) {
         self.report.statements += 1;
+        if statement.terminator == Terminator::Gexec {
+            self.report.builds_sql_at_run_time = true;
+        }
         let context = Context {
             gexec: statement.terminator == Terminator::Gexec,
             truncated: statement.truncated,
         };
         let hits = classify::classify(statement.text, context);
         if hits.is_empty() {
+            self.note_estimate_candidate(statement);
             return;
         }
         let text = display_statement(statement.text, statement.truncated);
@@ -578,5 +621,30 @@ mod tests {
         let report = scan("SELECT 1;\nSELECT 'oops;\nDROP TABLE t;");
         assert!(report.has_errors());
         assert_eq!(report.problems[0].line, Some(2));
+    }
+
+    #[test]
+    fn sql_built_at_run_time_is_noticed() {
+        for (sql, built) in [
+            ("SELECT 1::int; SELECT a[1:2] FROM t;", false),
+            ("SELECT 'drop table t' \\gexec", true),
+            ("SELECT :undefined;", true),
+            ("\\set t x\nDROP TABLE :t;", false),
+        ] {
+            assert_eq!(scan(sql).builds_sql_at_run_time, built, "{sql}");
+        }
+    }
+
+    #[test]
+    fn deletes_and_updates_with_a_where_are_kept_for_an_estimate() {
+        let report = scan(
+            "SELECT 1;\nDELETE FROM t WHERE id > 3;\nupdate s.u set a = 1 where b;\nDELETE FROM t;",
+        );
+        let found: Vec<(u64, &str)> = report
+            .estimate_candidates
+            .iter()
+            .map(|c| (c.line, c.table.as_str()))
+            .collect();
+        assert_eq!(found, vec![(2, "t"), (3, "s.u")]);
     }
 }

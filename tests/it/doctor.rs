@@ -61,7 +61,9 @@ impl Shell {
     /// The output with machine-specific paths replaced by names.
     fn redact(&self, out: &Output) -> String {
         let text = format!("{}[exit status {}]\n", out.stdout_str(), out.status);
-        text.replace(&self.venv().display().to_string(), "[VENV]")
+        let preload = dbguard_bin().with_file_name("libdbguard_preload.so");
+        text.replace(&preload.display().to_string(), "[PRELOAD]")
+            .replace(&self.venv().display().to_string(), "[VENV]")
             .replace(&self.sandbox.dir.path().display().to_string(), "[SANDBOX]")
             .replace(&dbguard_bin().display().to_string(), "[DBGUARD]")
             .replace(env!("CARGO_PKG_VERSION"), "[VERSION]")
@@ -76,6 +78,17 @@ fn everything_guarded() {
         &[("DBGUARD_YES", "1"), ("DBGUARD_BACKUP_DIR", "/backups")],
     );
     assert_eq!(out.status, 0, "{}", out.stdout_str());
+    insta::assert_snapshot!(s.redact(&out));
+}
+
+#[test]
+fn no_preload_library_means_interactive_sessions_are_not_checked() {
+    let s = Shell::new();
+    let out = s.doctor(
+        &[&s.sandbox.shims, &s.venv_bin, &s.system],
+        &[("DBGUARD_PRELOAD", "/nonexistent/libdbguard_preload.so")],
+    );
+    assert_eq!(out.status, 1, "{}", out.stdout_str());
     insta::assert_snapshot!(s.redact(&out));
 }
 

@@ -113,6 +113,26 @@ fn installs_binary_shims_and_marker_and_prints_the_path_line() {
     assert_eq!(fs::read(&bin).unwrap(), fs::read(dbguard_bin()).unwrap());
     assert_eq!(mode(&bin), 0o755);
     assert_eq!(mode(&shims), 0o755);
+    // The preload library for interactive sessions, where the installed
+    // binary looks for it.
+    let library = h.home.join(".local/lib/dbguard/libdbguard_preload.so");
+    let built = dbguard_bin().with_file_name("libdbguard_preload.so");
+    assert_eq!(fs::read(&library).unwrap(), fs::read(&built).unwrap());
+    assert_eq!(mode(&library), 0o644);
+    let doctor = capture(
+        Command::new(&bin)
+            .arg("doctor")
+            .env_clear()
+            .env("PATH", format!("{}:/usr/bin:/bin", shims.display())),
+        None,
+    );
+    assert!(
+        doctor
+            .stdout_str()
+            .contains(&format!("checked inside psql by {}", library.display())),
+        "{}",
+        doctor.stdout_str()
+    );
     assert!(shims.join(".dbguard-shims").is_file());
     for tool in ["psql", "alembic", "dropdb", "pg_restore"] {
         assert_eq!(fs::read_link(shims.join(tool)).unwrap(), bin, "{tool} link");

@@ -12,6 +12,7 @@ mod completions;
 mod doctor;
 mod guard;
 mod install;
+mod interactive;
 mod scan;
 mod transparency;
 mod whole_database_guard;

@@ -108,3 +108,13 @@ pub fn restore_unasked(sandbox: &Sandbox, id: &str) {
     );
     assert_eq!(out.status, 0, "{}", out.stderr_str());
 }
+
+/// An interactive psql through the shim: the pseudo-terminal is its
+/// stdin, stdout, stderr and controlling terminal, as in a shell.
+pub fn interactive_psql(sandbox: &Sandbox, args: &[&str]) -> expectrl::session::OsSession {
+    let mut cmd = sandbox.shim("psql");
+    cmd.args(["-X", "-P", "pager=off"]).args(args);
+    let mut session = expectrl::Session::spawn(cmd).expect("spawn on a pty");
+    session.set_expect_timeout(Some(Duration::from_secs(60)));
+    session
+}

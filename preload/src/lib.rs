@@ -1,0 +1,324 @@
+//! `libdbguard_preload.so`: loaded into the real psql by the dbguard shim
+//! (`LD_PRELOAD`), it wraps libpq's query-sending functions so that every
+//! statement psql sends — typed at the prompt, produced by `\gexec`, built
+//! from variables — is checked by `dbguard::shim::live` before it reaches
+//! the server. A statement that is declined is replaced by one that raises
+//! the refusal as an error on the server.
+//!
+//! Rules this file keeps:
+//! - At load time (an ELF constructor, before psql's `main`), our entry is
+//!   removed from `LD_PRELOAD` and our control variables from the
+//!   environment, so programs psql starts (`\!`, `\o |cmd`, the pager) run
+//!   without us. A process without libpq (Debian's pg_wrapper, which execs
+//!   the real psql) keeps them, to pass them on.
+//! - No panic crosses the C boundary: every wrapper runs the guard under
+//!   `catch_unwind`, and a panic refuses a statement that looks
+//!   destructive rather than sending it unchecked.
+//! - Nothing else of libpq is touched: `\c`, cancel, `\copy` and `\watch`
+//!   keep their own code paths.
+
+mod libpq;
+
+use std::cell::Cell;
+use std::ffi::{CStr, CString, OsStr, c_char, c_int};
+use std::os::unix::ffi::OsStrExt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::ptr;
+use std::sync::{Mutex, OnceLock};
+
+use dbguard::Context;
+use dbguard::shim::live::{self, CONFIRMED_ENV, LiveGuard, PRELOAD_FILE, Verdict};
+
+use crate::libpq::{LiveConn, Oid, PgConn, PgResult, libpq};
+
+/// Runs when the library is loaded, before psql's `main`.
+#[used]
+#[unsafe(link_section = ".init_array")]
+static ON_LOAD: extern "C" fn() = on_load;
+
+/// The pre-flight's confirmed keys, read at load time.
+static CONFIRMED: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+extern "C" fn on_load() {
+    let _ = catch_unwind(scrub_environment);
+}
+
+/// Removes what only this process should see from the environment.
+///
+/// Only in a process that has libpq: on Debian `psql` is a Perl wrapper
+/// (pg_wrapper) that execs the real psql, and the variables must survive
+/// that exec to reach it.
+fn scrub_environment() {
+    if libpq().send_query.is_none() {
+        return;
+    }
+    if let Some(list) = std::env::var_os("LD_PRELOAD") {
+        let kept: Vec<&[u8]> = list
+            .as_bytes()
+            .split(|b| *b == b':' || *b == b' ')
+            .filter(|entry| !entry.is_empty() && !is_us(entry))
+            .collect();
+        // SAFETY: constructors run before `main`, while the process has
+        // one thread, so nothing reads the environment concurrently.
+        unsafe {
+            if kept.is_empty() {
+                std::env::remove_var("LD_PRELOAD");
+            } else {
+                std::env::set_var("LD_PRELOAD", OsStr::from_bytes(&kept.join(&b':')));
+            }
+        }
+    }
+    if let Some(path) = std::env::var_os(CONFIRMED_ENV) {
+        // SAFETY: as above, single-threaded before `main`.
+        unsafe { std::env::remove_var(CONFIRMED_ENV) };
+        if let Ok(text) = std::fs::read_to_string(&path) {
+            let keys = text.lines().map(str::to_owned).collect();
+            if let Ok(mut confirmed) = CONFIRMED.lock() {
+                *confirmed = keys;
+            }
+        }
+        let _ = std::fs::remove_file(&path);
+    }
+}
+
+fn is_us(entry: &[u8]) -> bool {
+    entry.rsplit(|b| *b == b'/').next() == Some(PRELOAD_FILE.as_bytes())
+}
+
+/// The guard, built on the first statement (not at load time, so a
+/// session that sends nothing pays nothing).
+fn guard() -> &'static LiveGuard {
+    static GUARD: OnceLock<LiveGuard> = OnceLock::new();
+    GUARD.get_or_init(|| {
+        let ctx = Context::from_process();
+        let confirmed = CONFIRMED
+            .lock()
+            .map(|mut c| std::mem::take(&mut *c))
+            .unwrap_or_default();
+        LiveGuard::new(ctx, &confirmed)
+    })
+}
+
+thread_local! {
+    /// Set while the guard runs, so libpq calls it makes are not judged.
+    static BUSY: Cell<bool> = const { Cell::new(false) };
+}
+
+/// The text to send instead of `query`, or `None` to send it unchanged.
+fn judge(conn: *mut PgConn, query: *const c_char) -> Option<CString> {
+    if conn.is_null() || query.is_null() || BUSY.with(Cell::get) {
+        return None;
+    }
+    // SAFETY: psql passes a NUL-terminated query that outlives the call.
+    let sql = unsafe { CStr::from_ptr(query) }.to_bytes();
+    BUSY.with(|b| b.set(true));
+    let verdict = catch_unwind(AssertUnwindSafe(|| guard().check(&LiveConn { conn }, sql)));
+    BUSY.with(|b| b.set(false));
+    let replacement = match verdict {
+        Ok(Verdict::Send) => return None,
+        Ok(Verdict::Replace(text)) => text,
+        Err(_) if looks_destructive(sql) => live::refusal_statement(
+            "the check of this statement failed unexpectedly; it was not run",
+        ),
+        Err(_) => return None,
+    };
+    // The refusal is built from text without NUL bytes.
+    CString::new(replacement).ok()
+}
+
+/// The last line of defence when the guard itself failed: any of the
+/// destructive verbs anywhere in the text.
+fn looks_destructive(sql: &[u8]) -> bool {
+    let lower = sql.to_ascii_lowercase();
+    [
+        "drop", "truncate", "delete", "update", "alter", "do", "execute",
+    ]
+    .iter()
+    .any(|w| lower.windows(w.len()).any(|win| win == w.as_bytes()))
+}
+
+/// # Safety
+/// Called by psql with libpq's contract for `PQexec`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn PQexec(conn: *mut PgConn, query: *const c_char) -> *mut PgResult {
+    let Some(real) = libpq().exec else {
+        return ptr::null_mut();
+    };
+    let replaced = judge(conn, query);
+    let query = replaced.as_ref().map_or(query, |c| c.as_ptr());
+    // SAFETY: the real PQexec with the caller's connection and a valid
+    // NUL-terminated query (the caller's, or ours, alive until it returns).
+    unsafe { real(conn, query) }
+}
+
+/// # Safety
+/// Called by psql with libpq's contract for `PQsendQuery`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn PQsendQuery(conn: *mut PgConn, query: *const c_char) -> c_int {
+    let Some(real) = libpq().send_query else {
+        return 0;
+    };
+    let replaced = judge(conn, query);
+    let query = replaced.as_ref().map_or(query, |c| c.as_ptr());
+    // SAFETY: as in PQexec; libpq copies the query before returning.
+    unsafe { real(conn, query) }
+}
+
+/// # Safety
+/// Called with libpq's contract for `PQexecParams`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn PQexecParams(
+    conn: *mut PgConn,
+    command: *const c_char,
+    n_params: c_int,
+    param_types: *const Oid,
+    param_values: *const *const c_char,
+    param_lengths: *const c_int,
+    param_formats: *const c_int,
+    result_format: c_int,
+) -> *mut PgResult {
+    let Some(real) = libpq().exec_params else {
+        return ptr::null_mut();
+    };
+    match judge(conn, command) {
+        // SAFETY: the caller's arguments, passed on unchanged.
+        None => unsafe {
+            real(
+                conn,
+                command,
+                n_params,
+                param_types,
+                param_values,
+                param_lengths,
+                param_formats,
+                result_format,
+            )
+        },
+        // The refusal takes no parameters.
+        // SAFETY: a valid query and no parameter arrays.
+        Some(refusal) => unsafe {
+            real(
+                conn,
+                refusal.as_ptr(),
+                0,
+                ptr::null(),
+                ptr::null(),
+                ptr::null(),
+                ptr::null(),
+                result_format,
+            )
+        },
+    }
+}
+
+/// # Safety
+/// Called with libpq's contract for `PQsendQueryParams`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn PQsendQueryParams(
+    conn: *mut PgConn,
+    command: *const c_char,
+    n_params: c_int,
+    param_types: *const Oid,
+    param_values: *const *const c_char,
+    param_lengths: *const c_int,
+    param_formats: *const c_int,
+    result_format: c_int,
+) -> c_int {
+    let Some(real) = libpq().send_query_params else {
+        return 0;
+    };
+    match judge(conn, command) {
+        // SAFETY: the caller's arguments, passed on unchanged.
+        None => unsafe {
+            real(
+                conn,
+                command,
+                n_params,
+                param_types,
+                param_values,
+                param_lengths,
+                param_formats,
+                result_format,
+            )
+        },
+        // SAFETY: a valid query and no parameter arrays.
+        Some(refusal) => unsafe {
+            real(
+                conn,
+                refusal.as_ptr(),
+                0,
+                ptr::null(),
+                ptr::null(),
+                ptr::null(),
+                ptr::null(),
+                result_format,
+            )
+        },
+    }
+}
+
+/// A prepared statement is judged when it is prepared: what runs later is
+/// exactly this text. A declined one is prepared as the refusal, so every
+/// execution of it fails on the server.
+///
+/// # Safety
+/// Called with libpq's contract for `PQprepare`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn PQprepare(
+    conn: *mut PgConn,
+    name: *const c_char,
+    query: *const c_char,
+    n_params: c_int,
+    param_types: *const Oid,
+) -> *mut PgResult {
+    let Some(real) = libpq().prepare else {
+        return ptr::null_mut();
+    };
+    match judge(conn, query) {
+        // SAFETY: the caller's arguments, passed on unchanged.
+        None => unsafe { real(conn, name, query, n_params, param_types) },
+        // SAFETY: a valid statement name and query, no parameter types.
+        Some(refusal) => unsafe { real(conn, name, refusal.as_ptr(), 0, ptr::null()) },
+    }
+}
+
+/// # Safety
+/// Called with libpq's contract for `PQsendPrepare`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn PQsendPrepare(
+    conn: *mut PgConn,
+    name: *const c_char,
+    query: *const c_char,
+    n_params: c_int,
+    param_types: *const Oid,
+) -> c_int {
+    let Some(real) = libpq().send_prepare else {
+        return 0;
+    };
+    match judge(conn, query) {
+        // SAFETY: the caller's arguments, passed on unchanged.
+        None => unsafe { real(conn, name, query, n_params, param_types) },
+        // SAFETY: a valid statement name and query, no parameter types.
+        Some(refusal) => unsafe { real(conn, name, refusal.as_ptr(), 0, ptr::null()) },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_our_entry_is_recognised_in_ld_preload() {
+        assert!(is_us(b"/usr/lib/dbguard/libdbguard_preload.so"));
+        assert!(is_us(b"libdbguard_preload.so"));
+        assert!(!is_us(b"/usr/lib/libjemalloc.so"));
+        assert!(!is_us(b"/x/libdbguard_preload.so.bak"));
+    }
+
+    #[test]
+    fn the_panic_path_refuses_anything_that_might_destroy() {
+        assert!(looks_destructive(b"DROP TABLE t"));
+        assert!(looks_destructive(b"with x as (delete from t) select 1"));
+        assert!(!looks_destructive(b"select 1"));
+    }
+}

@@ -1,0 +1,279 @@
+//! The real libpq behind our wrappers: its functions looked up once with
+//! `dlsym` (the next definition after ours for the functions we wrap, the
+//! global one for those we only call), and a live connection seen through
+//! them as the guard's `Connection`.
+
+use std::ffi::{CStr, c_char, c_int, c_void};
+use std::sync::OnceLock;
+
+use dbguard::shim::live::{Connection, TxStatus};
+
+pub type PgConn = c_void;
+pub type PgResult = c_void;
+pub type Oid = u32;
+
+pub type ExecFn = unsafe extern "C" fn(*mut PgConn, *const c_char) -> *mut PgResult;
+pub type SendQueryFn = unsafe extern "C" fn(*mut PgConn, *const c_char) -> c_int;
+pub type ExecParamsFn = unsafe extern "C" fn(
+    *mut PgConn,
+    *const c_char,
+    c_int,
+    *const Oid,
+    *const *const c_char,
+    *const c_int,
+    *const c_int,
+    c_int,
+) -> *mut PgResult;
+pub type SendQueryParamsFn = unsafe extern "C" fn(
+    *mut PgConn,
+    *const c_char,
+    c_int,
+    *const Oid,
+    *const *const c_char,
+    *const c_int,
+    *const c_int,
+    c_int,
+) -> c_int;
+pub type PrepareFn = unsafe extern "C" fn(
+    *mut PgConn,
+    *const c_char,
+    *const c_char,
+    c_int,
+    *const Oid,
+) -> *mut PgResult;
+pub type SendPrepareFn =
+    unsafe extern "C" fn(*mut PgConn, *const c_char, *const c_char, c_int, *const Oid) -> c_int;
+type TextFn = unsafe extern "C" fn(*const PgConn) -> *mut c_char;
+type StatusFn = unsafe extern "C" fn(*const PgConn) -> c_int;
+type ConninfoFn = unsafe extern "C" fn(*mut PgConn) -> *mut ConninfoOption;
+type ResultStatusFn = unsafe extern "C" fn(*const PgResult) -> c_int;
+type NtuplesFn = unsafe extern "C" fn(*const PgResult) -> c_int;
+type GetvalueFn = unsafe extern "C" fn(*const PgResult, c_int, c_int) -> *mut c_char;
+type ClearFn = unsafe extern "C" fn(*mut PgResult);
+
+/// `PGRES_COMMAND_OK` and `PGRES_TUPLES_OK` of `ExecStatusType`.
+const COMMAND_OK: c_int = 1;
+const TUPLES_OK: c_int = 2;
+type ConninfoFreeFn = unsafe extern "C" fn(*mut ConninfoOption);
+
+/// libpq's `PQconninfoOption`.
+#[repr(C)]
+struct ConninfoOption {
+    keyword: *mut c_char,
+    envvar: *mut c_char,
+    compiled: *mut c_char,
+    val: *mut c_char,
+    label: *mut c_char,
+    dispchar: *mut c_char,
+    dispsize: c_int,
+}
+
+/// The libpq functions this library calls. `None` where the process has
+/// no such function (not linked with libpq, or an older libpq).
+pub struct Libpq {
+    pub exec: Option<ExecFn>,
+    pub send_query: Option<SendQueryFn>,
+    pub exec_params: Option<ExecParamsFn>,
+    pub send_query_params: Option<SendQueryParamsFn>,
+    pub prepare: Option<PrepareFn>,
+    pub send_prepare: Option<SendPrepareFn>,
+    host: Option<TextFn>,
+    hostaddr: Option<TextFn>,
+    port: Option<TextFn>,
+    db: Option<TextFn>,
+    user: Option<TextFn>,
+    pass: Option<TextFn>,
+    transaction_status: Option<StatusFn>,
+    conninfo: Option<ConninfoFn>,
+    conninfo_free: Option<ConninfoFreeFn>,
+    result_status: Option<ResultStatusFn>,
+    ntuples: Option<NtuplesFn>,
+    getvalue: Option<GetvalueFn>,
+    clear: Option<ClearFn>,
+}
+
+/// Looks `name` up after this library (`RTLD_NEXT`) or anywhere in the
+/// process (`RTLD_DEFAULT`), as a function pointer of the given type.
+macro_rules! lookup {
+    ($handle:expr, $name:literal, $ty:ty) => {{
+        // SAFETY: dlsym with a NUL-terminated name is always safe to call;
+        // the result is either null or the address of libpq's function of
+        // that name, whose C signature the target type spells out.
+        let p = unsafe { libc::dlsym($handle, concat!($name, "\0").as_ptr().cast()) };
+        if p.is_null() {
+            None
+        } else {
+            // SAFETY: see above; a function pointer and a data pointer have
+            // the same size and representation on every platform we build.
+            Some(unsafe { std::mem::transmute::<*mut c_void, $ty>(p) })
+        }
+    }};
+}
+
+/// The real libpq, looked up on first use.
+pub fn libpq() -> &'static Libpq {
+    static LIBPQ: OnceLock<Libpq> = OnceLock::new();
+    LIBPQ.get_or_init(|| Libpq {
+        exec: lookup!(libc::RTLD_NEXT, "PQexec", ExecFn),
+        send_query: lookup!(libc::RTLD_NEXT, "PQsendQuery", SendQueryFn),
+        exec_params: lookup!(libc::RTLD_NEXT, "PQexecParams", ExecParamsFn),
+        send_query_params: lookup!(libc::RTLD_NEXT, "PQsendQueryParams", SendQueryParamsFn),
+        prepare: lookup!(libc::RTLD_NEXT, "PQprepare", PrepareFn),
+        send_prepare: lookup!(libc::RTLD_NEXT, "PQsendPrepare", SendPrepareFn),
+        host: lookup!(libc::RTLD_DEFAULT, "PQhost", TextFn),
+        hostaddr: lookup!(libc::RTLD_DEFAULT, "PQhostaddr", TextFn),
+        port: lookup!(libc::RTLD_DEFAULT, "PQport", TextFn),
+        db: lookup!(libc::RTLD_DEFAULT, "PQdb", TextFn),
+        user: lookup!(libc::RTLD_DEFAULT, "PQuser", TextFn),
+        pass: lookup!(libc::RTLD_DEFAULT, "PQpass", TextFn),
+        transaction_status: lookup!(libc::RTLD_DEFAULT, "PQtransactionStatus", StatusFn),
+        conninfo: lookup!(libc::RTLD_DEFAULT, "PQconninfo", ConninfoFn),
+        conninfo_free: lookup!(libc::RTLD_DEFAULT, "PQconninfoFree", ConninfoFreeFn),
+        result_status: lookup!(libc::RTLD_DEFAULT, "PQresultStatus", ResultStatusFn),
+        ntuples: lookup!(libc::RTLD_DEFAULT, "PQntuples", NtuplesFn),
+        getvalue: lookup!(libc::RTLD_DEFAULT, "PQgetvalue", GetvalueFn),
+        clear: lookup!(libc::RTLD_DEFAULT, "PQclear", ClearFn),
+    })
+}
+
+/// A C string owned by libpq, copied; `None` for null or empty.
+fn text(p: *const c_char) -> Option<String> {
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: libpq returns NUL-terminated strings that live as long as the
+    // connection (or the conninfo array), which outlives this copy.
+    let s = unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned();
+    (!s.is_empty()).then_some(s)
+}
+
+/// A connection psql is about to send a statement on.
+pub struct LiveConn {
+    pub conn: *mut PgConn,
+}
+
+impl LiveConn {
+    fn get(&self, f: Option<TextFn>) -> Option<String> {
+        // SAFETY: `conn` is the non-null PGconn psql passed to the wrapped
+        // call, valid for its duration; the accessor only reads it.
+        f.and_then(|f| text(unsafe { f(self.conn) }))
+    }
+
+    /// Runs `sql` with the real PQexec (never our wrapper, so it is not
+    /// judged) and gives the first value of the first row, or `""` for a
+    /// command without rows; `None` on any failure.
+    fn exec(&self, sql: &str) -> Option<String> {
+        let api = libpq();
+        let (exec, status, ntuples, getvalue, clear) = (
+            api.exec?,
+            api.result_status?,
+            api.ntuples?,
+            api.getvalue?,
+            api.clear?,
+        );
+        let sql = std::ffi::CString::new(sql).ok()?;
+        // SAFETY: the live connection (see `get`), idle between statements
+        // because psql is about to send one; a NUL-terminated query.
+        let res = unsafe { exec(self.conn, sql.as_ptr()) };
+        if res.is_null() {
+            return None;
+        }
+        // SAFETY: `res` is the non-null result PQexec just returned; it is
+        // read and then cleared exactly once.
+        let out = unsafe {
+            match status(res) {
+                TUPLES_OK if ntuples(res) > 0 => {
+                    Some(text(getvalue(res, 0, 0)).unwrap_or_default())
+                }
+                COMMAND_OK | TUPLES_OK => Some(String::new()),
+                _ => None,
+            }
+        };
+        // SAFETY: see above.
+        unsafe { clear(res) };
+        out
+    }
+}
+
+/// Settings that must not be handed on: secrets without an environment
+/// variable to carry them, and names that would pass for the user's own
+/// session in pg_stat_activity.
+const NOT_HANDED_ON: [&str; 4] = [
+    "sslpassword",
+    "application_name",
+    "fallback_application_name",
+    "replication",
+];
+
+impl Connection for LiveConn {
+    fn settings(&self) -> Vec<(String, String)> {
+        let api = libpq();
+        let mut out: Vec<(String, String)> = Vec::new();
+        if let (Some(conninfo), Some(free)) = (api.conninfo, api.conninfo_free) {
+            // SAFETY: `conn` is valid (see `get`); PQconninfo returns a
+            // freshly allocated array ending in an entry with a null
+            // keyword, or null.
+            let options = unsafe { conninfo(self.conn) };
+            if !options.is_null() {
+                let mut at = options;
+                loop {
+                    // SAFETY: `at` stays within the array: we stop at the
+                    // terminating entry.
+                    let option = unsafe { &*at };
+                    let Some(keyword) = text(option.keyword) else {
+                        break;
+                    };
+                    if let Some(value) = text(option.val)
+                        && !NOT_HANDED_ON.contains(&keyword.as_str())
+                    {
+                        out.push((keyword, value));
+                    }
+                    // SAFETY: not the terminator, so the next entry exists.
+                    at = unsafe { at.add(1) };
+                }
+                // SAFETY: the array came from PQconninfo and is freed once.
+                unsafe { free(options) };
+            }
+        }
+        // The host, address and port actually reached, rather than lists.
+        let mut set = |key: &str, value: Option<String>, only_if_present: bool| {
+            let Some(value) = value else { return };
+            match out.iter_mut().find(|(k, _)| k == key) {
+                Some(slot) => slot.1 = value,
+                None if !only_if_present => out.push((key.to_owned(), value)),
+                None => {}
+            }
+        };
+        set("host", self.get(api.host), false);
+        set("hostaddr", self.get(api.hostaddr), true);
+        set("port", self.get(api.port), false);
+        set("dbname", self.get(api.db), false);
+        set("user", self.get(api.user), false);
+        // A password typed at psql's prompt lives only in the connection.
+        set("password", self.get(api.pass), false);
+        out
+    }
+
+    fn explain(&self, sql: &str) -> Option<String> {
+        if self.transaction() != TxStatus::InTransaction {
+            // Idle: an implicit transaction of its own, whose failure
+            // touches nothing.
+            return self.exec(sql).filter(|s| !s.is_empty());
+        }
+        // Inside the user's transaction an error would abort it: contain
+        // the EXPLAIN in a savepoint and undo it whatever happens.
+        self.exec("SAVEPOINT dbguard_estimate")?;
+        let out = self.exec(sql);
+        self.exec("ROLLBACK TO SAVEPOINT dbguard_estimate");
+        self.exec("RELEASE SAVEPOINT dbguard_estimate");
+        out.filter(|s| !s.is_empty())
+    }
+
+    fn transaction(&self) -> TxStatus {
+        match libpq().transaction_status {
+            // SAFETY: `conn` is valid (see `get`).
+            Some(f) => TxStatus::from_libpq(unsafe { f(self.conn) }),
+            None => TxStatus::Unknown,
+        }
+    }
+}

@@ -1,0 +1,364 @@
+//! The guard inside a running psql: the decisions the preload library
+//! (`preload/`, loaded into the real psql by the shim) takes for every
+//! statement psql sends to the server. The library only translates libpq
+//! calls; everything that can be decided without a live connection is
+//! here, behind the small `Connection` trait, so it is unit-tested.
+//!
+//! For each statement: scan it (the same scanner as for scripts); when it
+//! is destructive, show it, ask on /dev/tty, back up through the live
+//! connection's own settings, audit, and let it through. When the answer
+//! is no (or the backup fails), the statement is replaced by one that
+//! raises an error on the server, so psql prints the reason and an open
+//! transaction is aborted exactly as by any failed statement.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use sha2::{Digest, Sha256};
+
+use crate::config::Config;
+use crate::pgtools::PgTools;
+use crate::sql::estimate::add_bulk_findings;
+use crate::sql::{ScanReport, Scanner};
+use crate::target::Target;
+use crate::{Context, Error};
+
+/// Names the preload library explicitly (for the shim and `doctor`).
+pub const PRELOAD_ENV: &str = "DBGUARD_PRELOAD";
+/// Set by the shim for the library: a 0600 file listing the statements the
+/// script pre-flight already confirmed (one key per line), not to be asked
+/// about again. Removed from the environment before psql's `main` runs.
+pub const CONFIRMED_ENV: &str = "DBGUARD_LIVE_CONFIRMED";
+/// File name of the preload library.
+pub const PRELOAD_FILE: &str = "libdbguard_preload.so";
+/// How long a backup taken from inside a session waits for a table lock.
+/// The session's own open transaction may hold it (`BEGIN; ALTER TABLE t
+/// ...; DROP TABLE t;`): waiting longer would only hang psql.
+pub const LOCK_TIMEOUT_MS: u32 = 10_000;
+
+/// The label findings of a live statement carry instead of a file name.
+pub const STATEMENT_LABEL: &str = "statement";
+
+/// The transaction state of the connection, as libpq reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TxStatus {
+    Idle,
+    Active,
+    InTransaction,
+    InError,
+    Unknown,
+}
+
+impl TxStatus {
+    /// From `PQtransactionStatus`'s `PGTransactionStatusType`.
+    pub fn from_libpq(value: i32) -> TxStatus {
+        match value {
+            0 => TxStatus::Idle,
+            1 => TxStatus::Active,
+            2 => TxStatus::InTransaction,
+            3 => TxStatus::InError,
+            _ => TxStatus::Unknown,
+        }
+    }
+}
+
+/// What the guard needs from a live libpq connection.
+pub trait Connection {
+    /// The connection's settings (`PQconninfo`, with the host and port it
+    /// actually reached), password included.
+    fn settings(&self) -> Vec<(String, String)>;
+    fn transaction(&self) -> TxStatus;
+    /// Runs one `EXPLAIN` on the connection, leaving the session's state
+    /// as it was (inside a transaction, under a savepoint rolled back
+    /// afterwards); its output, or `None` when it failed.
+    fn explain(&self, sql: &str) -> Option<String>;
+}
+
+/// What to do with a statement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Send it as it is.
+    Send,
+    /// Send this instead: it raises the refusal as an error on the server.
+    Replace(String),
+}
+
+/// The per-process state of the live guard.
+pub struct LiveGuard {
+    ctx: Context,
+    /// Statements confirmed by the script pre-flight, with how many times
+    /// each may still pass unasked.
+    confirmed: Mutex<HashMap<String, u32>>,
+}
+
+impl LiveGuard {
+    /// `ctx` is the process as psql sees it (the library's own variables
+    /// already removed); `confirmed` the keys the pre-flight passed on.
+    pub fn new(ctx: Context, confirmed: &[String]) -> LiveGuard {
+        let mut map = HashMap::new();
+        for key in confirmed {
+            *map.entry(key.clone()).or_insert(0) += 1;
+        }
+        LiveGuard {
+            ctx,
+            confirmed: Mutex::new(map),
+        }
+    }
+
+    /// Decides about `sql`, asking and backing up when it is destructive.
+    pub fn check(&self, conn: &dyn Connection, sql: &[u8]) -> Verdict {
+        let state = conn.transaction();
+        if state == TxStatus::InError {
+            // The server runs nothing but the end of the transaction now:
+            // the statement fails on its own, nothing to protect.
+            return Verdict::Send;
+        }
+        let mut report = scan(&self.ctx, sql);
+        if !report.estimate_candidates.is_empty()
+            && matches!(state, TxStatus::Idle | TxStatus::InTransaction)
+        {
+            // The connection is idle between statements: ask its planner.
+            let threshold = Config::load(&self.ctx)
+                .map(|c| c.bulk_threshold())
+                .unwrap_or_default();
+            add_bulk_findings(&mut report, &threshold, |sql| conn.explain(sql));
+        }
+        if report.is_safe() {
+            return Verdict::Send;
+        }
+        if self.take_confirmed(&report) {
+            return Verdict::Send;
+        }
+        let target = Target::from_settings(&conn.settings(), |_| None);
+        let tools = || {
+            let psql = std::env::current_exe().map_err(|e| Error::io("/proc/self/exe", e))?;
+            // Backups give up on a table lock rather than wait for this
+            // session's own open transaction.
+            PgTools::beside_psql(&self.ctx, psql).map(|t| t.with_lock_timeout(LOCK_TIMEOUT_MS))
+        };
+        match crate::shim::psql_guard::protect_on(&self.ctx, target, &report, tools) {
+            Ok(()) => Verdict::Send,
+            Err(e) => Verdict::Replace(refusal_statement(&e.to_string())),
+        }
+    }
+
+    /// True (and the keys used up) when the pre-flight confirmed every
+    /// destructive statement in `report`.
+    fn take_confirmed(&self, report: &ScanReport) -> bool {
+        if report.has_errors() || report.findings_omitted > 0 {
+            return false;
+        }
+        let Ok(mut confirmed) = self.confirmed.lock() else {
+            return false;
+        };
+        if confirmed.is_empty() {
+            return false;
+        }
+        let mut keys: Vec<String> = Vec::new();
+        for f in &report.findings {
+            let Some(key) = statement_key(&f.statement) else {
+                return false;
+            };
+            // Several findings of one statement share one confirmation.
+            if !keys.contains(&key) {
+                keys.push(key);
+            }
+        }
+        let all_there = keys
+            .iter()
+            .all(|k| confirmed.get(k).is_some_and(|n| *n > 0));
+        if !all_there {
+            return false;
+        }
+        for k in &keys {
+            if let Some(n) = confirmed.get_mut(k) {
+                *n -= 1;
+            }
+        }
+        true
+    }
+}
+
+/// Scans one statement (or `\;`-joined statements) as psql sends it.
+pub fn scan(ctx: &Context, sql: &[u8]) -> ScanReport {
+    let cwd = ctx.cwd.clone().unwrap_or_else(|| "/".into());
+    let mut scanner = Scanner::new(&cwd);
+    scanner.scan_bytes(STATEMENT_LABEL, sql, Path::new(&cwd));
+    scanner.finish()
+}
+
+/// The key a confirmed statement is known by: SHA-256 of its displayed
+/// text (whitespace collapsed, the way the scanner shows it). `None` for a
+/// shortened text, which cannot identify a statement.
+pub fn statement_key(display: &str) -> Option<String> {
+    if display.ends_with('…') {
+        return None;
+    }
+    let text = display.trim().trim_end_matches(';').trim_end();
+    Some(hex::encode(Sha256::digest(text.as_bytes())))
+}
+
+/// The keys of every destructive statement the pre-flight confirmed.
+pub fn confirmed_keys(report: &ScanReport) -> Vec<String> {
+    report
+        .findings
+        .iter()
+        .filter_map(|f| statement_key(&f.statement))
+        .collect()
+}
+
+/// Where the preload library is: `DBGUARD_PRELOAD`, else beside the
+/// running binary (cargo's `target/<profile>/`), else
+/// `<binary's dir>/../lib/dbguard/` (an install). `Err` says where it
+/// looked.
+pub fn preload_library(ctx: &Context) -> Result<PathBuf, String> {
+    if let Some(path) = ctx.var(PRELOAD_ENV).filter(|v| !v.is_empty()) {
+        let path = PathBuf::from(path);
+        return if path.is_file() {
+            Ok(path)
+        } else {
+            Err(format!("{PRELOAD_ENV}={}", path.display()))
+        };
+    }
+    let exe = std::env::current_exe().map_err(|e| format!("cannot locate dbguard: {e}"))?;
+    let dir = exe.parent().unwrap_or(Path::new("/"));
+    let prefix = dir.parent().unwrap_or(Path::new("/"));
+    let candidates = [
+        dir.join(PRELOAD_FILE),
+        prefix.join("lib/dbguard").join(PRELOAD_FILE),
+    ];
+    for candidate in &candidates {
+        if candidate.is_file() {
+            return Ok(candidate.clone());
+        }
+    }
+    Err(format!(
+        "looked in {} and {}",
+        candidates[0].display(),
+        candidates[1].display()
+    ))
+}
+
+/// Writes the confirmed keys to a private (0600) file for the library,
+/// which reads and removes it when psql starts.
+pub fn write_confirmed(keys: &[String]) -> std::io::Result<PathBuf> {
+    let mut file = tempfile::Builder::new()
+        .prefix("dbguard-confirmed-")
+        .tempfile()?;
+    std::io::Write::write_all(&mut file, (keys.join("\n") + "\n").as_bytes())?;
+    let (_, path) = file.keep().map_err(|e| e.error)?;
+    Ok(path)
+}
+
+/// A statement that fails on the server with `message`: psql shows
+/// `ERROR:  dbguard: …`, and an open transaction is aborted as after any
+/// failed statement, so psql's idea of the transaction state stays true.
+pub fn refusal_statement(message: &str) -> String {
+    let text = format!("dbguard: statement not run: {message}");
+    let mut escaped = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\'' => escaped.push_str("''"),
+            '\\' => escaped.push_str("\\\\"),
+            // `$` is safe in the E'' literal but not in the $dbguard$ body.
+            '$' => escaped.push_str("\\x24"),
+            '\0' => {}
+            c => escaped.push(c),
+        }
+    }
+    format!("DO $dbguard$ BEGIN RAISE EXCEPTION USING MESSAGE = E'{escaped}'; END $dbguard$")
+}
+
+/// Turns a failure into the refusal text, for callers outside the guard
+/// (the library's panic path).
+pub fn refusal_for_error(e: &Error) -> String {
+    refusal_statement(&e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Fake(TxStatus);
+
+    impl Connection for Fake {
+        fn settings(&self) -> Vec<(String, String)> {
+            // Nowhere: the guard must refuse before it could ask anyone.
+            vec![
+                ("host".into(), "/nonexistent".into()),
+                ("dbname".into(), "app".into()),
+            ]
+        }
+        fn transaction(&self) -> TxStatus {
+            self.0
+        }
+        fn explain(&self, _: &str) -> Option<String> {
+            None
+        }
+    }
+
+    fn guard(confirmed: &[String]) -> LiveGuard {
+        // The audit record of a refusal goes to a private directory.
+        let dir = std::env::temp_dir().join(format!("dbguard-live-test-{}", std::process::id()));
+        let dir = dir.to_string_lossy().into_owned();
+        let ctx = Context::for_test(&["psql"], &[("DBGUARD_BACKUP_DIR", dir.as_str())]);
+        LiveGuard::new(ctx, confirmed)
+    }
+
+    #[test]
+    fn harmless_statements_and_failed_transactions_pass_unasked() {
+        let g = guard(&[]);
+        let idle = Fake(TxStatus::Idle);
+        for sql in [
+            "select 1;",
+            "insert into t values (1)",
+            "delete from t where id = 3;",
+        ] {
+            assert_eq!(g.check(&idle, sql.as_bytes()), Verdict::Send, "{sql}");
+        }
+        // The server refuses everything in a failed transaction by itself.
+        assert_eq!(
+            g.check(&Fake(TxStatus::InError), b"drop table t;"),
+            Verdict::Send
+        );
+    }
+
+    #[test]
+    fn without_a_terminal_a_destructive_statement_is_replaced_by_an_error() {
+        // No server behind the connection's settings: the guard refuses
+        // before anyone is asked, and the refusal becomes a statement.
+        let g = guard(&[]);
+        let Verdict::Replace(sql) = g.check(&Fake(TxStatus::Idle), b"drop table t;") else {
+            panic!("a drop must not pass unasked");
+        };
+        assert!(
+            sql.starts_with("DO $dbguard$ BEGIN RAISE EXCEPTION"),
+            "{sql}"
+        );
+        assert!(sql.contains("dbguard: statement not run: refused"), "{sql}");
+    }
+
+    #[test]
+    fn confirmed_statements_pass_once_each() {
+        let report = scan(&Context::for_test(&["psql"], &[]), b"drop table t;");
+        let keys = confirmed_keys(&report);
+        assert_eq!(keys.len(), 1);
+        let g = guard(&keys);
+        let idle = Fake(TxStatus::Idle);
+        assert_eq!(g.check(&idle, b"drop   table t"), Verdict::Send);
+        assert!(matches!(
+            g.check(&idle, b"drop table t;"),
+            Verdict::Replace(_)
+        ));
+    }
+
+    #[test]
+    fn the_refusal_is_one_safe_literal() {
+        let sql = refusal_statement("it's $dbguard$ \\ done\0");
+        assert_eq!(
+            sql,
+            "DO $dbguard$ BEGIN RAISE EXCEPTION USING MESSAGE = E'dbguard: statement not run: it''s \\x24dbguard\\x24 \\\\ done'; END $dbguard$"
+        );
+    }
+}
