@@ -143,6 +143,18 @@ impl PgTools {
     /// psql session: who and where we are, size, version, tables with row
     /// estimates, and the alembic revision when the table exists.
     pub fn inspect(&self, target: &Target) -> Result<(ServerIdentity, DatabaseFacts), Error> {
+        self.inspect_with(target, None)
+            .map(|(id, facts, _)| (id, facts))
+    }
+
+    /// `inspect`, and one more query in the same psql session (one process
+    /// start and one connection less than running it apart). Its rows, or
+    /// its error message, come third; its failure does not fail the rest.
+    pub fn inspect_with(
+        &self,
+        target: &Target,
+        extra: Option<&str>,
+    ) -> Result<(ServerIdentity, DatabaseFacts, ExtraRows), Error> {
         const SCRIPT: &str = "\
 select 'id', current_database(), session_user, current_setting('port'),
        coalesce(host(inet_server_addr()), ''), pg_database_size(current_database()),
@@ -158,8 +170,16 @@ select to_regclass('alembic_version') is not null as dbguard_has_alembic \\gset
 select 'alembic', version_num from alembic_version order by 2;
 \\endif
 ";
+        let script = match extra {
+            None => SCRIPT.to_owned(),
+            // Last, with errors no longer fatal: psql's ERROR and
+            // LAST_ERROR_MESSAGE say whether and why it failed.
+            Some(sql) => format!(
+                "{SCRIPT}\\set ON_ERROR_STOP off\nselect 'extra', x.* from ({sql}) x;\n\\if :ERROR\nselect 'extra_failed', :'LAST_ERROR_MESSAGE';\n\\endif\n"
+            ),
+        };
         let rows = self
-            .script(target, SCRIPT)
+            .script(target, &script)
             .map_err(|e| e.into_error(target))?;
         let head = rows
             .iter()
@@ -196,7 +216,15 @@ select 'alembic', version_num from alembic_version order by 2;
             tables,
             alembic_revision: (!revisions.is_empty()).then(|| revisions.join(",")),
         };
-        Ok((id, facts))
+        let extra_rows = match rows.iter().find(|r| r.len() == 2 && r[0] == "extra_failed") {
+            Some(failed) => Err(crate::target::redact(&failed[1])),
+            None => Ok(rows
+                .iter()
+                .filter(|r| r.first().is_some_and(|f| f == "extra"))
+                .map(|r| r[1..].to_vec())
+                .collect()),
+        };
+        Ok((id, facts, extra_rows))
     }
 
     /// Exact row counts for the given tables (`None` where the table is missing).
@@ -267,6 +295,9 @@ select 'alembic', version_num from alembic_version order by 2;
         Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
     }
 }
+
+/// The rows of a helper query run beside `inspect`, or why it failed.
+pub type ExtraRows = Result<Vec<Vec<String>>, String>;
 
 /// What the catalog says about a database.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -162,10 +162,20 @@ pub struct Preflight {
 /// The connection check and the facts recorded with a backup. An
 /// unreachable server is one line: `cannot connect to ...`.
 pub fn preflight(tools: &PgTools, target: &Target) -> Result<Preflight, Error> {
-    let (id, facts) = tools.inspect(target)?;
+    preflight_with(tools, target, None).map(|(pre, _)| pre)
+}
+
+/// `preflight`, with one more helper query in the same psql session (see
+/// `PgTools::inspect_with`).
+pub fn preflight_with(
+    tools: &PgTools,
+    target: &Target,
+    extra: Option<&str>,
+) -> Result<(Preflight, crate::pgtools::ExtraRows), Error> {
+    let (id, facts, rows) = tools.inspect_with(target, extra)?;
     let mut target = target.clone();
     target.adopt(&id);
-    Ok(Preflight { target, facts })
+    Ok((Preflight { target, facts }, rows))
 }
 
 /// A backup that exists, complete, under its final name.

@@ -167,7 +167,7 @@ fn protect_migration(
         record = record.with_findings(&report.findings, report.findings_omitted);
     }
     // An unreachable database is refused before anyone is asked.
-    let ((), preflights) = safeguard::check_backups_beside(&tools, &target, &plan, || ());
+    let (_, preflights) = safeguard::check_backups(&tools, &target, &plan, None);
     let preflights = match preflights {
         Ok(ready) => ready,
         Err((database, e)) => {

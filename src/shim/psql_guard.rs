@@ -200,9 +200,9 @@ fn protect(ctx: &Context, args: &PsqlArgs, report: &ScanReport) -> Result<(), Er
             return Err(refuse(&mut record, format!("no backup is possible ({e})")));
         }
     };
-    let (facts, preflights) = safeguard::check_backups_beside(&tools, &target, &plan, || {
-        table_facts(&tools, &target, report)
-    });
+    let facts_query = table_facts_query(report);
+    let (facts, preflights) =
+        safeguard::check_backups(&tools, &target, &plan, facts_query.as_deref());
     let preflights = match preflights {
         Ok(ready) => ready,
         Err((database, e)) => {
@@ -214,8 +214,9 @@ fn protect(ctx: &Context, args: &PsqlArgs, report: &ScanReport) -> Result<(), Er
         }
     };
     let (facts, facts_error) = match facts {
-        Ok(f) => (Some(f), None),
-        Err(e) => (None, Some(e)),
+        None => (Some(Vec::new()), None),
+        Some(Ok(rows)) => (Some(table_facts(rows)), None),
+        Some(Err(e)) => (None, Some(e)),
     };
     let plan = with_local_scope(plan, &target.dbname, report, facts.as_deref());
 
@@ -314,17 +315,14 @@ fn regclass_literal(name: &str) -> String {
     quote_literal(&quoted.join("."))
 }
 
-/// One helper query (through the real psql) for every named table: does it
-/// exist, is it a plain table, how many rows (exact below 8 MB, else the
-/// planner's estimate), and can deleting its rows change anything else.
-fn table_facts(
-    tools: &PgTools,
-    target: &Target,
-    report: &ScanReport,
-) -> Result<Vec<TableFacts>, String> {
+/// One helper query for every named table: does it exist, is it a plain
+/// table, how many rows (exact below 8 MB and only where we may read it,
+/// else the planner's estimate), and can deleting its rows change anything
+/// else. `None` when no table is named.
+fn table_facts_query(report: &ScanReport) -> Option<String> {
     let names = named_tables(report);
     if names.is_empty() {
-        return Ok(Vec::new());
+        return None;
     }
     let values: Vec<String> = names
         .iter()
@@ -335,7 +333,8 @@ fn table_facts(
        coalesce(quote_ident(n.nspname) || '.' || quote_ident(c.relname), ''),
        coalesce(c.relkind = 'r', false),
        case when c.oid is null then ''
-            when c.relkind in ('r', 'p', 'm') and pg_relation_size(c.oid) < 8388608 then
+            when c.relkind in ('r', 'p', 'm') and pg_relation_size(c.oid) < 8388608
+                 and has_table_privilege(c.oid, 'SELECT') then
               (xpath('/row/c/text()', query_to_xml(format('select count(*) as c from %s', c.oid::regclass), false, true, '')))[1]::text
             when c.reltuples >= 0 then c.reltuples::bigint::text
             else '' end,
@@ -349,12 +348,12 @@ left join pg_class c on c.oid = to_regclass(v.reg)
 left join pg_namespace n on n.oid = c.relnamespace",
         values.join(", ")
     );
-    let rows = tools.query(target, &sql).map_err(|e| match e {
-        crate::pgtools::QueryError::Failed { detail, .. } => detail,
-        crate::pgtools::QueryError::Spawn(p, e) => format!("{}: {e}", p.display()),
-    })?;
-    Ok(rows
-        .into_iter()
+    Some(sql)
+}
+
+/// The rows of `table_facts_query`, as facts.
+fn table_facts(rows: Vec<Vec<String>>) -> Vec<TableFacts> {
+    rows.into_iter()
         .filter(|r| r.len() >= 5)
         .map(|r| TableFacts {
             name: r[0].clone(),
@@ -363,7 +362,7 @@ left join pg_namespace n on n.oid = c.relnamespace",
             rows: r[3].parse().ok(),
             side_effects: r[4] == "t",
         })
-        .collect())
+        .collect()
 }
 
 /// "Blast radius" lines: rows in each named table, or why that is unknown.

@@ -72,7 +72,7 @@ pub fn protect(ctx: &Context, op: &Operation<'_>) -> Result<(), Error> {
         }
         Decision::Refuse(why) => return Err(refuse(&mut record, why)),
     };
-    let ((), preflights) = safeguard::check_backups_beside(&tools, &target, &plan, || ());
+    let (_, preflights) = safeguard::check_backups(&tools, &target, &plan, None);
     let preflights = match preflights {
         Ok(ready) => ready,
         Err((database, e)) => {

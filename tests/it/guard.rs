@@ -601,3 +601,31 @@ fn a_script_on_a_pipe_given_with_f_is_not_consumed() {
     assert_eq!(out.status, 0, "{}", out.stderr_str());
     assert_eq!(s.db.sql("select count(*) from marker where n = 7"), "1");
 }
+
+/// The table-facts query rides in the backup's connection check (one psql
+/// start less). When it fails — here PostgreSQL cannot even look the name
+/// up — the check still counts, the rows are reported unknown and the whole
+/// database is backed up.
+#[test]
+fn a_failing_facts_query_leaves_rows_unknown_and_backs_up_everything() {
+    let mut s = setup("facts_fail");
+    s.sandbox.set("DBGUARD_YES", "1");
+    let out = shim_without_terminal(&s.sandbox, &["-X", "-c", "truncate a.b.c.d"], None);
+    assert_eq!(out.status, 1, "psql's own error: {}", out.stderr_str());
+    let stderr = out.stderr_str();
+    assert!(
+        stderr.contains("rows affected: unknown (") && stderr.contains("improper relation name"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("backup first: the whole database"),
+        "{stderr}"
+    );
+    let files = backups(&s.store);
+    assert_eq!(files.len(), 1);
+    let dump = fs::read_to_string(&files[0]).expect("plain dump");
+    assert!(
+        dump.contains("CREATE TABLE public.orders"),
+        "whole database"
+    );
+}
