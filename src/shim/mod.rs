@@ -104,7 +104,11 @@ pub fn run(tool: Tool, ctx: &Context) -> Result<u8, Error> {
     let link = chain::Link::observe(tool, ctx)?;
     let real = RealTool::resolve(tool, ctx)?;
     match tool {
-        Tool::Psql => psql_guard::guard(ctx, &link)?,
+        Tool::Psql => {
+            if let Some(args) = psql_guard::guard(ctx, &link)? {
+                return Err(exec::exec_with_args(&real, &link, &args));
+            }
+        }
         Tool::Alembic => alembic_guard::guard(ctx, &link, &real)?,
         Tool::Dropdb => dropdb_guard::guard(ctx, &link)?,
         Tool::PgRestore => pg_restore_guard::guard(ctx, &link)?,

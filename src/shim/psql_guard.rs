@@ -7,10 +7,11 @@
 //! The path for harmless SQL is kept short on purpose: no configuration,
 //! no connection and no child process before exec.
 
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 
 use crate::audit::{BYPASS_ENV, Record};
@@ -19,7 +20,7 @@ use crate::config::Config;
 use crate::pgtools::{PgTools, quote_ident, quote_literal};
 use crate::shim::chain::Link;
 use crate::shim::guard::{self, Decision, Guard, TableFacts};
-use crate::shim::psql::{Action, Mode, PsqlArgs};
+use crate::shim::psql::{Action, ArgPos, Mode, PsqlArgs};
 use crate::shim::safeguard::{self, BYPASS_HINT, Protection, record_bypass, write_audit};
 use crate::shim::stdin::{self, StdinKind};
 use crate::sql::{Kind, Problem, ScanReport, Scanner, Severity};
@@ -30,38 +31,56 @@ use crate::{Context, Error};
 const SHOWN_FINDINGS: usize = 20;
 
 /// Runs the guard. `Ok` means: exec the real psql now (with stdin already
-/// replaced by the spool when it was a pipe).
-pub fn guard(ctx: &Context, link: &Link) -> Result<(), Error> {
+/// replaced by the spool when it was a pipe), with the user's arguments,
+/// or with the returned ones when a `-f` pipe was spooled: they name the
+/// spool (`/dev/fd/N`, inherited across exec) instead of the emptied pipe.
+pub fn guard(ctx: &Context, link: &Link) -> Result<Option<Vec<OsString>>, Error> {
     if link.guarded_upstream() {
         // A shim earlier in this process already decided; asking or backing
         // up again would be noise, and stdin is already the spool.
-        return Ok(());
+        return Ok(None);
     }
     if ctx.flag(BYPASS_ENV) {
         record_bypass(ctx, "psql");
-        return Ok(());
+        return Ok(None);
     }
-    let args = PsqlArgs::parse(
-        ctx.args.get(1..).unwrap_or_default(),
-        ctx.var("POSIXLY_CORRECT").is_some(),
-    );
+    let argv = ctx.args.get(1..).unwrap_or_default();
+    let args = PsqlArgs::parse(argv, ctx.var("POSIXLY_CORRECT").is_some());
     if args.mode() == Mode::NoSql {
-        return Ok(());
+        return Ok(None);
     }
     let cwd = ctx.cwd.clone().unwrap_or_else(|| PathBuf::from("/"));
-    let (report, mut spool) = scan(&args, &cwd)?;
-    if !report.is_safe() {
-        protect(ctx, &args, &report)?;
+    let scanned = scan(&args, &cwd)?;
+    if !scanned.report.is_safe() {
+        protect(ctx, &args, &scanned.report)?;
     }
-    if let Some(file) = spool.as_mut() {
-        stdin::install_as_stdin(file)
+    if let Some(mut file) = scanned.stdin {
+        stdin::install_as_stdin(&mut file)
             .map_err(|e| refused_io("cannot hand the spooled stdin to psql", e))?;
     }
-    Ok(())
+    if scanned.pipes.is_empty() {
+        return Ok(None);
+    }
+    let mut argv = argv.to_vec();
+    for (at, file) in scanned.pipes {
+        let fd = stdin::inherit(file)
+            .map_err(|e| refused_io("cannot hand a spooled -f pipe to psql", e))?;
+        argv = at.replace_in(&argv, OsStr::new(&format!("/dev/fd/{fd}")));
+    }
+    Ok(Some(argv))
+}
+
+/// What `scan` read and kept for psql.
+struct Scanned {
+    report: ScanReport,
+    /// The spool of a stdin pipe, to become psql's stdin.
+    stdin: Option<File>,
+    /// The spool of each `-f` pipe, with where its name sits in argv.
+    pipes: Vec<(ArgPos, File)>,
 }
 
 /// Scans what psql will run, in psql's order, with its variables.
-fn scan(args: &PsqlArgs, cwd: &Path) -> Result<(ScanReport, Option<File>), Error> {
+fn scan(args: &PsqlArgs, cwd: &Path) -> Result<Scanned, Error> {
     let mut scanner = Scanner::new(cwd);
     for (name, value) in &args.variables {
         let name = name.to_string_lossy();
@@ -71,6 +90,7 @@ fn scan(args: &PsqlArgs, cwd: &Path) -> Result<(ScanReport, Option<File>), Error
         }
     }
     let mut spool = None;
+    let mut pipes = Vec::new();
     let mut unreadable = Vec::new();
     let mut stdin_read = false;
     let mut read_stdin = |scanner: &mut Scanner, spool: &mut Option<File>| {
@@ -82,14 +102,21 @@ fn scan(args: &PsqlArgs, cwd: &Path) -> Result<(ScanReport, Option<File>), Error
     match args.mode() {
         Mode::Stdin => read_stdin(&mut scanner, &mut spool)?,
         Mode::Actions => {
-            for action in &args.actions {
+            for (action, at) in args.actions.iter().zip(&args.action_args) {
                 match action {
                     Action::Command(sql) => scanner.scan_bytes("-c", sql.as_bytes(), cwd),
                     Action::File(path) => match std::fs::metadata(cwd.join(path)) {
                         Ok(meta) if meta.is_file() => scanner.scan_path(Path::new(path)),
-                        // A pipe or device (`-f <(…)`, `-f /dev/fd/N`) can be
-                        // read only once: reading it here would take the
-                        // script away from psql. Unread means unknown.
+                        // A pipe (`-f <(…)`) can be read only once: it is
+                        // copied while scanned, and psql gets the copy.
+                        Ok(meta) if meta.file_type().is_fifo() => {
+                            let file = scan_pipe(&mut scanner, Path::new(path), cwd)?;
+                            pipes.push((*at, file));
+                        }
+                        Ok(meta) if stdin::is_dev_null_meta(&meta) => {}
+                        // A terminal or another device cannot be read
+                        // without taking its input from psql. Unread means
+                        // unknown.
                         Ok(meta) if !meta.is_dir() => unreadable.push(path.to_string_lossy()),
                         // A file psql cannot open runs nothing: psql reports
                         // it itself, exactly as without dbguard.
@@ -107,10 +134,28 @@ fn scan(args: &PsqlArgs, cwd: &Path) -> Result<(ScanReport, Option<File>), Error
             severity: Severity::Error,
             path: path.into_owned(),
             line: None,
-            message: "a pipe or device: reading it would take the script from psql, so it cannot be checked".into(),
+            message: "a terminal or device: reading it would take the script from psql, so it cannot be checked".into(),
         });
     }
-    Ok((report, spool))
+    Ok(Scanned {
+        report,
+        stdin: spool,
+        pipes,
+    })
+}
+
+/// Scans a `-f` pipe while copying it into a spool file, which is returned
+/// for psql to read instead.
+fn scan_pipe(scanner: &mut Scanner, path: &Path, cwd: &Path) -> Result<File, Error> {
+    let full = cwd.join(path);
+    let what = format!("cannot spool the -f pipe {}", path.display());
+    let pipe = File::open(&full).map_err(|e| refused_io(&what, e))?;
+    let file = stdin::spool_file().map_err(|e| refused_io(&what, e))?;
+    let mut tee = stdin::Tee::new(pipe, file);
+    // `\ir` inside resolves against the pipe's directory, as psql does.
+    let base = full.parent().unwrap_or(cwd);
+    scanner.scan_reader(&path.to_string_lossy(), &mut tee, base);
+    tee.drain().map_err(|e| refused_io(&what, e))
 }
 
 /// Scans stdin without taking it from psql: a regular file is rewound, a

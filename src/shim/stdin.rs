@@ -58,6 +58,25 @@ fn is_dev_null(rdev: libc::dev_t) -> bool {
     })
 }
 
+/// Whether a file's metadata (links followed) is `/dev/null`'s.
+pub fn is_dev_null_meta(meta: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    meta.file_type().is_char_device() && is_dev_null(meta.rdev() as libc::dev_t)
+}
+
+/// Keeps `file` open across exec (no close-on-exec) and returns its
+/// descriptor, for the real tool to open as `/dev/fd/N`. The descriptor
+/// then belongs to the process until exec.
+pub fn inherit(file: File) -> io::Result<std::os::fd::RawFd> {
+    use std::os::fd::IntoRawFd;
+    let fd = file.into_raw_fd();
+    // SAFETY: fcntl on a descriptor this process owns, changing only its flags.
+    if unsafe { libc::fcntl(fd, libc::F_SETFD, 0) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(fd)
+}
+
 /// The process's stdin.
 pub fn stdin_kind() -> StdinKind {
     kind_of(io::stdin().as_fd())
