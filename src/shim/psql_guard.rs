@@ -58,16 +58,40 @@ pub fn guard(ctx: &Context, link: &Link) -> Result<Option<Vec<OsString>>, Error>
         stdin::install_as_stdin(&mut file)
             .map_err(|e| refused_io("cannot hand the spooled stdin to psql", e))?;
     }
-    if scanned.pipes.is_empty() {
-        return Ok(None);
+    let mut rewritten: Option<Vec<OsString>> = None;
+    let mut taken = Vec::new();
+    for pipe in scanned.pipes {
+        // The same `/dev/fd/K` given twice: psql reads the script once and
+        // then an empty pipe, so the second (empty) spool gets its own name.
+        let own_number = inherited_fd_number(&pipe.path).filter(|k| !taken.contains(k));
+        taken.extend(own_number);
+        let handed = match own_number {
+            // `/dev/fd/K` (what `<(…)` gives): the spool takes descriptor K
+            // itself, so psql's argv and messages stay exactly the user's.
+            Some(k) => stdin::install_as(pipe.spool, k).map(|()| None),
+            // A named pipe: psql is pointed at the spool instead.
+            None => stdin::inherit(pipe.spool).map(Some),
+        };
+        match handed.map_err(|e| refused_io("cannot hand a spooled -f pipe to psql", e))? {
+            None => {}
+            Some(fd) => {
+                let current = rewritten.take().unwrap_or_else(|| argv.to_vec());
+                let spool = format!("/dev/fd/{fd}");
+                rewritten = Some(pipe.at.replace_in(&current, OsStr::new(&spool)));
+            }
+        }
     }
-    let mut argv = argv.to_vec();
-    for (at, file) in scanned.pipes {
-        let fd = stdin::inherit(file)
-            .map_err(|e| refused_io("cannot hand a spooled -f pipe to psql", e))?;
-        argv = at.replace_in(&argv, OsStr::new(&format!("/dev/fd/{fd}")));
-    }
-    Ok(Some(argv))
+    Ok(rewritten)
+}
+
+/// K, when `path` names an inherited descriptor as `/dev/fd/K` or
+/// `/proc/self/fd/K`.
+fn inherited_fd_number(path: &Path) -> Option<i32> {
+    let text = path.to_str()?;
+    let number = text
+        .strip_prefix("/dev/fd/")
+        .or_else(|| text.strip_prefix("/proc/self/fd/"))?;
+    number.parse().ok().filter(|&k| k > 2)
 }
 
 /// What `scan` read and kept for psql.
@@ -75,8 +99,16 @@ struct Scanned {
     report: ScanReport,
     /// The spool of a stdin pipe, to become psql's stdin.
     stdin: Option<File>,
-    /// The spool of each `-f` pipe, with where its name sits in argv.
-    pipes: Vec<(ArgPos, File)>,
+    /// Each `-f` pipe, spooled.
+    pipes: Vec<SpooledPipe>,
+}
+
+struct SpooledPipe {
+    /// The path psql was given.
+    path: PathBuf,
+    /// Where that path sits in argv.
+    at: ArgPos,
+    spool: File,
 }
 
 /// Scans what psql will run, in psql's order, with its variables.
@@ -110,8 +142,12 @@ fn scan(args: &PsqlArgs, cwd: &Path) -> Result<Scanned, Error> {
                         // A pipe (`-f <(…)`) can be read only once: it is
                         // copied while scanned, and psql gets the copy.
                         Ok(meta) if meta.file_type().is_fifo() => {
-                            let file = scan_pipe(&mut scanner, Path::new(path), cwd)?;
-                            pipes.push((*at, file));
+                            let spool = scan_pipe(&mut scanner, Path::new(path), cwd)?;
+                            pipes.push(SpooledPipe {
+                                path: cwd.join(path),
+                                at: *at,
+                                spool,
+                            });
                         }
                         Ok(meta) if stdin::is_dev_null_meta(&meta) => {}
                         // A terminal or another device cannot be read
@@ -481,5 +517,23 @@ fn print_summary(
     }
     if !backup.is_empty() {
         let _ = writeln!(out, "  {backup}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inherited_descriptors_are_recognised_by_name() {
+        assert_eq!(inherited_fd_number(Path::new("/dev/fd/63")), Some(63));
+        assert_eq!(inherited_fd_number(Path::new("/proc/self/fd/9")), Some(9));
+        assert_eq!(
+            inherited_fd_number(Path::new("/dev/fd/0")),
+            None,
+            "stdin stays"
+        );
+        assert_eq!(inherited_fd_number(Path::new("/tmp/fifo")), None);
+        assert_eq!(inherited_fd_number(Path::new("/dev/fd/6x")), None);
     }
 }

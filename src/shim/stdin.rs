@@ -64,6 +64,18 @@ pub fn is_dev_null_meta(meta: &std::fs::Metadata) -> bool {
     meta.file_type().is_char_device() && is_dev_null(meta.rdev() as libc::dev_t)
 }
 
+/// Makes `file`, rewound, descriptor `fd` of the process (replacing what
+/// was there), inherited across exec.
+pub fn install_as(mut file: File, fd: std::os::fd::RawFd) -> io::Result<()> {
+    file.seek(SeekFrom::Start(0))?;
+    // SAFETY: dup2 only manipulates the descriptor table; the new `fd` has
+    // no close-on-exec flag, and `file` keeps (and on drop closes) its own.
+    if unsafe { libc::dup2(file.as_raw_fd(), fd) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// Keeps `file` open across exec (no close-on-exec) and returns its
 /// descriptor, for the real tool to open as `/dev/fd/N`. The descriptor
 /// then belongs to the process until exec.

@@ -588,6 +588,14 @@ fn a_script_on_a_pipe_given_with_f_is_scanned_and_still_reaches_psql() {
         "7,8",
         "psql ran both pipes' scripts whole"
     );
+    // A named pipe is handed over under another name.
+    let named = format!(
+        "mkfifo p && {{ echo 'insert into marker values (10);' > p & }} && \"{}\" -X -q -f p",
+        shim.display()
+    );
+    let out = guarded::without_terminal(s.sandbox.command("bash").arg("-c").arg(&named), None);
+    assert_eq!(out.status, 0, "{}", out.stderr_str());
+    assert_eq!(s.db.sql("select count(*) from marker where n = 10"), "1");
 
     let destructive = format!(
         "\"{}\" -X -f <(printf 'insert into marker values (9);\\ntruncate orders cascade;\\n')",
