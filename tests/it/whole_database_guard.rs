@@ -157,7 +157,7 @@ fn dropdb_with_a_wrong_word_or_no_terminal_drops_nothing() {
 }
 
 #[test]
-fn dropdb_under_policy_off_and_with_dbguard_yes_asks_nobody() {
+fn dropdb_under_policy_off_dbguard_yes_and_bypass_asks_nobody() {
     let off = setup("dropdb_policy_off");
     write_file(
         &in_dir(&off.sandbox, ".dbguard.toml"),
@@ -186,6 +186,19 @@ fn dropdb_under_policy_off_and_with_dbguard_yes_asks_nobody() {
     let audit = audit_lines(&yes.store);
     assert_eq!(audit[0]["decision"], "confirmed");
     assert_eq!(audit[0]["yes"], true);
+
+    let mut bypass = setup("dropdb_bypass");
+    bypass.sandbox.set("DBGUARD_BYPASS", "1");
+    let out = shim_without_terminal(&bypass.sandbox, "pg_restore", &["--version"]);
+    assert_eq!(out.status, 0, "{}", out.stderr_str());
+    let out = shim_without_terminal(&bypass.sandbox, "dropdb", &[&bypass.db.name]);
+    assert_eq!(out.status, 0, "{}", out.stderr_str());
+    assert!(!exists(&bypass.db.name));
+    assert!(backups(&bypass.store).is_empty());
+    let audit = audit_lines(&bypass.store);
+    assert_eq!(audit.len(), 2, "each bypassed run is recorded");
+    assert_eq!(audit[1]["tool"], "dropdb");
+    assert_eq!(audit[1]["decision"], "bypass");
 }
 
 #[test]
