@@ -7,7 +7,9 @@
 //!    psql, alternating (target ≤ 1.1×).
 //!
 //! Run: `cargo bench --bench guard` (BENCH_RUNS=N drop runs, default 20;
-//! BENCH_SCRIPT_MB=N script size, default 100).
+//! BENCH_SCRIPT_MB=N script size, default 100). The psql and pg_dump
+//! measured are the ones on PATH: on Debian the `pg_wrapper` links;
+//! put `/usr/lib/postgresql/<version>/bin` first to measure the binaries.
 
 #[path = "../tests/it/support/cluster.rs"]
 #[allow(dead_code)]

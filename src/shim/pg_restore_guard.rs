@@ -69,8 +69,10 @@ pub fn guard(ctx: &Context, link: &Link) -> Result<(), Error> {
             ),
         ),
     };
-    let target = |tools: &PgTools| match args.intent {
+    let target = |tools: Option<&PgTools>| match args.intent {
         Intent::CleanCreate => {
+            let tools =
+                tools.ok_or("the real pg_restore, needed to read the archive, is not found")?;
             let name = archive_database(tools, archive.as_deref())?;
             Ok(connected.with_dbname(&name))
         }

@@ -29,9 +29,10 @@ pub struct Operation<'a> {
     /// Where the tool connects first; asked whether the database exists
     /// when the database itself cannot be reached.
     pub maintenance: Target,
-    /// The database destroyed, found with the real client tools; `Err`
-    /// says why it cannot be told (a refusal).
-    pub target: &'a dyn Fn(&PgTools) -> Result<Target, String>,
+    /// The database destroyed, found with the real client tools when it
+    /// needs them (`None`: they cannot be found); `Err` says why it cannot
+    /// be told (a refusal).
+    pub target: &'a dyn Fn(Option<&PgTools>) -> Result<Target, String>,
 }
 
 /// Asks, backs up the whole database and records; `Ok` means: exec the
@@ -51,11 +52,10 @@ pub fn protect(ctx: &Context, op: &Operation<'_>) -> Result<(), Error> {
         Error::Refused(format!("refused {what}: {why}; {BYPASS_HINT}"))
     };
     record.target = Some((&op.maintenance).into());
-    let tools = match PgTools::resolve(ctx) {
-        Ok(tools) => tools,
-        Err(e) => return Err(refuse(&mut record, format!("no backup is possible ({e})"))),
-    };
-    let target = match (op.target)(&tools) {
+    // Missing client programs matter only once a backup is due: a
+    // database under policy `off` needs none.
+    let tools = PgTools::resolve(ctx);
+    let target = match (op.target)(tools.as_ref().ok()) {
         Ok(t) => t,
         Err(why) => return Err(refuse(&mut record, why)),
     };
@@ -71,6 +71,10 @@ pub fn protect(ctx: &Context, op: &Operation<'_>) -> Result<(), Error> {
             return Ok(());
         }
         Decision::Refuse(why) => return Err(refuse(&mut record, why)),
+    };
+    let tools = match tools {
+        Ok(tools) => tools,
+        Err(e) => return Err(refuse(&mut record, format!("no backup is possible ({e})"))),
     };
     let (_, preflights) = safeguard::check_backups(&tools, &target, &plan, None);
     let preflights = match preflights {

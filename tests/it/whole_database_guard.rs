@@ -157,8 +157,11 @@ fn dropdb_with_a_wrong_word_or_no_terminal_drops_nothing() {
 }
 
 #[test]
-fn dropdb_under_policy_off_and_with_dbguard_yes_asks_nobody() {
-    let off = setup("dropdb_policy_off");
+fn dropdb_under_policy_off_dbguard_yes_and_bypass_asks_nobody() {
+    let mut off = setup("dropdb_policy_off");
+    // No pg_dump is needed when nothing is backed up.
+    off.sandbox
+        .set("DBGUARD_REAL_PG_DUMP", "/nonexistent/pg_dump");
     write_file(
         &in_dir(&off.sandbox, ".dbguard.toml"),
         format!(
@@ -171,6 +174,16 @@ fn dropdb_under_policy_off_and_with_dbguard_yes_asks_nobody() {
     assert!(!exists(&off.db.name));
     assert!(backups(&off.store).is_empty());
     assert_eq!(audit_lines(&off.store)[0]["decision"], "policy_off");
+    // Under confirm the same missing pg_dump is a refusal.
+    let other = cluster().create_db("dropdb_no_pg_dump");
+    let out = shim_without_terminal(&off.sandbox, "dropdb", &[&other.name]);
+    assert_eq!(out.status, REFUSED, "{}", out.stderr_str());
+    assert!(
+        out.stderr_str().contains("no backup is possible"),
+        "{}",
+        out.stderr_str()
+    );
+    assert!(exists(&other.name));
 
     let mut yes = setup("dropdb_yes");
     yes.sandbox.set("DBGUARD_YES", "1");
@@ -186,6 +199,19 @@ fn dropdb_under_policy_off_and_with_dbguard_yes_asks_nobody() {
     let audit = audit_lines(&yes.store);
     assert_eq!(audit[0]["decision"], "confirmed");
     assert_eq!(audit[0]["yes"], true);
+
+    let mut bypass = setup("dropdb_bypass");
+    bypass.sandbox.set("DBGUARD_BYPASS", "1");
+    let out = shim_without_terminal(&bypass.sandbox, "pg_restore", &["--version"]);
+    assert_eq!(out.status, 0, "{}", out.stderr_str());
+    let out = shim_without_terminal(&bypass.sandbox, "dropdb", &[&bypass.db.name]);
+    assert_eq!(out.status, 0, "{}", out.stderr_str());
+    assert!(!exists(&bypass.db.name));
+    assert!(backups(&bypass.store).is_empty());
+    let audit = audit_lines(&bypass.store);
+    assert_eq!(audit.len(), 2, "each bypassed run is recorded");
+    assert_eq!(audit[1]["tool"], "dropdb");
+    assert_eq!(audit[1]["decision"], "bypass");
 }
 
 #[test]
