@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # install.sh: builds dbguard in release mode, installs the binary, and creates
-# the shim directory whose `psql` and `alembic` links make dbguard the guard
-# of those tools once the directory is first on PATH.
+# the shim directory whose `psql`, `alembic`, `dropdb` and `pg_restore` links
+# make dbguard the guard of those tools once the directory is first on PATH.
 #
 # It owns only what it creates, and writes that down in a manifest inside the
 # shim directory: re-running it updates its own files and leaves everything
@@ -14,7 +14,7 @@
 set -euo pipefail
 
 readonly PROG=install.sh
-readonly TOOLS=(psql alembic)
+readonly TOOLS=(psql alembic dropdb pg_restore)
 # The marker tells dbguard never to look for real tools in this directory.
 readonly MARKER=.dbguard-shims
 readonly MANIFEST=.dbguard-manifest
@@ -26,7 +26,7 @@ usage() {
 Usage: ./install.sh [OPTIONS]
 
 Builds dbguard (cargo build --release --locked), installs it, and creates the
-shim directory with psql and alembic links to it.
+shim directory with psql, alembic, dropdb and pg_restore links to it.
 
 Options:
   --prefix DIR      install the binary in DIR/bin and the shims in
@@ -584,7 +584,7 @@ install_dbguard() {
 	local show_shell
 	show_shell=$(shell_of) || show_shell=bash
 	say ""
-	say "dbguard is installed; psql and alembic are guarded once $shim_dir is first on PATH."
+	say "dbguard is installed; psql, alembic, dropdb and pg_restore are guarded once $shim_dir is first on PATH."
 	if ((modify_rc)); then
 		say "New $show_shell shells get it from $rc. For this shell, run:"
 	else

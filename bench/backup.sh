@@ -39,6 +39,9 @@ as_pg "$bindir/initdb" -D "$work/data" -U postgres --auth=trust --no-sync >/dev/
 as_pg "$bindir/pg_ctl" -D "$work/data" -l "$work/server.log" -w \
     -o "-k $work -p $port -c listen_addresses='' -c fsync=off -c max_wal_size=4GB" start >/dev/null
 export PGHOST="$work" PGPORT="$port" PGUSER=postgres PGDATABASE=bench
+# Both sides use the same client programs: the versioned binaries, not a
+# distribution wrapper script in front of them.
+export PATH="$bindir:$PATH"
 psql -qX -d postgres -c "create database bench"
 
 start=$(date +%s)

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs and a fresh Debian machine may lack:
 # PostgreSQL's server binaries (initdb, pg_ctl, postgres) and client tools
-# (psql, pg_dump, pg_restore), Python's venv module for the alembic venv, and
-# GNU time.
+# (psql, pg_dump, pg_restore), Python's venv module for the alembic venv,
+# GNU time, and fish for the completion tests.
 # Each package is installed only when missing; re-running is a no-op.
 set -euo pipefail
 
@@ -19,6 +19,8 @@ python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || packages+=(python3-venv)
 command -v python3 >/dev/null 2>&1 || packages+=(python3 python3-venv)
 # GNU time measures the guard's peak memory on a large piped script.
 [ -x /usr/bin/time ] || packages+=(time)
+# The completion tests load the generated scripts into a real fish.
+command -v fish >/dev/null 2>&1 || packages+=(fish)
 
 if ((${#packages[@]} == 0)); then
     exit 0

@@ -17,7 +17,7 @@ pub mod exit {
     /// Usage, input or environment error.
     pub const ERROR: u8 = 2;
     /// A shim refused to run a destructive operation it could not protect.
-    /// Distinct from psql's own 0–3 and alembic's 0–1.
+    /// Distinct from psql's own 0–3, alembic's, dropdb's and pg_restore's 0–1.
     pub const REFUSED: u8 = 77;
     /// The real tool was found but could not be executed (or would be ourselves).
     pub const CANNOT_EXEC: u8 = 126;

@@ -1,8 +1,8 @@
 //! dbguard is one binary with several names. Invoked as `dbguard` it is a
 //! toolbox (`scan`, `backup`, `doctor`, ...); invoked through a link named
-//! after a PostgreSQL tool (`psql`, `alembic`) it is a guard that decides
-//! whether the command is dangerous and then replaces itself with the real
-//! tool. This file holds the one dispatch point between the two.
+//! after a PostgreSQL tool (`psql`, `alembic`, `dropdb`, `pg_restore`) it is
+//! a guard that decides whether the command is dangerous and then replaces
+//! itself with the real tool. This file holds the one dispatch point between the two.
 
 /// Writes a line to stderr, ignoring failure: stderr may be a terminal
 /// that has hung up, and the guard's outcome must not depend on it.
@@ -39,7 +39,7 @@ use shim::Tool;
 /// so tests (and curious users) can pick a personality without a link.
 pub const ARGV0_ENV: &str = "DBGUARD_ARGV0";
 
-/// What the binary was asked to be, decided from argv[0]'s file stem.
+/// What the binary was asked to be, decided from argv[0]'s file name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Personality {
     Toolbox,
@@ -47,17 +47,19 @@ pub enum Personality {
 }
 
 impl Personality {
-    /// Picks the personality from the file stem of `argv0` (`/x/y/psql` and
-    /// `./psql` are both `psql`). An unknown name is an error that lists the
-    /// valid ones, rather than a guess.
+    /// Picks the personality from the file name of `argv0` (`/x/y/psql` and
+    /// `./psql` are both `psql`). The whole name counts, not its stem: a
+    /// backup copy such as `psql.orig` is not psql, and a guard must never
+    /// start under a name the person did not mean. An unknown name is an
+    /// error that lists the valid ones, rather than a guess.
     pub fn from_argv0(argv0: &OsStr) -> Result<Self, Error> {
-        let stem = Path::new(argv0).file_stem().unwrap_or_default();
-        if stem == "dbguard" {
+        let name = Path::new(argv0).file_name().unwrap_or_default();
+        if name == "dbguard" {
             return Ok(Personality::Toolbox);
         }
-        match Tool::from_name(stem) {
+        match Tool::from_name(name) {
             Some(tool) => Ok(Personality::Shim(tool)),
-            None => Err(Error::UnknownName(stem.to_owned())),
+            None => Err(Error::UnknownName(name.to_owned())),
         }
     }
 }
@@ -84,5 +86,43 @@ pub fn run(ctx: &Context) -> Result<u8, Error> {
     match Personality::from_argv0(argv0)? {
         Personality::Toolbox => cli::run(ctx),
         Personality::Shim(tool) => shim::run(tool, ctx),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn personality(argv0: &str) -> Result<Personality, Error> {
+        Personality::from_argv0(OsStr::new(argv0))
+    }
+
+    #[test]
+    fn the_file_name_picks_the_personality_wherever_the_link_lives() {
+        assert_eq!(personality("dbguard").unwrap(), Personality::Toolbox);
+        assert_eq!(
+            personality("/usr/local/bin/dbguard").unwrap(),
+            Personality::Toolbox
+        );
+        assert_eq!(
+            personality("./psql").unwrap(),
+            Personality::Shim(Tool::Psql)
+        );
+        assert_eq!(
+            personality("/home/me/.local/share/dbguard/shims/alembic").unwrap(),
+            Personality::Shim(Tool::Alembic)
+        );
+    }
+
+    /// Regression: the stem made `psql.orig` (or `dbguard.bak`) answer as
+    /// psql (or the toolbox).
+    #[test]
+    fn a_name_with_an_extension_is_not_the_tool() {
+        for name in ["psql.orig", "/x/alembic.sh", "dbguard.bak", "psql-15"] {
+            assert!(
+                matches!(personality(name), Err(Error::UnknownName(_))),
+                "{name}"
+            );
+        }
     }
 }

@@ -8,6 +8,14 @@
 //! never disagree about which psql is real. Children get the context's
 //! environment (so `.pgpass`, `PGSERVICE`, SSL settings apply), the target's
 //! conninfo on argv and its password, if any, in `PGPASSWORD`.
+//!
+//! On Debian the programs on PATH are links to `pg_wrapper`, a Perl script
+//! that costs about as much as everything else the guard does before it
+//! picks the versioned binary. dbguard's own children skip it and run the
+//! newest `/usr/lib/postgresql/<version>/bin/<program>` directly (a newer
+//! pg_dump dumps every older server), unless `PGCLUSTER` asks the wrapper
+//! for a particular cluster. The tool a shim execs for the user is never
+//! changed: it stays what the shell would have run.
 
 use std::ffi::OsStr;
 use std::fs;
@@ -18,10 +26,13 @@ use std::process::{Command, Stdio};
 
 use nix::unistd::{AccessFlags, access};
 
-use crate::shim::resolve::SHIM_DIR_MARKER;
+use crate::shim::resolve::{SHIM_DIR_MARKER, Source};
 use crate::shim::{RealTool, Tool};
 use crate::target::{ServerIdentity, Target};
 use crate::{Context, Error};
+
+/// Where Debian installs each PostgreSQL version's programs.
+const DEBIAN_VERSIONS_DIR: &str = "/usr/lib/postgresql";
 
 /// Seconds a connection attempt may take when the user set no
 /// `PGCONNECT_TIMEOUT`: an unreachable server should fail in one clear line,
@@ -40,7 +51,16 @@ pub struct PgTools {
 
 impl PgTools {
     pub fn resolve(ctx: &Context) -> Result<PgTools, Error> {
+        let past_wrapper = |path: PathBuf, name: &str| {
+            past_pg_wrapper(
+                path,
+                name,
+                Path::new(DEBIAN_VERSIONS_DIR),
+                ctx.var("PGCLUSTER").is_some(),
+            )
+        };
         let psql = match RealTool::resolve(Tool::Psql, ctx) {
+            Ok(real) if real.source == Source::Path => past_wrapper(real.path, "psql"),
             Ok(real) => real.path,
             Err(Error::RealToolNotFound { var, .. }) => {
                 return Err(Error::ClientToolNotFound {
@@ -52,8 +72,8 @@ impl PgTools {
         };
         Ok(PgTools {
             psql,
-            pg_dump: find_client("pg_dump", ctx)?,
-            pg_restore: find_client("pg_restore", ctx)?,
+            pg_dump: find_client_past_wrapper("pg_dump", ctx, &past_wrapper)?,
+            pg_restore: find_client_past_wrapper("pg_restore", ctx, &past_wrapper)?,
             env: ctx.env.clone(),
         })
     }
@@ -123,6 +143,18 @@ impl PgTools {
     /// psql session: who and where we are, size, version, tables with row
     /// estimates, and the alembic revision when the table exists.
     pub fn inspect(&self, target: &Target) -> Result<(ServerIdentity, DatabaseFacts), Error> {
+        self.inspect_with(target, None)
+            .map(|(id, facts, _)| (id, facts))
+    }
+
+    /// `inspect`, and one more query in the same psql session (one process
+    /// start and one connection less than running it apart). Its rows, or
+    /// its error message, come third; its failure does not fail the rest.
+    pub fn inspect_with(
+        &self,
+        target: &Target,
+        extra: Option<&str>,
+    ) -> Result<(ServerIdentity, DatabaseFacts, ExtraRows), Error> {
         const SCRIPT: &str = "\
 select 'id', current_database(), session_user, current_setting('port'),
        coalesce(host(inet_server_addr()), ''), pg_database_size(current_database()),
@@ -138,8 +170,16 @@ select to_regclass('alembic_version') is not null as dbguard_has_alembic \\gset
 select 'alembic', version_num from alembic_version order by 2;
 \\endif
 ";
+        let script = match extra {
+            None => SCRIPT.to_owned(),
+            // Last, with errors no longer fatal: psql's ERROR and
+            // LAST_ERROR_MESSAGE say whether and why it failed.
+            Some(sql) => format!(
+                "{SCRIPT}\\set ON_ERROR_STOP off\nselect 'extra', x.* from ({sql}) x;\n\\if :ERROR\nselect 'extra_failed', :'LAST_ERROR_MESSAGE';\n\\endif\n"
+            ),
+        };
         let rows = self
-            .script(target, SCRIPT)
+            .script(target, &script)
             .map_err(|e| e.into_error(target))?;
         let head = rows
             .iter()
@@ -176,7 +216,15 @@ select 'alembic', version_num from alembic_version order by 2;
             tables,
             alembic_revision: (!revisions.is_empty()).then(|| revisions.join(",")),
         };
-        Ok((id, facts))
+        let extra_rows = match rows.iter().find(|r| r.len() == 2 && r[0] == "extra_failed") {
+            Some(failed) => Err(crate::target::redact(&failed[1])),
+            None => Ok(rows
+                .iter()
+                .filter(|r| r.first().is_some_and(|f| f == "extra"))
+                .map(|r| r[1..].to_vec())
+                .collect()),
+        };
+        Ok((id, facts, extra_rows))
     }
 
     /// Exact row counts for the given tables (`None` where the table is missing).
@@ -248,6 +296,9 @@ select 'alembic', version_num from alembic_version order by 2;
     }
 }
 
+/// The rows of a helper query run beside `inspect`, or why it failed.
+pub type ExtraRows = Result<Vec<Vec<String>>, String>;
+
 /// What the catalog says about a database.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DatabaseFacts {
@@ -262,6 +313,37 @@ pub struct TableFact {
     pub schema: String,
     pub name: String,
     pub rows_estimate: Option<i64>,
+}
+
+/// A database as the server identifies it: the cluster's
+/// `system_identifier` (from `pg_control_system()`, readable by every role)
+/// and the database name. Host spellings (`localhost`, `127.0.0.1`, a
+/// socket directory) and second ports cannot make one database look like
+/// two.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub system_identifier: String,
+    pub database: String,
+}
+
+/// Asks the server who it is.
+pub fn identify(tools: &PgTools, target: &Target) -> Result<Identity, String> {
+    let rows = tools
+        .query(
+            target,
+            "select system_identifier::text, current_database() from pg_control_system()",
+        )
+        .map_err(|e| match e {
+            QueryError::Failed { detail, .. } => detail,
+            QueryError::Spawn(p, e) => format!("{}: {e}", p.display()),
+        })?;
+    match rows.first().map(Vec::as_slice) {
+        Some([sysid, db, ..]) => Ok(Identity {
+            system_identifier: sysid.clone(),
+            database: db.clone(),
+        }),
+        _ => Err("the server did not say who it is".into()),
+    }
 }
 
 /// Why a helper query failed.
@@ -320,6 +402,68 @@ pub fn quote_ident(name: &str) -> String {
 
 pub fn quote_literal(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
+}
+
+/// `find_client`, then past Debian's wrapper when PATH led to it (an
+/// explicit `DBGUARD_REAL_<NAME>` is used as given).
+fn find_client_past_wrapper(
+    name: &str,
+    ctx: &Context,
+    past_wrapper: &dyn Fn(PathBuf, &str) -> PathBuf,
+) -> Result<PathBuf, Error> {
+    let explicit = ctx
+        .var(&format!("DBGUARD_REAL_{}", name.to_ascii_uppercase()))
+        .is_some_and(|v| !v.is_empty());
+    let found = find_client(name, ctx)?;
+    Ok(if explicit {
+        found
+    } else {
+        past_wrapper(found, name)
+    })
+}
+
+/// When `found` is Debian's `pg_wrapper` (a link to
+/// `.../postgresql-common/pg_wrapper`), the newest versioned `name` under
+/// `versions_dir` (`<versions_dir>/<version>/bin/<name>`); otherwise, or
+/// when `pgcluster` is set (the user chose a cluster through the wrapper)
+/// or no versioned program exists, `found` itself.
+pub fn past_pg_wrapper(
+    found: PathBuf,
+    name: &str,
+    versions_dir: &Path,
+    pgcluster: bool,
+) -> PathBuf {
+    if pgcluster || !is_pg_wrapper(&found) {
+        return found;
+    }
+    let Ok(entries) = fs::read_dir(versions_dir) else {
+        return found;
+    };
+    entries
+        .flatten()
+        .filter_map(|e| {
+            let version = version_key(e.file_name().to_str()?)?;
+            let program = e.path().join("bin").join(name);
+            (is_executable(&program) && !is_pg_wrapper(&program)).then_some((version, program))
+        })
+        .max_by(|a, b| a.0.cmp(&b.0))
+        .map_or(found, |(_, program)| program)
+}
+
+fn is_pg_wrapper(path: &Path) -> bool {
+    fs::canonicalize(path).is_ok_and(|target| {
+        target.file_name() == Some(OsStr::new("pg_wrapper"))
+            && target
+                .parent()
+                .and_then(Path::file_name)
+                .is_some_and(|dir| dir == "postgresql-common")
+    })
+}
+
+/// `"9.6"` → `[9, 6]`, `"16"` → `[16]`, so versions compare as numbers;
+/// `None` for anything that is not a version.
+fn version_key(name: &str) -> Option<Vec<u32>> {
+    name.split('.').map(|part| part.parse().ok()).collect()
 }
 
 /// A client program, found as the shims find the real psql.
@@ -401,6 +545,56 @@ mod tests {
         assert_eq!(find_client("pg_dump", &ctx).unwrap(), real.join("pg_dump"));
         let err = find_client("pg_restore", &ctx).unwrap_err();
         assert!(err.to_string().contains("DBGUARD_REAL_PG_RESTORE"), "{err}");
+    }
+
+    fn executable_file(path: &Path, text: &str) {
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, text).unwrap();
+        fs::set_permissions(path, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
+    #[test]
+    fn debian_pg_wrapper_gives_way_to_the_newest_versioned_program() {
+        let root = tempfile::tempdir().unwrap();
+        let wrapper = root.path().join("share/postgresql-common/pg_wrapper");
+        executable_file(&wrapper, "#!/usr/bin/perl\n");
+        let bin = root.path().join("bin");
+        fs::create_dir(&bin).unwrap();
+        std::os::unix::fs::symlink(&wrapper, bin.join("pg_dump")).unwrap();
+        let versions = root.path().join("lib/postgresql");
+        for v in ["9.6", "13", "16", "not-a-version"] {
+            executable_file(&versions.join(v).join("bin/pg_dump"), "#!/bin/sh\n");
+        }
+        // 17 is installed without its client programs.
+        fs::create_dir_all(versions.join("17/bin")).unwrap();
+        let through_path = bin.join("pg_dump");
+
+        assert_eq!(
+            past_pg_wrapper(through_path.clone(), "pg_dump", &versions, false),
+            versions.join("16/bin/pg_dump"),
+            "numeric order: 16 after 9.6 and 13"
+        );
+        assert_eq!(
+            past_pg_wrapper(through_path.clone(), "pg_dump", &versions, true),
+            through_path,
+            "PGCLUSTER picks through the wrapper"
+        );
+        assert_eq!(
+            past_pg_wrapper(through_path.clone(), "pg_restore", &versions, false),
+            through_path,
+            "no versioned pg_restore: keep the wrapper"
+        );
+        let plain = versions.join("13/bin/pg_dump");
+        assert_eq!(
+            past_pg_wrapper(plain.clone(), "pg_dump", &versions, false),
+            plain,
+            "not the wrapper: unchanged"
+        );
+        let missing = root.path().join("nowhere");
+        assert_eq!(
+            past_pg_wrapper(through_path.clone(), "pg_dump", &missing, false),
+            through_path
+        );
     }
 
     #[test]

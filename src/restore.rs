@@ -18,7 +18,7 @@ use crate::backup::{self, Format, Metadata, Request, Scope, Store};
 use crate::config::Config;
 use crate::confirm::{self, Consent, Expect, Question};
 use crate::error::exit;
-use crate::pgtools::{DatabaseFacts, PgTools, first_error_line, quote_ident};
+use crate::pgtools::{DatabaseFacts, PgTools, first_error_line, identify, quote_ident};
 use crate::target::{ConnectionArgs, Target};
 use crate::{Context, Error};
 
@@ -129,9 +129,8 @@ pub fn restore(
         }
         Err(e) => return Err(e),
     };
-    let different = target.dbname != meta.database
-        || target.port != meta.port
-        || (target.host != meta.host && !request.connection.is_empty());
+    let different =
+        target.dbname != meta.database || !same_server(&tools, &original, &target, request);
 
     let question = Question {
         summary: summary(
@@ -230,6 +229,28 @@ pub fn restore(
     };
     write_report(out, &report).map_err(|e| Error::io("writing to stdout", e))?;
     Ok(report)
+}
+
+/// Whether `target` is on the server the backup was taken from. Spelled
+/// the same way, it is; spelled differently (`localhost` for the socket
+/// directory, `127.0.0.1`, another port of the same server), the servers are
+/// asked who they are. When either cannot answer, the prompt errs on the
+/// side of saying "different".
+fn same_server(
+    tools: &PgTools,
+    original: &Target,
+    target: &Target,
+    request: &RestoreRequest,
+) -> bool {
+    if request.connection.is_empty()
+        || (target.host == original.host && target.port == original.port)
+    {
+        return true;
+    }
+    match (identify(tools, original), identify(tools, target)) {
+        (Ok(a), Ok(b)) => a.system_identifier == b.system_identifier,
+        _ => false,
+    }
 }
 
 fn summary(

@@ -17,6 +17,7 @@ use std::time::Duration;
 use chrono::{DateTime, Datelike, TimeZone, Utc};
 
 use super::lock::PruneLock;
+use super::partial;
 use super::store::Store;
 use crate::Error;
 use crate::config::Retention;
@@ -187,6 +188,9 @@ pub struct Outcome {
     pub unmanaged: Vec<String>,
     /// Removals that failed, with the reason.
     pub failures: Vec<(String, String)>,
+    /// Leftovers of interrupted writes (see `partial`): removed, or with
+    /// `dry_run` only listed.
+    pub stale_partials: Vec<String>,
 }
 
 /// Plans retention for a store (and, unless `dry_run`, removes what the
@@ -240,10 +244,23 @@ pub fn prune_store(
             .collect();
         let _ = store.compact_journal(&remaining);
     }
+    let mut stale_partials = Vec::new();
+    for path in partial::stale(store.dir()) {
+        let name = path.file_name().map_or_else(
+            || path.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        if !dry_run && let Err(e) = partial::remove(&path) {
+            failures.push((name, e.to_string()));
+            continue;
+        }
+        stale_partials.push(name);
+    }
     Ok(Outcome {
         plan,
         unmanaged,
         failures,
+        stale_partials,
     })
 }
 

@@ -1,5 +1,5 @@
-//! `dbguard doctor`: says in plain words which `psql` and `alembic` this
-//! shell runs, whether that is the dbguard shim, which real tool the shim
+//! `dbguard doctor`: says in plain words which `psql`, `alembic`, `dropdb`
+//! and `pg_restore` this shell runs, whether that is the dbguard shim, which real tool the shim
 //! would exec, and — when something puts a real tool ahead of the shims —
 //! why, and the command that fixes it.
 //!
@@ -259,8 +259,9 @@ pub fn diagnose(ctx: &Context, facts: &Facts) -> Diagnosis {
         Some(s) if s.exists => {
             warnings.push(Warning {
                 problem: format!(
-                    "the shim directory {} is not on PATH, so psql and alembic run unguarded",
-                    s.path.display()
+                    "the shim directory {} is not on PATH, so {} run unguarded",
+                    s.path.display(),
+                    Tool::names_in_words()
                 ),
                 fix: Some(advice.keep_first("to put it first")),
             });
@@ -272,7 +273,10 @@ pub fn diagnose(ctx: &Context, facts: &Facts) -> Diagnosis {
                 .map(|s| format!(" at {}", s.path.display()))
                 .unwrap_or_default();
             warnings.push(Warning {
-                problem: format!("no shim directory{place}: dbguard is not installed as psql and alembic"),
+                problem: format!(
+                    "no shim directory{place}: dbguard is not installed as {}",
+                    Tool::names_in_words()
+                ),
                 fix: Some("run ./install.sh from the dbguard source tree (or set DBGUARD_SHIM_DIR to where the shims are)".into()),
             });
             false
@@ -524,7 +528,7 @@ pub fn render(d: &Diagnosis, out: &mut impl Write) -> std::io::Result<()> {
         }
     }
     match d.warnings.len() {
-        0 => writeln!(out, "ok: psql and alembic are guarded"),
+        0 => writeln!(out, "ok: {} are guarded", Tool::names_in_words()),
         1 => writeln!(out, "1 warning"),
         n => writeln!(out, "{n} warnings"),
     }

@@ -4,6 +4,7 @@
 
 pub mod backup;
 pub mod check_migration;
+pub mod completions;
 pub mod config;
 pub mod doctor;
 pub mod init;
@@ -24,9 +25,9 @@ use crate::{Context, Error};
 #[command(
     name = "dbguard",
     version,
-    about = "Stops psql and alembic from destroying data by accident: destructive commands are confirmed and backed up before they run.",
+    about = "Stops psql, alembic, dropdb and pg_restore from destroying data by accident: destructive commands are confirmed and backed up before they run.",
     long_about = None,
-    after_help = "Invoked through a link named psql or alembic, dbguard guards that tool instead. See `dbguard doctor`."
+    after_help = "Invoked through a link named psql, alembic, dropdb or pg_restore, dbguard guards that tool instead. See `dbguard doctor`."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -51,7 +52,7 @@ pub enum Command {
     Restore(restore::Args),
     /// Remove old backups according to the retention rules.
     Prune(prune::Args),
-    /// Show which psql and alembic this shell runs, and whether they are guarded.
+    /// Show which psql, alembic, dropdb and pg_restore this shell runs, and whether they are guarded.
     Doctor(doctor::Args),
     /// Print shell code that keeps the shim directory first on PATH.
     Init(init::Args),
@@ -59,6 +60,8 @@ pub enum Command {
     Config(config::Args),
     /// Check that a test database is reachable, policy off, and not a guarded one.
     VerifyTestDb(verify_test_db::Args),
+    /// Print the shell completion script for dbguard.
+    Completions(completions::Args),
 }
 
 /// Parses the toolbox command line and runs the command.
@@ -77,6 +80,7 @@ pub fn run(ctx: &Context) -> Result<u8, Error> {
         Command::Scan(args) => scan::run(args, ctx),
         Command::CheckMigration(args) => check_migration::run(args, ctx),
         Command::Migrate(args) => migrate::run(args, ctx),
+        Command::Completions(args) => completions::run(args, ctx),
         Command::Backup(args) => backup::run(args, ctx),
         Command::List(args) => list::run(args, ctx),
         Command::Verify(args) => verify::run(args, ctx),

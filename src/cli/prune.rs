@@ -49,6 +49,7 @@ pub fn report(out: &mut impl Write, outcome: &Outcome, dry_run: bool) -> std::io
         .iter()
         .map(|d| d.id.len())
         .chain(outcome.unmanaged.iter().map(String::len))
+        .chain(outcome.stale_partials.iter().map(String::len))
         .max()
         .unwrap_or(0);
     for d in &outcome.plan.decisions {
@@ -64,6 +65,12 @@ pub fn report(out: &mut impl Write, outcome: &Outcome, dry_run: bool) -> std::io
             out,
             "{:<12}  {id:<width$}  incomplete or missing data; left alone (see dbguard verify)",
             "skip"
+        )?;
+    }
+    for name in &outcome.stale_partials {
+        writeln!(
+            out,
+            "{remove_word:<12}  {name:<width$}  left by an interrupted backup (never had a final name)"
         )?;
     }
     let removed = outcome.plan.removed().count();

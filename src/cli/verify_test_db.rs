@@ -11,7 +11,7 @@ use std::io::Write;
 
 use crate::config::{Config, Policy};
 use crate::error::exit;
-use crate::pgtools::PgTools;
+use crate::pgtools::{PgTools, identify};
 use crate::target::{ConnectionArgs, Target, redact};
 use crate::{Context, Error};
 
@@ -20,13 +20,6 @@ pub struct Args {
     /// The test database (libpq URI or conninfo); default: TEST_DATABASE_URL.
     #[arg(value_name = "URL")]
     pub url: Option<String>,
-}
-
-/// A database as the server identifies it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Identity {
-    pub system_identifier: String,
-    pub database: String,
 }
 
 pub fn run(args: Args, ctx: &Context) -> Result<u8, Error> {
@@ -135,24 +128,4 @@ fn guarded_databases(config: &Config, ctx: &Context) -> Vec<(String, Target)> {
         out.push((format!("DATABASE_URL ({})", redact(&url)), t));
     }
     out
-}
-
-/// Asks the server who it is.
-pub fn identify(tools: &PgTools, target: &Target) -> Result<Identity, String> {
-    let rows = tools
-        .query(
-            target,
-            "select system_identifier::text, current_database() from pg_control_system()",
-        )
-        .map_err(|e| match e {
-            crate::pgtools::QueryError::Failed { detail, .. } => detail,
-            crate::pgtools::QueryError::Spawn(p, e) => format!("{}: {e}", p.display()),
-        })?;
-    match rows.first().map(Vec::as_slice) {
-        Some([sysid, db, ..]) => Ok(Identity {
-            system_identifier: sysid.clone(),
-            database: db.clone(),
-        }),
-        _ => Err("the server did not say who it is".into()),
-    }
 }

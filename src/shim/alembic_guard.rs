@@ -175,7 +175,9 @@ fn protect_migration(
         (Err(_), Err(_)) => (Vec::new(), None),
     };
     let decision = match direction {
-        Direction::Downgrade => guard::decide_migration(DOWNGRADE_WORD, &target.dbname, policy),
+        Direction::Downgrade => {
+            guard::decide_whole_database(DOWNGRADE_WORD, &target.dbname, policy)
+        }
         Direction::Upgrade => {
             // Without a render, what the files show is for the person to
             // read; the static scan cannot see SQL built from data, so the
@@ -204,7 +206,7 @@ fn protect_migration(
         record = record.with_findings(&report.findings, report.findings_omitted);
     }
     // An unreachable database is refused before anyone is asked.
-    let ((), preflights) = safeguard::check_backups_beside(&tools, &target, &plan, || ());
+    let (_, preflights) = safeguard::check_backups(&tools, &target, &plan, None);
     let preflights = match preflights {
         Ok(ready) => ready,
         Err((database, e)) => {
@@ -322,7 +324,7 @@ fn protect_stamp(
     };
     record.target = Some((&target).into());
     let policy = config.policy_for(&target);
-    let plan = match guard::decide_migration(STAMP_WORD, &target.dbname, policy) {
+    let plan = match guard::decide_whole_database(STAMP_WORD, &target.dbname, policy) {
         Decision::Guard(plan) => plan,
         Decision::Pass => {
             record.decision = "policy_off".into();
@@ -336,9 +338,8 @@ fn protect_stamp(
         Ok(tools) => tools,
         Err(e) => return Err(refuse(&mut record, format!("no backup is possible ({e})"))),
     };
-    let (current, preflights) = safeguard::check_backups_beside(&tools, &target, &plan, || {
-        current_revisions(&tools, &target)
-    });
+    let current = current_revisions(&tools, &target);
+    let (_, preflights) = safeguard::check_backups(&tools, &target, &plan, None);
     let preflights = match preflights {
         Ok(ready) => ready,
         Err((database, e)) => {
@@ -411,24 +412,36 @@ fn write_stamp_outlook(
     );
 }
 
+/// One query for the version table: selecting from a missing table is an
+/// error, not an empty result, so the table is looked up first (on the
+/// search_path, as alembic looks) and only read, through `query_to_xml`,
+/// when it exists. One psql start instead of two: this runs before every
+/// upgrade, including the ones with nothing to apply.
+const VERSION_QUERY: &str = "select case when to_regclass('alembic_version') is null then '' \
+     else array_to_string(xpath('//version_num/text()', \
+     query_to_xml('select version_num from alembic_version order by 1', false, false, ''))::text[], ' ') end";
+
 /// The revisions in the database's version table. An absent table means
 /// nothing has been applied yet (an empty list).
 pub fn current_revisions(tools: &PgTools, target: &Target) -> Result<Vec<String>, String> {
-    // Selecting from a missing table is an error, not an empty result, so
-    // ask first whether it exists (on the search_path, as alembic looks).
-    let exists = tools
-        .query(target, "select to_regclass('alembic_version') is not null")
-        .map_err(query_error)?;
-    if exists.first().and_then(|r| r.first()).map(String::as_str) != Some("t") {
-        return Ok(Vec::new());
-    }
-    let rows = tools
-        .query(target, "select version_num from alembic_version order by 1")
-        .map_err(query_error)?;
-    Ok(rows
+    let rows = tools.query(target, VERSION_QUERY).map_err(query_error)?;
+    let field = rows
         .into_iter()
-        .filter_map(|r| r.into_iter().next())
-        .collect())
+        .next()
+        .and_then(|r| r.into_iter().next())
+        .unwrap_or_default();
+    Ok(field.split_whitespace().map(xml_unescape).collect())
+}
+
+/// Undoes the escaping of XML text content (revision ids are normally
+/// plain, but the version table holds whatever was written to it).
+fn xml_unescape(text: &str) -> String {
+    text.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&apos;", "'")
+        .replace("&#x0D;", "\r")
+        .replace("&amp;", "&")
 }
 
 fn query_error(e: QueryError) -> String {
@@ -986,6 +999,12 @@ INFO  [alembic.runtime.migration] Running downgrade 0001 -> , create users
         let two = ["a1".to_owned(), "b2".to_owned()];
         let err = render_range(Direction::Upgrade, &two, "heads").unwrap_err();
         assert!(err.contains("several heads (a1, b2)"), "{err}");
+    }
+
+    #[test]
+    fn version_table_text_is_unescaped() {
+        assert_eq!(xml_unescape("0004"), "0004");
+        assert_eq!(xml_unescape("a&amp;lt;&lt;b&gt;"), "a&lt;<b>");
     }
 
     #[test]

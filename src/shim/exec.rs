@@ -2,6 +2,7 @@
 //! terminal, stdin and the exit status belong to the real tool, exactly as
 //! if the shell had started it.
 
+use std::ffi::OsString;
 use std::os::unix::process::CommandExt;
 use std::process::Command;
 
@@ -18,9 +19,15 @@ use crate::{ARGV0_ENV, Context, Error};
 /// back to the shim directory. Their messages use only the file name, so
 /// nothing the user sees changes.
 pub fn exec(real: &RealTool, ctx: &Context, link: &Link) -> Error {
+    exec_with_args(real, link, ctx.args.get(1..).unwrap_or_default())
+}
+
+/// `exec` with other arguments than the user's: the psql guard points a
+/// `-f` pipe it has spooled at the spool instead.
+pub fn exec_with_args(real: &RealTool, link: &Link, args: &[OsString]) -> Error {
     let mut cmd = Command::new(&real.path);
     cmd.arg0(&real.path)
-        .args(ctx.args.iter().skip(1))
+        .args(args)
         .env(CHAIN_ENV, link.marker_for_next())
         .env_remove(ARGV0_ENV);
     // std restores SIGPIPE to its default and clears the signal mask before

@@ -217,11 +217,12 @@ pub fn decide(
     })
 }
 
-/// The decision for an alembic run that changes the schema: `verb` (e.g.
-/// `DOWNGRADE`) under `confirm`, the database's name under `protect`, and
-/// always a whole-database backup, because a migration may touch any table
-/// and its Python may do things no SQL render shows.
-pub fn decide_migration(verb: &str, database: &str, policy: Policy) -> Decision {
+/// The decision for an operation on a database as a whole: an alembic run
+/// that changes the schema (a migration may touch any table and its Python
+/// may do things no SQL render shows), `dropdb`, `pg_restore --clean`.
+/// `verb` (e.g. `DOWNGRADE`) is the word under `confirm`, the database's
+/// name under `protect`; the backup is always the whole database.
+pub fn decide_whole_database(verb: &str, database: &str, policy: Policy) -> Decision {
     let word = match policy {
         Policy::Off => return Decision::Pass,
         Policy::Protect => database.to_owned(),
@@ -332,8 +333,8 @@ mod tests {
     }
 
     #[test]
-    fn migrations_ask_for_the_verb_or_the_name_and_back_up_everything() {
-        let Decision::Guard(g) = decide_migration("DOWNGRADE", "shop", Policy::Confirm) else {
+    fn whole_database_operations_ask_for_the_verb_or_the_name_and_back_up_everything() {
+        let Decision::Guard(g) = decide_whole_database("DOWNGRADE", "shop", Policy::Confirm) else {
             panic!("guarded");
         };
         assert_eq!(g.word, "DOWNGRADE");
@@ -344,12 +345,12 @@ mod tests {
                 scope: Scope::database()
             }]
         );
-        let Decision::Guard(g) = decide_migration("DOWNGRADE", "shop", Policy::Protect) else {
+        let Decision::Guard(g) = decide_whole_database("DOWNGRADE", "shop", Policy::Protect) else {
             panic!("guarded");
         };
         assert_eq!(g.word, "shop");
         assert_eq!(
-            decide_migration("DOWNGRADE", "shop", Policy::Off),
+            decide_whole_database("DOWNGRADE", "shop", Policy::Off),
             Decision::Pass
         );
     }

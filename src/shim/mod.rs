@@ -1,21 +1,30 @@
-//! The guard personality: what happens when the binary is invoked as `psql`
-//! or `alembic`. psql's SQL is analysed (`psql_guard`) and destructive runs
-//! are confirmed and backed up before the real tool is exec'd; alembic
-//! downgrades are rendered offline, scanned, confirmed and backed up
-//! (`alembic_guard`), every other alembic command passes straight through.
+//! The guard personality: what happens when the binary is invoked as `psql`,
+//! `alembic`, `dropdb` or `pg_restore`. psql's SQL is analysed
+//! (`psql_guard`) and destructive runs are confirmed and backed up before
+//! the real tool is exec'd; alembic downgrades are rendered offline,
+//! scanned, confirmed and backed up (`alembic_guard`); `dropdb` and
+//! `pg_restore --clean -d` destroy a database as a whole and are confirmed
+//! and backed up whole (`dropdb_guard`, `pg_restore_guard`). Every other
+//! invocation passes straight through.
 
 pub mod alembic;
 pub mod alembic_guard;
 pub mod alembic_target;
 pub mod chain;
+pub mod dropdb;
+pub mod dropdb_guard;
 pub mod exec;
+pub mod getopt;
 pub mod guard;
+pub mod pg_restore;
+pub mod pg_restore_guard;
 pub mod psql;
 pub mod psql_guard;
 pub mod resolve;
 pub mod safeguard;
 pub mod spawn;
 pub mod stdin;
+pub mod whole_database;
 
 use std::ffi::OsStr;
 use std::fmt;
@@ -28,20 +37,33 @@ pub use resolve::RealTool;
 pub enum Tool {
     Psql,
     Alembic,
+    Dropdb,
+    PgRestore,
 }
 
 impl Tool {
-    pub const ALL: [Tool; 2] = [Tool::Psql, Tool::Alembic];
+    pub const ALL: [Tool; 4] = [Tool::Psql, Tool::Alembic, Tool::Dropdb, Tool::PgRestore];
 
     pub fn name(self) -> &'static str {
         match self {
             Tool::Psql => "psql",
             Tool::Alembic => "alembic",
+            Tool::Dropdb => "dropdb",
+            Tool::PgRestore => "pg_restore",
         }
     }
 
     pub fn names() -> Vec<&'static str> {
         Tool::ALL.iter().map(|t| t.name()).collect()
+    }
+
+    /// Every tool's name in a sentence: `psql, alembic, dropdb and pg_restore`.
+    pub fn names_in_words() -> String {
+        let names = Tool::names();
+        match names.split_last() {
+            Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+            _ => names.join(""),
+        }
     }
 
     pub fn from_name(name: &OsStr) -> Option<Tool> {
@@ -56,7 +78,7 @@ impl Tool {
     /// The Debian package that provides the real tool, for error hints.
     pub fn package(self) -> &'static str {
         match self {
-            Tool::Psql => "postgresql-client",
+            Tool::Psql | Tool::Dropdb | Tool::PgRestore => "postgresql-client",
             Tool::Alembic => "alembic",
         }
     }
@@ -74,13 +96,19 @@ pub fn run(tool: Tool, ctx: &Context) -> Result<u8, Error> {
     let link = chain::Link::observe(tool, ctx)?;
     let real = RealTool::resolve(tool, ctx)?;
     match tool {
-        Tool::Psql => psql_guard::guard(ctx, &link)?,
+        Tool::Psql => {
+            if let Some(args) = psql_guard::guard(ctx, &link)? {
+                return Err(exec::exec_with_args(&real, &link, &args));
+            }
+        }
         Tool::Alembic => {
             if let Some(status) = alembic_guard::review_autogenerate(ctx, &link, &real) {
                 return status;
             }
             alembic_guard::guard(ctx, &link, &real)?
         }
+        Tool::Dropdb => dropdb_guard::guard(ctx, &link)?,
+        Tool::PgRestore => pg_restore_guard::guard(ctx, &link)?,
     }
     Err(exec::exec(&real, ctx, &link))
 }

@@ -21,6 +21,29 @@ pub enum Action {
     Stdin,
 }
 
+/// Where an option's value sits in argv: the argument at `index` (counting
+/// from the first one after argv[0]) holds it from byte `offset` on — 0 for
+/// a separate argument, after `-f` or `--file=` for an attached one. The
+/// guard uses it to hand psql a spooled copy of a `-f` pipe.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ArgPos {
+    pub index: usize,
+    pub offset: usize,
+}
+
+impl ArgPos {
+    /// `args` with this value replaced by `value`, what precedes it kept.
+    pub fn replace_in(self, args: &[OsString], value: &OsStr) -> Vec<OsString> {
+        let mut out = args.to_vec();
+        if let Some(arg) = out.get_mut(self.index) {
+            let mut bytes = arg.as_bytes()[..self.offset.min(arg.len())].to_vec();
+            bytes.extend_from_slice(value.as_bytes());
+            *arg = OsString::from_vec(bytes);
+        }
+        out
+    }
+}
+
 /// What the invocation does with SQL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -38,6 +61,10 @@ pub enum Mode {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PsqlArgs {
     pub actions: Vec<Action>,
+    /// Where each action's value sits in argv, one per action, in order.
+    pub action_args: Vec<ArgPos>,
+    /// Where the value of the option being applied sits (parsing state).
+    value_at: ArgPos,
     pub dbname: Option<OsString>,
     pub host: Option<OsString>,
     pub port: Option<OsString>,
@@ -233,9 +260,19 @@ impl PsqlArgs {
             }
             (HasArg::No, None) => None,
             (HasArg::Optional, v) => v.map(|v| OsString::from_vec(v.to_vec())),
-            (HasArg::Required, Some(v)) => Some(OsString::from_vec(v.to_vec())),
+            (HasArg::Required, Some(v)) => {
+                self.value_at = ArgPos {
+                    index: *i - 1,
+                    offset: 2 + name.len() + 1,
+                };
+                Some(OsString::from_vec(v.to_vec()))
+            }
             (HasArg::Required, None) => match args.get(*i) {
                 Some(v) => {
+                    self.value_at = ArgPos {
+                        index: *i,
+                        offset: 0,
+                    };
                     *i += 1;
                     Some(v.clone())
                 }
@@ -262,10 +299,19 @@ impl PsqlArgs {
                 None => return Err(format!("invalid option -- '{}'", c as char)),
                 Some(HasArg::Required) => {
                     let value = if j < cluster.len() {
+                        // The cluster is argument *i - 1 without its '-'.
+                        self.value_at = ArgPos {
+                            index: *i - 1,
+                            offset: 1 + j,
+                        };
                         OsString::from_vec(cluster[j..].to_vec())
                     } else {
                         match args.get(*i) {
                             Some(v) => {
+                                self.value_at = ArgPos {
+                                    index: *i,
+                                    offset: 0,
+                                };
                                 *i += 1;
                                 v.clone()
                             }
@@ -293,7 +339,10 @@ impl PsqlArgs {
     fn apply(&mut self, option: u8, value: Option<OsString>) -> Result<(), String> {
         let required = |v: Option<OsString>| v.unwrap_or_default();
         match option {
-            b'c' => self.actions.push(Action::Command(required(value))),
+            b'c' => {
+                self.actions.push(Action::Command(required(value)));
+                self.action_args.push(self.value_at);
+            }
             b'f' => {
                 let file = required(value);
                 self.actions.push(if file == "-" {
@@ -301,6 +350,7 @@ impl PsqlArgs {
                 } else {
                     Action::File(file)
                 });
+                self.action_args.push(self.value_at);
             }
             b'd' => self.dbname = value,
             b'h' => self.host = value,
@@ -360,6 +410,55 @@ mod tests {
 
     fn cmd(s: &str) -> Action {
         Action::Command(s.into())
+    }
+
+    #[test]
+    fn file_values_are_located_in_argv_and_replaceable() {
+        let argv: Vec<OsString> = [
+            "-X",
+            "-f",
+            "/dev/fd/63",
+            "-f/dev/fd/62",
+            "--file=/dev/fd/61",
+            "-qf",
+            "a.sql",
+            "-Xfb.sql",
+            "--fil",
+            "c.sql",
+        ]
+        .iter()
+        .map(OsString::from)
+        .collect();
+        let p = PsqlArgs::parse(&argv, false);
+        assert_eq!(p.actions.len(), 6);
+        assert_eq!(p.action_args.len(), 6);
+        let new = OsStr::new("/dev/fd/9");
+        let replaced: Vec<String> = p
+            .action_args
+            .iter()
+            .map(|at| {
+                at.replace_in(&argv, new)[at.index]
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect();
+        assert_eq!(
+            replaced,
+            [
+                "/dev/fd/9",
+                "-f/dev/fd/9",
+                "--file=/dev/fd/9",
+                "/dev/fd/9",
+                "-Xf/dev/fd/9",
+                "/dev/fd/9"
+            ]
+        );
+        for (action, at) in p.actions.iter().zip(&p.action_args) {
+            let Action::File(path) = action else {
+                panic!("files only")
+            };
+            assert!(argv[at.index].as_bytes().ends_with(path.as_bytes()));
+        }
     }
 
     #[test]

@@ -7,10 +7,11 @@
 //! The path for harmless SQL is kept short on purpose: no configuration,
 //! no connection and no child process before exec.
 
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 
 use crate::audit::{BYPASS_ENV, Record};
@@ -19,7 +20,7 @@ use crate::config::Config;
 use crate::pgtools::{PgTools, quote_ident, quote_literal};
 use crate::shim::chain::Link;
 use crate::shim::guard::{self, Decision, Guard, TableFacts};
-use crate::shim::psql::{Action, Mode, PsqlArgs};
+use crate::shim::psql::{Action, ArgPos, Mode, PsqlArgs};
 use crate::shim::safeguard::{self, BYPASS_HINT, Protection, record_bypass, write_audit};
 use crate::shim::stdin::{self, StdinKind};
 use crate::sql::{Kind, Problem, ScanReport, Scanner, Severity};
@@ -30,38 +31,88 @@ use crate::{Context, Error};
 const SHOWN_FINDINGS: usize = 20;
 
 /// Runs the guard. `Ok` means: exec the real psql now (with stdin already
-/// replaced by the spool when it was a pipe).
-pub fn guard(ctx: &Context, link: &Link) -> Result<(), Error> {
+/// replaced by the spool when it was a pipe), with the user's arguments,
+/// or with the returned ones when a `-f` pipe was spooled: they name the
+/// spool (`/dev/fd/N`, inherited across exec) instead of the emptied pipe.
+pub fn guard(ctx: &Context, link: &Link) -> Result<Option<Vec<OsString>>, Error> {
     if link.guarded_upstream() {
         // A shim earlier in this process already decided; asking or backing
         // up again would be noise, and stdin is already the spool.
-        return Ok(());
+        return Ok(None);
     }
     if ctx.flag(BYPASS_ENV) {
         record_bypass(ctx, "psql");
-        return Ok(());
+        return Ok(None);
     }
-    let args = PsqlArgs::parse(
-        ctx.args.get(1..).unwrap_or_default(),
-        ctx.var("POSIXLY_CORRECT").is_some(),
-    );
+    let argv = ctx.args.get(1..).unwrap_or_default();
+    let args = PsqlArgs::parse(argv, ctx.var("POSIXLY_CORRECT").is_some());
     if args.mode() == Mode::NoSql {
-        return Ok(());
+        return Ok(None);
     }
     let cwd = ctx.cwd.clone().unwrap_or_else(|| PathBuf::from("/"));
-    let (report, mut spool) = scan(&args, &cwd)?;
-    if !report.is_safe() {
-        protect(ctx, &args, &report)?;
+    let scanned = scan(&args, &cwd)?;
+    if !scanned.report.is_safe() {
+        protect(ctx, &args, &scanned.report)?;
     }
-    if let Some(file) = spool.as_mut() {
-        stdin::install_as_stdin(file)
+    if let Some(mut file) = scanned.stdin {
+        stdin::install_as_stdin(&mut file)
             .map_err(|e| refused_io("cannot hand the spooled stdin to psql", e))?;
     }
-    Ok(())
+    let mut rewritten: Option<Vec<OsString>> = None;
+    let mut taken = Vec::new();
+    for pipe in scanned.pipes {
+        // The same `/dev/fd/K` given twice: psql reads the script once and
+        // then an empty pipe, so the second (empty) spool gets its own name.
+        let own_number = inherited_fd_number(&pipe.path).filter(|k| !taken.contains(k));
+        taken.extend(own_number);
+        let handed = match own_number {
+            // `/dev/fd/K` (what `<(…)` gives): the spool takes descriptor K
+            // itself, so psql's argv and messages stay exactly the user's.
+            Some(k) => stdin::install_as(pipe.spool, k).map(|()| None),
+            // A named pipe: psql is pointed at the spool instead.
+            None => stdin::inherit(pipe.spool).map(Some),
+        };
+        match handed.map_err(|e| refused_io("cannot hand a spooled -f pipe to psql", e))? {
+            None => {}
+            Some(fd) => {
+                let current = rewritten.take().unwrap_or_else(|| argv.to_vec());
+                let spool = format!("/dev/fd/{fd}");
+                rewritten = Some(pipe.at.replace_in(&current, OsStr::new(&spool)));
+            }
+        }
+    }
+    Ok(rewritten)
+}
+
+/// K, when `path` names an inherited descriptor as `/dev/fd/K` or
+/// `/proc/self/fd/K`.
+fn inherited_fd_number(path: &Path) -> Option<i32> {
+    let text = path.to_str()?;
+    let number = text
+        .strip_prefix("/dev/fd/")
+        .or_else(|| text.strip_prefix("/proc/self/fd/"))?;
+    number.parse().ok().filter(|&k| k > 2)
+}
+
+/// What `scan` read and kept for psql.
+struct Scanned {
+    report: ScanReport,
+    /// The spool of a stdin pipe, to become psql's stdin.
+    stdin: Option<File>,
+    /// Each `-f` pipe, spooled.
+    pipes: Vec<SpooledPipe>,
+}
+
+struct SpooledPipe {
+    /// The path psql was given.
+    path: PathBuf,
+    /// Where that path sits in argv.
+    at: ArgPos,
+    spool: File,
 }
 
 /// Scans what psql will run, in psql's order, with its variables.
-fn scan(args: &PsqlArgs, cwd: &Path) -> Result<(ScanReport, Option<File>), Error> {
+fn scan(args: &PsqlArgs, cwd: &Path) -> Result<Scanned, Error> {
     let mut scanner = Scanner::new(cwd);
     for (name, value) in &args.variables {
         let name = name.to_string_lossy();
@@ -71,6 +122,7 @@ fn scan(args: &PsqlArgs, cwd: &Path) -> Result<(ScanReport, Option<File>), Error
         }
     }
     let mut spool = None;
+    let mut pipes = Vec::new();
     let mut unreadable = Vec::new();
     let mut stdin_read = false;
     let mut read_stdin = |scanner: &mut Scanner, spool: &mut Option<File>| {
@@ -82,14 +134,25 @@ fn scan(args: &PsqlArgs, cwd: &Path) -> Result<(ScanReport, Option<File>), Error
     match args.mode() {
         Mode::Stdin => read_stdin(&mut scanner, &mut spool)?,
         Mode::Actions => {
-            for action in &args.actions {
+            for (action, at) in args.actions.iter().zip(&args.action_args) {
                 match action {
                     Action::Command(sql) => scanner.scan_bytes("-c", sql.as_bytes(), cwd),
                     Action::File(path) => match std::fs::metadata(cwd.join(path)) {
                         Ok(meta) if meta.is_file() => scanner.scan_path(Path::new(path)),
-                        // A pipe or device (`-f <(…)`, `-f /dev/fd/N`) can be
-                        // read only once: reading it here would take the
-                        // script away from psql. Unread means unknown.
+                        // A pipe (`-f <(…)`) can be read only once: it is
+                        // copied while scanned, and psql gets the copy.
+                        Ok(meta) if meta.file_type().is_fifo() => {
+                            let spool = scan_pipe(&mut scanner, Path::new(path), cwd)?;
+                            pipes.push(SpooledPipe {
+                                path: cwd.join(path),
+                                at: *at,
+                                spool,
+                            });
+                        }
+                        Ok(meta) if stdin::is_dev_null_meta(&meta) => {}
+                        // A terminal or another device cannot be read
+                        // without taking its input from psql. Unread means
+                        // unknown.
                         Ok(meta) if !meta.is_dir() => unreadable.push(path.to_string_lossy()),
                         // A file psql cannot open runs nothing: psql reports
                         // it itself, exactly as without dbguard.
@@ -107,10 +170,28 @@ fn scan(args: &PsqlArgs, cwd: &Path) -> Result<(ScanReport, Option<File>), Error
             severity: Severity::Error,
             path: path.into_owned(),
             line: None,
-            message: "a pipe or device: reading it would take the script from psql, so it cannot be checked".into(),
+            message: "a terminal or device: reading it would take the script from psql, so it cannot be checked".into(),
         });
     }
-    Ok((report, spool))
+    Ok(Scanned {
+        report,
+        stdin: spool,
+        pipes,
+    })
+}
+
+/// Scans a `-f` pipe while copying it into a spool file, which is returned
+/// for psql to read instead.
+fn scan_pipe(scanner: &mut Scanner, path: &Path, cwd: &Path) -> Result<File, Error> {
+    let full = cwd.join(path);
+    let what = format!("cannot spool the -f pipe {}", path.display());
+    let pipe = File::open(&full).map_err(|e| refused_io(&what, e))?;
+    let file = stdin::spool_file().map_err(|e| refused_io(&what, e))?;
+    let mut tee = stdin::Tee::new(pipe, file);
+    // `\ir` inside resolves against the pipe's directory, as psql does.
+    let base = full.parent().unwrap_or(cwd);
+    scanner.scan_reader(&path.to_string_lossy(), &mut tee, base);
+    tee.drain().map_err(|e| refused_io(&what, e))
 }
 
 /// Scans stdin without taking it from psql: a regular file is rewound, a
@@ -124,7 +205,7 @@ fn scan_stdin(scanner: &mut Scanner, cwd: &Path) -> Result<Option<File>, Error> 
             );
             Ok(None)
         }
-        StdinKind::Closed => Ok(None),
+        StdinKind::Closed | StdinKind::Null => Ok(None),
         StdinKind::File => {
             let mark = stdin::Rewind::mark()
                 .map_err(|e| refused_io("cannot read the script on stdin", e))?;
@@ -200,9 +281,9 @@ fn protect(ctx: &Context, args: &PsqlArgs, report: &ScanReport) -> Result<(), Er
             return Err(refuse(&mut record, format!("no backup is possible ({e})")));
         }
     };
-    let (facts, preflights) = safeguard::check_backups_beside(&tools, &target, &plan, || {
-        table_facts(&tools, &target, report)
-    });
+    let facts_query = table_facts_query(report);
+    let (facts, preflights) =
+        safeguard::check_backups(&tools, &target, &plan, facts_query.as_deref());
     let preflights = match preflights {
         Ok(ready) => ready,
         Err((database, e)) => {
@@ -214,8 +295,9 @@ fn protect(ctx: &Context, args: &PsqlArgs, report: &ScanReport) -> Result<(), Er
         }
     };
     let (facts, facts_error) = match facts {
-        Ok(f) => (Some(f), None),
-        Err(e) => (None, Some(e)),
+        None => (Some(Vec::new()), None),
+        Some(Ok(rows)) => (Some(table_facts(rows)), None),
+        Some(Err(e)) => (None, Some(e)),
     };
     let plan = with_local_scope(plan, &target.dbname, report, facts.as_deref());
 
@@ -314,17 +396,14 @@ fn regclass_literal(name: &str) -> String {
     quote_literal(&quoted.join("."))
 }
 
-/// One helper query (through the real psql) for every named table: does it
-/// exist, is it a plain table, how many rows (exact below 8 MB, else the
-/// planner's estimate), and can deleting its rows change anything else.
-fn table_facts(
-    tools: &PgTools,
-    target: &Target,
-    report: &ScanReport,
-) -> Result<Vec<TableFacts>, String> {
+/// One helper query for every named table: does it exist, is it a plain
+/// table, how many rows (exact below 8 MB and only where we may read it,
+/// else the planner's estimate), and can deleting its rows change anything
+/// else. `None` when no table is named.
+fn table_facts_query(report: &ScanReport) -> Option<String> {
     let names = named_tables(report);
     if names.is_empty() {
-        return Ok(Vec::new());
+        return None;
     }
     let values: Vec<String> = names
         .iter()
@@ -335,7 +414,8 @@ fn table_facts(
        coalesce(quote_ident(n.nspname) || '.' || quote_ident(c.relname), ''),
        coalesce(c.relkind = 'r', false),
        case when c.oid is null then ''
-            when c.relkind in ('r', 'p', 'm') and pg_relation_size(c.oid) < 8388608 then
+            when c.relkind in ('r', 'p', 'm') and pg_relation_size(c.oid) < 8388608
+                 and has_table_privilege(c.oid, 'SELECT') then
               (xpath('/row/c/text()', query_to_xml(format('select count(*) as c from %s', c.oid::regclass), false, true, '')))[1]::text
             when c.reltuples >= 0 then c.reltuples::bigint::text
             else '' end,
@@ -349,12 +429,12 @@ left join pg_class c on c.oid = to_regclass(v.reg)
 left join pg_namespace n on n.oid = c.relnamespace",
         values.join(", ")
     );
-    let rows = tools.query(target, &sql).map_err(|e| match e {
-        crate::pgtools::QueryError::Failed { detail, .. } => detail,
-        crate::pgtools::QueryError::Spawn(p, e) => format!("{}: {e}", p.display()),
-    })?;
-    Ok(rows
-        .into_iter()
+    Some(sql)
+}
+
+/// The rows of `table_facts_query`, as facts.
+fn table_facts(rows: Vec<Vec<String>>) -> Vec<TableFacts> {
+    rows.into_iter()
         .filter(|r| r.len() >= 5)
         .map(|r| TableFacts {
             name: r[0].clone(),
@@ -363,7 +443,7 @@ left join pg_namespace n on n.oid = c.relnamespace",
             rows: r[3].parse().ok(),
             side_effects: r[4] == "t",
         })
-        .collect())
+        .collect()
 }
 
 /// "Blast radius" lines: rows in each named table, or why that is unknown.
@@ -437,5 +517,23 @@ fn print_summary(
     }
     if !backup.is_empty() {
         let _ = writeln!(out, "  {backup}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inherited_descriptors_are_recognised_by_name() {
+        assert_eq!(inherited_fd_number(Path::new("/dev/fd/63")), Some(63));
+        assert_eq!(inherited_fd_number(Path::new("/proc/self/fd/9")), Some(9));
+        assert_eq!(
+            inherited_fd_number(Path::new("/dev/fd/0")),
+            None,
+            "stdin stays"
+        );
+        assert_eq!(inherited_fd_number(Path::new("/tmp/fifo")), None);
+        assert_eq!(inherited_fd_number(Path::new("/dev/fd/6x")), None);
     }
 }

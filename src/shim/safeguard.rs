@@ -11,7 +11,7 @@ use crate::audit::{self, BackupRecord, Record};
 use crate::backup::{self, Request};
 use crate::config::Config;
 use crate::confirm::{self, Expect, Question, YES_ENV};
-use crate::pgtools::PgTools;
+use crate::pgtools::{ExtraRows, PgTools, QueryError};
 use crate::shim::guard::Guard;
 use crate::sql::{Finding, ScanReport};
 use crate::target::Target;
@@ -43,46 +43,66 @@ pub fn lines(rendered: &[u8]) -> Vec<String> {
         .collect()
 }
 
-/// Runs the connection check of every planned backup beside `beside` (the
-/// guard's own helper query), before the question: each is a psql start
-/// (slow behind Debian's perl pg_wrapper), and a database that cannot be
-/// backed up is refused before anyone is asked. On failure, the database
-/// that cannot be backed up and why.
-pub fn check_backups_beside<T: Send>(
+/// The connection checks of a plan's backups, in plan order, or the first
+/// database that cannot be backed up and why.
+pub type Checked = Result<Vec<backup::Preflight>, (String, Error)>;
+
+/// Runs the connection check of every planned backup, in parallel, before
+/// the question: a database that cannot be backed up is refused before
+/// anyone is asked. `query` is the guard's own helper query on the
+/// connected database, if any: it rides in that database's connection
+/// check when there is one (each psql start and connection costs time the
+/// person waits for), else it runs beside the checks. Returns the query's
+/// rows (`None` without a query) and the checks' outcome; on failure, the
+/// database that cannot be backed up and why.
+pub fn check_backups(
     tools: &PgTools,
     target: &Target,
     plan: &Guard,
-    beside: impl FnOnce() -> T + Send,
-) -> (T, Result<Vec<backup::Preflight>, (String, Error)>) {
+    query: Option<&str>,
+) -> (Option<ExtraRows>, Checked) {
+    let rides_along = plan.backups.iter().any(|s| s.database == target.dbname);
     std::thread::scope(|threads| {
         let checks: Vec<_> = plan
             .backups
             .iter()
             .map(|step| {
-                let db_target = if step.database == target.dbname {
+                let connected = step.database == target.dbname;
+                let db_target = if connected {
                     target.clone()
                 } else {
                     target.with_dbname(&step.database)
                 };
+                let extra = query.filter(|_| connected);
                 let database = step.database.clone();
                 (
                     database,
-                    threads.spawn(move || backup::preflight(tools, &db_target)),
+                    threads.spawn(move || backup::preflight_with(tools, &db_target, extra)),
                 )
             })
             .collect();
-        let besides = beside();
+        let mut rows = query.filter(|_| !rides_along).map(|sql| {
+            tools.query(target, sql).map_err(|e| match e {
+                QueryError::Failed { detail, .. } => detail,
+                QueryError::Spawn(p, e) => format!("{}: {e}", p.display()),
+            })
+        });
         let mut ready = Vec::with_capacity(checks.len());
         for (database, check) in checks {
             let outcome = check.join().unwrap_or_else(|_| {
                 Err(Error::BackupFailed("the connection check crashed".into()))
             });
             match outcome {
-                Ok(pre) => ready.push(pre),
-                Err(e) => return (besides, Err((database, e))),
+                Ok((pre, extra)) => {
+                    if query.is_some() && database == target.dbname && rows.is_none() {
+                        rows = Some(extra);
+                    }
+                    ready.push(pre);
+                }
+                Err(e) => return (rows, Err((database, e))),
             }
         }
-        (besides, Ok(ready))
+        (rows, Ok(ready))
     })
 }
 

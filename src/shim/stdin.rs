@@ -8,6 +8,8 @@
 //!   the file system, so nothing is left behind even on a crash), which then
 //!   becomes the real tool's stdin. Memory use is one buffer, whatever the size.
 //! - A terminal is an interactive session and is not read here.
+//! - `/dev/null` holds nothing: it is neither read nor spooled, and the
+//!   real tool gets it untouched.
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -25,6 +27,8 @@ pub enum StdinKind {
     Stream,
     /// No stdin at all (closed descriptor).
     Closed,
+    /// `/dev/null`: nothing to read.
+    Null,
 }
 
 /// Classifies a descriptor (fd 0 in production).
@@ -35,11 +39,54 @@ pub fn kind_of(fd: BorrowedFd<'_>) -> StdinKind {
     let file_type = SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT;
     if file_type == SFlag::S_IFREG {
         StdinKind::File
+    } else if file_type == SFlag::S_IFCHR && is_dev_null(stat.st_rdev) {
+        StdinKind::Null
     } else if nix::unistd::isatty(fd).unwrap_or(false) {
         StdinKind::Terminal
     } else {
         StdinKind::Stream
     }
+}
+
+/// Whether a character device's number is the one of `/dev/null`. Other
+/// character devices (a serial line, `/dev/zero`) stay streams: spooled
+/// and scanned, never assumed empty.
+fn is_dev_null(rdev: libc::dev_t) -> bool {
+    nix::sys::stat::stat("/dev/null").is_ok_and(|null| {
+        SFlag::from_bits_truncate(null.st_mode) & SFlag::S_IFMT == SFlag::S_IFCHR
+            && null.st_rdev == rdev
+    })
+}
+
+/// Whether a file's metadata (links followed) is `/dev/null`'s.
+pub fn is_dev_null_meta(meta: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    meta.file_type().is_char_device() && is_dev_null(meta.rdev() as libc::dev_t)
+}
+
+/// Makes `file`, rewound, descriptor `fd` of the process (replacing what
+/// was there), inherited across exec.
+pub fn install_as(mut file: File, fd: std::os::fd::RawFd) -> io::Result<()> {
+    file.seek(SeekFrom::Start(0))?;
+    // SAFETY: dup2 only manipulates the descriptor table; the new `fd` has
+    // no close-on-exec flag, and `file` keeps (and on drop closes) its own.
+    if unsafe { libc::dup2(file.as_raw_fd(), fd) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Keeps `file` open across exec (no close-on-exec) and returns its
+/// descriptor, for the real tool to open as `/dev/fd/N`. The descriptor
+/// then belongs to the process until exec.
+pub fn inherit(file: File) -> io::Result<std::os::fd::RawFd> {
+    use std::os::fd::IntoRawFd;
+    let fd = file.into_raw_fd();
+    // SAFETY: fcntl on a descriptor this process owns, changing only its flags.
+    if unsafe { libc::fcntl(fd, libc::F_SETFD, 0) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(fd)
 }
 
 /// The process's stdin.
@@ -154,5 +201,9 @@ mod tests {
         assert_eq!(kind_of(file.as_fd()), StdinKind::File);
         let (reader, _writer) = std::io::pipe().unwrap();
         assert_eq!(kind_of(reader.as_fd()), StdinKind::Stream);
+        let null = File::open("/dev/null").unwrap();
+        assert_eq!(kind_of(null.as_fd()), StdinKind::Null);
+        let zero = File::open("/dev/zero").unwrap();
+        assert_eq!(kind_of(zero.as_fd()), StdinKind::Stream);
     }
 }

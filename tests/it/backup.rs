@@ -336,6 +336,96 @@ fn pg_dump_failing_half_way_leaves_nothing_behind() {
     }
 }
 
+/// Regression: a backup killed with SIGKILL left a hidden `.partial` file
+/// that nothing ever removed. It is never listed, and prune removes it once
+/// no process holds it.
+#[test]
+fn a_killed_backup_leaves_only_a_hidden_partial_that_prune_removes() {
+    let mut s = setup("killed");
+    s.db.sql(SAMPLE);
+    // A pg_dump that writes the start of a dump and then hangs, so the
+    // backup can be killed while its temporary file is open.
+    let dir = s.sandbox.dir.path().join("fake-hang");
+    fs::create_dir_all(&dir).expect("fake dir");
+    let script = dir.join("pg_dump");
+    fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\n[ \"$1\" = --version ] && exec {real} --version\n\
+             printf -- '--\\n-- PostgreSQL database dump\\n--\\n'\nexec sleep 30\n",
+            real = cluster().client("pg_dump").display()
+        ),
+    )
+    .expect("write fake");
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).expect("chmod fake");
+    s.sandbox.path = format!("{}:{}", dir.display(), s.sandbox.path);
+
+    let mut backup = s.sandbox.dbguard();
+    backup
+        .args(["backup", "-y"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .process_group(0);
+    let child = backup.spawn().expect("start dbguard backup");
+    let partial = |store: &Path| -> Option<PathBuf> {
+        fs::read_dir(store)
+            .ok()?
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with(".tmp-backup_"))
+            })
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let left = loop {
+        if let Some(path) = partial(&s.store) {
+            break path;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the backup never started writing"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    // SIGKILL to dbguard and its fake pg_dump alike: nothing gets to clean up.
+    let group = child.id() as libc::pid_t;
+    // SAFETY: plain syscall; the group is the one spawned above.
+    unsafe { libc::kill(-group, libc::SIGKILL) };
+    let mut child = child;
+    child.wait().expect("reap dbguard");
+
+    assert_eq!(store_files(&s.store).len(), 1, "only the partial is left");
+    let list = ok(&run(&s.sandbox, &["list"])).stdout_str();
+    assert!(!list.contains(".tmp-"), "{list}");
+    // Too young to be called stale: it might be a backup that has just begun.
+    let young = ok(&run(&s.sandbox, &["prune"])).stdout_str();
+    assert!(!young.contains(".tmp-"), "{young}");
+    assert!(left.exists());
+
+    let an_hour_ago = std::time::SystemTime::now() - Duration::from_secs(3600);
+    fs::File::open(&left)
+        .and_then(|f| f.set_modified(an_hour_ago))
+        .expect("age the partial");
+    let dry = ok(&run(&s.sandbox, &["prune", "--dry-run"])).stdout_str();
+    assert!(dry.contains("would remove"), "{dry}");
+    assert!(left.exists(), "a dry run removes nothing");
+    let pruned = ok(&run(&s.sandbox, &["prune"])).stdout_str();
+    let name = left
+        .file_name()
+        .expect("name")
+        .to_string_lossy()
+        .into_owned();
+    assert!(
+        pruned
+            .lines()
+            .any(|l| l.starts_with("remove") && l.contains(&name) && l.contains("interrupted")),
+        "{pruned}"
+    );
+    assert!(!left.exists());
+    assert_eq!(store_files(&s.store), Vec::<String>::new());
+}
+
 #[test]
 fn pg_dump_whose_connection_is_terminated_leaves_nothing_behind() {
     let s = setup("terminated");
@@ -724,4 +814,36 @@ fn restore_into_another_database_says_so_and_creates_it_if_needed() {
     );
     assert_eq!(cluster().sql(&copy, "select count(*) from orders"), "2000");
     cluster().sql("postgres", &format!("drop database \"{copy}\""));
+}
+
+/// Regression: restoring over TCP into the database a backup was taken
+/// from over the socket was announced as a DIFFERENT database. The servers
+/// are now asked who they are.
+#[test]
+fn restore_to_the_same_database_spelled_another_way_is_not_called_different() {
+    let s = setup("same_db");
+    s.db.sql(SAMPLE);
+    let id = backup_id(ok(&run(&s.sandbox, &["backup", "-y"])));
+    s.db.sql("delete from orders");
+    let out = run(
+        &s.sandbox,
+        &[
+            "restore",
+            &id,
+            "-y",
+            "--no-safety-backup",
+            "-h",
+            "127.0.0.1",
+            "-d",
+            &s.db.name,
+        ],
+    );
+    ok(&out);
+    let err = out.stderr_str();
+    assert!(!err.contains("DIFFERENT"), "{err}");
+    assert!(err.contains(&s.db.name), "{err}");
+    assert_eq!(
+        cluster().sql(&s.db.name, "select count(*) from orders"),
+        "2000"
+    );
 }

@@ -54,7 +54,7 @@ fn os(args: &[&'static str]) -> Vec<&'static OsStr> {
 fn missing_real_tool_is_one_line_and_status_127() {
     let mut sandbox = Sandbox::psql_only();
     sandbox.path = format!("{}:/nonexistent", sandbox.shims.display());
-    for tool in ["psql", "alembic"] {
+    for tool in ["psql", "alembic", "dropdb", "pg_restore"] {
         let out = capture(sandbox.shim(tool).args(["-c", "select 1"]), None);
         assert_eq!(out.status, 127, "{tool}");
         let line = one_line(&out);

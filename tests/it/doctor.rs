@@ -14,7 +14,8 @@ use crate::support::{Output, Sandbox, alembic_bin_dir};
 /// A sandbox whose PATH pieces are named, so each test can order them.
 struct Shell {
     sandbox: Sandbox,
-    /// A directory holding only a link to the system's real psql.
+    /// A directory holding only links to the system's real psql, dropdb
+    /// and pg_restore.
     system: PathBuf,
     /// The alembic venv's bin directory (a real virtualenv).
     venv_bin: PathBuf,
@@ -25,8 +26,10 @@ impl Shell {
         let sandbox = Sandbox::psql_only();
         let system = sandbox.dir.path().join("usr/bin");
         fs::create_dir_all(&system).unwrap();
-        let psql = which::which("psql").expect("psql on the test PATH");
-        symlink(psql, system.join("psql")).unwrap();
+        for tool in ["psql", "dropdb", "pg_restore"] {
+            let real = which::which(tool).expect("the tool on the test PATH");
+            symlink(real, system.join(tool)).unwrap();
+        }
         Shell {
             sandbox,
             system,

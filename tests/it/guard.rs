@@ -568,36 +568,88 @@ fn drop_database_of_a_protected_database_asks_for_its_name_and_backs_it_up() {
     );
 }
 
-/// Regression: `psql -f <(…)` hands psql a pipe. Scanning it would empty it
-/// and psql would then run nothing; it is left unread and treated as
-/// unknown instead, and with no terminal that is a refusal with the pipe's
-/// contents never run.
+/// Regression: `psql -f <(…)` hands psql a pipe. Scanning it empties it,
+/// so psql would then run nothing; it used to be left unread and treated
+/// as unknown. Now it is copied while scanned and psql reads the copy
+/// (`-f /dev/fd/N`): a harmless script runs unasked, a destructive one is
+/// judged on its content.
 #[test]
-fn a_script_on_a_pipe_given_with_f_is_not_consumed() {
+fn a_script_on_a_pipe_given_with_f_is_scanned_and_still_reaches_psql() {
     let s = setup("f_pipe");
     let shim = s.sandbox.shims.join("psql");
-    let script = format!(
-        "\"{}\" -X -f <(echo 'insert into marker values (7);')",
+    let harmless = format!(
+        "\"{}\" -X -q -c 'select 1' -f <(echo 'insert into marker values (7);') --file=<(echo 'insert into marker values (8);')",
         shim.display()
     );
-    let out = guarded::without_terminal(s.sandbox.command("bash").arg("-c").arg(&script), None);
+    let out = guarded::without_terminal(s.sandbox.command("bash").arg("-c").arg(&harmless), None);
+    assert_eq!(out.status, 0, "{}", out.stderr_str());
+    assert_eq!(
+        s.db.sql("select string_agg(n::text, ',' order by n) from marker"),
+        "7,8",
+        "psql ran both pipes' scripts whole"
+    );
+    // A named pipe is handed over under another name.
+    let named = format!(
+        "mkfifo p && {{ echo 'insert into marker values (10);' > p & }} && \"{}\" -X -q -f p",
+        shim.display()
+    );
+    let out = guarded::without_terminal(s.sandbox.command("bash").arg("-c").arg(&named), None);
+    assert_eq!(out.status, 0, "{}", out.stderr_str());
+    assert_eq!(s.db.sql("select count(*) from marker where n = 10"), "1");
+
+    let destructive = format!(
+        "\"{}\" -X -f <(printf 'insert into marker values (9);\\ntruncate orders cascade;\\n')",
+        shim.display()
+    );
+    let out =
+        guarded::without_terminal(s.sandbox.command("bash").arg("-c").arg(&destructive), None);
     assert_eq!(out.status, REFUSED, "{}", out.stderr_str());
     assert!(
-        out.stderr_str().contains("cannot be checked"),
-        "{}",
+        out.stderr_str().contains("/dev/fd/") && out.stderr_str().contains("truncate orders"),
+        "the finding names the pipe and the statement: {}",
         out.stderr_str()
     );
-    assert_eq!(s.db.sql("select count(*) from marker"), "0");
+    assert_eq!(s.db.sql("select count(*) from marker where n = 9"), "0");
+    assert_eq!(s.db.sql("select count(*) from orders"), "1000");
 
-    // Bypassed, psql gets the whole script: nothing was read from the pipe.
     let out = guarded::without_terminal(
         s.sandbox
             .command("bash")
-            .env("DBGUARD_BYPASS", "1")
+            .env("DBGUARD_YES", "1")
             .arg("-c")
-            .arg(&script),
+            .arg(&destructive),
         None,
     );
     assert_eq!(out.status, 0, "{}", out.stderr_str());
-    assert_eq!(s.db.sql("select count(*) from marker where n = 7"), "1");
+    assert_eq!(s.db.sql("select count(*) from marker where n = 9"), "1");
+    assert_eq!(s.db.sql("select count(*) from orders"), "0");
+    assert_eq!(backups(&s.store).len(), 1);
+}
+
+/// The table-facts query rides in the backup's connection check (one psql
+/// start less). When it fails — here PostgreSQL cannot even look the name
+/// up — the check still counts, the rows are reported unknown and the whole
+/// database is backed up.
+#[test]
+fn a_failing_facts_query_leaves_rows_unknown_and_backs_up_everything() {
+    let mut s = setup("facts_fail");
+    s.sandbox.set("DBGUARD_YES", "1");
+    let out = shim_without_terminal(&s.sandbox, &["-X", "-c", "truncate a.b.c.d"], None);
+    assert_eq!(out.status, 1, "psql's own error: {}", out.stderr_str());
+    let stderr = out.stderr_str();
+    assert!(
+        stderr.contains("rows affected: unknown (") && stderr.contains("improper relation name"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("backup first: the whole database"),
+        "{stderr}"
+    );
+    let files = backups(&s.store);
+    assert_eq!(files.len(), 1);
+    let dump = fs::read_to_string(&files[0]).expect("plain dump");
+    assert!(
+        dump.contains("CREATE TABLE public.orders"),
+        "whole database"
+    );
 }

@@ -114,7 +114,7 @@ fn installs_binary_shims_and_marker_and_prints_the_path_line() {
     assert_eq!(mode(&bin), 0o755);
     assert_eq!(mode(&shims), 0o755);
     assert!(shims.join(".dbguard-shims").is_file());
-    for tool in ["psql", "alembic"] {
+    for tool in ["psql", "alembic", "dropdb", "pg_restore"] {
         assert_eq!(fs::read_link(shims.join(tool)).unwrap(), bin, "{tool} link");
     }
     let stdout = out.stdout_str();

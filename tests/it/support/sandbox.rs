@@ -1,6 +1,7 @@
 //! A sandbox is what a user's shell looks like after installing dbguard: a
-//! private HOME, a shim directory with `psql` and `alembic` linking to the
-//! built binary, first on PATH, then the alembic venv and the system PATH.
+//! private HOME, a shim directory with `psql`, `alembic`, `dropdb` and
+//! `pg_restore` linking to the built binary, first on PATH, then the alembic
+//! venv and the system PATH.
 //! Commands get a clean environment so the host's settings never leak in.
 
 use std::ffi::OsStr;
@@ -45,7 +46,7 @@ impl Sandbox {
         let shims = home.join(".local/share/dbguard/shims");
         fs::create_dir_all(&shims).expect("shim dir");
         fs::write(shims.join(".dbguard-shims"), "").expect("shim marker");
-        for tool in ["psql", "alembic"] {
+        for tool in ["psql", "alembic", "dropdb", "pg_restore"] {
             symlink(dbguard_bin(), shims.join(tool)).expect("shim link");
         }
         let path = format!("{}:{tail}", shims.display());
