@@ -10,7 +10,14 @@
 //! the SQL holds something destructive (an `op.drop_column`, a raw
 //! `DROP`), for the verb found; additive upgrades exec without a prompt.
 //! A render that fails (migrations that read data) is treated as
-//! destructive, as unreadable SQL is for psql.
+//! destructive, as unreadable SQL is for psql; the revision files are then
+//! listed and scanned statically, for the person to see what will run. An
+//! upgrade the revision files show to apply nothing execs at once.
+//!
+//! `stamp` rewrites the version table without running anything: it asks
+//! for `STAMP` and backs up first. `revision --autogenerate` is the one
+//! command that runs as a child: afterwards the new file's destructive
+//! operations are listed for review.
 //!
 //! Every other command returns at once, before any configuration is read
 //! or any process started: `current`, `history`, `--help` and `--sql`
