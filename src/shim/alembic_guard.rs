@@ -515,10 +515,9 @@ fn read_project(ctx: &Context, args: &AlembicArgs) -> ProjectRead {
     let cwd = ctx.cwd.clone().unwrap_or_else(|| PathBuf::from("/"));
     let ini = alembic_target::ini_path(args, ctx.var("ALEMBIC_CONFIG"), &cwd);
     // Nested version directories are not read here.
-    let recursive = std::fs::read_to_string(&ini).is_ok_and(|t| {
-        t.lines()
-            .any(|l| l.trim_start().starts_with("recursive_version_locations"))
-    });
+    let section = alembic_target::ini_section(args);
+    let recursive =
+        std::fs::read_to_string(&ini).is_ok_and(|t| script_dir::recursive(&t, &section));
     let locations = project_locations(ctx, args, &cwd);
     let files = migration_files(&locations)
         .into_iter()
