@@ -54,7 +54,10 @@ fn main() {
         std::env::var("PATH").unwrap_or_default()
     );
     let store = shims.path().join("store");
-    let run = |program: &Path, args: &[&str], extra: &[(&str, &str)]| -> f64 {
+    // Wall-clock and CPU time (user + system, of the command and all its
+    // children): on a busy machine wall time is mostly scheduling noise,
+    // while CPU time shows the work each side actually did.
+    let run = |program: &Path, args: &[&str], extra: &[(&str, &str)]| -> Sample {
         let mut cmd = Command::new(program);
         cmd.args(args)
             .current_dir(project.path())
@@ -66,48 +69,108 @@ fn main() {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
+        let cpu_before = children_cpu();
         let start = Instant::now();
         let status = cmd.status().expect("run");
-        let elapsed = start.elapsed().as_secs_f64();
+        let wall = start.elapsed().as_secs_f64();
         assert!(status.success(), "{} {args:?} failed", program.display());
-        elapsed
+        Sample {
+            wall,
+            cpu: children_cpu() - cpu_before,
+        }
     };
-    assert!(run(&real, &["upgrade", "head"], &[]) > 0.0);
+    assert!(run(&real, &["upgrade", "head"], &[]).wall > 0.0);
 
-    println!("{runs} alternating pairs each; medians (p90) in ms");
-    for args in [&["history"][..], &["upgrade", "head"][..]] {
-        let (mut direct, mut guarded) = (Vec::new(), Vec::new());
+    println!("{runs} alternating pairs each (order swapped every pair); medians in ms");
+    let floor = [("DBGUARD_REAL_ALEMBIC", "/bin/true")];
+    let cases = [
+        Case {
+            what: "alembic history",
+            direct: &real,
+            args: &["history"],
+            shim_env: &[],
+            pairs: runs,
+        },
+        Case {
+            what: "alembic upgrade head, nothing pending",
+            direct: &real,
+            args: &["upgrade", "head"],
+            shim_env: &[],
+            pairs: runs,
+        },
+        Case {
+            what: "shim -> /bin/true",
+            direct: Path::new("/bin/true"),
+            args: &["history"],
+            shim_env: &floor,
+            pairs: runs * 10,
+        },
+    ];
+    for Case {
+        what,
+        direct: direct_program,
+        args,
+        shim_env: extra,
+        pairs: n,
+    } in cases
+    {
+        let mut pairs = Vec::new();
         // Two warm-up pairs fill the page cache and __pycache__.
-        for i in 0..runs + 2 {
-            let d = run(&real, args, &[]);
-            let g = run(&shim, args, &[]);
+        for i in 0..n + 2 {
+            let (d, g) = if i % 2 == 0 {
+                let d = run(direct_program, args, &[]);
+                (d, run(&shim, args, extra))
+            } else {
+                let g = run(&shim, args, extra);
+                (run(direct_program, args, &[]), g)
+            };
             if i >= 2 {
-                direct.push(d);
-                guarded.push(g);
+                pairs.push((d, g));
             }
         }
-        report(&format!("alembic {}", args.join(" ")), &direct, &guarded);
+        report(what, &pairs);
     }
-    let (mut direct, mut guarded) = (Vec::new(), Vec::new());
-    let floor = [("DBGUARD_REAL_ALEMBIC", "/bin/true")];
-    for _ in 0..runs * 10 {
-        direct.push(run(Path::new("/bin/true"), &["history"], &[]));
-        guarded.push(run(&shim, &["history"], &floor));
-    }
-    report("shim -> /bin/true history", &direct, &guarded);
     cluster.stop();
 }
 
-fn report(what: &str, direct: &[f64], guarded: &[f64]) {
-    let stats = |v: &[f64]| {
-        let mut v = v.to_vec();
+/// One comparison: `direct` against the shim, with the same arguments.
+struct Case<'a> {
+    what: &'a str,
+    direct: &'a Path,
+    args: &'a [&'a str],
+    /// Extra environment for the shim side only.
+    shim_env: &'a [(&'a str, &'a str)],
+    pairs: usize,
+}
+
+#[derive(Clone, Copy)]
+struct Sample {
+    wall: f64,
+    cpu: f64,
+}
+
+/// User + system seconds of all waited-for children so far.
+fn children_cpu() -> f64 {
+    // SAFETY: getrusage only writes the struct it is given.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) };
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    secs(usage.ru_utime) + secs(usage.ru_stime)
+}
+
+fn report(what: &str, pairs: &[(Sample, Sample)]) {
+    let median = |mut v: Vec<f64>| {
         v.sort_by(f64::total_cmp);
-        (v[v.len() / 2] * 1e3, v[(v.len() - 1) * 9 / 10] * 1e3)
+        v[v.len() / 2] * 1e3
     };
-    let (d, dp) = stats(direct);
-    let (g, gp) = stats(guarded);
+    let pick = |f: fn(&(Sample, Sample)) -> f64| median(pairs.iter().map(f).collect());
     println!(
-        "  {what}: real {d:.1} ({dp:.1}), through the shim {g:.1} ({gp:.1}), added {:.1}",
-        g - d
+        "  {what}: wall real {:.1}, shim {:.1}, added {:+.1} (median of pair differences); cpu real {:.1}, shim {:.1}, added {:+.1}",
+        pick(|p| p.0.wall),
+        pick(|p| p.1.wall),
+        pick(|p| p.1.wall - p.0.wall),
+        pick(|p| p.0.cpu),
+        pick(|p| p.1.cpu),
+        pick(|p| p.1.cpu - p.0.cpu),
     );
 }

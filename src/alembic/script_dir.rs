@@ -65,6 +65,14 @@ pub fn version_locations(ini: &str, ini_path: &Path, section: &str, cwd: &Path) 
     }
 }
 
+/// Whether `recursive_version_locations` is on: revision files may then sit
+/// in subdirectories, which `ScriptDir::read` does not visit.
+pub fn recursive(ini: &str, section: &str) -> bool {
+    ini_section(ini, section)
+        .get("recursive_version_locations")
+        .is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "true" | "1" | "yes" | "on"))
+}
+
 /// The keys of one ini section, continuation lines joined with newlines,
 /// as configparser reads them (without interpolation beyond `%(here)s`).
 fn ini_section(ini: &str, section: &str) -> HashMap<String, String> {
@@ -457,6 +465,15 @@ mod tests {
             vec![PathBuf::from("/x/v1"), PathBuf::from("/x/v2")]
         );
         assert!(version_locations(ini, Path::new("a.ini"), "missing", cwd).is_empty());
+        assert!(!recursive(ini, "alembic"));
+        assert!(recursive(
+            "[alembic]\nrecursive_version_locations = True\n",
+            "alembic"
+        ));
+        assert!(!recursive(
+            "[alembic]\nrecursive_version_locations = false\n",
+            "alembic"
+        ));
     }
 
     #[test]

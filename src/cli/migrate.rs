@@ -4,14 +4,16 @@
 //! the error stays on screen and the backup is offered for restore (the
 //! database's name typed on /dev/tty; under `DBGUARD_YES` or without a
 //! terminal only the restore command is printed, nothing is restored
-//! unasked); if it succeeds, a post-migration backup is taken. The exit
-//! status is alembic's, a death by signal re-raised.
+//! unasked); if it succeeds, a post-migration backup is taken. The audit
+//! log records the outcome (`migrated`, `migration_failed`, `refused`) with
+//! the backups. The exit status is alembic's, a death by signal re-raised.
 
 use std::ffi::OsString;
 use std::fs::OpenOptions;
 use std::path::PathBuf;
 use std::process::Command;
 
+use crate::audit::{BackupRecord, Record};
 use crate::backup::{self, Created, Preflight, Request, Scope};
 use crate::config::Config;
 use crate::confirm::YES_ENV;
@@ -20,6 +22,7 @@ use crate::pgtools::PgTools;
 use crate::restore::{RestoreRequest, restore};
 use crate::shim::alembic::AlembicArgs;
 use crate::shim::alembic_guard;
+use crate::shim::safeguard::write_audit;
 use crate::shim::spawn::{self, Ended};
 use crate::shim::{RealTool, Tool};
 use crate::target::{Target, redact};
@@ -59,27 +62,39 @@ pub fn run(args: Args, ctx: &Context) -> Result<u8, Error> {
         ..AlembicArgs::default()
     };
     let real = RealTool::resolve(Tool::Alembic, ctx)?;
-    let refuse = |why: String| {
+    let config = Config::load(ctx).map_err(|e| {
+        Error::Refused(format!(
+            "refused dbguard migrate: the configuration cannot be read ({e}); nothing was migrated"
+        ))
+    })?;
+    let mut record = Record::new(ctx, "alembic", "refused");
+    let refuse = |record: &mut Record, why: String| {
+        record.detail = Some(redact(&why));
+        write_audit(&config, record);
         Error::Refused(format!(
             "refused dbguard migrate: {why}; nothing was migrated"
         ))
     };
-    let config =
-        Config::load(ctx).map_err(|e| refuse(format!("the configuration cannot be read ({e})")))?;
-    let (conn, target) =
-        alembic_guard::resolve_connection(ctx, &alembic, &config).map_err(refuse)?;
-    let tools =
-        PgTools::resolve(ctx).map_err(|e| refuse(format!("no backup is possible ({e})")))?;
+    let (conn, target) = alembic_guard::resolve_connection(ctx, &alembic, &config)
+        .map_err(|why| refuse(&mut record, why))?;
+    record.target = Some((&target).into());
+    let tools = PgTools::resolve(ctx)
+        .map_err(|e| refuse(&mut record, format!("no backup is possible ({e})")))?;
     let pre = backup::preflight(&tools, &target).map_err(|e| {
-        refuse(format!(
-            "no backup of \"{}\" is possible ({e})",
-            target.dbname
-        ))
+        refuse(
+            &mut record,
+            format!("no backup of \"{}\" is possible ({e})", target.dbname),
+        )
     })?;
     let reason = crate::shim::safeguard::redacted_command(ctx);
-    let before = take(&config, &tools, &pre, format!("before {reason}"))
-        .map_err(|e| refuse(format!("the backup before the migration failed ({e})")))?;
+    let before = take(&config, &tools, &pre, format!("before {reason}")).map_err(|e| {
+        refuse(
+            &mut record,
+            format!("the backup before the migration failed ({e})"),
+        )
+    })?;
     announce("before the migration", &before);
+    record.backups.push(backup_record(&before));
 
     let mut cmd = Command::new(&real.path);
     for c in &alembic.configs {
@@ -104,22 +119,30 @@ pub fn run(args: Args, ctx: &Context) -> Result<u8, Error> {
         source: e,
     })?;
 
+    let how = match ended {
+        Ended::Code(c) => format!("exit status {c}"),
+        Ended::Signal(s) => format!("killed by signal {s}"),
+    };
+    record.detail = Some(format!("alembic upgrade {}: {how}", args.revision));
     if ended.success() {
         // The migration is done either way; a failed second backup is a
         // warning, not a reason to report the migration as failed.
         let pre_after = backup::preflight(&tools, &target);
         match pre_after.and_then(|p| take(&config, &tools, &p, format!("after {reason}"))) {
-            Ok(after) => announce("after the migration", &after),
+            Ok(after) => {
+                announce("after the migration", &after);
+                record.backups.push(backup_record(&after));
+            }
             Err(e) => note!(
                 "dbguard: warning: the migration succeeded, but the backup after it failed ({e})"
             ),
         }
+        record.decision = "migrated".into();
+        write_audit(&config, &record);
         return Ok(exit::OK);
     }
-    let how = match ended {
-        Ended::Code(c) => format!("exit status {c}"),
-        Ended::Signal(s) => format!("killed by signal {s}"),
-    };
+    record.decision = "migration_failed".into();
+    write_audit(&config, &record);
     note!(
         "dbguard: alembic upgrade {} failed ({how}); the database may be partly migrated.",
         args.revision
@@ -135,6 +158,15 @@ fn take(
     reason: String,
 ) -> Result<Created, Error> {
     backup::take(config, tools, pre, &Request::new(reason, Scope::database()))
+}
+
+fn backup_record(created: &Created) -> BackupRecord {
+    BackupRecord {
+        id: created.metadata.id.clone(),
+        database: created.metadata.database.clone(),
+        sha256: created.metadata.sha256.clone(),
+        path: created.data_path.clone(),
+    }
 }
 
 fn announce(when: &str, created: &Created) {

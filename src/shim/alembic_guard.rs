@@ -10,7 +10,14 @@
 //! the SQL holds something destructive (an `op.drop_column`, a raw
 //! `DROP`), for the verb found; additive upgrades exec without a prompt.
 //! A render that fails (migrations that read data) is treated as
-//! destructive, as unreadable SQL is for psql.
+//! destructive, as unreadable SQL is for psql; the revision files are then
+//! listed and scanned statically, for the person to see what will run. An
+//! upgrade the revision files show to apply nothing execs at once.
+//!
+//! `stamp` rewrites the version table without running anything: it asks
+//! for `STAMP` and backs up first. `revision --autogenerate` is the one
+//! command that runs as a child: afterwards the new file's destructive
+//! operations are listed for review.
 //!
 //! Every other command returns at once, before any configuration is read
 //! or any process started: `current`, `history`, `--help` and `--sql`
@@ -420,24 +427,36 @@ fn write_stamp_outlook(
     );
 }
 
+/// One query for the version table: selecting from a missing table is an
+/// error, not an empty result, so the table is looked up first (on the
+/// search_path, as alembic looks) and only read, through `query_to_xml`,
+/// when it exists. One psql start instead of two: this runs before every
+/// upgrade, including the ones with nothing to apply.
+const VERSION_QUERY: &str = "select case when to_regclass('alembic_version') is null then '' \
+     else array_to_string(xpath('//version_num/text()', \
+     query_to_xml('select version_num from alembic_version order by 1', false, false, ''))::text[], ' ') end";
+
 /// The revisions in the database's version table. An absent table means
 /// nothing has been applied yet (an empty list).
 pub fn current_revisions(tools: &PgTools, target: &Target) -> Result<Vec<String>, String> {
-    // Selecting from a missing table is an error, not an empty result, so
-    // ask first whether it exists (on the search_path, as alembic looks).
-    let exists = tools
-        .query(target, "select to_regclass('alembic_version') is not null")
-        .map_err(query_error)?;
-    if exists.first().and_then(|r| r.first()).map(String::as_str) != Some("t") {
-        return Ok(Vec::new());
-    }
-    let rows = tools
-        .query(target, "select version_num from alembic_version order by 1")
-        .map_err(query_error)?;
-    Ok(rows
+    let rows = tools.query(target, VERSION_QUERY).map_err(query_error)?;
+    let field = rows
         .into_iter()
-        .filter_map(|r| r.into_iter().next())
-        .collect())
+        .next()
+        .and_then(|r| r.into_iter().next())
+        .unwrap_or_default();
+    Ok(field.split_whitespace().map(xml_unescape).collect())
+}
+
+/// Undoes the escaping of XML text content (revision ids are normally
+/// plain, but the version table holds whatever was written to it).
+fn xml_unescape(text: &str) -> String {
+    text.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&apos;", "'")
+        .replace("&#x0D;", "\r")
+        .replace("&amp;", "&")
 }
 
 fn query_error(e: QueryError) -> String {
@@ -504,10 +523,9 @@ fn read_project(ctx: &Context, args: &AlembicArgs) -> ProjectRead {
     let cwd = ctx.cwd.clone().unwrap_or_else(|| PathBuf::from("/"));
     let ini = alembic_target::ini_path(args, ctx.var("ALEMBIC_CONFIG"), &cwd);
     // Nested version directories are not read here.
-    let recursive = std::fs::read_to_string(&ini).is_ok_and(|t| {
-        t.lines()
-            .any(|l| l.trim_start().starts_with("recursive_version_locations"))
-    });
+    let section = alembic_target::ini_section(args);
+    let recursive =
+        std::fs::read_to_string(&ini).is_ok_and(|t| script_dir::recursive(&t, &section));
     let locations = project_locations(ctx, args, &cwd);
     let files = migration_files(&locations)
         .into_iter()
@@ -995,6 +1013,12 @@ INFO  [alembic.runtime.migration] Running downgrade 0001 -> , create users
         let two = ["a1".to_owned(), "b2".to_owned()];
         let err = render_range(Direction::Upgrade, &two, "heads").unwrap_err();
         assert!(err.contains("several heads (a1, b2)"), "{err}");
+    }
+
+    #[test]
+    fn version_table_text_is_unescaped() {
+        assert_eq!(xml_unescape("0004"), "0004");
+        assert_eq!(xml_unescape("a&amp;lt;&lt;b&gt;"), "a&lt;<b>");
     }
 
     #[test]

@@ -420,6 +420,21 @@ fn stamp_asks_backs_up_and_the_backup_brings_the_version_back() {
     guarded::restore_unasked(&s.sandbox, &id_of(&files[0]));
     assert_eq!(snapshot(&s.db), before);
 
+    // DBGUARD_YES backs up without asking; DBGUARD_BYPASS only records.
+    let mut y = setup("alembic_stamp_yes", "head");
+    y.sandbox.set("DBGUARD_YES", "1");
+    let out = y.without_terminal(&["stamp", "0003"]);
+    assert_eq!(out.status, 0, "{}", out.stderr_str());
+    assert_eq!(version(&y.db), "0003");
+    assert_eq!(backups(&y.store).len(), 1);
+    y.sandbox.set("DBGUARD_BYPASS", "1");
+    let out = y.without_terminal(&["stamp", "0001"]);
+    assert_eq!(out.status, 0, "{}", out.stderr_str());
+    assert_eq!(version(&y.db), "0001");
+    assert_eq!(backups(&y.store).len(), 1);
+    let audit = audit_lines(&y.store);
+    assert_eq!(audit.last().expect("line")["decision"], "bypass");
+
     // Offline, stamp only prints SQL: straight through.
     let args = ["stamp", "--sql", "0003:0002"];
     let shim = s.without_terminal(&args);

@@ -156,6 +156,11 @@ fn migrate_backs_up_before_and_after() {
             .unwrap_or_default()
             .to_owned()
     };
+    let audit = guarded::audit_lines(&s.store);
+    let last = audit.last().expect("an audit line");
+    assert_eq!(last["decision"], "migrated");
+    assert_eq!(last["detail"], "alembic upgrade head: exit status 0");
+    assert_eq!(last["backups"].as_array().map(Vec::len), Some(2));
     let mut revisions: Vec<String> = files.iter().map(|f| revision_of(f)).collect();
     revisions.sort();
     assert_eq!(revisions, vec!["0003", "0004"]);
@@ -217,6 +222,10 @@ fn a_failing_migration_without_a_terminal_prints_the_restore_command() {
     assert!(stderr.contains(&format!("-d {}", s.db.name)), "{stderr}");
     // Never restored unasked.
     assert_eq!(s.db.sql("select count(*) from orders"), "0");
+    let audit = guarded::audit_lines(&s.store);
+    let last = audit.last().expect("an audit line");
+    assert_eq!(last["decision"], "migration_failed");
+    assert_eq!(last["backups"][0]["id"], id.as_str());
     assert!(!stderr.contains("s3cret-pw"), "{stderr}");
     for entry in std::fs::read_dir(&s.store).expect("store").flatten() {
         let bytes = std::fs::read(entry.path()).expect("read");
