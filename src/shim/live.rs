@@ -13,13 +13,13 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 use sha2::{Digest, Sha256};
 
 use crate::config::Config;
 use crate::pgtools::PgTools;
-use crate::sql::estimate::add_bulk_findings;
+use crate::sql::estimate::{Threshold, add_bulk_findings};
 use crate::sql::{ScanReport, Scanner};
 use crate::target::Target;
 use crate::{Context, Error};
@@ -90,6 +90,8 @@ pub struct LiveGuard {
     /// Statements confirmed by the script pre-flight, with how many times
     /// each may still pass unasked.
     confirmed: Mutex<HashMap<String, u32>>,
+    /// The bulk threshold, read from the configuration once per session.
+    threshold: OnceLock<Threshold>,
 }
 
 impl LiveGuard {
@@ -103,11 +105,16 @@ impl LiveGuard {
         LiveGuard {
             ctx,
             confirmed: Mutex::new(map),
+            threshold: OnceLock::new(),
         }
     }
 
     /// Decides about `sql`, asking and backing up when it is destructive.
     pub fn check(&self, conn: &dyn Connection, sql: &[u8]) -> Verdict {
+        if !crate::sql::classify::may_hold_candidate(sql) {
+            // Most statements: no destructive keyword anywhere, no scan.
+            return Verdict::Send;
+        }
         let state = conn.transaction();
         if state == TxStatus::InError {
             // The server runs nothing but the end of the transaction now:
@@ -119,9 +126,11 @@ impl LiveGuard {
             && matches!(state, TxStatus::Idle | TxStatus::InTransaction)
         {
             // The connection is idle between statements: ask its planner.
-            let threshold = Config::load(&self.ctx)
-                .map(|c| c.bulk_threshold())
-                .unwrap_or_default();
+            let threshold = *self.threshold.get_or_init(|| {
+                Config::load(&self.ctx)
+                    .map(|c| c.bulk_threshold())
+                    .unwrap_or_default()
+            });
             add_bulk_findings(&mut report, &threshold, |sql| conn.explain(sql));
         }
         if report.is_safe() {
