@@ -69,10 +69,11 @@ pub trait Connection {
     /// actually reached), password included.
     fn settings(&self) -> Vec<(String, String)>;
     fn transaction(&self) -> TxStatus;
-    /// Runs one `EXPLAIN` on the connection, leaving the session's state
-    /// as it was (inside a transaction, under a savepoint rolled back
-    /// afterwards); its output, or `None` when it failed.
-    fn explain(&self, sql: &str) -> Option<String>;
+    /// Runs `EXPLAIN` statements on the connection in one round trip,
+    /// leaving the session's state as it was (inside a transaction, under
+    /// a savepoint rolled back afterwards); each one's output in order, or
+    /// `None` where it failed or did not run.
+    fn explain(&self, statements: &[String]) -> Vec<Option<String>>;
 }
 
 /// What to do with a statement.
@@ -302,8 +303,8 @@ mod tests {
         fn transaction(&self) -> TxStatus {
             self.0
         }
-        fn explain(&self, _: &str) -> Option<String> {
-            None
+        fn explain(&self, _: &[String]) -> Vec<Option<String>> {
+            Vec::new()
         }
     }
 
