@@ -92,7 +92,7 @@ pub struct LiveGuard {
     /// each may still pass unasked.
     confirmed: Mutex<HashMap<String, u32>>,
     /// The bulk threshold, read from the configuration once per session.
-    threshold: OnceLock<Threshold>,
+    threshold: OnceLock<Option<Threshold>>,
 }
 
 impl LiveGuard {
@@ -127,12 +127,15 @@ impl LiveGuard {
             && matches!(state, TxStatus::Idle | TxStatus::InTransaction)
         {
             // The connection is idle between statements: ask its planner.
-            let threshold = *self.threshold.get_or_init(|| {
-                Config::load(&self.ctx)
-                    .map(|c| c.bulk_threshold())
-                    .unwrap_or_default()
-            });
-            add_bulk_findings(&mut report, &threshold, |sql| conn.explain(sql));
+            let threshold = *self
+                .threshold
+                .get_or_init(|| match Config::load(&self.ctx) {
+                    Ok(config) => config.bulk_threshold(),
+                    Err(_) => Some(Threshold::default()),
+                });
+            if let Some(threshold) = threshold {
+                add_bulk_findings(&mut report, &threshold, |sql| conn.explain(sql));
+            }
         }
         if report.is_safe() {
             return Verdict::Send;

@@ -82,6 +82,9 @@ fn estimate_bulk(ctx: &Context, args: &PsqlArgs, report: &mut ScanReport) {
     let Ok(config) = Config::load(ctx) else {
         return;
     };
+    let Some(threshold) = config.bulk_threshold() else {
+        return;
+    };
     let Ok(target) = Target::resolve(&connection_args(args), ctx) else {
         return;
     };
@@ -91,7 +94,7 @@ fn estimate_bulk(ctx: &Context, args: &PsqlArgs, report: &mut ScanReport) {
     let Ok(tools) = PgTools::resolve(ctx) else {
         return;
     };
-    crate::sql::estimate::add_bulk_findings(report, &config.bulk_threshold(), |statements| {
+    crate::sql::estimate::add_bulk_findings(report, &threshold, |statements| {
         let plans: std::collections::HashMap<String, String> = tools
             .explain_all(&target, statements)
             .unwrap_or_default()
