@@ -3,13 +3,17 @@
 #
 #   bench/interactive.sh                        # 20,000 statements, 5 rounds
 #   STATEMENTS=5000 ROUNDS=3 bench/interactive.sh
+#   MIX=delete bench/interactive.sh     # also DELETE ... WHERE id = N
+#   LIB=target/release/libdbguard_preload.so bench/interactive.sh   # no build
 #
 # 1. Throughput: the real psql sends STATEMENTS small non-destructive
-#    statements (alternately `SELECT 1`, a one-row INSERT and a targeted
-#    DELETE, each sent on its own as typed at the prompt: psql's SendQuery
-#    path is the same for a terminal and a file) with the library preloaded
-#    and without, alternating round by round; prints statements per second
-#    and the median ratio (target: at least 0.98).
+#    statements (alternately `SELECT 1` and a one-row INSERT; with
+#    MIX=delete also a DELETE by primary key, which the guard estimates with
+#    an EXPLAIN first), each sent on its own as typed at the prompt (psql's
+#    SendQuery path is the same for a terminal and a file), with the library
+#    preloaded and without, alternating round by round; prints statements
+#    per second and the median ratio (target for the default mix: at least
+#    0.98).
 # 2. Start-up: `psql -X -c 'select 1'` with and without the library, STARTS
 #    runs each alternating; prints the medians and the difference.
 #
@@ -19,6 +23,7 @@
 set -eu
 
 STATEMENTS=${STATEMENTS:-20000}
+MIX=${MIX:-plain}
 ROUNDS=${ROUNDS:-5}
 STARTS=${STARTS:-200}
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -36,10 +41,14 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-echo "building the preload library (release)" >&2
-(cd "$here" && cargo build --release --locked -p dbguard-preload >&2)
-target=${CARGO_TARGET_DIR:-$here/target}
-lib=$target/release/libdbguard_preload.so
+# LIB=path measures an already built library instead of building one.
+lib=${LIB:-}
+if [ -z "$lib" ]; then
+    echo "building the preload library (release)" >&2
+    (cd "$here" && cargo build --release --locked -p dbguard-preload >&2)
+    target=${CARGO_TARGET_DIR:-$here/target}
+    lib=$target/release/libdbguard_preload.so
+fi
 [ -f "$lib" ] || { echo "no $lib" >&2; exit 1; }
 
 as_pg "$bindir/initdb" -D "$work/data" -A trust -U postgres >/dev/null
@@ -51,12 +60,12 @@ export PGHOST="$work" PGUSER=postgres PGDATABASE=postgres
 export DBGUARD_BACKUP_DIR="$work/backups"
 "$psql" -X -q -c "create table bench (id int primary key, v text)"
 
-python3 - "$work/stmts.sql" "$STATEMENTS" <<'EOF'
+python3 - "$work/stmts.sql" "$STATEMENTS" "$MIX" <<'EOF'
 import sys
-path, n = sys.argv[1], int(sys.argv[2])
+path, n, mix = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 with open(path, "w") as f:
     for i in range(n):
-        k = i % 3
+        k = i % 3 if mix == "delete" else i % 2
         if k == 0:
             f.write("SELECT 1;\n")
         elif k == 1:
@@ -65,32 +74,38 @@ with open(path, "w") as f:
             f.write(f"DELETE FROM bench WHERE id = {i - 1};\n")
 EOF
 
-now() { python3 -c 'import time; print(time.perf_counter_ns())'; }
-run_script() { # $1: "" or the library
-    "$psql" -X -q -c "truncate bench" >/dev/null
-    start=$(now)
-    LD_PRELOAD=$1 "$psql" -X -q -f "$work/stmts.sql" >/dev/null
-    end=$(now)
-    echo $(( (end - start) / 1000 ))
-}
-
-median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
-
-echo "throughput: $STATEMENTS statements per run, $ROUNDS rounds"
-: >"$work/plain" ; : >"$work/guarded"
-i=0
-while [ "$i" -lt "$ROUNDS" ]; do
-    p=$(run_script "")
-    g=$(run_script "$lib")
-    echo "$p" >>"$work/plain"; echo "$g" >>"$work/guarded"
-    echo "  round $((i + 1)): plain $((STATEMENTS * 1000000 / p))/s, guarded $((STATEMENTS * 1000000 / g))/s"
-    i=$((i + 1))
-done
-mp=$(median <"$work/plain"); mg=$(median <"$work/guarded")
-python3 -c "
-n, p, g = $STATEMENTS, $mp, $mg
-print(f'median: plain {n * 1e6 / p:.0f} statements/s, guarded {n * 1e6 / g:.0f} statements/s, ratio {p / g:.4f}')
-"
+echo "throughput: $STATEMENTS statements per run ($MIX mix), $ROUNDS rounds"
+# Wall time is what a person sees but swings with other load on the
+# machine; psql's own CPU time (user + system) is where the library's work
+# shows, so both are reported.
+python3 - "$psql" "$lib" "$work/stmts.sql" "$STATEMENTS" "$ROUNDS" <<'EOF'
+import os, resource, statistics, subprocess, sys, time
+psql, lib, script, n, rounds = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+def run(preload):
+    subprocess.run([psql, "-X", "-q", "-c", "truncate bench"], check=True, stdout=subprocess.DEVNULL)
+    env = dict(os.environ, LD_PRELOAD=preload)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t = time.perf_counter()
+    subprocess.run([psql, "-X", "-q", "-f", script], env=env, check=True, stdout=subprocess.DEVNULL)
+    wall = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu
+plain, guarded = [], []
+for r in range(rounds):
+    # Alternate which side goes first, so drifting load hits both alike.
+    order = [("", plain), (lib, guarded)] if r % 2 == 0 else [(lib, guarded), ("", plain)]
+    for preload, out in order:
+        out.append(run(preload))
+    print(f"  round {r + 1}: plain {n / plain[-1][0]:.0f}/s ({plain[-1][1] * 1e6 / n:.1f} us CPU per statement), "
+          f"guarded {n / guarded[-1][0]:.0f}/s ({guarded[-1][1] * 1e6 / n:.1f} us CPU per statement)")
+pw, gw = statistics.median(w for w, _ in plain), statistics.median(w for w, _ in guarded)
+pc, gc = statistics.median(c for _, c in plain), statistics.median(c for _, c in guarded)
+added = (gc - pc) / n
+print(f"median wall: plain {n / pw:.0f} statements/s, guarded {n / gw:.0f} statements/s, ratio {pw / gw:.4f}")
+print(f"median psql CPU per statement: plain {pc * 1e6 / n:.1f} us, guarded {gc * 1e6 / n:.1f} us, added {added * 1e6:.1f} us")
+print(f"throughput ratio from CPU (plain wall per statement / (that + added CPU)): {(pw / n) / (pw / n + added):.4f}")
+EOF
 
 echo "start-up: psql -X -c 'select 1', $STARTS runs each"
 python3 - "$psql" "$lib" "$STARTS" <<'EOF'

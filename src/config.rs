@@ -79,6 +79,9 @@ pub struct BulkSection {
     pub rows: Option<u64>,
     /// More than this share of the table (default 0.5; 0 turns it off).
     pub fraction: Option<f64>,
+    /// `false`: no estimates at all (no EXPLAIN before DELETE and UPDATE);
+    /// only the WHERE rule judges them.
+    pub estimate: Option<bool>,
 }
 
 /// `[alembic]`: settings for the alembic shim.
@@ -261,13 +264,17 @@ impl Config {
         self.file.backup.format.unwrap_or_default()
     }
 
-    /// When a DELETE or UPDATE with a WHERE is bulk.
-    pub fn bulk_threshold(&self) -> crate::sql::estimate::Threshold {
+    /// When a DELETE or UPDATE with a WHERE is bulk; `None` when
+    /// estimates are turned off (`[bulk] estimate = false`).
+    pub fn bulk_threshold(&self) -> Option<crate::sql::estimate::Threshold> {
+        if self.file.bulk.estimate == Some(false) {
+            return None;
+        }
         let default = crate::sql::estimate::Threshold::default();
-        crate::sql::estimate::Threshold {
+        Some(crate::sql::estimate::Threshold {
             rows: self.file.bulk.rows.unwrap_or(default.rows),
             fraction: self.file.bulk.fraction.unwrap_or(default.fraction),
-        }
+        })
     }
 
     pub fn retention(&self) -> Retention {
@@ -360,6 +367,28 @@ mod tests {
         assert_eq!(config.format(), Format::Custom);
         assert_eq!(config.retention().keep_last, 3);
         assert_eq!(config.retention().keep_daily, 7);
+    }
+
+    #[test]
+    fn the_bulk_threshold_has_defaults_and_can_be_turned_off() {
+        let root = tempfile::tempdir().unwrap();
+        let file = root.path().join(PROJECT_FILE);
+        let threshold = |text: &str| {
+            fs::write(&file, text).unwrap();
+            Config::from_file(&file).unwrap().bulk_threshold()
+        };
+        let default = crate::sql::estimate::Threshold::default();
+        assert_eq!(threshold(""), Some(default));
+        assert_eq!(
+            threshold("[bulk]\nrows = 50\nfraction = 0.0\n"),
+            Some(crate::sql::estimate::Threshold {
+                rows: 50,
+                fraction: 0.0
+            })
+        );
+        assert_eq!(threshold("[bulk]\nestimate = false\n"), None);
+        fs::write(&file, "[bulk]\nrow = 5\n").unwrap();
+        assert!(Config::from_file(&file).is_err(), "a typo is an error");
     }
 
     #[test]

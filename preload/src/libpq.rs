@@ -50,6 +50,7 @@ type ResultStatusFn = unsafe extern "C" fn(*const PgResult) -> c_int;
 type NtuplesFn = unsafe extern "C" fn(*const PgResult) -> c_int;
 type GetvalueFn = unsafe extern "C" fn(*const PgResult, c_int, c_int) -> *mut c_char;
 type ClearFn = unsafe extern "C" fn(*mut PgResult);
+type GetResultFn = unsafe extern "C" fn(*mut PgConn) -> *mut PgResult;
 
 /// `PGRES_COMMAND_OK` and `PGRES_TUPLES_OK` of `ExecStatusType`.
 const COMMAND_OK: c_int = 1;
@@ -90,6 +91,7 @@ pub struct Libpq {
     ntuples: Option<NtuplesFn>,
     getvalue: Option<GetvalueFn>,
     clear: Option<ClearFn>,
+    get_result: Option<GetResultFn>,
 }
 
 /// Looks `name` up after this library (`RTLD_NEXT`) or anywhere in the
@@ -133,6 +135,7 @@ pub fn libpq() -> &'static Libpq {
         ntuples: lookup!(libc::RTLD_DEFAULT, "PQntuples", NtuplesFn),
         getvalue: lookup!(libc::RTLD_DEFAULT, "PQgetvalue", GetvalueFn),
         clear: lookup!(libc::RTLD_DEFAULT, "PQclear", ClearFn),
+        get_result: lookup!(libc::RTLD_DEFAULT, "PQgetResult", GetResultFn),
     })
 }
 
@@ -159,38 +162,52 @@ impl LiveConn {
         f.and_then(|f| text(unsafe { f(self.conn) }))
     }
 
-    /// Runs `sql` with the real PQexec (never our wrapper, so it is not
-    /// judged) and gives the first value of the first row, or `""` for a
-    /// command without rows; `None` on any failure.
-    fn exec(&self, sql: &str) -> Option<String> {
+    /// Sends `sql` (possibly several statements) with the real
+    /// PQsendQuery (never our wrapper, so it is not judged) and gives, for
+    /// each statement in order, the first value of its first row (`""`
+    /// for a command without rows) or `None` for an error. After an error
+    /// the server runs no further statement of the string.
+    fn run(&self, sql: &str) -> Vec<Option<String>> {
         let api = libpq();
-        let (exec, status, ntuples, getvalue, clear) = (
-            api.exec?,
-            api.result_status?,
-            api.ntuples?,
-            api.getvalue?,
-            api.clear?,
-        );
-        let sql = std::ffi::CString::new(sql).ok()?;
+        let (Some(send), Some(next), Some(status), Some(ntuples), Some(getvalue), Some(clear)) = (
+            api.send_query,
+            api.get_result,
+            api.result_status,
+            api.ntuples,
+            api.getvalue,
+            api.clear,
+        ) else {
+            return Vec::new();
+        };
+        let Ok(sql) = std::ffi::CString::new(sql) else {
+            return Vec::new();
+        };
         // SAFETY: the live connection (see `get`), idle between statements
         // because psql is about to send one; a NUL-terminated query.
-        let res = unsafe { exec(self.conn, sql.as_ptr()) };
-        if res.is_null() {
-            return None;
+        if unsafe { send(self.conn, sql.as_ptr()) } == 0 {
+            return Vec::new();
         }
-        // SAFETY: `res` is the non-null result PQexec just returned; it is
-        // read and then cleared exactly once.
-        let out = unsafe {
-            match status(res) {
-                TUPLES_OK if ntuples(res) > 0 => {
-                    Some(text(getvalue(res, 0, 0)).unwrap_or_default())
-                }
-                COMMAND_OK | TUPLES_OK => Some(String::new()),
-                _ => None,
+        let mut out = Vec::new();
+        loop {
+            // SAFETY: results are read until libpq says there are no more,
+            // which leaves the connection idle for psql, as it found it.
+            let res = unsafe { next(self.conn) };
+            if res.is_null() {
+                break;
             }
-        };
-        // SAFETY: see above.
-        unsafe { clear(res) };
+            // SAFETY: `res` is a non-null result just returned; it is read
+            // and then cleared exactly once.
+            unsafe {
+                out.push(match status(res) {
+                    TUPLES_OK if ntuples(res) > 0 => {
+                        Some(text(getvalue(res, 0, 0)).unwrap_or_default())
+                    }
+                    COMMAND_OK | TUPLES_OK => Some(String::new()),
+                    _ => None,
+                });
+                clear(res);
+            }
+        }
         out
     }
 }
@@ -254,19 +271,30 @@ impl Connection for LiveConn {
         out
     }
 
-    fn explain(&self, sql: &str) -> Option<String> {
+    fn explain(&self, statements: &[String]) -> Vec<Option<String>> {
+        // A newline before each `;`: a statement may end in a `--` comment.
+        let batch = statements.join("\n;\n");
+        let plans = |mut results: Vec<Option<String>>| {
+            results.resize(statements.len(), None);
+            results
+                .into_iter()
+                .map(|r| r.filter(|s| !s.is_empty()))
+                .collect()
+        };
         if self.transaction() != TxStatus::InTransaction {
             // Idle: an implicit transaction of its own, whose failure
             // touches nothing.
-            return self.exec(sql).filter(|s| !s.is_empty());
+            return plans(self.run(&batch));
         }
-        // Inside the user's transaction an error would abort it: contain
-        // the EXPLAIN in a savepoint and undo it whatever happens.
-        self.exec("SAVEPOINT dbguard_estimate")?;
-        let out = self.exec(sql);
-        self.exec("ROLLBACK TO SAVEPOINT dbguard_estimate");
-        self.exec("RELEASE SAVEPOINT dbguard_estimate");
-        out.filter(|s| !s.is_empty())
+        // Inside the user's transaction an error would abort it: run under
+        // a savepoint, and undo it whatever happened.
+        let mut results = self.run(&format!("SAVEPOINT dbguard_estimate;\n{batch}"));
+        if results.first().is_none_or(Option::is_none) {
+            return plans(Vec::new());
+        }
+        results.remove(0);
+        self.run("ROLLBACK TO SAVEPOINT dbguard_estimate; RELEASE SAVEPOINT dbguard_estimate");
+        plans(results)
     }
 
     fn transaction(&self) -> TxStatus {

@@ -13,13 +13,13 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 use sha2::{Digest, Sha256};
 
 use crate::config::Config;
 use crate::pgtools::PgTools;
-use crate::sql::estimate::add_bulk_findings;
+use crate::sql::estimate::{Threshold, add_bulk_findings};
 use crate::sql::{ScanReport, Scanner};
 use crate::target::Target;
 use crate::{Context, Error};
@@ -69,10 +69,11 @@ pub trait Connection {
     /// actually reached), password included.
     fn settings(&self) -> Vec<(String, String)>;
     fn transaction(&self) -> TxStatus;
-    /// Runs one `EXPLAIN` on the connection, leaving the session's state
-    /// as it was (inside a transaction, under a savepoint rolled back
-    /// afterwards); its output, or `None` when it failed.
-    fn explain(&self, sql: &str) -> Option<String>;
+    /// Runs `EXPLAIN` statements on the connection in one round trip,
+    /// leaving the session's state as it was (inside a transaction, under
+    /// a savepoint rolled back afterwards); each one's output in order, or
+    /// `None` where it failed or did not run.
+    fn explain(&self, statements: &[String]) -> Vec<Option<String>>;
 }
 
 /// What to do with a statement.
@@ -90,6 +91,8 @@ pub struct LiveGuard {
     /// Statements confirmed by the script pre-flight, with how many times
     /// each may still pass unasked.
     confirmed: Mutex<HashMap<String, u32>>,
+    /// The bulk threshold, read from the configuration once per session.
+    threshold: OnceLock<Option<Threshold>>,
 }
 
 impl LiveGuard {
@@ -103,11 +106,16 @@ impl LiveGuard {
         LiveGuard {
             ctx,
             confirmed: Mutex::new(map),
+            threshold: OnceLock::new(),
         }
     }
 
     /// Decides about `sql`, asking and backing up when it is destructive.
     pub fn check(&self, conn: &dyn Connection, sql: &[u8]) -> Verdict {
+        if !crate::sql::classify::may_hold_candidate(sql) {
+            // Most statements: no destructive keyword anywhere, no scan.
+            return Verdict::Send;
+        }
         let state = conn.transaction();
         if state == TxStatus::InError {
             // The server runs nothing but the end of the transaction now:
@@ -119,10 +127,15 @@ impl LiveGuard {
             && matches!(state, TxStatus::Idle | TxStatus::InTransaction)
         {
             // The connection is idle between statements: ask its planner.
-            let threshold = Config::load(&self.ctx)
-                .map(|c| c.bulk_threshold())
-                .unwrap_or_default();
-            add_bulk_findings(&mut report, &threshold, |sql| conn.explain(sql));
+            let threshold = *self
+                .threshold
+                .get_or_init(|| match Config::load(&self.ctx) {
+                    Ok(config) => config.bulk_threshold(),
+                    Err(_) => Some(Threshold::default()),
+                });
+            if let Some(threshold) = threshold {
+                add_bulk_findings(&mut report, &threshold, |sql| conn.explain(sql));
+            }
         }
         if report.is_safe() {
             return Verdict::Send;
@@ -293,8 +306,8 @@ mod tests {
         fn transaction(&self) -> TxStatus {
             self.0
         }
-        fn explain(&self, _: &str) -> Option<String> {
-            None
+        fn explain(&self, _: &[String]) -> Vec<Option<String>> {
+            Vec::new()
         }
     }
 

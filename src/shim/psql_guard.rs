@@ -150,6 +150,9 @@ fn estimate_bulk(ctx: &Context, args: &PsqlArgs, report: &mut ScanReport) {
     let Ok(config) = Config::load(ctx) else {
         return;
     };
+    let Some(threshold) = config.bulk_threshold() else {
+        return;
+    };
     let Ok(target) = Target::resolve(&connection_args(args), ctx) else {
         return;
     };
@@ -159,17 +162,13 @@ fn estimate_bulk(ctx: &Context, args: &PsqlArgs, report: &mut ScanReport) {
     let Ok(tools) = PgTools::resolve(ctx) else {
         return;
     };
-    let statements: Vec<String> = report
-        .estimate_candidates
-        .iter()
-        .flat_map(|c| [c.explain_statement(), c.explain_table()])
-        .collect();
-    let Ok(plans) = tools.explain_all(&target, &statements) else {
-        return;
-    };
-    let plans: std::collections::HashMap<String, String> = plans.into_iter().collect();
-    crate::sql::estimate::add_bulk_findings(report, &config.bulk_threshold(), |sql| {
-        plans.get(sql).cloned()
+    crate::sql::estimate::add_bulk_findings(report, &threshold, |statements| {
+        let plans: std::collections::HashMap<String, String> = tools
+            .explain_all(&target, statements)
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        statements.iter().map(|s| plans.get(s).cloned()).collect()
     });
 }
 

@@ -134,24 +134,32 @@ pub fn candidate(text: &[u8]) -> Option<(Kind, String, String)> {
 }
 
 /// Turns the candidates of `report` that are over `threshold` into
-/// findings. `explain` runs one `EXPLAIN (FORMAT JSON)` and gives its
-/// output, or `None` when it failed (the WHERE rule then stands).
+/// findings. `explain` runs `EXPLAIN (FORMAT JSON)` statements, all at
+/// once (one round trip on a live connection), and gives each one's
+/// output in order, or `None` where it failed (the WHERE rule then
+/// stands).
 pub fn add_bulk_findings(
     report: &mut ScanReport,
     threshold: &Threshold,
-    mut explain: impl FnMut(&str) -> Option<String>,
+    explain: impl FnOnce(&[String]) -> Vec<Option<String>>,
 ) {
     let candidates = std::mem::take(&mut report.estimate_candidates);
-    for c in &candidates {
-        let Some(changed) = explain(&c.explain_statement()).and_then(|j| planned_rows(&j)) else {
+    let statements: Vec<String> = candidates
+        .iter()
+        .flat_map(|c| [c.explain_statement(), c.explain_table()])
+        .collect();
+    let plans = explain(&statements);
+    for (i, c) in candidates.iter().enumerate() {
+        let rows = |k: usize| {
+            plans
+                .get(2 * i + k)
+                .and_then(Option::as_deref)
+                .and_then(planned_rows)
+        };
+        let Some(changed) = rows(0) else {
             continue;
         };
-        let table_rows = if changed > threshold.rows as f64 {
-            None
-        } else {
-            explain(&c.explain_table()).and_then(|j| planned_rows(&j))
-        };
-        if threshold.is_bulk(changed, table_rows) {
+        if threshold.is_bulk(changed, rows(1)) {
             report.push_finding(c.finding());
         }
     }
@@ -229,5 +237,32 @@ mod tests {
         let select = r#"[{"Plan": {"Node Type": "Seq Scan", "Plan Rows": 1000}}]"#;
         assert_eq!(planned_rows(select), Some(1000.0));
         assert_eq!(planned_rows("ERROR"), None);
+    }
+
+    #[test]
+    fn estimates_over_the_threshold_become_findings_and_failures_keep_the_where_rule() {
+        let mut report = crate::sql::scan_str(
+            "DELETE FROM big WHERE a > 1;\nUPDATE small SET b = 1 WHERE a = 2;\nDELETE FROM gone WHERE a = 1;",
+        );
+        assert!(report.is_safe());
+        let plan = |rows: u64| format!(r#"[{{"Plan": {{"Plan Rows": {rows}}}}}]"#);
+        add_bulk_findings(&mut report, &Threshold::default(), |statements| {
+            assert_eq!(statements.len(), 6);
+            assert_eq!(statements[1], "EXPLAIN (FORMAT JSON) SELECT FROM big");
+            vec![
+                Some(plan(20_000)),
+                Some(plan(1_000_000)),
+                Some(plan(1)),
+                Some(plan(100)),
+                None, // the table does not exist
+                None,
+            ]
+        });
+        let kinds: Vec<(Kind, &str)> = report
+            .findings
+            .iter()
+            .map(|f| (f.kind, f.objects[0].as_str()))
+            .collect();
+        assert_eq!(kinds, vec![(Kind::DeleteBulk, "big")]);
     }
 }

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::support::Output;
-use crate::support::sandbox::{capture, dbguard_bin};
+use crate::support::sandbox::{capture, dbguard_bin, install_preload_beside_binary};
 
 /// A private HOME and a command line for install.sh.
 struct Home {
@@ -20,6 +20,8 @@ struct Home {
 
 impl Home {
     fn new() -> Home {
+        // `--binary target/<profile>/dbguard` installs the library beside it.
+        install_preload_beside_binary();
         let dir = tempfile::tempdir().expect("temp dir");
         let home = dir.path().join("home");
         fs::create_dir(&home).unwrap();

@@ -356,3 +356,34 @@ fn without_the_preload_library_the_session_runs_with_a_notice() {
     p.expect(prompt(&s.db.name, "")).expect("psql runs");
     quit(p);
 }
+
+#[test]
+fn shell_escapes_copy_pipes_and_watch_keep_working_and_children_run_without_the_library() {
+    let s = setup("live_psql_features");
+    let csv = s.sandbox.dir.path().join("out.csv");
+    let mut p = open(&s);
+    p.send_line("\\! echo \"preload=[$LD_PRELOAD]\"")
+        .expect("type");
+    p.expect("preload=[]")
+        .expect("a child of psql does not inherit the library");
+    p.expect(prompt(&s.db.name, "")).expect("prompt");
+    p.send_line(format!(
+        "\\copy (select id from orders where id <= 3) to '{}' csv",
+        csv.display()
+    ))
+    .expect("type");
+    p.expect("COPY 3").expect("\\copy works");
+    p.expect(prompt(&s.db.name, "")).expect("prompt");
+    p.send_line("select 40 + 2 as answer \\g | tr 4 X")
+        .expect("type");
+    p.expect("X2").expect("\\g into a pipe works");
+    p.expect(prompt(&s.db.name, "")).expect("prompt");
+    p.send_line("select 'tick' as t \\watch 0.2").expect("type");
+    p.expect("tick").expect("\\watch runs");
+    p.expect("tick").expect("\\watch runs again");
+    p.send("\x03").expect("Ctrl-C");
+    p.expect(prompt(&s.db.name, ""))
+        .expect("Ctrl-C ends \\watch");
+    quit(p);
+    assert_eq!(std::fs::read_to_string(&csv).expect("csv"), "1\n2\n3\n");
+}

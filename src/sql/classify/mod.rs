@@ -88,10 +88,40 @@ fn candidate_head(text: &[u8]) -> Option<&'static str> {
     if head.kind != Tok::Word {
         return None;
     }
-    const HEADS: [&str; 9] = [
-        "drop", "truncate", "alter", "delete", "update", "with", "explain", "do", "prepare",
-    ];
     HEADS.into_iter().find(|h| head.is(h))
+}
+
+/// The first keywords that make a statement worth a closer look.
+const HEADS: [&str; 9] = [
+    "drop", "truncate", "alter", "delete", "update", "with", "explain", "do", "prepare",
+];
+
+/// False when no statement in `text` can be destructive: none of the
+/// candidate first keywords occurs in it as a whole word (keywords cannot
+/// be quoted, escaped or split). A fast pre-check for the guard inside
+/// psql, which sees every statement; `true` only means "scan it".
+pub fn may_hold_candidate(text: &[u8]) -> bool {
+    let word_byte = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b >= 0x80;
+    let mut i = 0;
+    while i < text.len() {
+        if !word_byte(text[i]) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < text.len() && word_byte(text[i]) {
+            i += 1;
+        }
+        let word = &text[start..i];
+        if (2..=8).contains(&word.len())
+            && HEADS
+                .iter()
+                .any(|h| word.eq_ignore_ascii_case(h.as_bytes()))
+        {
+            return true;
+        }
+    }
+    false
 }
 
 /// Classifies `text`, which may itself come from inside a string (`depth`
@@ -277,5 +307,25 @@ mod tests {
         };
         let names: Vec<String> = names.iter().map(object_name).collect();
         assert_eq!(names, vec!["public.Users", "users"]);
+    }
+
+    #[test]
+    fn the_pre_check_lets_only_keyword_free_text_skip_the_scan() {
+        for skip in [
+            "SELECT 1;",
+            "insert into t values (1, 'dropped')",
+            "select dropper, undo from t",
+        ] {
+            assert!(!may_hold_candidate(skip.as_bytes()), "{skip}");
+        }
+        for scan in [
+            "DROP TABLE t",
+            "select 1; delete from t",
+            "/*x*/truncate t",
+            "WITH d AS (DELETE FROM t) SELECT 1",
+            "do $$ begin end $$",
+        ] {
+            assert!(may_hold_candidate(scan.as_bytes()), "{scan}");
+        }
     }
 }
