@@ -104,6 +104,38 @@ pub fn write(
             set_in("retention", key)
         )?;
     }
+    match config.bulk_threshold() {
+        None => writeln!(
+            out,
+            "bulk.estimate: false ({}): DELETE and UPDATE with a WHERE are never estimated",
+            set_in("bulk", "estimate")
+        )?,
+        Some(t) => {
+            writeln!(out, "bulk.estimate: true ({})", set_in("bulk", "estimate"))?;
+            writeln!(out, "bulk.rows: {} ({})", t.rows, set_in("bulk", "rows"))?;
+            writeln!(
+                out,
+                "bulk.fraction: {} ({})",
+                t.fraction,
+                set_in("bulk", "fraction")
+            )?;
+        }
+    }
+    let alembic = &config.file.alembic;
+    writeln!(
+        out,
+        "alembic.upgrade_analysis: {} ({})",
+        alembic.upgrade_analysis.unwrap_or(true),
+        set_in("alembic", "upgrade_analysis")
+    )?;
+    if let Some(url) = &alembic.database_url {
+        writeln!(
+            out,
+            "alembic.database_url: {} ({})",
+            crate::target::redact(url),
+            set_in("alembic", "database_url")
+        )?;
+    }
     writeln!(out, "databases (first match wins):")?;
     for rule in &config.file.databases {
         writeln!(

@@ -446,7 +446,9 @@ fn config_says_where_each_value_comes_from() {
     let s = setup("config_cmd");
     write_file(
         &in_dir(&s.sandbox, ".dbguard.toml"),
-        "[backup]\nformat = \"custom\"\n[retention]\nkeep_last = 3\n[[database]]\ndbname = \"*_test\"\npolicy = \"off\"\n",
+        "[backup]\nformat = \"custom\"\n[retention]\nkeep_last = 3\n[bulk]\nrows = 500\n\
+         [alembic]\ndatabase_url = \"postgresql://app:s3cret@db.example/app\"\n\
+         [[database]]\ndbname = \"*_test\"\npolicy = \"off\"\n",
     );
     let out = capture(s.sandbox.dbguard().args(["config", &s.db.name]), None);
     assert_eq!(out.status, 0, "{}", out.stderr_str());
@@ -456,6 +458,10 @@ fn config_says_where_each_value_comes_from() {
         "(DBGUARD_BACKUP_DIR)",
         "backup.format: custom (backup.format in ",
         "retention.keep_last: 3 (retention.keep_last in ",
+        "bulk.rows: 500 (bulk.rows in ",
+        "bulk.fraction: 0.5 (default)",
+        "alembic.upgrade_analysis: true (default)",
+        "alembic.database_url: postgresql://app@db.example/app (alembic.database_url in ",
         "dbname *_test host * port *: off",
         &format!("policy for \"{}\"", s.db.name),
     ] {
@@ -467,6 +473,7 @@ fn config_says_where_each_value_comes_from() {
         "{text}"
     );
     assert!(text.contains("environment: DBGUARD_BACKUP_DIR="), "{text}");
+    assert!(!text.contains("s3cret"), "no password in\n{text}");
 }
 
 #[test]
