@@ -188,9 +188,6 @@ impl LiveGuard {
         let Ok(mut cache) = self.keys.lock() else {
             return;
         };
-        if cache.tables.is_empty() && !cache.changed_in_transaction {
-            return;
-        }
         let start = sql
             .iter()
             .position(|b| !b.is_ascii_whitespace())
@@ -200,11 +197,15 @@ impl LiveGuard {
             .iter()
             .position(|b| !(b.is_ascii_alphabetic() || *b == b'_'))
             .unwrap_or(rest.len());
-        let word = rest[..len].to_ascii_lowercase();
+        let word = &rest[..len];
         let several = memchr::memchr(b';', rest)
             .is_some_and(|at| rest[at + 1..].iter().any(|b| !b.is_ascii_whitespace()));
-        let keeps = !several && KEEPS_KEYS.iter().any(|k| k.as_bytes() == word.as_slice());
-        let ends_transaction = matches!(word.as_slice(), b"commit" | b"end");
+        let keeps = !several
+            && KEEPS_KEYS
+                .iter()
+                .any(|k| word.eq_ignore_ascii_case(k.as_bytes()));
+        let ends_transaction =
+            word.eq_ignore_ascii_case(b"commit") || word.eq_ignore_ascii_case(b"end");
         if !keeps {
             cache.tables.clear();
             if conn.transaction() == TxStatus::InTransaction {
@@ -543,6 +544,7 @@ mod tests {
     struct Keyed {
         keys: &'static str,
         database: std::cell::RefCell<&'static str>,
+        tx: std::cell::Cell<TxStatus>,
         lookups: std::cell::Cell<usize>,
         estimates: std::cell::Cell<usize>,
     }
@@ -552,6 +554,7 @@ mod tests {
             Keyed {
                 keys,
                 database: std::cell::RefCell::new("app"),
+                tx: std::cell::Cell::new(TxStatus::Idle),
                 lookups: Default::default(),
                 estimates: Default::default(),
             }
@@ -566,7 +569,7 @@ mod tests {
             ]
         }
         fn transaction(&self) -> TxStatus {
-            TxStatus::Idle
+            self.tx.get()
         }
         fn explain(&self, statements: &[String]) -> Vec<Option<String>> {
             self.estimates.set(self.estimates.get() + 1);
@@ -655,6 +658,25 @@ mod tests {
         *conn.database.borrow_mut() = "other";
         assert_eq!(g.check(&conn, delete), Verdict::Send);
         assert_eq!(conn.lookups.get(), expected + 1, "after \\c other");
+    }
+
+    #[test]
+    fn a_set_local_makes_the_keys_forgotten_again_at_commit() {
+        let g = guard(&[]);
+        let conn = Keyed::new(r#"[["id"]]"#);
+        let delete = b"delete from t where id = 3";
+        conn.tx.set(TxStatus::InTransaction);
+        // Nothing learned yet when the path changes for this transaction.
+        g.observe(&conn, b"set local search_path = other");
+        assert_eq!(g.check(&conn, delete), Verdict::Send);
+        assert_eq!(conn.lookups.get(), 1);
+        g.observe(&conn, b"commit");
+        conn.tx.set(TxStatus::Idle);
+        assert_eq!(g.check(&conn, delete), Verdict::Send);
+        assert_eq!(conn.lookups.get(), 2, "learned again after the commit");
+        g.observe(&conn, b"commit");
+        assert_eq!(g.check(&conn, delete), Verdict::Send);
+        assert_eq!(conn.lookups.get(), 2, "kept after an ordinary commit");
     }
 
     #[test]
