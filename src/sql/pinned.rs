@@ -98,6 +98,8 @@ fn collect(condition: &Expr, qualifier_ok: &dyn Fn(&[String]) -> bool, out: &mut
 fn column(e: &Expr, qualifier_ok: &dyn Fn(&[String]) -> bool) -> Option<String> {
     match e {
         Expr::Nested(inner) => column(inner, qualifier_ok),
+        // `current_user` and the like read as names but are not columns.
+        Expr::Identifier(i) if i.quote_style.is_none() && is_special_value(&i.value) => None,
         Expr::Identifier(i) => Some(ident(i)),
         Expr::CompoundIdentifier(parts) => {
             let (last, qualifier) = parts.split_last()?;
@@ -106,6 +108,25 @@ fn column(e: &Expr, qualifier_ok: &dyn Fn(&[String]) -> bool) -> Option<String> 
         }
         _ => None,
     }
+}
+
+/// Keywords PostgreSQL reads as values, never as column names, unquoted.
+fn is_special_value(word: &str) -> bool {
+    [
+        "current_user",
+        "session_user",
+        "user",
+        "current_role",
+        "current_catalog",
+        "current_schema",
+        "current_date",
+        "current_time",
+        "current_timestamp",
+        "localtime",
+        "localtimestamp",
+    ]
+    .iter()
+    .any(|k| word.eq_ignore_ascii_case(k))
 }
 
 /// A literal or a `$n` parameter, possibly negated.
@@ -155,6 +176,7 @@ mod tests {
             ("UPDATE t AS x SET n = 1 WHERE x.id = 5", &["id"]),
             ("DELETE FROM ONLY t WHERE t.id = 5", &["id"]),
             ("DELETE FROM s.t WHERE s.t.id = 5 RETURNING *", &["id"]),
+            ("DELETE FROM t WHERE \"user\" = 'app'", &["user"]),
         ] {
             assert_eq!(pins(sql), cols(expected), "{sql}");
         }
@@ -174,6 +196,7 @@ mod tests {
             "UPDATE t SET n = 1 FROM u WHERE id = 5",
             "UPDATE t AS x SET n = 1 WHERE t.id = 5",
             "DELETE FROM t WHERE u.id = 5",
+            "DELETE FROM t WHERE current_user = 'app'",
             "DELETE FROM t",
             "SELECT 1 WHERE 1 = 1",
         ] {
