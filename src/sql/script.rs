@@ -95,19 +95,12 @@ impl Scanner {
             canonical: None,
             base_dir: base_dir.to_path_buf(),
         };
-        self.scan_stream(frame, reader, None, CHUNK);
+        self.scan_stream(frame, reader, None);
     }
 
-    /// Scans SQL held in memory (a `-c` string, a statement inside psql).
+    /// Scans SQL held in memory (a `-c` string).
     pub fn scan_bytes(&mut self, label: &str, sql: &[u8], base_dir: &Path) {
-        let frame = Frame {
-            label: label.to_string(),
-            canonical: None,
-            base_dir: base_dir.to_path_buf(),
-        };
-        // A buffer the size of the text: the guard inside psql scans many
-        // short statements, and zeroing a whole chunk for each one shows.
-        self.scan_stream(frame, sql, None, sql.len().clamp(1, CHUNK));
+        self.scan_reader(label, sql, base_dir);
     }
 
     /// The report so far.
@@ -156,16 +149,10 @@ impl Scanner {
             canonical: Some(canonical),
             base_dir,
         };
-        self.scan_stream(frame, file, include_line, CHUNK);
+        self.scan_stream(frame, file, include_line);
     }
 
-    fn scan_stream(
-        &mut self,
-        frame: Frame,
-        mut reader: impl Read,
-        include_line: Option<u64>,
-        chunk: usize,
-    ) {
+    fn scan_stream(&mut self, frame: Frame, mut reader: impl Read, include_line: Option<u64>) {
         if self.stack.len() >= MAX_INCLUDE_DEPTH {
             let message = format!(
                 "includes nested deeper than {MAX_INCLUDE_DEPTH} levels at {}; not followed",
@@ -176,7 +163,7 @@ impl Scanner {
         }
         self.stack.push(frame);
         let mut lexer = Lexer::new();
-        let mut buf = vec![0u8; chunk];
+        let mut buf = vec![0u8; CHUNK];
         loop {
             match reader.read(&mut buf) {
                 Ok(0) => break,
