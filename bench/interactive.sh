@@ -8,8 +8,8 @@
 #
 # 1. Throughput: the real psql sends STATEMENTS small non-destructive
 #    statements (alternately `SELECT 1` and a one-row INSERT; with
-#    MIX=delete also a DELETE by primary key, which the guard estimates with
-#    an EXPLAIN first), each sent on its own as typed at the prompt (psql's
+#    MIX=delete also a DELETE by primary key, which the guard lets through
+#    without an estimate once it has learned the table's keys), each sent on its own as typed at the prompt (psql's
 #    SendQuery path is the same for a terminal and a file), with the library
 #    preloaded and without, alternating round by round; prints statements
 #    per second and the median ratio (target for the default mix: at least

@@ -85,10 +85,11 @@ fn is_us(entry: &[u8]) -> bool {
     entry.rsplit(|b| *b == b'/').next() == Some(PRELOAD_FILE.as_bytes())
 }
 
+static GUARD: OnceLock<LiveGuard> = OnceLock::new();
+
 /// The guard, built on the first statement (not at load time, so a
 /// session that sends nothing pays nothing).
 fn guard() -> &'static LiveGuard {
-    static GUARD: OnceLock<LiveGuard> = OnceLock::new();
     GUARD.get_or_init(|| {
         let ctx = Context::from_process();
         let confirmed = CONFIRMED
@@ -111,6 +112,10 @@ fn judge(conn: *mut PgConn, query: *const c_char) -> Option<CString> {
     }
     // SAFETY: psql passes a NUL-terminated query that outlives the call.
     let sql = unsafe { CStr::from_ptr(query) }.to_bytes();
+    if let Some(guard) = GUARD.get() {
+        // Keys learned for earlier statements may not survive this one.
+        let _ = catch_unwind(AssertUnwindSafe(|| guard.observe(&LiveConn { conn }, sql)));
+    }
     if !dbguard::sql::classify::may_hold_candidate(sql) {
         // Most statements: nothing to check, and no guard to set up.
         return None;

@@ -271,6 +271,14 @@ impl Connection for LiveConn {
         out
     }
 
+    fn identity(&self) -> String {
+        let api = libpq();
+        // The connection object itself, and where it leads: after `\c`
+        // psql has a new one, which may reuse the old one's address.
+        let parts = [api.host, api.port, api.db, api.user].map(|f| self.get(f).unwrap_or_default());
+        format!("{:p}\0{}", self.conn, parts.join("\0"))
+    }
+
     fn explain(&self, statements: &[String]) -> Vec<Option<String>> {
         // A newline before each `;`: a statement may end in a `--` comment.
         let batch = statements.join("\n;\n");

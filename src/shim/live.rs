@@ -19,7 +19,8 @@ use sha2::{Digest, Sha256};
 
 use crate::config::Config;
 use crate::pgtools::PgTools;
-use crate::sql::estimate::{Threshold, add_bulk_findings};
+use crate::sql::estimate::{Candidate, Threshold, add_bulk_findings};
+use crate::sql::pinned::{covers_a_key, pinned_columns};
 use crate::sql::{ScanReport, Scanner};
 use crate::target::Target;
 use crate::{Context, Error};
@@ -74,6 +75,27 @@ pub trait Connection {
     /// a savepoint rolled back afterwards); each one's output in order, or
     /// `None` where it failed or did not run.
     fn explain(&self, statements: &[String]) -> Vec<Option<String>>;
+    /// Runs one query the same way (state left as it was) and gives the
+    /// first value of its first row; `None` when it failed, returned no
+    /// row, or the value was empty.
+    fn query_value(&self, sql: &str) -> Option<String> {
+        self.explain(&[sql.to_owned()]).pop().flatten()
+    }
+    /// What tells this connection from another (after `\c`): the server
+    /// and database it reached, as the user it logged in as.
+    fn identity(&self) -> String {
+        let settings = self.settings();
+        ["host", "hostaddr", "port", "dbname", "user"]
+            .iter()
+            .map(|k| {
+                settings
+                    .iter()
+                    .find(|(key, _)| key == k)
+                    .map_or("", |(_, v)| v.as_str())
+            })
+            .collect::<Vec<_>>()
+            .join("\0")
+    }
 }
 
 /// What to do with a statement.
@@ -93,7 +115,56 @@ pub struct LiveGuard {
     confirmed: Mutex<HashMap<String, u32>>,
     /// The bulk threshold, read from the configuration once per session.
     threshold: OnceLock<Option<Threshold>>,
+    /// The unique keys of the tables seen so far on this connection.
+    keys: Mutex<KeyCache>,
 }
+
+/// Unique keys learned from the server, per table as written in the
+/// statements (so valid for one connection and one search_path): the
+/// column lists of each key, or `None` when the table could not be looked
+/// up or does not qualify.
+#[derive(Default)]
+struct KeyCache {
+    identity: String,
+    tables: HashMap<String, Option<Vec<Vec<String>>>>,
+    /// Something that may change names or keys ran inside the open
+    /// transaction: forget again when it ends (`SET LOCAL` ends there).
+    changed_in_transaction: bool,
+}
+
+/// First words of statements that can neither change a table's keys nor
+/// what a name resolves to. Anything else (DDL, `SET`, `RESET`, `DISCARD`,
+/// `ROLLBACK`, `CALL`, `DO`, several statements in one string) makes the
+/// guard forget what it learned.
+const KEEPS_KEYS: [&str; 27] = [
+    "select",
+    "insert",
+    "update",
+    "delete",
+    "with",
+    "values",
+    "table",
+    "begin",
+    "start",
+    "commit",
+    "end",
+    "savepoint",
+    "release",
+    "explain",
+    "show",
+    "fetch",
+    "move",
+    "close",
+    "declare",
+    "copy",
+    "prepare",
+    "execute",
+    "deallocate",
+    "listen",
+    "notify",
+    "unlisten",
+    "lock",
+];
 
 impl LiveGuard {
     /// `ctx` is the process as psql sees it (the library's own variables
@@ -107,7 +178,70 @@ impl LiveGuard {
             ctx,
             confirmed: Mutex::new(map),
             threshold: OnceLock::new(),
+            keys: Mutex::new(KeyCache::default()),
         }
+    }
+
+    /// Sees every statement psql sends (before `check`, and whether or
+    /// not it is checked), to forget learned keys when one may change them.
+    pub fn observe(&self, conn: &dyn Connection, sql: &[u8]) {
+        let Ok(mut cache) = self.keys.lock() else {
+            return;
+        };
+        let start = sql
+            .iter()
+            .position(|b| !b.is_ascii_whitespace())
+            .unwrap_or(sql.len());
+        let rest = &sql[start..];
+        let len = rest
+            .iter()
+            .position(|b| !(b.is_ascii_alphabetic() || *b == b'_'))
+            .unwrap_or(rest.len());
+        let word = &rest[..len];
+        let several = memchr::memchr(b';', rest)
+            .is_some_and(|at| rest[at + 1..].iter().any(|b| !b.is_ascii_whitespace()));
+        let keeps = !several
+            && KEEPS_KEYS
+                .iter()
+                .any(|k| word.eq_ignore_ascii_case(k.as_bytes()));
+        let ends_transaction =
+            word.eq_ignore_ascii_case(b"commit") || word.eq_ignore_ascii_case(b"end");
+        if !keeps {
+            cache.tables.clear();
+            if conn.transaction() == TxStatus::InTransaction {
+                cache.changed_in_transaction = true;
+            }
+        } else if ends_transaction && cache.changed_in_transaction {
+            cache.tables.clear();
+            cache.changed_in_transaction = false;
+        }
+    }
+
+    /// True when the candidate changes at most one row: its WHERE pins
+    /// every column of a unique key of its table. The keys are learned
+    /// from the server once per table and connection.
+    fn at_most_one_row(&self, conn: &dyn Connection, candidate: &Candidate) -> bool {
+        let Some(pinned) = pinned_columns(candidate.text.as_bytes()) else {
+            return false;
+        };
+        let Ok(mut cache) = self.keys.lock() else {
+            return false;
+        };
+        let identity = conn.identity();
+        if cache.identity != identity {
+            cache.tables.clear();
+            cache.identity = identity;
+        }
+        let keys = cache
+            .tables
+            .entry(candidate.table_text.clone())
+            .or_insert_with(|| {
+                unique_keys_query(&candidate.table_text)
+                    .and_then(|sql| conn.query_value(&sql))
+                    .and_then(|json| serde_json::from_str(&json).ok())
+            });
+        keys.as_deref()
+            .is_some_and(|keys| covers_a_key(&pinned, keys))
     }
 
     /// Decides about `sql`, asking and backing up when it is destructive.
@@ -134,7 +268,15 @@ impl LiveGuard {
                     Err(_) => Some(Threshold::default()),
                 });
             if let Some(threshold) = threshold {
-                add_bulk_findings(&mut report, &threshold, |sql| conn.explain(sql));
+                if report.statements == 1 {
+                    // One row at most is never bulk: no estimate needed.
+                    report
+                        .estimate_candidates
+                        .retain(|c| !self.at_most_one_row(conn, c));
+                }
+                if !report.estimate_candidates.is_empty() {
+                    add_bulk_findings(&mut report, &threshold, |sql| conn.explain(sql));
+                }
             }
         }
         if report.is_safe() {
@@ -191,6 +333,36 @@ impl LiveGuard {
         }
         true
     }
+}
+
+/// The catalog query giving the unique keys of `table` (as written, and
+/// resolved by the server on the session's search_path) as a JSON list of
+/// column lists, or no row when the table does not qualify. Only keys that
+/// hold for every row at every moment count: unique, valid, checked at once
+/// (not deferrable), on plain columns, without a predicate; and only plain
+/// tables without inheritance children (a DELETE or UPDATE without ONLY
+/// reaches the children, which the parent's index does not cover) and
+/// partitioned tables (whose unique keys hold across all partitions).
+pub fn unique_keys_query(table: &str) -> Option<String> {
+    if table.contains(['\\', '\0']) {
+        return None;
+    }
+    let name = table.replace('\'', "''");
+    Some(format!(
+        "SELECT coalesce(json_agg(k.cols) FILTER (WHERE k.cols IS NOT NULL), '[]')::text \
+         FROM pg_catalog.pg_class c \
+         LEFT JOIN LATERAL (\
+           SELECT (SELECT json_agg(a.attname::text ORDER BY a.attnum) \
+                   FROM pg_catalog.pg_attribute a \
+                   WHERE a.attrelid = i.indrelid \
+                     AND a.attnum = ANY ((i.indkey::int2[])[0:i.indnkeyatts - 1])) AS cols \
+           FROM pg_catalog.pg_index i \
+           WHERE i.indrelid = c.oid AND i.indisunique AND i.indisvalid AND i.indimmediate \
+             AND i.indpred IS NULL AND i.indexprs IS NULL) k ON true \
+         WHERE c.oid = pg_catalog.to_regclass('{name}') \
+           AND (c.relkind = 'p' OR (c.relkind = 'r' AND NOT c.relhassubclass)) \
+         GROUP BY c.oid"
+    ))
 }
 
 /// Scans one statement (or `\;`-joined statements) as psql sends it.
@@ -364,6 +536,154 @@ mod tests {
             g.check(&idle, b"drop table t;"),
             Verdict::Replace(_)
         ));
+    }
+
+    /// A connection whose tables have the given unique keys and whose
+    /// planner estimates a million rows for everything; it counts what the
+    /// guard asks.
+    struct Keyed {
+        keys: &'static str,
+        database: std::cell::RefCell<&'static str>,
+        tx: std::cell::Cell<TxStatus>,
+        lookups: std::cell::Cell<usize>,
+        estimates: std::cell::Cell<usize>,
+    }
+
+    impl Keyed {
+        fn new(keys: &'static str) -> Keyed {
+            Keyed {
+                keys,
+                database: std::cell::RefCell::new("app"),
+                tx: std::cell::Cell::new(TxStatus::Idle),
+                lookups: Default::default(),
+                estimates: Default::default(),
+            }
+        }
+    }
+
+    impl Connection for Keyed {
+        fn settings(&self) -> Vec<(String, String)> {
+            vec![
+                ("host".into(), "/nonexistent".into()),
+                ("dbname".into(), self.database.borrow().to_string()),
+            ]
+        }
+        fn transaction(&self) -> TxStatus {
+            self.tx.get()
+        }
+        fn explain(&self, statements: &[String]) -> Vec<Option<String>> {
+            self.estimates.set(self.estimates.get() + 1);
+            let plan = r#"[{"Plan": {"Plan Rows": 1000000}}]"#;
+            statements.iter().map(|_| Some(plan.to_owned())).collect()
+        }
+        fn query_value(&self, sql: &str) -> Option<String> {
+            assert!(sql.contains("to_regclass('t')"), "{sql}");
+            self.lookups.set(self.lookups.get() + 1);
+            Some(self.keys.to_owned())
+        }
+    }
+
+    #[test]
+    fn a_where_pinning_a_unique_key_needs_no_estimate() {
+        let g = guard(&[]);
+        let conn = Keyed::new(r#"[["id"], ["a", "b"]]"#);
+        for sql in [
+            "delete from t where id = 3",
+            "DELETE FROM t WHERE 4 = id AND note IS NULL;",
+            "update t set n = 1 where a = 1 and b = $1",
+        ] {
+            g.observe(&conn, sql.as_bytes());
+            assert_eq!(g.check(&conn, sql.as_bytes()), Verdict::Send, "{sql}");
+        }
+        assert_eq!(conn.estimates.get(), 0, "no EXPLAIN for one row");
+        assert_eq!(conn.lookups.get(), 1, "the keys are learned once");
+        // Not pinned by a whole key: estimated, and a million rows is bulk
+        // (refused here: there is no terminal to ask on).
+        for sql in [
+            "delete from t where id > 0",
+            "delete from t where a = 1",
+            "delete from t where id = 1 or id = 2",
+            "delete from t where id = 1; delete from t where id = 2",
+        ] {
+            assert!(
+                matches!(g.check(&conn, sql.as_bytes()), Verdict::Replace(_)),
+                "{sql}"
+            );
+        }
+        assert_eq!(conn.estimates.get(), 4);
+    }
+
+    #[test]
+    fn a_table_without_keys_is_estimated() {
+        let g = guard(&[]);
+        let conn = Keyed::new("[]");
+        assert!(matches!(
+            g.check(&conn, b"delete from t where id = 3"),
+            Verdict::Replace(_)
+        ));
+        assert_eq!((conn.lookups.get(), conn.estimates.get()), (1, 1));
+    }
+
+    #[test]
+    fn learned_keys_are_forgotten_on_ddl_set_and_another_database() {
+        let g = guard(&[]);
+        let conn = Keyed::new(r#"[["id"]]"#);
+        let delete = b"delete from t where id = 3";
+        let mut expected = 1;
+        assert_eq!(g.check(&conn, delete), Verdict::Send);
+        for between in [
+            "select 1",
+            "insert into t values (9)",
+            "begin",
+            "commit",
+            "delete from t where id = 8",
+        ] {
+            g.observe(&conn, between.as_bytes());
+            assert_eq!(g.check(&conn, delete), Verdict::Send);
+            assert_eq!(conn.lookups.get(), expected, "after {between}");
+        }
+        for between in [
+            "SET search_path = other, public",
+            "alter table t drop constraint t_pkey",
+            "  create table t (id int)",
+            "rollback",
+            "select 1; set search_path = x",
+            "/* c */ reset all",
+        ] {
+            g.observe(&conn, between.as_bytes());
+            assert_eq!(g.check(&conn, delete), Verdict::Send);
+            expected += 1;
+            assert_eq!(conn.lookups.get(), expected, "after {between}");
+        }
+        *conn.database.borrow_mut() = "other";
+        assert_eq!(g.check(&conn, delete), Verdict::Send);
+        assert_eq!(conn.lookups.get(), expected + 1, "after \\c other");
+    }
+
+    #[test]
+    fn a_set_local_makes_the_keys_forgotten_again_at_commit() {
+        let g = guard(&[]);
+        let conn = Keyed::new(r#"[["id"]]"#);
+        let delete = b"delete from t where id = 3";
+        conn.tx.set(TxStatus::InTransaction);
+        // Nothing learned yet when the path changes for this transaction.
+        g.observe(&conn, b"set local search_path = other");
+        assert_eq!(g.check(&conn, delete), Verdict::Send);
+        assert_eq!(conn.lookups.get(), 1);
+        g.observe(&conn, b"commit");
+        conn.tx.set(TxStatus::Idle);
+        assert_eq!(g.check(&conn, delete), Verdict::Send);
+        assert_eq!(conn.lookups.get(), 2, "learned again after the commit");
+        g.observe(&conn, b"commit");
+        assert_eq!(g.check(&conn, delete), Verdict::Send);
+        assert_eq!(conn.lookups.get(), 2, "kept after an ordinary commit");
+    }
+
+    #[test]
+    fn the_key_query_quotes_the_name() {
+        let sql = unique_keys_query(r#""it's"."T""#).expect("a query");
+        assert!(sql.contains(r#"to_regclass('"it''s"."T"')"#), "{sql}");
+        assert_eq!(unique_keys_query("a\\b"), None);
     }
 
     #[test]

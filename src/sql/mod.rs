@@ -46,6 +46,7 @@ pub mod classify;
 pub mod estimate;
 pub mod finding;
 pub mod lexer;
+pub mod pinned;
 pub mod report;
 pub mod script;
 pub mod token;

@@ -282,6 +282,117 @@ fn a_bulk_delete_by_the_planners_estimate_is_asked_about_a_small_one_is_not() {
 }
 
 #[test]
+fn a_delete_by_unique_key_is_not_estimated_a_range_on_the_same_table_is() {
+    let s = setup("live_unique_key");
+    s.db.sql(
+        "create table big (id int primary key, n int);
+         insert into big select g, g from generate_series(1, 20000) g;
+         create table one (id int primary key, n int);
+         insert into one values (1, 1);
+         analyze big; analyze one;",
+    );
+    let mut p = open(&s);
+    p.send_line("delete from big where id = 5;").expect("type");
+    p.expect("DELETE 1")
+        .expect("one row by its key runs unasked");
+    p.expect(prompt(&s.db.name, "")).expect("prompt");
+    // The planner is not asked: by its estimate this one row would be more
+    // than half of the table, which the fraction rule calls bulk.
+    p.send_line("delete from one where 1 = id;").expect("type");
+    p.expect("DELETE 1")
+        .expect("one row by its key runs unasked");
+    p.expect(prompt(&s.db.name, "")).expect("prompt");
+    p.send_line("insert into one values (2, 2);").expect("type");
+    p.expect(prompt(&s.db.name, "")).expect("prompt");
+    quit(p);
+    s.db.sql("analyze one");
+
+    let mut p = open(&s);
+    // Not a key: the same kind of one-row change is estimated and asked.
+    p.send_line("delete from one where n = 2;").expect("type");
+    let shown = p.expect("Type \"DELETE\"").expect("asked");
+    let summary = String::from_utf8_lossy(shown.before()).into_owned();
+    assert!(summary.contains("delete_bulk one"), "{summary}");
+    p.send_line("no").expect("type");
+    p.expect(prompt(&s.db.name, "")).expect("prompt");
+    p.send_line("delete from big where id > 0;").expect("type");
+    let shown = p.expect("Type \"DELETE\"").expect("asked");
+    let summary = String::from_utf8_lossy(shown.before()).into_owned();
+    assert!(summary.contains("delete_bulk big"), "{summary}");
+    p.send_line("no").expect("type");
+    p.expect(prompt(&s.db.name, "")).expect("prompt");
+    p.send_line("delete from big where id = 6;").expect("type");
+    p.expect("DELETE 1")
+        .expect("one row by its key runs unasked");
+    p.expect(prompt(&s.db.name, "")).expect("prompt");
+    // The key is dropped in this session: what was learned about it is
+    // forgotten, and the rule no longer applies.
+    p.send_line("alter table big drop constraint big_pkey;")
+        .expect("type");
+    p.expect("Type \"DROP\"").expect("asked about the drop");
+    p.send_line("DROP").expect("type");
+    p.expect("ALTER TABLE").expect("dropped");
+    p.expect(prompt(&s.db.name, "")).expect("prompt");
+    p.send_line("insert into big select 7, g from generate_series(1, 20000) g;")
+        .expect("type");
+    p.expect(prompt(&s.db.name, "")).expect("prompt");
+    p.send_line("analyze big;").expect("type");
+    p.expect(prompt(&s.db.name, "")).expect("prompt");
+    p.send_line("delete from big where id = 7;").expect("type");
+    let shown = p.expect("Type \"DELETE\"").expect("asked");
+    let summary = String::from_utf8_lossy(shown.before()).into_owned();
+    assert!(summary.contains("delete_bulk big"), "{summary}");
+    p.send_line("no").expect("type");
+    p.expect(prompt(&s.db.name, "")).expect("prompt");
+    quit(p);
+    assert_eq!(s.db.sql("select count(*) from big"), "39998");
+    assert_eq!(s.db.sql("select count(*) from one"), "1");
+}
+
+#[test]
+fn the_key_query_finds_only_keys_that_hold_for_every_row() {
+    let db = cluster().create_db("unique_keys");
+    db.sql(
+        r#"create schema s;
+         create table s."Mixed" (id int primary key, a int, b int, e text,
+             unique (a, b), unique (e) include (id));
+         create unique index on s."Mixed" (lower(e));
+         create unique index on s."Mixed" (b) where a > 0;
+         create table d (id int unique deferrable initially immediate);
+         create table parent (id int primary key);
+         create table child () inherits (parent);
+         create table p (id int, k int, primary key (k, id)) partition by range (k);
+         create table p1 partition of p for values from (0) to (10);
+         create view v as select 1 as id;"#,
+    );
+    // Each key's columns, keys sorted; `None` when no row came back.
+    let keys = |name: &str| -> Option<Vec<Vec<String>>> {
+        let sql = dbguard::shim::live::unique_keys_query(name).expect("a query");
+        let out = db.sql(&format!("set search_path = s, public; {sql}"));
+        if out.is_empty() {
+            return None;
+        }
+        let mut keys: Vec<Vec<String>> = serde_json::from_str(&out).expect("json");
+        keys.sort();
+        Some(keys)
+    };
+    let key = |cols: &[&str]| cols.iter().map(|c| c.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        keys(r#""Mixed""#),
+        Some(vec![key(&["a", "b"]), key(&["e"]), key(&["id"])])
+    );
+    assert_eq!(
+        keys("d"),
+        Some(vec![]),
+        "a deferrable key may not hold mid-transaction"
+    );
+    assert_eq!(keys("parent"), None, "children are not covered");
+    assert_eq!(keys("p"), Some(vec![key(&["id", "k"])]));
+    assert_eq!(keys("v"), None);
+    assert_eq!(keys("missing"), None);
+}
+
+#[test]
 fn a_script_s_bulk_delete_is_asked_about_before_psql_starts() {
     let s = setup("script_bulk");
     s.db.sql("analyze orders");
