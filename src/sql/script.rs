@@ -98,9 +98,17 @@ impl Scanner {
         self.scan_stream(frame, reader, None);
     }
 
-    /// Scans SQL held in memory (a `-c` string).
+    /// Scans SQL held in memory (a `-c` string, a statement inside psql).
+    /// The text goes to the lexer as it is: the guard inside psql scans
+    /// every candidate statement, and a read buffer per statement (a large
+    /// allocation, zeroed) would cost more than the scan itself.
     pub fn scan_bytes(&mut self, label: &str, sql: &[u8], base_dir: &Path) {
-        self.scan_reader(label, sql, base_dir);
+        let frame = Frame {
+            label: label.to_string(),
+            canonical: None,
+            base_dir: base_dir.to_path_buf(),
+        };
+        self.scan_frame(frame, None, |scanner, lexer| lexer.feed(sql, scanner));
     }
 
     /// The report so far.
@@ -153,6 +161,37 @@ impl Scanner {
     }
 
     fn scan_stream(&mut self, frame: Frame, mut reader: impl Read, include_line: Option<u64>) {
+        self.scan_frame(frame, include_line, |scanner, lexer| {
+            let mut buf = vec![0u8; CHUNK];
+            loop {
+                match reader.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => lexer.feed(&buf[..n], scanner),
+                    Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(err) => {
+                        let line = lexer.line();
+                        let label = scanner.label().to_string();
+                        scanner.push_problem(
+                            Severity::Error,
+                            Some(line),
+                            format!("cannot read {label}: {}", io_message(&err)),
+                        );
+                        break;
+                    }
+                }
+            }
+        });
+    }
+
+    /// Scans one input (`frame`) with a fresh lexer that `feed` gives the
+    /// bytes to, inside the include-depth limit, and reports input that
+    /// ends inside a quote, comment or block.
+    fn scan_frame(
+        &mut self,
+        frame: Frame,
+        include_line: Option<u64>,
+        feed: impl FnOnce(&mut Self, &mut Lexer),
+    ) {
         if self.stack.len() >= MAX_INCLUDE_DEPTH {
             let message = format!(
                 "includes nested deeper than {MAX_INCLUDE_DEPTH} levels at {}; not followed",
@@ -163,24 +202,7 @@ impl Scanner {
         }
         self.stack.push(frame);
         let mut lexer = Lexer::new();
-        let mut buf = vec![0u8; CHUNK];
-        loop {
-            match reader.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => lexer.feed(&buf[..n], self),
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-                Err(err) => {
-                    let line = lexer.line();
-                    let label = self.label().to_string();
-                    self.push_problem(
-                        Severity::Error,
-                        Some(line),
-                        format!("cannot read {label}: {}", io_message(&err)),
-                    );
-                    break;
-                }
-            }
-        }
+        feed(self, &mut lexer);
         if let Some(open) = lexer.finish(self) {
             self.push_problem(
                 Severity::Error,
