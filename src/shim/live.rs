@@ -20,6 +20,7 @@ use sha2::{Digest, Sha256};
 use crate::config::Config;
 use crate::pgtools::PgTools;
 use crate::sql::estimate::{Candidate, Threshold, add_bulk_findings};
+use crate::sql::keyed::keyed_statement;
 use crate::sql::pinned::{covers_a_key, pinned_columns};
 use crate::sql::{ScanReport, Scanner};
 use crate::target::Target;
@@ -224,6 +225,12 @@ impl LiveGuard {
         let Some(pinned) = pinned_columns(candidate.text.as_bytes()) else {
             return false;
         };
+        self.pins_a_key(conn, &candidate.table_text, &pinned)
+    }
+
+    /// True when `pinned` covers a unique key of `table` (as written in
+    /// the statement, resolved on the session's search_path).
+    fn pins_a_key(&self, conn: &dyn Connection, table: &str, pinned: &[String]) -> bool {
         let Ok(mut cache) = self.keys.lock() else {
             return false;
         };
@@ -232,16 +239,24 @@ impl LiveGuard {
             cache.tables.clear();
             cache.identity = identity;
         }
-        let keys = cache
-            .tables
-            .entry(candidate.table_text.clone())
-            .or_insert_with(|| {
-                unique_keys_query(&candidate.table_text)
-                    .and_then(|sql| conn.query_value(&sql))
-                    .and_then(|json| serde_json::from_str(&json).ok())
-            });
+        let keys = cache.tables.entry(table.to_owned()).or_insert_with(|| {
+            unique_keys_query(table)
+                .and_then(|sql| conn.query_value(&sql))
+                .and_then(|json| serde_json::from_str(&json).ok())
+        });
         keys.as_deref()
-            .is_some_and(|keys| covers_a_key(&pinned, keys))
+            .is_some_and(|keys| covers_a_key(pinned, keys))
+    }
+
+    /// The bulk threshold, read from the configuration once per session;
+    /// `None` when estimates are turned off.
+    fn threshold(&self) -> Option<Threshold> {
+        *self
+            .threshold
+            .get_or_init(|| match Config::load(&self.ctx) {
+                Ok(config) => config.bulk_threshold(),
+                Err(_) => Some(Threshold::default()),
+            })
     }
 
     /// Decides about `sql`, asking and backing up when it is destructive.
@@ -256,18 +271,22 @@ impl LiveGuard {
             // the statement fails on its own, nothing to protect.
             return Verdict::Send;
         }
-        let mut report = scan(&self.ctx, sql);
-        if !report.estimate_candidates.is_empty()
-            && matches!(state, TxStatus::Idle | TxStatus::InTransaction)
+        let estimating = matches!(state, TxStatus::Idle | TxStatus::InTransaction);
+        if let Some(keyed) = keyed_statement(sql)
+            && (!estimating
+                || self.threshold().is_none()
+                || self.pins_a_key(conn, &keyed.table, &keyed.columns))
         {
+            // `DELETE FROM t WHERE id = 5` and the like, sent by the
+            // thousand: a WHERE naming a column is never destructive by
+            // its text, and one pinning a unique key changes one row at
+            // most, so it is never bulk either. No scan, no parse.
+            return Verdict::Send;
+        }
+        let mut report = scan(&self.ctx, sql);
+        if !report.estimate_candidates.is_empty() && estimating {
             // The connection is idle between statements: ask its planner.
-            let threshold = *self
-                .threshold
-                .get_or_init(|| match Config::load(&self.ctx) {
-                    Ok(config) => config.bulk_threshold(),
-                    Err(_) => Some(Threshold::default()),
-                });
-            if let Some(threshold) = threshold {
+            if let Some(threshold) = self.threshold() {
                 if report.statements == 1 {
                     // One row at most is never bulk: no estimate needed.
                     report
