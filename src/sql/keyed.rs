@@ -131,30 +131,18 @@ fn tokens(sql: &[u8]) -> Option<Vec<Token>> {
                 }
                 out.push(Token::Constant);
             }
-            b'.' => {
-                out.push(Token::Dot);
-                i += 1;
-            }
-            b'=' => {
-                out.push(Token::Equals);
-                i += 1;
-            }
-            b';' => {
-                out.push(Token::Semicolon);
-                i += 1;
-            }
-            b'(' => {
-                out.push(Token::Open);
-                i += 1;
-            }
-            b')' => {
-                out.push(Token::Close);
-                i += 1;
-            }
             // `--` and `/*` start comments: left to the full path.
             b'-' | b'/' if matches!(sql.get(i + 1), Some(b'-' | b'*')) => return None,
-            b'+' | b'-' | b'/' | b'*' | b',' | b'<' | b'>' | b'%' | b':' => {
-                out.push(Token::Other);
+            b'.' | b'=' | b';' | b'(' | b')' | b'+' | b'-' | b'/' | b'*' | b',' | b'<' | b'>'
+            | b'%' | b':' => {
+                out.push(match b {
+                    b'.' => Token::Dot,
+                    b'=' => Token::Equals,
+                    b';' => Token::Semicolon,
+                    b'(' => Token::Open,
+                    b')' => Token::Close,
+                    _ => Token::Other,
+                });
                 i += 1;
             }
             _ => return None,
