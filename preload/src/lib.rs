@@ -189,34 +189,32 @@ pub unsafe extern "C" fn PQexecParams(
     let Some(real) = libpq().exec_params else {
         return ptr::null_mut();
     };
-    match judge(conn, command) {
-        // SAFETY: the caller's arguments, passed on unchanged.
-        None => unsafe {
-            real(
-                conn,
-                command,
-                n_params,
-                param_types,
-                param_values,
-                param_lengths,
-                param_formats,
-                result_format,
-            )
-        },
-        // The refusal takes no parameters.
-        // SAFETY: a valid query and no parameter arrays.
-        Some(refusal) => unsafe {
-            real(
-                conn,
-                refusal.as_ptr(),
-                0,
-                ptr::null(),
-                ptr::null(),
-                ptr::null(),
-                ptr::null(),
-                result_format,
-            )
-        },
+    let refusal = judge(conn, command);
+    let params = Params::of(
+        n_params,
+        param_types,
+        param_values,
+        param_lengths,
+        param_formats,
+    );
+    // The refusal takes no parameters.
+    let (command, p) = match &refusal {
+        None => (command, params),
+        Some(refusal) => (refusal.as_ptr(), Params::NONE),
+    };
+    // SAFETY: the caller's arguments passed on unchanged, or a valid query
+    // (`refusal` lives until the call returns) with no parameter arrays.
+    unsafe {
+        real(
+            conn,
+            command,
+            p.n,
+            p.types,
+            p.values,
+            p.lengths,
+            p.formats,
+            result_format,
+        )
     }
 }
 
@@ -236,33 +234,69 @@ pub unsafe extern "C" fn PQsendQueryParams(
     let Some(real) = libpq().send_query_params else {
         return 0;
     };
-    match judge(conn, command) {
-        // SAFETY: the caller's arguments, passed on unchanged.
-        None => unsafe {
-            real(
-                conn,
-                command,
-                n_params,
-                param_types,
-                param_values,
-                param_lengths,
-                param_formats,
-                result_format,
-            )
-        },
-        // SAFETY: a valid query and no parameter arrays.
-        Some(refusal) => unsafe {
-            real(
-                conn,
-                refusal.as_ptr(),
-                0,
-                ptr::null(),
-                ptr::null(),
-                ptr::null(),
-                ptr::null(),
-                result_format,
-            )
-        },
+    let refusal = judge(conn, command);
+    let params = Params::of(
+        n_params,
+        param_types,
+        param_values,
+        param_lengths,
+        param_formats,
+    );
+    // The refusal takes no parameters.
+    let (command, p) = match &refusal {
+        None => (command, params),
+        Some(refusal) => (refusal.as_ptr(), Params::NONE),
+    };
+    // SAFETY: the caller's arguments passed on unchanged, or a valid query
+    // (`refusal` lives until the call returns) with no parameter arrays.
+    unsafe {
+        real(
+            conn,
+            command,
+            p.n,
+            p.types,
+            p.values,
+            p.lengths,
+            p.formats,
+            result_format,
+        )
+    }
+}
+
+/// The parameter arrays of `PQexecParams` and `PQsendQueryParams`, passed
+/// on as they came or replaced by none at all.
+#[derive(Clone, Copy)]
+struct Params {
+    n: c_int,
+    types: *const Oid,
+    values: *const *const c_char,
+    lengths: *const c_int,
+    formats: *const c_int,
+}
+
+impl Params {
+    const NONE: Params = Params {
+        n: 0,
+        types: ptr::null(),
+        values: ptr::null(),
+        lengths: ptr::null(),
+        formats: ptr::null(),
+    };
+
+    fn of(
+        n: c_int,
+        types: *const Oid,
+        values: *const *const c_char,
+        lengths: *const c_int,
+        formats: *const c_int,
+    ) -> Params {
+        Params {
+            n,
+            types,
+            values,
+            lengths,
+            formats,
+        }
     }
 }
 

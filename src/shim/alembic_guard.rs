@@ -40,7 +40,7 @@ use crate::shim::alembic::{AlembicArgs, Command as AlembicCommand, Intent};
 use crate::shim::alembic_target::{self, FoundUrl};
 use crate::shim::chain::{CHAIN_ENV, Link};
 use crate::shim::guard::{self, Decision};
-use crate::shim::safeguard::{self, BYPASS_HINT, Protection, record_bypass, write_audit};
+use crate::shim::safeguard::{self, Protection, record_bypass, write_audit};
 use crate::shim::spawn;
 use crate::sql::{Problem, ScanReport, Scanner, Severity};
 use crate::target::{ConnectionArgs, Target, redact, sqlalchemy_to_libpq};
@@ -124,20 +124,11 @@ fn protect_migration(
 ) -> Result<(), Error> {
     let what = format!("alembic {} {revision}", direction.command());
     let mut record = Record::new(ctx, "alembic", "refused");
-    let config = Config::load(ctx).map_err(|e| {
-        Error::Refused(format!(
-            "refused {what}: the configuration cannot be read ({e}); {BYPASS_HINT}"
-        ))
-    })?;
+    let config = safeguard::load_config(ctx, &what)?;
     if direction == Direction::Upgrade && !config.file.alembic.upgrade_analysis.unwrap_or(true) {
         return Ok(());
     }
-    let refuse = |record: &mut Record, why: String| {
-        record.decision = "refused".into();
-        record.detail = Some(redact(&why));
-        write_audit(&config, record);
-        Error::Refused(format!("refused {what}: {why}; {BYPASS_HINT}"))
-    };
+    let refuse = safeguard::refusal(&config, &what);
     let target = match resolve_target(ctx, args, &config) {
         Ok(t) => t,
         Err(why) => return Err(refuse(&mut record, why)),
@@ -314,17 +305,8 @@ fn protect_stamp(
 ) -> Result<(), Error> {
     let what = format!("alembic stamp {}", revisions.join(" "));
     let mut record = Record::new(ctx, "alembic", "refused");
-    let config = Config::load(ctx).map_err(|e| {
-        Error::Refused(format!(
-            "refused {what}: the configuration cannot be read ({e}); {BYPASS_HINT}"
-        ))
-    })?;
-    let refuse = |record: &mut Record, why: String| {
-        record.decision = "refused".into();
-        record.detail = Some(redact(&why));
-        write_audit(&config, record);
-        Error::Refused(format!("refused {what}: {why}; {BYPASS_HINT}"))
-    };
+    let config = safeguard::load_config(ctx, &what)?;
+    let refuse = safeguard::refusal(&config, &what);
     let target = match resolve_target(ctx, args, &config) {
         Ok(t) => t,
         Err(why) => return Err(refuse(&mut record, why)),

@@ -47,6 +47,30 @@ pub fn lines(rendered: &[u8]) -> Vec<String> {
 /// database that cannot be backed up and why.
 pub type Checked = Result<Vec<backup::Preflight>, (String, Error)>;
 
+/// The configuration for a guard about to refuse or protect `what`; a file
+/// that cannot be read refuses (nothing is known about the policy).
+pub fn load_config(ctx: &Context, what: &str) -> Result<Config, Error> {
+    Config::load(ctx).map_err(|e| {
+        Error::Refused(format!(
+            "refused {what}: the configuration cannot be read ({e}); {BYPASS_HINT}"
+        ))
+    })
+}
+
+/// Turns a reason into the refusal of `what`, recording it in the audit
+/// log first (passwords removed from the reason).
+pub fn refusal<'a>(
+    config: &'a Config,
+    what: &'a str,
+) -> impl Fn(&mut Record, String) -> Error + 'a {
+    move |record: &mut Record, why: String| {
+        record.decision = "refused".into();
+        record.detail = Some(crate::target::redact(&why));
+        write_audit(config, record);
+        Error::Refused(format!("refused {what}: {why}; {BYPASS_HINT}"))
+    }
+}
+
 /// Runs the connection check of every planned backup, in parallel, before
 /// the question: a database that cannot be backed up is refused before
 /// anyone is asked. `query` is the guard's own helper query on the

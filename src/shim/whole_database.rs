@@ -9,10 +9,9 @@ use std::io;
 use indicatif::HumanBytes;
 
 use crate::audit::Record;
-use crate::config::Config;
 use crate::pgtools::{PgTools, quote_literal};
 use crate::shim::guard::{self, Decision};
-use crate::shim::safeguard::{self, BYPASS_HINT, Protection, write_audit};
+use crate::shim::safeguard::{self, Protection, write_audit};
 use crate::target::Target;
 use crate::{Context, Error};
 
@@ -40,17 +39,8 @@ pub struct Operation<'a> {
 pub fn protect(ctx: &Context, op: &Operation<'_>) -> Result<(), Error> {
     let what = &op.what;
     let mut record = Record::new(ctx, op.tool, "refused");
-    let config = Config::load(ctx).map_err(|e| {
-        Error::Refused(format!(
-            "refused {what}: the configuration cannot be read ({e}); {BYPASS_HINT}"
-        ))
-    })?;
-    let refuse = |record: &mut Record, why: String| {
-        record.decision = "refused".into();
-        record.detail = Some(crate::target::redact(&why));
-        write_audit(&config, record);
-        Error::Refused(format!("refused {what}: {why}; {BYPASS_HINT}"))
-    };
+    let config = safeguard::load_config(ctx, what)?;
+    let refuse = safeguard::refusal(&config, what);
     record.target = Some((&op.maintenance).into());
     // Missing client programs matter only once a backup is due: a
     // database under policy `off` needs none.
