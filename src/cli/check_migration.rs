@@ -25,6 +25,19 @@ use crate::{Context, Error};
     after_help = "RANGE is alembic's: FROM:TO (e.g. base:head, 0002:0004) or TO (from base). Without it, the revisions not yet applied to the database (read from its alembic_version table) are checked.\n\nExit status: 0 nothing destructive, 1 destructive operations found, 2 error."
 )]
 pub struct Args {
+    #[command(flatten)]
+    pub alembic: AlembicOptions,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// The revisions to check; default: the pending ones.
+    #[arg(value_name = "RANGE")]
+    pub range: Option<String>,
+}
+
+/// alembic's global options, as `check-migration` and `migrate` take them.
+#[derive(Debug, clap::Args)]
+pub struct AlembicOptions {
     /// alembic's configuration file (as `alembic -c`).
     #[arg(short = 'c', long = "config", value_name = "FILE")]
     pub configs: Vec<PathBuf>,
@@ -34,15 +47,9 @@ pub struct Args {
     /// Arguments for env.py (as `alembic -x`).
     #[arg(short = 'x', value_name = "ARG")]
     pub x_args: Vec<String>,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
-    /// The revisions to check; default: the pending ones.
-    #[arg(value_name = "RANGE")]
-    pub range: Option<String>,
 }
 
-impl Args {
+impl AlembicOptions {
     /// The global options as the alembic guard models them.
     pub fn alembic_args(&self) -> AlembicArgs {
         AlembicArgs {
@@ -77,7 +84,7 @@ pub fn run(args: Args, ctx: &Context) -> Result<u8, Error> {
 
 /// Works out the range, renders it (or scans the files) and builds the report.
 pub fn analyse(args: &Args, ctx: &Context) -> Result<MigrationCheck, Error> {
-    let alembic = args.alembic_args();
+    let alembic = args.alembic.alembic_args();
     let cwd = ctx.cwd.clone().unwrap_or_else(|| PathBuf::from("."));
     let (from, to, range) = match &args.range {
         Some(r) => {

@@ -8,19 +8,17 @@
 //! log records the outcome (`migrated`, `migration_failed`, `refused`) with
 //! the backups. The exit status is alembic's, a death by signal re-raised.
 
-use std::ffi::OsString;
 use std::fs::OpenOptions;
-use std::path::PathBuf;
 use std::process::Command;
 
 use crate::audit::{BackupRecord, Record};
 use crate::backup::{self, Created, Preflight, Request, Scope};
+use crate::cli::check_migration::AlembicOptions;
 use crate::config::Config;
 use crate::confirm::YES_ENV;
 use crate::error::exit;
 use crate::pgtools::PgTools;
 use crate::restore::{RestoreRequest, restore};
-use crate::shim::alembic::AlembicArgs;
 use crate::shim::alembic_guard;
 use crate::shim::safeguard::write_audit;
 use crate::shim::spawn::{self, Ended};
@@ -33,15 +31,8 @@ use crate::{Context, Error};
     after_help = "Exit status: alembic's own (a signal that killed it is re-raised); 77 when the backup before the migration cannot be taken (nothing was migrated); 2 on a usage error."
 )]
 pub struct Args {
-    /// alembic's configuration file (as `alembic -c`).
-    #[arg(short = 'c', long = "config", value_name = "FILE")]
-    pub configs: Vec<PathBuf>,
-    /// The ini section (as `alembic -n`).
-    #[arg(short = 'n', long, value_name = "NAME")]
-    pub name: Option<String>,
-    /// Arguments for env.py (as `alembic -x`).
-    #[arg(short = 'x', value_name = "ARG")]
-    pub x_args: Vec<String>,
+    #[command(flatten)]
+    pub alembic: AlembicOptions,
     /// Passed to `alembic upgrade --tag`.
     #[arg(long, value_name = "TAG")]
     pub tag: Option<String>,
@@ -51,16 +42,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args, ctx: &Context) -> Result<u8, Error> {
-    let alembic = AlembicArgs {
-        configs: args
-            .configs
-            .iter()
-            .map(|c| c.clone().into_os_string())
-            .collect(),
-        name: args.name.clone().map(OsString::from),
-        x_args: args.x_args.iter().map(OsString::from).collect(),
-        ..AlembicArgs::default()
-    };
+    let alembic = args.alembic.alembic_args();
     let real = RealTool::resolve(Tool::Alembic, ctx)?;
     let config = Config::load(ctx).map_err(|e| {
         Error::Refused(format!(
