@@ -9,11 +9,13 @@ pub mod config;
 pub mod doctor;
 pub mod init;
 pub mod list;
+pub mod log;
 pub mod migrate;
 pub mod prune;
 pub mod restore;
 pub mod scan;
 pub mod shim_dir;
+mod table;
 pub mod verify;
 pub mod verify_test_db;
 
@@ -46,6 +48,8 @@ pub enum Command {
     Backup(backup::Args),
     /// List backups, newest first.
     List(list::Args),
+    /// Show what the guards decided (the audit log), oldest first.
+    Log(log::Args),
     /// Re-read backups and check them against their checksums.
     Verify(verify::Args),
     /// Restore a verified backup into a database.
@@ -83,6 +87,7 @@ pub fn run(ctx: &Context) -> Result<u8, Error> {
         Command::Migrate(args) => migrate::run(args, ctx),
         Command::Backup(args) => backup::run(args, ctx),
         Command::List(args) => list::run(args, ctx),
+        Command::Log(args) => log::run(args, ctx),
         Command::Verify(args) => verify::run(args, ctx),
         Command::Restore(args) => restore::run(args, ctx),
         Command::Prune(args) => prune::run(args, ctx),
