@@ -10,11 +10,13 @@ pub mod doctor;
 pub mod init;
 pub mod list;
 pub mod log;
+pub mod man;
 pub mod migrate;
 pub mod prune;
 pub mod restore;
 pub mod scan;
 pub mod shim_dir;
+pub mod uninstall;
 mod table;
 pub mod verify;
 pub mod verify_test_db;
@@ -66,6 +68,10 @@ pub enum Command {
     VerifyTestDb(verify_test_db::Args),
     /// Print the shell completion script for dbguard.
     Completions(completions::Args),
+    /// Print the manual page, or write every page into a directory.
+    Man(man::Args),
+    /// Remove what install.sh installed (binary, shims, library, manual pages, rc lines); backups stay.
+    Uninstall(uninstall::Args),
 }
 
 /// Parses the toolbox command line and runs the command.
@@ -95,5 +101,7 @@ pub fn run(ctx: &Context) -> Result<u8, Error> {
         Command::Init(args) => init::run(args, ctx),
         Command::Config(args) => config::run(args, ctx),
         Command::VerifyTestDb(args) => verify_test_db::run(args, ctx),
+        Command::Man(args) => man::run(args, ctx),
+        Command::Uninstall(args) => uninstall::run(args, ctx),
     }
 }
