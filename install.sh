@@ -437,7 +437,7 @@ build_failed() {
 # On Linux with glibc the binary is linked statically (crt-static, no PIE):
 # every psql call pays for one more exec, and a static binary skips the
 # dynamic loader, which halves what the shim adds (measured with
-# `cargo bench --bench shim_overhead`, README "Benchmarks"). The static build
+# `cargo bench --bench shim_overhead`, docs/benchmarks.md). The static build
 # goes to target/<host triple>/release; when the host is not *-linux-gnu, or
 # rustc cannot be asked for its host, the ordinary build is used.
 build_binary() {
