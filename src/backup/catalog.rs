@@ -128,8 +128,14 @@ mod tests {
 
     #[test]
     fn latest_is_the_newest_complete_backup() {
-        assert_eq!(id("latest").as_deref(), Some("backup_app_20260101_120000_2"));
-        assert_eq!(id("latest:shop").as_deref(), Some("backup_shop_20251231_080000"));
+        assert_eq!(
+            id("latest").as_deref(),
+            Some("backup_app_20260101_120000_2")
+        );
+        assert_eq!(
+            id("latest:shop").as_deref(),
+            Some("backup_shop_20251231_080000")
+        );
         assert_eq!(id("latest:nope"), None);
     }
 
@@ -141,14 +147,24 @@ mod tests {
             "backup_app_20260101_120000.sql",
             "/elsewhere/backup_app_20260101_120000.json",
         ] {
-            assert_eq!(id(wanted).as_deref(), Some("backup_app_20260101_120000"), "{wanted}");
+            assert_eq!(
+                id(wanted).as_deref(),
+                Some("backup_app_20260101_120000"),
+                "{wanted}"
+            );
         }
     }
 
     #[test]
     fn a_unique_prefix_is_enough() {
-        assert_eq!(id("shop_2025").as_deref(), Some("backup_shop_20251231_080000"));
-        assert_eq!(id("backup_shop_2026").as_deref(), Some("backup_shop_20260102_090000"));
+        assert_eq!(
+            id("shop_2025").as_deref(),
+            Some("backup_shop_20251231_080000")
+        );
+        assert_eq!(
+            id("backup_shop_2026").as_deref(),
+            Some("backup_shop_20260102_090000")
+        );
         assert_eq!(id("nothing"), None);
         assert_eq!(id(""), None);
     }

@@ -567,9 +567,11 @@ pub fn render(d: &Diagnosis, out: &mut impl Write) -> std::io::Result<()> {
                 path.display(),
                 t.tool.override_var()
             )?,
-            Err(_) if t.not_installed => {
-                writeln!(out, "  the shim execs   nothing: {} is not installed", t.tool)?
-            }
+            Err(_) if t.not_installed => writeln!(
+                out,
+                "  the shim execs   nothing: {} is not installed",
+                t.tool
+            )?,
             Err(_) => writeln!(out, "  the shim execs   nothing: no real {} found", t.tool)?,
         }
     }
@@ -695,11 +697,18 @@ mod tests {
         let d = diagnose(&ctx, &f);
         assert_eq!(d.warnings, []);
         assert_eq!(d.notes.len(), 1);
-        assert!(d.notes[0].starts_with("alembic is not installed"), "{:?}", d.notes);
+        assert!(
+            d.notes[0].starts_with("alembic is not installed"),
+            "{:?}",
+            d.notes
+        );
         let mut out = Vec::new();
         render(&d, &mut out).unwrap();
         let text = String::from_utf8(out).unwrap();
-        assert!(text.contains("the shim execs   nothing: alembic is not installed"), "{text}");
+        assert!(
+            text.contains("the shim execs   nothing: alembic is not installed"),
+            "{text}"
+        );
         assert!(text.ends_with("ok: psql is guarded\n"), "{text}");
 
         // An override that points nowhere is a mistake, not an absence.

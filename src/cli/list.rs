@@ -127,7 +127,12 @@ const COLUMNS: [Column; 8] = [
 
 /// The table: short ids (without `backup_`, which every id shares; any
 /// command taking an id accepts them), cut to `layout`'s width.
-pub fn text(out: &mut impl Write, rows: &[Row], store: &Store, layout: Layout) -> std::io::Result<()> {
+pub fn text(
+    out: &mut impl Write,
+    rows: &[Row],
+    store: &Store,
+    layout: Layout,
+) -> std::io::Result<()> {
     if rows.is_empty() {
         return writeln!(out, "No backups in {}", store.dir().display());
     }
@@ -267,7 +272,8 @@ mod tests {
         for width in [80, 120] {
             let text = render(width, false);
             assert!(
-                text.lines().all(|l| console::measure_text_width(l) <= width),
+                text.lines()
+                    .all(|l| console::measure_text_width(l) <= width),
                 "{text}"
             );
             insta::assert_snapshot!(format!("table_{width}"), text);
@@ -280,7 +286,8 @@ mod tests {
             let text = render(width, true);
             assert!(text.contains('\u{1b}'));
             assert!(
-                text.lines().all(|l| console::measure_text_width(l) <= width),
+                text.lines()
+                    .all(|l| console::measure_text_width(l) <= width),
                 "{text}"
             );
             insta::assert_snapshot!(format!("table_in_colour_{width}"), text);
@@ -295,7 +302,12 @@ mod tests {
         json(&mut out, &rows).unwrap();
         let value: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(value[0]["id"], "backup_shop_20260301_091502");
-        assert!(value[0]["statement"].as_str().unwrap().starts_with("DELETE"));
+        assert!(
+            value[0]["statement"]
+                .as_str()
+                .unwrap()
+                .starts_with("DELETE")
+        );
         assert_eq!(value[1]["state"], "complete");
         assert_eq!(value[2]["state"], "incomplete");
     }

@@ -54,7 +54,11 @@ pub fn run(args: Args, ctx: &Context) -> Result<u8, Error> {
     let written = if args.json {
         json(&mut out, &entries)
     } else if log.entries.is_empty() {
-        writeln!(out, "No audit log entries in {}", dir.join(FILE_NAME).display())
+        writeln!(
+            out,
+            "No audit log entries in {}",
+            dir.join(FILE_NAME).display()
+        )
     } else {
         text(&mut out, &entries, Layout::for_stdout(ctx))
     };
@@ -127,7 +131,11 @@ impl Entry {
             return self.argv.join(" ");
         };
         let others = self.findings.len() as u64 - 1 + self.findings_omitted;
-        let one_line = first.statement.split_whitespace().collect::<Vec<_>>().join(" ");
+        let one_line = first
+            .statement
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
         if others == 0 {
             one_line
         } else {
@@ -202,7 +210,7 @@ impl Filter {
         {
             return false;
         }
-        self.decisions.is_empty() || self.decisions.iter().any(|d| *d == entry.decision)
+        self.decisions.is_empty() || self.decisions.contains(&entry.decision)
     }
 }
 
@@ -222,7 +230,12 @@ fn since_at(value: &str, now: DateTime<FixedOffset>) -> Result<DateTime<FixedOff
             .earliest()
             .map(|t| t.fixed_offset())
     };
-    for layout in ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M"] {
+    for layout in [
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%d %H:%M",
+    ] {
         if let Ok(naive) = chrono::NaiveDateTime::parse_from_str(value, layout)
             && let Some(t) = local(naive)
         {
@@ -234,7 +247,9 @@ fn since_at(value: &str, now: DateTime<FixedOffset>) -> Result<DateTime<FixedOff
     {
         return Ok(t);
     }
-    let split = value.find(|c: char| !c.is_ascii_digit()).unwrap_or(value.len());
+    let split = value
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(value.len());
     let (number, unit) = value.split_at(split);
     let seconds_per = match unit {
         "s" => Some(1),
@@ -356,7 +371,8 @@ not json at all
         for width in [80, 120] {
             let text = render(&Filter::default(), width, false);
             assert!(
-                text.lines().all(|l| console::measure_text_width(l) <= width),
+                text.lines()
+                    .all(|l| console::measure_text_width(l) <= width),
                 "{text}"
             );
             insta::assert_snapshot!(format!("table_{width}"), text);
@@ -369,7 +385,8 @@ not json at all
             let text = render(&Filter::default(), width, true);
             assert!(text.contains('\u{1b}'));
             assert!(
-                text.lines().all(|l| console::measure_text_width(l) <= width),
+                text.lines()
+                    .all(|l| console::measure_text_width(l) <= width),
                 "{text}"
             );
             insta::assert_snapshot!(format!("table_in_colour_{width}"), text);
@@ -410,7 +427,9 @@ not json at all
     fn the_statement_of_each_backup() {
         let by_backup = statements_by_backup(&log());
         assert_eq!(
-            by_backup.get("backup_shop_20260301_091502").map(String::as_str),
+            by_backup
+                .get("backup_shop_20260301_091502")
+                .map(String::as_str),
             Some("DROP TABLE orders")
         );
     }

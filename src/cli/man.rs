@@ -29,7 +29,8 @@ pub fn run(args: Args, _ctx: &Context) -> Result<u8, Error> {
                 .map_err(|e| Error::io(format!("writing manual pages to {}", dir.display()), e))?;
             let mut out = std::io::stdout().lock();
             for page in written {
-                writeln!(out, "{}", page.display()).map_err(|e| Error::io("writing to stdout", e))?;
+                writeln!(out, "{}", page.display())
+                    .map_err(|e| Error::io("writing to stdout", e))?;
             }
         }
         None => {
@@ -75,7 +76,12 @@ mod tests {
             .iter()
             .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
             .collect();
-        for expected in ["dbguard.1", "dbguard-list.1", "dbguard-log.1", "dbguard-uninstall.1"] {
+        for expected in [
+            "dbguard.1",
+            "dbguard-list.1",
+            "dbguard-log.1",
+            "dbguard-uninstall.1",
+        ] {
             assert!(names.iter().any(|n| n == expected), "{names:?}");
         }
         let list = std::fs::read_to_string(dir.path().join("dbguard-list.1")).unwrap();

@@ -16,8 +16,8 @@ pub mod prune;
 pub mod restore;
 pub mod scan;
 pub mod shim_dir;
-pub mod uninstall;
 mod table;
+pub mod uninstall;
 pub mod verify;
 pub mod verify_test_db;
 

@@ -255,7 +255,10 @@ mod tests {
         let text = render(Some(60));
         assert!(text.lines().all(|l| measure_text_width(l) <= 60), "{text}");
         assert!(text.contains("something optional"), "{text}");
-        assert!(text.contains("DROP TABLE a_rather_long_table_name…"), "{text}");
+        assert!(
+            text.contains("DROP TABLE a_rather_long_table_name…"),
+            "{text}"
+        );
     }
 
     #[test]

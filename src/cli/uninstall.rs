@@ -72,7 +72,8 @@ pub fn run(args: Args, ctx: &Context) -> Result<u8, Error> {
     };
     remove(&manifest, &manifest_path, &mut report)
         .map_err(|e| Error::io("writing the report", e))?;
-    let backups = match Config::load(ctx).and_then(|c| Ok((c.backup_dir()?, c.backup_dir_origin()))) {
+    let backups = match Config::load(ctx).and_then(|c| Ok((c.backup_dir()?, c.backup_dir_origin())))
+    {
         Ok((dir, origin)) => format!("{} ({origin})", dir.display()),
         Err(e) => format!("unknown ({e})"),
     };
@@ -174,10 +175,18 @@ fn remove(m: &Manifest, manifest_path: &Path, r: &mut Report) -> io::Result<()> 
         let kept = without_block(&text);
         let created = m.rcs_created.contains(rc);
         if r.dry_run {
-            writeln!(r.out, "would remove the dbguard lines from {}", rc.display())?;
+            writeln!(
+                r.out,
+                "would remove the dbguard lines from {}",
+                rc.display()
+            )?;
         } else if created && kept.trim().is_empty() {
             fs::remove_file(rc)?;
-            writeln!(r.out, "removed {} (created by install.sh, now empty)", rc.display())?;
+            writeln!(
+                r.out,
+                "removed {} (created by install.sh, now empty)",
+                rc.display()
+            )?;
         } else {
             // Rewritten in place, so its permissions and a dotfile
             // manager's link stay as they are.
@@ -283,11 +292,20 @@ mod tests {
             "# comment\nbinary /h/.local/bin/dbguard\nsha256 ab\nlink /s/psql\nlink /s/odd name\n\
              man cd /h/.local/share/man/man1/dbguard.1\ndir /h/.local/bin\nrc /h/.bashrc\nfuture thing\n",
         );
-        assert_eq!(m.binary.as_deref(), Some(Path::new("/h/.local/bin/dbguard")));
-        assert_eq!(m.links, [PathBuf::from("/s/psql"), PathBuf::from("/s/odd name")]);
+        assert_eq!(
+            m.binary.as_deref(),
+            Some(Path::new("/h/.local/bin/dbguard"))
+        );
+        assert_eq!(
+            m.links,
+            [PathBuf::from("/s/psql"), PathBuf::from("/s/odd name")]
+        );
         assert_eq!(
             m.man_pages,
-            [("cd".to_owned(), PathBuf::from("/h/.local/share/man/man1/dbguard.1"))]
+            [(
+                "cd".to_owned(),
+                PathBuf::from("/h/.local/share/man/man1/dbguard.1")
+            )]
         );
         assert_eq!(m.rcs, [PathBuf::from("/h/.bashrc")]);
     }

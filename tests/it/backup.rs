@@ -800,7 +800,10 @@ fn ids_latest_and_prefixes() {
     assert_ne!(first, second);
 
     let verified = ok(&run(&s.sandbox, &["verify", "latest"])).stdout_str();
-    assert!(verified.contains(&second) && !verified.contains(&first), "{verified}");
+    assert!(
+        verified.contains(&second) && !verified.contains(&first),
+        "{verified}"
+    );
     let by_db = format!("latest:{}", s.db.name);
     let verified = ok(&run(&s.sandbox, &["verify", &by_db])).stdout_str();
     assert!(verified.contains(&second), "{verified}");
@@ -817,7 +820,10 @@ fn ids_latest_and_prefixes() {
     assert!(err.contains(short), "{err}");
 
     s.db.sql("delete from orders");
-    ok(&run(&s.sandbox, &["restore", "latest", "-y", "--no-safety-backup"]));
+    ok(&run(
+        &s.sandbox,
+        &["restore", "latest", "-y", "--no-safety-backup"],
+    ));
     assert_eq!(s.db.sql("select count(*) from orders"), "2000");
 
     let listed = ok(&run(&s.sandbox, &["list", "--database", &s.db.name])).stdout_str();

@@ -151,7 +151,11 @@ fn doctor_with_a_broken_override_still_fails() {
         &[("DBGUARD_REAL_ALEMBIC", "/nonexistent/alembic")],
     );
     assert_eq!(out.status, 1, "{}", out.stdout_str());
-    assert!(out.stdout_str().contains("warning: alembic"), "{}", out.stdout_str());
+    assert!(
+        out.stdout_str().contains("warning: alembic"),
+        "{}",
+        out.stdout_str()
+    );
 }
 
 #[test]

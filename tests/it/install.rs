@@ -375,7 +375,11 @@ fn dbguard_uninstall_needs_no_checkout_and_removes_exactly_what_was_installed() 
     let installed = h.tree();
     let dry = uninstall(&["--dry-run"]);
     assert_eq!(dry.status, 0, "{}", dry.stderr_str());
-    assert!(dry.stdout_str().contains("would remove"), "{}", dry.stdout_str());
+    assert!(
+        dry.stdout_str().contains("would remove"),
+        "{}",
+        dry.stdout_str()
+    );
     assert_eq!(h.tree(), installed, "--dry-run removes nothing");
 
     let out = uninstall(&[]);
@@ -385,7 +389,10 @@ fn dbguard_uninstall_needs_no_checkout_and_removes_exactly_what_was_installed() 
     let stdout = out.stdout_str();
     assert!(stdout.contains("dbguard uninstalled."), "{stdout}");
     assert!(
-        stdout.contains(&format!("Backups were not touched: they are in {}", backups.display())),
+        stdout.contains(&format!(
+            "Backups were not touched: they are in {}",
+            backups.display()
+        )),
         "{stdout}"
     );
     assert_eq!(out.stderr_str(), "");
@@ -401,8 +408,26 @@ fn a_failed_build_installs_nothing_even_with_a_stale_binary_in_target() {
     fs::create_dir(&tools).unwrap();
     // Everything an install needs, so only the build can stop it.
     for tool in [
-        "bash", "dirname", "cat", "mkdir", "env", "cc", "sed", "cp", "chmod", "mv", "ln",
-        "readlink", "sha256sum", "cmp", "mktemp", "awk", "grep", "tail", "rm", "rmdir",
+        "bash",
+        "dirname",
+        "cat",
+        "mkdir",
+        "env",
+        "cc",
+        "sed",
+        "cp",
+        "chmod",
+        "mv",
+        "ln",
+        "readlink",
+        "sha256sum",
+        "cmp",
+        "mktemp",
+        "awk",
+        "grep",
+        "tail",
+        "rm",
+        "rmdir",
     ] {
         symlink(which::which(tool).unwrap(), tools.join(tool)).unwrap();
     }
@@ -420,7 +445,9 @@ fn a_failed_build_installs_nothing_even_with_a_stale_binary_in_target() {
     let before = h.tree();
 
     let out = capture(
-        h.script().env("PATH", &tools).env("CARGO_TARGET_DIR", &target),
+        h.script()
+            .env("PATH", &tools)
+            .env("CARGO_TARGET_DIR", &target),
         None,
     );
     assert_eq!(out.status, 1, "{}", out.stdout_str());
@@ -429,9 +456,16 @@ fn a_failed_build_installs_nothing_even_with_a_stale_binary_in_target() {
         stderr.contains("install.sh: error: the build failed (cargo build --release --locked, messages above); nothing was installed"),
         "{stderr}"
     );
-    assert!(stderr.contains("rustup could not choose"), "cargo's own message stays: {stderr}");
+    assert!(
+        stderr.contains("rustup could not choose"),
+        "cargo's own message stays: {stderr}"
+    );
     assert_eq!(h.tree(), before, "nothing installed");
-    assert!(!out.stdout_str().contains("installed"), "{}", out.stdout_str());
+    assert!(
+        !out.stdout_str().contains("installed"),
+        "{}",
+        out.stdout_str()
+    );
 }
 
 #[test]
