@@ -181,7 +181,7 @@ pub fn text(
                 Cell::plain(r.format.clone().unwrap_or_else(unknown)),
                 Cell::plain(r.scope.clone().unwrap_or_else(unknown)),
                 Cell::styled(verified, style),
-                Cell::plain(reason.split_whitespace().collect::<Vec<_>>().join(" ")),
+                Cell::plain(reason),
             ]
         })
         .collect();

@@ -71,16 +71,16 @@ pub struct Cell {
 }
 
 impl Cell {
-    pub fn plain(text: impl Into<String>) -> Cell {
+    pub fn plain(text: impl AsRef<str>) -> Cell {
         Cell {
-            text: text.into(),
+            text: one_line(text.as_ref()),
             style: None,
         }
     }
 
-    pub fn styled(text: impl Into<String>, style: Style) -> Cell {
+    pub fn styled(text: impl AsRef<str>, style: Style) -> Cell {
         Cell {
-            text: text.into(),
+            text: one_line(text.as_ref()),
             style: Some(style),
         }
     }
@@ -115,6 +115,17 @@ impl Layout {
             && ctx.var("TERM").is_none_or(|v| v != "dumb");
         Layout { width, colour }
     }
+}
+
+/// `text` on one line for a cell: runs of whitespace (newlines in a
+/// statement) become one space, and other control characters, which a
+/// statement or a command line may carry and a terminal would obey, are
+/// shown as `�`.
+pub fn one_line(text: &str) -> String {
+    text.split_whitespace()
+        .map(|word| word.replace(char::is_control, "\u{fffd}"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Writes the header and `rows` (each as long as `columns`).
@@ -197,6 +208,10 @@ fn line(
     for (n, &i) in visible.iter().enumerate() {
         let cell = &cells[i];
         let cut = truncate_str(&cell.text, widths[i], "…");
+        debug_assert!(
+            !cell.text.contains(char::is_control),
+            "cells are one_line()d"
+        );
         let used = measure_text_width(&cut);
         match (&cell.style, colour) {
             (Some(style), true) => {
@@ -239,6 +254,14 @@ mod tests {
         )
         .expect("writing to a Vec cannot fail");
         String::from_utf8(out).expect("the table is UTF-8")
+    }
+
+    #[test]
+    fn cells_are_one_line_without_control_characters() {
+        assert_eq!(
+            Cell::plain("DELETE FROM t\n  WHERE\tx \u{1b}[31m").text,
+            "DELETE FROM t WHERE x \u{fffd}[31m"
+        );
     }
 
     #[test]
