@@ -9,6 +9,7 @@
 //!   want to show the database size or ask a question in between
 //!   (`dbguard backup`, `dbguard restore`'s safety backup).
 
+pub mod catalog;
 pub mod dump;
 pub mod durable;
 pub mod lock;

@@ -284,17 +284,10 @@ impl Store {
         Ok(entries)
     }
 
-    /// A backup by id; a data or sidecar file name works too.
+    /// A backup by id, short id, file name, unique prefix, `latest` or
+    /// `latest:DB` (see `catalog::resolve`); an ambiguous prefix is an error.
     pub fn find(&self, wanted: &str) -> Result<Option<Entry>, Error> {
-        let wanted = Path::new(wanted)
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or(wanted);
-        let stem = match wanted.rsplit_once('.') {
-            Some((stem, ext)) if ext == "json" || Format::from_extension(ext).is_some() => stem,
-            _ => wanted,
-        };
-        Ok(self.entries()?.into_iter().find(|e| e.id == stem))
+        super::catalog::resolve(&self.entries()?, wanted)
     }
 
     /// Re-reads every byte of a backup and compares it with its metadata.

@@ -1,9 +1,9 @@
 //! `dbguard backup`: take a checksummed backup of a database now.
 //!
-//! Connection check and database size first, then a confirmation (unless
-//! `--yes`/`--force` or `DBGUARD_YES=1`), then the dump, the metadata and
-//! retention. The result is printed on stdout; progress and the pre-dump
-//! summary go to stderr.
+//! Connection check and database size first, then the dump, the metadata
+//! and retention. A dump only reads, so nothing is asked: the person who
+//! typed `dbguard backup` has already said what they want. The result is
+//! printed on stdout; progress and the pre-dump summary go to stderr.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -12,7 +12,6 @@ use indicatif::HumanBytes;
 
 use crate::backup::{self, Created, Format, Request, Scope};
 use crate::config::Config;
-use crate::confirm::{self, Consent, Expect, Question};
 use crate::pgtools::PgTools;
 use crate::target::{ConnectionArgs, Target};
 use crate::{Context, Error};
@@ -40,8 +39,8 @@ pub struct Args {
     /// Why the backup is taken; stored in its metadata.
     #[arg(long, value_name = "TEXT")]
     pub reason: Option<String>,
-    /// Do not ask for confirmation (also DBGUARD_YES=1).
-    #[arg(short = 'y', long, visible_alias = "force")]
+    /// Accepted for scripts written when `backup` asked first; it no longer does.
+    #[arg(short = 'y', long, alias = "force", hide = true)]
     pub yes: bool,
     /// Do not apply the retention rules afterwards.
     #[arg(long)]
@@ -62,19 +61,12 @@ pub fn run(args: Args, ctx: &Context) -> Result<u8, Error> {
         Some(path) => path.display().to_string(),
         None => config.backup_dir()?.display().to_string(),
     };
-    let summary = vec![format!(
-        "Back up {} ({} on the server, {} tables) as {format} to {destination}",
+    eprintln!(
+        "Backing up {} ({} on the server, {} tables) as {format} to {destination}",
         pre.target,
         HumanBytes(pre.facts.size_bytes),
         pre.facts.tables.len()
-    )];
-    let question = Question {
-        summary: summary.clone(),
-        expect: Expect::YesNo,
-    };
-    if confirm::confirm(ctx, &question, args.yes)? != Consent::Typed {
-        eprintln!("{}", summary.join("\n"));
-    }
+    );
     let request = Request {
         reason: args
             .reason

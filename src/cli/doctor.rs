@@ -84,6 +84,9 @@ pub struct ToolFacts {
     pub hits: Vec<Hit>,
     /// What the shim would exec, or the one-line reason it would fail.
     pub real: Result<RealTool, String>,
+    /// The shim would fail only because the real tool is not installed
+    /// (nothing on PATH, no override): nothing to guard, so not a problem.
+    pub not_installed: bool,
 }
 
 /// One executable on PATH.
@@ -117,13 +120,17 @@ impl Facts {
         });
         let tools = Tool::ALL
             .into_iter()
-            .map(|tool| ToolFacts {
-                tool,
-                hits: find_all(&entries, tool.name())
-                    .into_iter()
-                    .map(|path| classify(path, me))
-                    .collect(),
-                real: RealTool::resolve(tool, ctx).map_err(|e| e.to_string()),
+            .map(|tool| {
+                let real = RealTool::resolve(tool, ctx);
+                ToolFacts {
+                    tool,
+                    hits: find_all(&entries, tool.name())
+                        .into_iter()
+                        .map(|path| classify(path, me))
+                        .collect(),
+                    not_installed: matches!(real, Err(Error::RealToolNotFound { .. })),
+                    real: real.map_err(|e| e.to_string()),
+                }
             })
             .collect();
         let dbguard_on_path = find_all(&entries, "dbguard")
@@ -192,6 +199,8 @@ pub struct Diagnosis {
     /// The preload library for interactive psql sessions, if found.
     pub preload: Option<PathBuf>,
     pub warnings: Vec<Warning>,
+    /// Worth knowing, not wrong: a tool that is not installed at all.
+    pub notes: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -210,6 +219,8 @@ pub struct ToolStatus {
     pub runs: Option<Hit>,
     /// What the shim would exec.
     pub real: Result<(PathBuf, Source), String>,
+    /// No real tool anywhere: not a problem, only a note.
+    pub not_installed: bool,
 }
 
 impl ToolStatus {
@@ -253,6 +264,7 @@ pub fn diagnose(ctx: &Context, facts: &Facts) -> Diagnosis {
     };
 
     let mut warnings = Vec::new();
+    let mut notes = Vec::new();
     // Problems with the shim directory itself explain every unguarded tool
     // at once, so they are reported once rather than per tool, and not at
     // all when the tools are guarded anyway (links made by hand elsewhere).
@@ -333,7 +345,13 @@ pub fn diagnose(ctx: &Context, facts: &Facts) -> Diagnosis {
             // is itself a hit. Reported as missing all the same.
             None => {}
         }
-        if let Err(reason) = &tf.real {
+        if tf.not_installed {
+            notes.push(format!(
+                "{tool} is not installed, so there is nothing to guard; once it is (apt-get install -y {}, or set {}), its shim guards it",
+                tool.package(),
+                tool.override_var()
+            ));
+        } else if let Err(reason) = &tf.real {
             warnings.push(Warning {
                 problem: format!("{tool}: the shim would fail: {reason}"),
                 fix: None,
@@ -341,6 +359,7 @@ pub fn diagnose(ctx: &Context, facts: &Facts) -> Diagnosis {
         }
         tools.push(ToolStatus {
             tool,
+            not_installed: tf.not_installed,
             runs,
             real: tf
                 .real
@@ -389,6 +408,7 @@ pub fn diagnose(ctx: &Context, facts: &Facts) -> Diagnosis {
         env,
         preload: facts.preload.as_ref().ok().cloned(),
         warnings,
+        notes,
     }
 }
 
@@ -465,6 +485,15 @@ impl Advice {
     }
 }
 
+/// `a`, `a and b`, `a, b and c`, with the verb's number: "a is", "a and b are".
+fn in_words(names: &[&str]) -> String {
+    match names {
+        [one] => format!("{one} is"),
+        [rest @ .., last] => format!("{} and {last} are", rest.join(", ")),
+        [] => String::new(),
+    }
+}
+
 fn display_opt(path: &Option<PathBuf>) -> String {
     path.as_ref()
         .map(|p| p.display().to_string())
@@ -538,6 +567,11 @@ pub fn render(d: &Diagnosis, out: &mut impl Write) -> std::io::Result<()> {
                 path.display(),
                 t.tool.override_var()
             )?,
+            Err(_) if t.not_installed => writeln!(
+                out,
+                "  the shim execs   nothing: {} is not installed",
+                t.tool
+            )?,
             Err(_) => writeln!(out, "  the shim execs   nothing: no real {} found", t.tool)?,
         }
     }
@@ -551,14 +585,27 @@ pub fn render(d: &Diagnosis, out: &mut impl Write) -> std::io::Result<()> {
     }
 
     writeln!(out)?;
+    for note in &d.notes {
+        writeln!(out, "note: {note}")?;
+    }
     for w in &d.warnings {
         writeln!(out, "warning: {}", w.problem)?;
         if let Some(fix) = &w.fix {
             writeln!(out, "  fix: {fix}")?;
         }
     }
+    let installed: Vec<&str> = d
+        .tools
+        .iter()
+        .filter(|t| !t.not_installed)
+        .map(|t| t.tool.name())
+        .collect();
     match d.warnings.len() {
-        0 => writeln!(out, "ok: {} are guarded", Tool::names_in_words()),
+        0 if installed.len() == d.tools.len() => {
+            writeln!(out, "ok: {} are guarded", Tool::names_in_words())
+        }
+        0 if installed.is_empty() => writeln!(out, "ok: nothing to guard yet"),
+        0 => writeln!(out, "ok: {} guarded", in_words(&installed)),
         1 => writeln!(out, "1 warning"),
         n => writeln!(out, "{n} warnings"),
     }
@@ -600,11 +647,13 @@ mod tests {
                     tool: Tool::Psql,
                     hits: psql,
                     real: real("/usr/bin/psql"),
+                    not_installed: false,
                 },
                 ToolFacts {
                     tool: Tool::Alembic,
                     hits: alembic,
                     real: real("/v/bin/alembic"),
+                    not_installed: false,
                 },
             ],
             dbguard_on_path: true,
@@ -631,6 +680,42 @@ mod tests {
         let d = diagnose(&ctx, &guarded_facts());
         assert_eq!(d.warnings, []);
         assert!(d.tools.iter().all(ToolStatus::guarded));
+    }
+
+    #[test]
+    fn a_tool_that_is_not_installed_is_a_note_not_a_warning() {
+        let ctx = Context::for_test(&["dbguard"], &[("PATH", "/s:/usr/bin")]);
+        let mut f = facts(
+            vec![
+                hit("/s/psql", HitKind::ThisDbguard),
+                hit("/usr/bin/psql", HitKind::Real),
+            ],
+            vec![hit("/s/alembic", HitKind::ThisDbguard)],
+        );
+        f.tools[1].real = Err("no real alembic found on PATH behind the dbguard shims".into());
+        f.tools[1].not_installed = true;
+        let d = diagnose(&ctx, &f);
+        assert_eq!(d.warnings, []);
+        assert_eq!(d.notes.len(), 1);
+        assert!(
+            d.notes[0].starts_with("alembic is not installed"),
+            "{:?}",
+            d.notes
+        );
+        let mut out = Vec::new();
+        render(&d, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.contains("the shim execs   nothing: alembic is not installed"),
+            "{text}"
+        );
+        assert!(text.ends_with("ok: psql is guarded\n"), "{text}");
+
+        // An override that points nowhere is a mistake, not an absence.
+        f.tools[1].not_installed = false;
+        let d = diagnose(&ctx, &f);
+        assert_eq!(d.notes, Vec::<String>::new());
+        assert_eq!(d.warnings.len(), 1);
     }
 
     #[test]

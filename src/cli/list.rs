@@ -1,19 +1,27 @@
 //! `dbguard list`: the backups in the backup directory, newest first, as a
-//! table or as JSON.
+//! table that fits the terminal or as JSON. The reason shown for a guard's
+//! backup is the statement it protects (from the audit log), else the
+//! reason recorded in its metadata.
 
 use std::collections::HashMap;
 use std::io::Write;
 
+use console::Style;
 use indicatif::HumanBytes;
 use serde::Serialize;
 
+use super::table::{self, Cell, Column, Layout};
 use crate::backup::Store;
+use crate::backup::catalog::short_id;
 use crate::backup::store::{Entry, VerifyOutcome};
 use crate::config::Config;
 use crate::{Context, Error};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
+    /// Only backups of this database.
+    #[arg(long, short = 'd', value_name = "NAME")]
+    pub database: Option<String>,
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -22,12 +30,27 @@ pub struct Args {
 pub fn run(args: Args, ctx: &Context) -> Result<u8, Error> {
     let config = Config::load(ctx)?;
     let store = Store::new(&config.backup_dir()?);
-    let rows = rows(&store)?;
+    // The audit log only adds the statements; a damaged one must not hide
+    // the backups.
+    let statements = super::log::read(store.dir())
+        .map(|log| super::log::statements_by_backup(&log))
+        .unwrap_or_default();
+    let mut rows = rows(&store, &statements)?;
+    if let Some(database) = &args.database {
+        rows.retain(|r| r.database.as_deref() == Some(database.as_str()));
+    }
     let mut out = std::io::stdout().lock();
     let written = if args.json {
         json(&mut out, &rows)
+    } else if rows.is_empty() && args.database.is_some() {
+        writeln!(
+            out,
+            "No backups of {} in {}",
+            args.database.as_deref().unwrap_or_default(),
+            store.dir().display()
+        )
     } else {
-        text(&mut out, &rows, &store)
+        text(&mut out, &rows, &store, Layout::for_stdout(ctx))
     };
     written.map_err(|e| Error::io("writing to stdout", e))?;
     Ok(crate::error::exit::OK)
@@ -43,21 +66,30 @@ pub struct Row {
     pub format: Option<String>,
     pub scope: Option<String>,
     pub reason: Option<String>,
+    /// The statement the backup was taken for, when the audit log says.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub statement: Option<String>,
     /// `complete`, `incomplete` (no usable metadata) or `missing` (no data).
     pub state: &'static str,
     pub last_verification: Option<VerifyOutcome>,
 }
 
-pub fn rows(store: &Store) -> Result<Vec<Row>, Error> {
+/// Every backup in `store`, newest first; `statements` maps backup ids to
+/// the statement each protects.
+pub fn rows(store: &Store, statements: &HashMap<String, String>) -> Result<Vec<Row>, Error> {
     let verifications = store.last_verifications();
     Ok(store
         .entries()?
         .iter()
-        .map(|e| row(e, &verifications))
+        .map(|e| row(e, &verifications, statements))
         .collect())
 }
 
-fn row(entry: &Entry, verifications: &HashMap<String, VerifyOutcome>) -> Row {
+fn row(
+    entry: &Entry,
+    verifications: &HashMap<String, VerifyOutcome>,
+    statements: &HashMap<String, String>,
+) -> Row {
     let meta = entry.meta();
     Row {
         id: entry.id.clone(),
@@ -67,6 +99,7 @@ fn row(entry: &Entry, verifications: &HashMap<String, VerifyOutcome>) -> Row {
         format: entry.format().map(|f| f.to_string()),
         scope: meta.map(|m| m.scope.to_string()),
         reason: meta.map(|m| m.reason.clone()),
+        statement: statements.get(&entry.id).cloned(),
         state: match (meta.is_some(), entry.data.is_some()) {
             (true, true) => "complete",
             (false, _) => "incomplete",
@@ -81,62 +114,201 @@ pub fn json(out: &mut impl Write, rows: &[Row]) -> std::io::Result<()> {
     writeln!(out)
 }
 
-pub fn text(out: &mut impl Write, rows: &[Row], store: &Store) -> std::io::Result<()> {
+const COLUMNS: [Column; 8] = [
+    Column::fixed("ID"),
+    Column::optional("DATABASE", 2),
+    Column::optional("CREATED", 3),
+    Column::fixed("SIZE"),
+    Column::optional("FORMAT", 5),
+    Column::optional("SCOPE", 4),
+    Column::fixed("VERIFIED"),
+    Column::flex("REASON"),
+];
+
+/// The table: short ids (without `backup_`, which every id shares; any
+/// command taking an id accepts them), cut to `layout`'s width.
+pub fn text(
+    out: &mut impl Write,
+    rows: &[Row],
+    store: &Store,
+    layout: Layout,
+) -> std::io::Result<()> {
     if rows.is_empty() {
         return writeln!(out, "No backups in {}", store.dir().display());
     }
-    let table: Vec<[String; 8]> = rows
+    let unknown = || "?".to_owned();
+    let table: Vec<Vec<Cell>> = rows
         .iter()
         .map(|r| {
-            [
-                r.id.clone(),
-                r.database.clone().unwrap_or_else(|| "?".into()),
-                r.created_at
-                    .as_deref()
-                    .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-                    .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
-                    .unwrap_or_else(|| "?".into()),
-                r.size_bytes
-                    .map(|s| HumanBytes(s).to_string())
-                    .unwrap_or_else(|| "?".into()),
-                r.format.clone().unwrap_or_else(|| "?".into()),
-                r.scope.clone().unwrap_or_else(|| "?".into()),
-                match (&r.last_verification, r.state) {
-                    (_, "incomplete") => "INCOMPLETE".into(),
-                    (_, "missing") => "MISSING".into(),
-                    (Some(v), _) => {
-                        format!("{} {} ({})", v.status, v.at.format("%Y-%m-%d %H:%M"), v.how)
-                    }
-                    (None, _) => "never".into(),
-                },
-                r.reason.clone().unwrap_or_default(),
+            let (verified, style) = match (&r.last_verification, r.state) {
+                (_, "incomplete") => ("INCOMPLETE".to_owned(), Style::new().red().bold()),
+                (_, "missing") => ("MISSING".to_owned(), Style::new().red().bold()),
+                (Some(v), _) => {
+                    let when = if v.how == "created" {
+                        "at creation".to_owned()
+                    } else {
+                        v.at.format("%m-%d %H:%M").to_string()
+                    };
+                    let style = if v.is_ok() {
+                        Style::new().green()
+                    } else {
+                        Style::new().red().bold()
+                    };
+                    (format!("{} {when}", v.status), style)
+                }
+                (None, _) => ("never".to_owned(), Style::new().yellow()),
+            };
+            let reason = r
+                .statement
+                .clone()
+                .or_else(|| r.reason.clone())
+                .unwrap_or_default();
+            vec![
+                Cell::styled(short_id(&r.id), Style::new().cyan()),
+                Cell::plain(r.database.clone().unwrap_or_else(unknown)),
+                Cell::plain(
+                    r.created_at
+                        .as_deref()
+                        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                        .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+                        .unwrap_or_else(unknown),
+                ),
+                Cell::plain(
+                    r.size_bytes
+                        .map(|s| HumanBytes(s).to_string())
+                        .unwrap_or_else(unknown),
+                ),
+                Cell::plain(r.format.clone().unwrap_or_else(unknown)),
+                Cell::plain(r.scope.clone().unwrap_or_else(unknown)),
+                Cell::styled(verified, style),
+                Cell::plain(reason),
             ]
         })
         .collect();
-    let headers = [
-        "ID", "DATABASE", "CREATED", "SIZE", "FORMAT", "SCOPE", "VERIFIED", "REASON",
-    ];
-    let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
-    for line in &table {
-        for (w, cell) in widths.iter_mut().zip(line) {
-            *w = (*w).max(cell.chars().count());
+    table::write(out, &COLUMNS, &table, layout)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A backup directory as the guards leave it: two complete backups
+    /// (one verified, one protecting a statement), one never finished.
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let backup = |id: &str, database: &str, at: &str, size: u64, scope: &str, reason: &str| {
+            std::fs::write(dir.path().join(format!("{id}.sql")), "-- dump\n").unwrap();
+            let meta = serde_json::json!({
+                "id": id, "file": format!("{id}.sql"), "created_at": at,
+                "sha256": "00", "size_bytes": size, "format": "plain", "database": database,
+                "host": "localhost", "port": 5432, "user": "ann", "server_version": "15.8",
+                "pg_dump_version": "15.8", "tables": [], "alembic_revision": null,
+                "scope": scope, "reason": reason, "tool_version": "0.1.0"
+            });
+            std::fs::write(dir.path().join(format!("{id}.json")), meta.to_string()).unwrap();
+        };
+        backup(
+            "backup_shop_20260301_091502",
+            "shop",
+            "2026-03-01T09:15:02+00:00",
+            48_213_004,
+            "database",
+            "psql -d shop",
+        );
+        backup(
+            "backup_billing_inv_20260228_170311",
+            "billing_inv",
+            "2026-02-28T17:03:11+00:00",
+            1_532,
+            "database",
+            "before nightly cleanup of invoices older than seven years, as agreed",
+        );
+        std::fs::write(
+            dir.path().join("backup_shop_20260227_080000.sql"),
+            "-- half a dump",
+        )
+        .unwrap();
+        let store = Store::new(dir.path());
+        store
+            .record_verification(
+                "backup_billing_inv_20260228_170311",
+                VerifyOutcome {
+                    id: String::new(),
+                    at: chrono::DateTime::parse_from_rfc3339("2026-03-01T06:00:00+00:00").unwrap(),
+                    status: "OK".into(),
+                    how: "verify".into(),
+                },
+            )
+            .unwrap();
+        (dir, store)
+    }
+
+    fn statements() -> HashMap<String, String> {
+        HashMap::from([(
+            "backup_shop_20260301_091502".to_owned(),
+            "DELETE FROM orders WHERE created_at < now() - interval '1 year' (+2 more)".to_owned(),
+        )])
+    }
+
+    fn render(width: usize, colour: bool) -> String {
+        let (_dir, store) = store();
+        let rows = rows(&store, &statements()).unwrap();
+        let mut out = Vec::new();
+        text(
+            &mut out,
+            &rows,
+            &store,
+            Layout {
+                width: Some(width),
+                colour,
+            },
+        )
+        .expect("writing to a Vec cannot fail");
+        String::from_utf8(out).expect("the table is UTF-8")
+    }
+
+    #[test]
+    fn table_at_80_and_120_columns() {
+        for width in [80, 120] {
+            let text = render(width, false);
+            assert!(
+                text.lines()
+                    .all(|l| console::measure_text_width(l) <= width),
+                "{text}"
+            );
+            insta::assert_snapshot!(format!("table_{width}"), text);
         }
     }
-    let print = |out: &mut dyn Write, cells: &[&str]| -> std::io::Result<()> {
-        let mut line = String::new();
-        for (i, cell) in cells.iter().enumerate() {
-            if i + 1 == cells.len() {
-                line.push_str(cell);
-            } else {
-                line.push_str(&format!("{cell:<width$}  ", width = widths[i]));
-            }
+
+    #[test]
+    fn table_in_colour_at_80_and_120_columns() {
+        for width in [80, 120] {
+            let text = render(width, true);
+            assert!(text.contains('\u{1b}'));
+            assert!(
+                text.lines()
+                    .all(|l| console::measure_text_width(l) <= width),
+                "{text}"
+            );
+            insta::assert_snapshot!(format!("table_in_colour_{width}"), text);
         }
-        writeln!(out, "{}", line.trim_end())
-    };
-    print(out, &headers)?;
-    for line in &table {
-        let cells: Vec<&str> = line.iter().map(String::as_str).collect();
-        print(out, &cells)?;
     }
-    Ok(())
+
+    #[test]
+    fn json_keeps_full_ids_and_the_statement() {
+        let (_dir, store) = store();
+        let rows = rows(&store, &statements()).unwrap();
+        let mut out = Vec::new();
+        json(&mut out, &rows).unwrap();
+        let value: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(value[0]["id"], "backup_shop_20260301_091502");
+        assert!(
+            value[0]["statement"]
+                .as_str()
+                .unwrap()
+                .starts_with("DELETE")
+        );
+        assert_eq!(value[1]["state"], "complete");
+        assert_eq!(value[2]["state"], "incomplete");
+    }
 }

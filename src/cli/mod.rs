@@ -9,11 +9,15 @@ pub mod config;
 pub mod doctor;
 pub mod init;
 pub mod list;
+pub mod log;
+pub mod man;
 pub mod migrate;
 pub mod prune;
 pub mod restore;
 pub mod scan;
 pub mod shim_dir;
+mod table;
+pub mod uninstall;
 pub mod verify;
 pub mod verify_test_db;
 
@@ -46,6 +50,8 @@ pub enum Command {
     Backup(backup::Args),
     /// List backups, newest first.
     List(list::Args),
+    /// Show what the guards decided (the audit log), oldest first.
+    Log(log::Args),
     /// Re-read backups and check them against their checksums.
     Verify(verify::Args),
     /// Restore a verified backup into a database.
@@ -62,6 +68,10 @@ pub enum Command {
     VerifyTestDb(verify_test_db::Args),
     /// Print the shell completion script for dbguard.
     Completions(completions::Args),
+    /// Print the manual page, or write every page into a directory.
+    Man(man::Args),
+    /// Remove what install.sh installed (binary, shims, library, manual pages, rc lines); backups stay.
+    Uninstall(uninstall::Args),
 }
 
 /// Parses the toolbox command line and runs the command.
@@ -83,6 +93,7 @@ pub fn run(ctx: &Context) -> Result<u8, Error> {
         Command::Migrate(args) => migrate::run(args, ctx),
         Command::Backup(args) => backup::run(args, ctx),
         Command::List(args) => list::run(args, ctx),
+        Command::Log(args) => log::run(args, ctx),
         Command::Verify(args) => verify::run(args, ctx),
         Command::Restore(args) => restore::run(args, ctx),
         Command::Prune(args) => prune::run(args, ctx),
@@ -90,5 +101,7 @@ pub fn run(ctx: &Context) -> Result<u8, Error> {
         Command::Init(args) => init::run(args, ctx),
         Command::Config(args) => config::run(args, ctx),
         Command::VerifyTestDb(args) => verify_test_db::run(args, ctx),
+        Command::Man(args) => man::run(args, ctx),
+        Command::Uninstall(args) => uninstall::run(args, ctx),
     }
 }

@@ -125,7 +125,7 @@ fn mode(path: &Path) -> u32 {
 
 fn filters() -> Vec<(&'static str, &'static str)> {
     vec![
-        (r"backup_t\d+_[a-z_]+?_\d{8}_\d{6}(_\d+)?", "[ID]"),
+        (r"(backup_)?t\d+_[a-z_]+?_\d{8}_\d{6}(_\d+)?", "[ID]"),
         (r"/tmp/[^\s:)]+", "[PATH]"),
         (r"\bt\d+_[a-z_]+\b", "[DB]"),
         (r"[0-9a-f]{64}", "[SHA256]"),
@@ -703,15 +703,14 @@ fn prune_applies_the_rules_and_keeps_the_newest_verified() {
 }
 
 #[test]
-fn without_a_terminal_or_yes_nothing_happens() {
+fn without_a_terminal_or_yes_restore_does_nothing_but_backup_runs() {
     let s = setup("no_tty");
     s.db.sql(SAMPLE);
-    let out = run_without_terminal(&s.sandbox, &["backup"]);
-    assert_eq!(out.status, 77, "{}", out.stderr_str());
-    assert!(out.stderr_str().contains("--yes or DBGUARD_YES=1"));
-    assert!(!s.store.exists() || store_files(&s.store).is_empty());
-
-    let id = backup_id(ok(&run(&s.sandbox, &["backup", "--force"])));
+    // A dump only reads: nothing to confirm, with or without a terminal.
+    let id = backup_id(ok(&run_without_terminal(&s.sandbox, &["backup"])));
+    assert_eq!(store_files(&s.store).len(), 2);
+    // `--force` from scripts written when backup asked is still accepted.
+    ok(&run(&s.sandbox, &["backup", "--force"]));
     s.db.sql("insert into users (email) values ('new')");
     let out = run_without_terminal(&s.sandbox, &["restore", &id]);
     assert_eq!(out.status, 77, "{}", out.stderr_str());
@@ -775,24 +774,62 @@ fn restore_asks_for_the_database_name_on_the_terminal() {
 }
 
 #[test]
-fn backup_asks_before_dumping_on_the_terminal() {
+fn backup_does_not_ask_before_a_read_only_dump() {
     use expectrl::Expect;
     let s = setup("tty_backup");
     s.db.sql(SAMPLE);
     let mut p = on_terminal(&s.sandbox, &["backup"]);
-    p.expect("Continue? [y/N]").expect("prompt");
-    p.send_line("n").expect("type");
-    p.expect(expectrl::Eof).expect("end");
-    assert_eq!(exit_code(&mut p), 77);
-    assert!(!s.store.exists() || store_files(&s.store).is_empty());
-
-    let mut p = on_terminal(&s.sandbox, &["backup"]);
-    p.expect("Continue? [y/N]").expect("prompt");
-    p.send_line("y").expect("type");
-    p.expect("Backed up database").expect("backed up");
+    let shown = p.expect("Backed up database").expect("backed up");
+    let before = String::from_utf8_lossy(shown.before()).into_owned();
+    assert!(!before.contains("[y/N]"), "{before}");
+    assert!(before.contains("Backing up"), "{before}");
     p.expect(expectrl::Eof).expect("end");
     assert_eq!(exit_code(&mut p), 0);
     assert_eq!(store_files(&s.store).len(), 2);
+}
+
+/// `latest`, `latest:DB` and a unique prefix name a backup for every
+/// command that takes an id; an ambiguous prefix lists the candidates.
+#[test]
+fn ids_latest_and_prefixes() {
+    let s = setup("ids");
+    s.db.sql(SAMPLE);
+    let first = backup_id(ok(&run(&s.sandbox, &["backup", "--no-prune"])));
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let second = backup_id(ok(&run(&s.sandbox, &["backup", "--no-prune"])));
+    assert_ne!(first, second);
+
+    let verified = ok(&run(&s.sandbox, &["verify", "latest"])).stdout_str();
+    assert!(
+        verified.contains(&second) && !verified.contains(&first),
+        "{verified}"
+    );
+    let by_db = format!("latest:{}", s.db.name);
+    let verified = ok(&run(&s.sandbox, &["verify", &by_db])).stdout_str();
+    assert!(verified.contains(&second), "{verified}");
+    // The short id as `list` shows it (prefixes: backup::catalog's tests).
+    let short = first.strip_prefix("backup_").unwrap();
+    let verified = ok(&run(&s.sandbox, &["verify", short])).stdout_str();
+    assert!(verified.contains(&first), "{verified}");
+
+    let ambiguous = format!("{}_", s.db.name);
+    let out = run(&s.sandbox, &["restore", &ambiguous, "-y"]);
+    assert_eq!(out.status, 2, "{}", out.stderr_str());
+    let err = out.stderr_str();
+    assert!(err.contains("matches 2 backups"), "{err}");
+    assert!(err.contains(short), "{err}");
+
+    s.db.sql("delete from orders");
+    ok(&run(
+        &s.sandbox,
+        &["restore", "latest", "-y", "--no-safety-backup"],
+    ));
+    assert_eq!(s.db.sql("select count(*) from orders"), "2000");
+
+    let listed = ok(&run(&s.sandbox, &["list", "--database", &s.db.name])).stdout_str();
+    assert_eq!(listed.lines().count(), 3, "{listed}");
+    let none = ok(&run(&s.sandbox, &["list", "--database", "no_such_db"])).stdout_str();
+    assert!(none.starts_with("No backups of no_such_db"), "{none}");
 }
 
 #[test]

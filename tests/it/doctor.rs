@@ -124,8 +124,38 @@ fn shim_directory_not_on_path() {
 fn no_real_psql_behind_the_shim() {
     let s = Shell::new();
     let out = s.doctor(&[&s.sandbox.shims, &s.venv_bin], &[]);
-    assert_eq!(out.status, 1);
+    // Not installed is not broken: notes, and a clean exit.
+    assert_eq!(out.status, 0, "{}", out.stdout_str());
     insta::assert_snapshot!(s.redact(&out));
+}
+
+/// Someone who uses only psql has no alembic: that is a note, exit 0,
+/// not a warning that makes doctor fail forever.
+#[test]
+fn doctor_without_alembic_installed() {
+    let s = Shell::new();
+    let out = s.doctor(&[&s.sandbox.shims, &s.system], &[]);
+    assert_eq!(out.status, 0, "{}", out.stdout_str());
+    let text = s.redact(&out);
+    assert!(text.contains("note: alembic is not installed"), "{text}");
+    assert!(!text.contains("warning"), "{text}");
+    insta::assert_snapshot!(text);
+}
+
+/// An override naming a file that is not there is a mistake, still a warning.
+#[test]
+fn doctor_with_a_broken_override_still_fails() {
+    let s = Shell::new();
+    let out = s.doctor(
+        &[&s.sandbox.shims, &s.system],
+        &[("DBGUARD_REAL_ALEMBIC", "/nonexistent/alembic")],
+    );
+    assert_eq!(out.status, 1, "{}", out.stdout_str());
+    assert!(
+        out.stdout_str().contains("warning: alembic"),
+        "{}",
+        out.stdout_str()
+    );
 }
 
 #[test]

@@ -337,6 +337,137 @@ fn uninstall_removes_exactly_what_it_installed() {
     assert_eq!(h.tree(), expected);
 }
 
+/// `dbguard uninstall`, run from the installed binary with no checkout in
+/// sight, removes what install.sh made (binary, library, shims, manual
+/// pages, rc block, directories it created) and nothing else, and says
+/// where the backups are.
+#[test]
+fn dbguard_uninstall_needs_no_checkout_and_removes_exactly_what_was_installed() {
+    let h = Home::new();
+    let rc = h.home.join(".bashrc");
+    fs::write(&rc, "# mine\n").unwrap();
+    let backups = h.home.join(".local/share/dbguard/backups");
+    fs::create_dir_all(&backups).unwrap();
+    fs::write(backups.join("keep.dump"), "data").unwrap();
+    let before = h.tree();
+    h.install(&["--modify-rc"]);
+    let man = h.home.join(".local/share/man/man1");
+    let page = fs::read_to_string(man.join("dbguard.1")).expect("dbguard.1 installed");
+    assert!(page.contains(".TH dbguard 1"), "{page}");
+    assert!(man.join("dbguard-list.1").is_file());
+    assert!(man.join("dbguard-uninstall.1").is_file());
+
+    // From an unrelated directory, with only HOME and a system PATH: no
+    // checkout, no install.sh.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let uninstall = |extra: &[&str]| {
+        capture(
+            Command::new(h.bin())
+                .arg("uninstall")
+                .args(extra)
+                .env_clear()
+                .env("HOME", &h.home)
+                .env("PATH", "/usr/bin:/bin")
+                .current_dir(elsewhere.path()),
+            None,
+        )
+    };
+    let installed = h.tree();
+    let dry = uninstall(&["--dry-run"]);
+    assert_eq!(dry.status, 0, "{}", dry.stderr_str());
+    assert!(
+        dry.stdout_str().contains("would remove"),
+        "{}",
+        dry.stdout_str()
+    );
+    assert_eq!(h.tree(), installed, "--dry-run removes nothing");
+
+    let out = uninstall(&[]);
+    assert_eq!(out.status, 0, "{}", out.stderr_str());
+    assert_eq!(h.tree(), before);
+    assert_eq!(fs::read_to_string(&rc).unwrap(), "# mine\n");
+    let stdout = out.stdout_str();
+    assert!(stdout.contains("dbguard uninstalled."), "{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "Backups were not touched: they are in {}",
+            backups.display()
+        )),
+        "{stdout}"
+    );
+    assert_eq!(out.stderr_str(), "");
+}
+
+/// Regression: a failed build used to scroll past and the binary an earlier
+/// build left in target/ was installed with exit 0. The failing cargo is a
+/// stand-in: a real build failure cannot be produced on demand.
+#[test]
+fn a_failed_build_installs_nothing_even_with_a_stale_binary_in_target() {
+    let h = Home::new();
+    let tools = h.root().join("tools");
+    fs::create_dir(&tools).unwrap();
+    // Everything an install needs, so only the build can stop it.
+    for tool in [
+        "bash",
+        "dirname",
+        "cat",
+        "mkdir",
+        "env",
+        "cc",
+        "sed",
+        "cp",
+        "chmod",
+        "mv",
+        "ln",
+        "readlink",
+        "sha256sum",
+        "cmp",
+        "mktemp",
+        "awk",
+        "grep",
+        "tail",
+        "rm",
+        "rmdir",
+    ] {
+        symlink(which::which(tool).unwrap(), tools.join(tool)).unwrap();
+    }
+    let cargo = tools.join("cargo");
+    fs::write(
+        &cargo,
+        "#!/bin/sh\necho 'error: rustup could not choose a version of cargo to run' >&2\nexit 1\n",
+    )
+    .unwrap();
+    fs::set_permissions(&cargo, fs::Permissions::from_mode(0o755)).unwrap();
+    // The stale binary an earlier build left behind.
+    let target = h.root().join("cargo-target");
+    fs::create_dir_all(target.join("release")).unwrap();
+    fs::copy(dbguard_bin(), target.join("release/dbguard")).unwrap();
+    let before = h.tree();
+
+    let out = capture(
+        h.script()
+            .env("PATH", &tools)
+            .env("CARGO_TARGET_DIR", &target),
+        None,
+    );
+    assert_eq!(out.status, 1, "{}", out.stdout_str());
+    let stderr = out.stderr_str();
+    assert!(
+        stderr.contains("install.sh: error: the build failed (cargo build --release --locked, messages above); nothing was installed"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("rustup could not choose"),
+        "cargo's own message stays: {stderr}"
+    );
+    assert_eq!(h.tree(), before, "nothing installed");
+    assert!(
+        !out.stdout_str().contains("installed"),
+        "{}",
+        out.stdout_str()
+    );
+}
+
 #[test]
 fn uninstall_leaves_files_that_changed_since() {
     let h = Home::new();
