@@ -11,11 +11,12 @@
 use std::fs::OpenOptions;
 use std::process::Command;
 
-use crate::audit::{BackupRecord, Record};
+use crate::audit::{BackupRecord, Outcome, Record};
 use crate::backup::{self, Created, Preflight, Request, Scope};
 use crate::cli::check_migration::AlembicOptions;
 use crate::config::Config;
 use crate::confirm::YES_ENV;
+use crate::error::Refusal;
 use crate::error::exit;
 use crate::pgtools::PgTools;
 use crate::restore::{RestoreRequest, restore};
@@ -44,18 +45,13 @@ pub struct Args {
 pub fn run(args: Args, ctx: &Context) -> Result<u8, Error> {
     let alembic = args.alembic.alembic_args();
     let real = RealTool::resolve(Tool::Alembic, ctx)?;
-    let config = Config::load(ctx).map_err(|e| {
-        Error::Refused(format!(
-            "refused dbguard migrate: the configuration cannot be read ({e}); nothing was migrated"
-        ))
-    })?;
-    let mut record = Record::new(ctx, "alembic", "refused");
+    let config = Config::load(ctx)
+        .map_err(|e| refusal(format!("the configuration cannot be read ({e})")))?;
+    let mut record = Record::new(ctx, "alembic", Outcome::Refused);
     let refuse = |record: &mut Record, why: String| {
         record.detail = Some(redact(&why));
         write_audit(&config, record);
-        Error::Refused(format!(
-            "refused dbguard migrate: {why}; nothing was migrated"
-        ))
+        Error::from(refusal(why))
     };
     let (conn, target) = alembic_guard::resolve_connection(ctx, &alembic, &config)
         .map_err(|why| refuse(&mut record, why))?;
@@ -119,11 +115,11 @@ pub fn run(args: Args, ctx: &Context) -> Result<u8, Error> {
                 "dbguard: warning: the migration succeeded, but the backup after it failed ({e})"
             ),
         }
-        record.decision = "migrated".into();
+        record.decision = Outcome::Migrated;
         write_audit(&config, &record);
         return Ok(exit::OK);
     }
-    record.decision = "migration_failed".into();
+    record.decision = Outcome::MigrationFailed;
     write_audit(&config, &record);
     note!(
         "dbguard: alembic upgrade {} failed ({how}); the database may be partly migrated.",
@@ -131,6 +127,11 @@ pub fn run(args: Args, ctx: &Context) -> Result<u8, Error> {
     );
     offer_restore(ctx, &before, conn, &target);
     Ok(ended.exit_like())
+}
+
+/// The refusal of the whole command: the backup before it is the point.
+fn refusal(why: String) -> Refusal {
+    Refusal::of("dbguard migrate", why).hint("nothing was migrated")
 }
 
 fn take(

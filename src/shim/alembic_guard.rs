@@ -31,7 +31,7 @@ use std::process::{Command, Stdio};
 
 use crate::alembic::script_dir::{self, ScriptDir};
 use crate::alembic::static_scan;
-use crate::audit::{BYPASS_ENV, Record};
+use crate::audit::{BYPASS_ENV, Outcome, Record};
 use crate::backup::Scope;
 use crate::config::{Config, Policy};
 use crate::pgtools::{PgTools, QueryError};
@@ -123,7 +123,7 @@ fn protect_migration(
     real: &RealTool,
 ) -> Result<(), Error> {
     let what = format!("alembic {} {revision}", direction.command());
-    let mut record = Record::new(ctx, "alembic", "refused");
+    let mut record = Record::new(ctx, "alembic", Outcome::Refused);
     let config = safeguard::load_config(ctx, &what)?;
     if direction == Direction::Upgrade && !config.file.alembic.upgrade_analysis.unwrap_or(true) {
         return Ok(());
@@ -138,7 +138,7 @@ fn protect_migration(
     let policy = config.policy_for(&target);
     if policy == Policy::Off {
         if direction == Direction::Downgrade {
-            record.decision = "policy_off".into();
+            record.decision = Outcome::PolicyOff;
             record.detail = Some(format!("policy off for database \"{}\"", target.dbname));
             write_audit(&config, &record);
         }
@@ -304,7 +304,7 @@ fn protect_stamp(
     purge: bool,
 ) -> Result<(), Error> {
     let what = format!("alembic stamp {}", revisions.join(" "));
-    let mut record = Record::new(ctx, "alembic", "refused");
+    let mut record = Record::new(ctx, "alembic", Outcome::Refused);
     let config = safeguard::load_config(ctx, &what)?;
     let refuse = safeguard::refusal(&config, &what);
     let target = match resolve_target(ctx, args, &config) {
@@ -316,7 +316,7 @@ fn protect_stamp(
     let plan = match guard::decide_whole_database(STAMP_WORD, &target.dbname, policy) {
         Decision::Guard(plan) => plan,
         Decision::Pass => {
-            record.decision = "policy_off".into();
+            record.decision = Outcome::PolicyOff;
             record.detail = Some(format!("policy off for database \"{}\"", target.dbname));
             write_audit(&config, &record);
             return Ok(());

@@ -8,9 +8,10 @@
 use std::ffi::OsStr;
 
 use crate::audit::BYPASS_ENV;
+use crate::error::Refusal;
 use crate::shim::chain::Link;
 use crate::shim::dropdb::{DropdbArgs, Intent};
-use crate::shim::safeguard::{BYPASS_HINT, record_bypass};
+use crate::shim::safeguard::record_bypass;
 use crate::shim::whole_database::{self, Operation};
 use crate::target::{ConnectionArgs, Target};
 use crate::{Context, Error};
@@ -31,9 +32,7 @@ pub fn guard(ctx: &Context, link: &Link) -> Result<(), Error> {
     let name = match &args.intent {
         Intent::Nothing => return Ok(()),
         Intent::Unclear(why) => {
-            return Err(Error::Refused(format!(
-                "refused dropdb: {why}; {BYPASS_HINT}"
-            )));
+            return Err(Refusal::guarded("dropdb", why.clone()).into());
         }
         Intent::Drop(name) => name.to_string_lossy().into_owned(),
     };
@@ -53,8 +52,9 @@ pub fn guard(ctx: &Context, link: &Link) -> Result<(), Error> {
         dbname: Some(maintenance_db),
     };
     let maintenance = Target::resolve(&conn, ctx).map_err(|e| {
-        Error::Refused(format!(
-            "refused {what}: cannot tell which server it is for ({e}); {BYPASS_HINT}"
+        Error::from(Refusal::guarded(
+            &what,
+            format!("cannot tell which server it is for ({e})"),
         ))
     })?;
     let dropped = maintenance.with_dbname(&name);

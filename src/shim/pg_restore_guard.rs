@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 use crate::audit::BYPASS_ENV;
+use crate::error::Refusal;
 use crate::pgtools::{PgTools, first_error_line};
 use crate::shim::chain::Link;
 use crate::shim::pg_restore::{Intent, PgRestoreArgs};
@@ -49,9 +50,9 @@ pub fn guard(ctx: &Context, link: &Link) -> Result<(), Error> {
         dbname: lossy(args.dbname.as_deref()),
     };
     let connected = Target::resolve(&conn, ctx).map_err(|e| {
-        Error::Refused(format!(
-            "refused pg_restore --clean: cannot tell which database it is for ({e}); {}",
-            crate::shim::safeguard::BYPASS_HINT
+        Error::from(Refusal::guarded(
+            "pg_restore --clean",
+            format!("cannot tell which database it is for ({e})"),
         ))
     })?;
     let cwd = ctx.cwd.clone().unwrap_or_else(|| PathBuf::from("/"));

@@ -14,15 +14,16 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 
-use crate::audit::{BYPASS_ENV, Record};
+use crate::audit::{BYPASS_ENV, Outcome, Record};
 use crate::backup::Scope;
 use crate::config::Config;
+use crate::error::Refusal;
 use crate::pgtools::{PgTools, quote_ident, quote_literal};
 use crate::shim::chain::Link;
 use crate::shim::guard::{self, Decision, Guard, TableFacts};
 use crate::shim::live;
 use crate::shim::psql::{Action, ArgPos, Mode, PsqlArgs};
-use crate::shim::safeguard::{self, BYPASS_HINT, Protection, record_bypass, write_audit};
+use crate::shim::safeguard::{self, Protection, record_bypass, write_audit};
 use crate::shim::stdin::{self, StdinKind};
 use crate::shim::whole_database;
 use crate::sql::{Kind, Problem, ScanReport, Scanner, Severity};
@@ -340,7 +341,9 @@ fn scan_stdin(scanner: &mut Scanner, cwd: &Path) -> Result<Option<File>, Error> 
 
 /// psql's stdin could not be kept intact: nothing may run.
 fn refused_io(what: &str, e: io::Error) -> Error {
-    Error::Refused(format!("{what}: {e}; psql was not started"))
+    Refusal::because(format!("{what}: {e}"))
+        .hint("psql was not started")
+        .into()
 }
 
 /// The destructive path: target, policy, facts, question, backups, audit.
@@ -362,11 +365,11 @@ pub fn protect_on(
     tools: impl FnOnce() -> Result<PgTools, Error>,
 ) -> Result<(), Error> {
     let what = describe(report);
-    let mut record = Record::new(ctx, "psql", "refused")
+    let mut record = Record::new(ctx, "psql", Outcome::Refused)
         .with_findings(&report.findings, report.findings_omitted);
     let refuse_early = |why: String| {
         print_summary(report, None, &[], "", &mut io::stderr());
-        Error::Refused(format!("refused {what}: {why}; {BYPASS_HINT}"))
+        Error::from(Refusal::guarded(&what, why))
     };
     let target =
         target.map_err(|e| refuse_early(format!("cannot tell which database it is for ({e})")))?;
@@ -375,16 +378,16 @@ pub fn protect_on(
     record.target = Some((&target).into());
     let on_db = format!("{what} on database \"{}\"", target.dbname);
     let refuse = |record: &mut Record, why: String| {
-        record.decision = "refused".into();
+        record.decision = Outcome::Refused;
         record.detail = Some(why.clone());
         write_audit(&config, record);
-        Error::Refused(format!("refused {on_db}: {why}; {BYPASS_HINT}"))
+        Error::from(Refusal::guarded(&on_db, why))
     };
 
     let policy = |db: &str| config.policy_for(&target.with_dbname(db));
     let plan = match guard::decide(report, &target.dbname, policy, Scope::database()) {
         Decision::Pass => {
-            record.decision = "policy_off".into();
+            record.decision = Outcome::PolicyOff;
             record.detail = Some(format!("policy off for database \"{}\"", target.dbname));
             write_audit(&config, &record);
             return Ok(());
@@ -422,7 +425,7 @@ pub fn protect_on(
                 );
                 plan.backups.retain(|b| b.database != database);
                 if plan.backups.is_empty() {
-                    record.decision = "pass".into();
+                    record.decision = Outcome::Pass;
                     record.detail = Some(format!("database \"{database}\" does not exist"));
                     write_audit(&config, &record);
                     return Ok(());

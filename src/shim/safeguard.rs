@@ -7,17 +7,17 @@ use std::io::{self, IsTerminal, Write};
 
 use crate::Context;
 use crate::Error;
-use crate::audit::{self, BackupRecord, Record};
+use crate::audit::{self, BackupRecord, Outcome, Record};
 use crate::backup::{self, Request};
 use crate::config::Config;
 use crate::confirm::{self, Expect, Question, YES_ENV};
+use crate::error::Refusal;
 use crate::pgtools::{ExtraRows, PgTools, QueryError};
 use crate::shim::guard::Guard;
 use crate::sql::{Finding, ScanReport};
 use crate::target::Target;
 
-/// The one line that tells how to get past a refusal.
-pub const BYPASS_HINT: &str = "to run it anyway: DBGUARD_YES=1 (backs up first, no prompt) or DBGUARD_BYPASS=1 (no guard at all)";
+pub use crate::error::BYPASS_HINT;
 
 /// Everything needed to carry out a `Guard` decision.
 pub struct Protection<'a> {
@@ -51,8 +51,9 @@ pub type Checked = Result<Vec<backup::Preflight>, (String, Error)>;
 /// that cannot be read refuses (nothing is known about the policy).
 pub fn load_config(ctx: &Context, what: &str) -> Result<Config, Error> {
     Config::load(ctx).map_err(|e| {
-        Error::Refused(format!(
-            "refused {what}: the configuration cannot be read ({e}); {BYPASS_HINT}"
+        Error::from(Refusal::guarded(
+            what,
+            format!("the configuration cannot be read ({e})"),
         ))
     })
 }
@@ -64,10 +65,10 @@ pub fn refusal<'a>(
     what: &'a str,
 ) -> impl Fn(&mut Record, String) -> Error + 'a {
     move |record: &mut Record, why: String| {
-        record.decision = "refused".into();
+        record.decision = Outcome::Refused;
         record.detail = Some(crate::target::redact(&why));
         write_audit(config, record);
-        Error::Refused(format!("refused {what}: {why}; {BYPASS_HINT}"))
+        Error::from(Refusal::guarded(what, why))
     }
 }
 
@@ -196,7 +197,7 @@ pub fn ask_back_up_record(
             path: created.data_path.clone(),
         });
     }
-    record.decision = "confirmed".into();
+    record.decision = Outcome::Confirmed;
     record.detail = Some(format!(
         "policy {:?}, {}",
         p.plan.policy,
@@ -252,7 +253,7 @@ pub fn write_audit(config: &Config, record: &Record) {
 pub fn record_bypass(ctx: &Context, tool: &str) {
     match Config::load(ctx) {
         Ok(config) => {
-            let mut record = Record::new(ctx, tool, "bypass");
+            let mut record = Record::new(ctx, tool, Outcome::Bypass);
             record.detail = Some("DBGUARD_BYPASS set: not analysed".into());
             write_audit(&config, &record);
         }

@@ -8,7 +8,7 @@ use std::io;
 
 use indicatif::HumanBytes;
 
-use crate::audit::Record;
+use crate::audit::{Outcome, Record};
 use crate::pgtools::{PgTools, quote_literal};
 use crate::shim::guard::{self, Decision};
 use crate::shim::safeguard::{self, Protection, write_audit};
@@ -38,7 +38,7 @@ pub struct Operation<'a> {
 /// real tool now. Every failure before the backup is complete refuses.
 pub fn protect(ctx: &Context, op: &Operation<'_>) -> Result<(), Error> {
     let what = &op.what;
-    let mut record = Record::new(ctx, op.tool, "refused");
+    let mut record = Record::new(ctx, op.tool, Outcome::Refused);
     let config = safeguard::load_config(ctx, what)?;
     let refuse = safeguard::refusal(&config, what);
     record.target = Some((&op.maintenance).into());
@@ -55,7 +55,7 @@ pub fn protect(ctx: &Context, op: &Operation<'_>) -> Result<(), Error> {
     let plan = match guard::decide_whole_database(op.verb, &target.dbname, policy) {
         Decision::Guard(plan) => plan,
         Decision::Pass => {
-            record.decision = "policy_off".into();
+            record.decision = Outcome::PolicyOff;
             record.detail = Some(format!("policy off for database \"{}\"", target.dbname));
             write_audit(&config, &record);
             return Ok(());
@@ -75,7 +75,7 @@ pub fn protect(ctx: &Context, op: &Operation<'_>) -> Result<(), Error> {
                     "dbguard: database \"{database}\" does not exist, so there is nothing to back up; {} runs unguarded",
                     op.tool
                 );
-                record.decision = "pass".into();
+                record.decision = Outcome::Pass;
                 record.detail = Some(format!("database \"{database}\" does not exist"));
                 write_audit(&config, &record);
                 return Ok(());
