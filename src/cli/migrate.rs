@@ -11,7 +11,7 @@
 use std::fs::OpenOptions;
 use std::process::Command;
 
-use crate::audit::{BackupRecord, Outcome, Record};
+use crate::audit::{Outcome, Record};
 use crate::backup::{self, Created, Preflight, Request, Scope};
 use crate::cli::check_migration::AlembicOptions;
 use crate::config::Config;
@@ -21,7 +21,7 @@ use crate::error::exit;
 use crate::pgtools::PgTools;
 use crate::restore::{RestoreRequest, restore};
 use crate::shim::alembic_guard;
-use crate::shim::safeguard::write_audit;
+use crate::shim::protect::{self, backup_record, write_audit};
 use crate::shim::spawn::{self, Ended};
 use crate::shim::{RealTool, Tool};
 use crate::target::{Target, redact};
@@ -64,7 +64,7 @@ pub fn run(args: Args, ctx: &Context) -> Result<u8, Error> {
             format!("no backup of \"{}\" is possible ({e})", target.dbname),
         )
     })?;
-    let reason = crate::shim::safeguard::redacted_command(ctx);
+    let reason = protect::redacted_command(ctx);
     let before = take(&config, &tools, &pre, format!("before {reason}")).map_err(|e| {
         refuse(
             &mut record,
@@ -140,16 +140,7 @@ fn take(
     pre: &Preflight,
     reason: String,
 ) -> Result<Created, Error> {
-    backup::take(config, tools, pre, &Request::new(reason, Scope::database()))
-}
-
-fn backup_record(created: &Created) -> BackupRecord {
-    BackupRecord {
-        id: created.metadata.id.clone(),
-        database: created.metadata.database.clone(),
-        sha256: created.metadata.sha256.clone(),
-        path: created.data_path.clone(),
-    }
+    protect::take_backup(config, tools, pre, &Request::new(reason, Scope::database()))
 }
 
 fn announce(when: &str, created: &Created) {

@@ -31,16 +31,17 @@ use std::process::{Command, Stdio};
 
 use crate::alembic::script_dir::{self, ScriptDir};
 use crate::alembic::static_scan;
-use crate::audit::{BYPASS_ENV, Outcome, Record};
+use crate::audit::BYPASS_ENV;
 use crate::backup::Scope;
 use crate::config::{Config, Policy};
+use crate::error::Refusal;
 use crate::pgtools::{PgTools, QueryError};
 use crate::shim::RealTool;
 use crate::shim::alembic::{AlembicArgs, Command as AlembicCommand, Intent};
 use crate::shim::alembic_target::{self, FoundUrl};
 use crate::shim::chain::{CHAIN_ENV, Link};
 use crate::shim::guard::{self, Decision};
-use crate::shim::safeguard::{self, Protection, record_bypass, write_audit};
+use crate::shim::protect::{self, View, record_bypass};
 use crate::shim::spawn;
 use crate::sql::{Problem, ScanReport, Scanner, Severity};
 use crate::target::{ConnectionArgs, Target, redact, sqlalchemy_to_libpq};
@@ -123,33 +124,41 @@ fn protect_migration(
     real: &RealTool,
 ) -> Result<(), Error> {
     let what = format!("alembic {} {revision}", direction.command());
-    let mut record = Record::new(ctx, "alembic", Outcome::Refused);
-    let config = safeguard::load_config(ctx, &what)?;
+    let config = load_config(ctx, &what)?;
     if direction == Direction::Upgrade && !config.file.alembic.upgrade_analysis.unwrap_or(true) {
         return Ok(());
     }
-    let refuse = safeguard::refusal(&config, &what);
-    let target = match resolve_target(ctx, args, &config) {
-        Ok(t) => t,
-        Err(why) => return Err(refuse(&mut record, why)),
-    };
-    record.target = Some((&target).into());
-
+    let target = resolve_target(ctx, args, &config)
+        .map_err(|why| protect::refused(ctx, "alembic", None, Refusal::guarded(&what, why)))?;
     let policy = config.policy_for(&target);
+    let mut migration = Migration {
+        what,
+        target,
+        direction,
+        revision,
+        current: Err(String::new()),
+        steps: Vec::new(),
+        report: None,
+        render_error: None,
+        judged: ScanReport::default(),
+    };
     if policy == Policy::Off {
         if direction == Direction::Downgrade {
-            record.decision = Outcome::PolicyOff;
-            record.detail = Some(format!("policy off for database \"{}\"", target.dbname));
-            write_audit(&config, &record);
+            // Recorded as `policy_off` by the pipeline; nothing is read.
+            return protect::protect(ctx, &migration);
         }
         return Ok(());
     }
-    let tools = match PgTools::resolve(ctx) {
-        Ok(tools) => tools,
-        Err(e) => return Err(refuse(&mut record, format!("no backup is possible ({e})"))),
-    };
+    let tools = PgTools::resolve(ctx).map_err(|e| {
+        protect::refused(
+            ctx,
+            "alembic",
+            Some(&migration.target),
+            Refusal::guarded(&migration.what, format!("no backup is possible ({e})")),
+        )
+    })?;
 
-    let current = current_revisions(&tools, &target);
+    let current = current_revisions(&tools, &migration.target);
     if direction == Direction::Upgrade
         && let Ok(revs) = &current
         && nothing_to_apply(&read_project(ctx, args), revs, revision)
@@ -172,74 +181,99 @@ fn protect_migration(
         },
         (Err(_), Err(_)) => (Vec::new(), None),
     };
-    let decision = match direction {
-        Direction::Downgrade => {
-            guard::decide_whole_database(DOWNGRADE_WORD, &target.dbname, policy)
-        }
-        Direction::Upgrade => {
-            // Without a render, what the files show is for the person to
-            // read; the static scan cannot see SQL built from data, so the
-            // database's name is the word, as for unreadable SQL in psql.
-            let mut judged = match &render {
-                Ok(_) => report.clone().unwrap_or_default(),
-                Err(_) => ScanReport::default(),
-            };
-            if let Err(why) = &render {
-                judged.push_problem(Problem {
-                    severity: Severity::Error,
-                    path: "upgrade.sql".into(),
-                    line: None,
-                    message: why.clone(),
-                });
+    // Without a render, what the files show is for the person to read; the
+    // static scan cannot see SQL built from data, so the database's name
+    // is the word, as for unreadable SQL in psql.
+    let mut judged = match &render {
+        Ok(_) => report.clone().unwrap_or_default(),
+        Err(_) => ScanReport::default(),
+    };
+    if let Err(why) = &render {
+        judged.push_problem(Problem {
+            severity: Severity::Error,
+            path: "upgrade.sql".into(),
+            line: None,
+            message: why.clone(),
+        });
+    }
+    migration.current = current;
+    migration.steps = steps;
+    migration.report = report;
+    migration.render_error = render.err();
+    migration.judged = judged;
+    if direction == Direction::Upgrade && migration.judged.is_safe() {
+        // An additive upgrade: nothing to ask, nothing to record.
+        return Ok(());
+    }
+    protect::protect(ctx, &migration)
+}
+
+/// The configuration for the alembic guard about to protect `what`; a
+/// file that cannot be read refuses (nothing is known about the policy).
+fn load_config(ctx: &Context, what: &str) -> Result<Config, Error> {
+    Config::load(ctx).map_err(|e| {
+        Refusal::guarded(what, format!("the configuration cannot be read ({e})")).into()
+    })
+}
+
+/// An upgrade or downgrade, read and rendered, for the protect pipeline.
+struct Migration<'a> {
+    what: String,
+    target: Target,
+    direction: Direction,
+    revision: &'a str,
+    /// The revisions applied now, or why they could not be read.
+    current: Result<Vec<String>, String>,
+    steps: Vec<Step>,
+    /// What the render (or the revision files) showed.
+    report: Option<ScanReport>,
+    render_error: Option<String>,
+    /// What an upgrade is judged on: the render's findings, or the render's
+    /// failure as unreadable SQL.
+    judged: ScanReport,
+}
+
+impl protect::Operation for Migration<'_> {
+    fn tool(&self) -> &'static str {
+        "alembic"
+    }
+
+    fn what(&self) -> String {
+        self.what.clone()
+    }
+
+    fn findings(&self) -> Option<&ScanReport> {
+        self.report.as_ref()
+    }
+
+    fn target(&self, _tools: Option<&PgTools>) -> Result<Target, String> {
+        Ok(self.target.clone())
+    }
+
+    fn decide(&self, target: &Target, policy: &dyn Fn(&str) -> Policy) -> Decision {
+        let policy = policy(&target.dbname);
+        match self.direction {
+            Direction::Downgrade => {
+                guard::decide_whole_database(DOWNGRADE_WORD, &target.dbname, policy)
             }
-            guard::decide(&judged, &target.dbname, |_| policy, Scope::database())
+            Direction::Upgrade => {
+                guard::decide(&self.judged, &target.dbname, |_| policy, Scope::database())
+            }
         }
-    };
-    let plan = match decision {
-        Decision::Guard(plan) => plan,
-        Decision::Pass => return Ok(()),
-        Decision::Refuse(why) => return Err(refuse(&mut record, why)),
-    };
-    if let Some(report) = &report {
-        record = record.with_findings(&report.findings, report.findings_omitted);
     }
-    // An unreachable database is refused before anyone is asked.
-    let (_, preflights) = safeguard::check_backups(&tools, &target, &plan, None);
-    let preflights = match preflights {
-        Ok(ready) => ready,
-        Err((database, e)) => {
-            return Err(refuse(
-                &mut record,
-                format!("no backup of \"{database}\" is possible ({e})"),
-            ));
+
+    fn summary(&self, view: &View<'_>, out: &mut Vec<u8>) {
+        Outlook {
+            target: view.target,
+            direction: self.direction,
+            current: self.current.as_deref().ok(),
+            revision: self.revision,
+            steps: &self.steps,
+            report: self.report.as_ref(),
+            render_error: self.render_error.as_deref(),
         }
-    };
-    let mut summary = Vec::new();
-    Outlook {
-        target: &target,
-        direction,
-        current: current.as_deref().ok(),
-        revision,
-        steps: &steps,
-        report: report.as_ref(),
-        render_error: render.as_ref().err().map(String::as_str),
+        .print(out);
     }
-    .print(&mut summary);
-    let summary = safeguard::lines(&summary);
-    safeguard::ask_back_up_record(
-        ctx,
-        &Protection {
-            config: &config,
-            tools: &tools,
-            target: &target,
-            plan: &plan,
-            preflights: &preflights,
-            summary,
-            reason: safeguard::redacted_command(ctx),
-        },
-        &mut record,
-        &refuse,
-    )
 }
 
 /// The database alembic will migrate, as a libpq target; `Err` is the
@@ -304,70 +338,62 @@ fn protect_stamp(
     purge: bool,
 ) -> Result<(), Error> {
     let what = format!("alembic stamp {}", revisions.join(" "));
-    let mut record = Record::new(ctx, "alembic", Outcome::Refused);
-    let config = safeguard::load_config(ctx, &what)?;
-    let refuse = safeguard::refusal(&config, &what);
-    let target = match resolve_target(ctx, args, &config) {
-        Ok(t) => t,
-        Err(why) => return Err(refuse(&mut record, why)),
-    };
-    record.target = Some((&target).into());
-    let policy = config.policy_for(&target);
-    let plan = match guard::decide_whole_database(STAMP_WORD, &target.dbname, policy) {
-        Decision::Guard(plan) => plan,
-        Decision::Pass => {
-            record.decision = Outcome::PolicyOff;
-            record.detail = Some(format!("policy off for database \"{}\"", target.dbname));
-            write_audit(&config, &record);
-            return Ok(());
-        }
-        Decision::Refuse(why) => return Err(refuse(&mut record, why)),
-    };
-    let tools = match PgTools::resolve(ctx) {
-        Ok(tools) => tools,
-        Err(e) => return Err(refuse(&mut record, format!("no backup is possible ({e})"))),
-    };
-    // The version table is read beside the connection checks: each is a
-    // psql start the person would otherwise wait for in turn.
-    let (current, (_, preflights)) = std::thread::scope(|threads| {
-        let current = threads.spawn(|| current_revisions(&tools, &target));
-        let checked = safeguard::check_backups(&tools, &target, &plan, None);
-        let current = current
-            .join()
-            .unwrap_or_else(|_| Err("reading the version table crashed".into()));
-        (current, checked)
-    });
-    let preflights = match preflights {
-        Ok(ready) => ready,
-        Err((database, e)) => {
-            return Err(refuse(
-                &mut record,
-                format!("no backup of \"{database}\" is possible ({e})"),
-            ));
-        }
-    };
-    let mut summary = Vec::new();
-    write_stamp_outlook(
-        &target,
-        current.as_deref().ok(),
-        revisions,
-        purge,
-        &mut summary,
-    );
-    safeguard::ask_back_up_record(
+    let config = load_config(ctx, &what)?;
+    protect::protect(
         ctx,
-        &Protection {
-            config: &config,
-            tools: &tools,
-            target: &target,
-            plan: &plan,
-            preflights: &preflights,
-            summary: safeguard::lines(&summary),
-            reason: safeguard::redacted_command(ctx),
+        &Stamp {
+            what,
+            target: resolve_target(ctx, args, &config),
+            revisions,
+            purge,
         },
-        &mut record,
-        &refuse,
     )
+}
+
+/// `alembic stamp`, for the protect pipeline.
+struct Stamp<'a> {
+    what: String,
+    target: Result<Target, String>,
+    revisions: &'a [String],
+    purge: bool,
+}
+
+impl protect::Operation for Stamp<'_> {
+    fn tool(&self) -> &'static str {
+        "alembic"
+    }
+
+    fn what(&self) -> String {
+        self.what.clone()
+    }
+
+    fn target(&self, _tools: Option<&PgTools>) -> Result<Target, String> {
+        self.target.clone()
+    }
+
+    fn decide(&self, target: &Target, policy: &dyn Fn(&str) -> Policy) -> Decision {
+        guard::decide_whole_database(STAMP_WORD, &target.dbname, policy(&target.dbname))
+    }
+
+    /// The version table is read in the connection check: each query is a
+    /// psql start the person would otherwise wait for in turn.
+    fn helper_query(&self) -> Option<String> {
+        Some(VERSION_QUERY.to_owned())
+    }
+
+    fn summary(&self, view: &View<'_>, out: &mut Vec<u8>) {
+        let current = match view.rows {
+            Some(Ok(rows)) => Some(revisions_of(rows.clone())),
+            _ => None,
+        };
+        write_stamp_outlook(
+            view.target,
+            current.as_deref(),
+            self.revisions,
+            self.purge,
+            out,
+        );
+    }
 }
 
 /// What the person sees before a stamp is confirmed.
@@ -422,12 +448,17 @@ const VERSION_QUERY: &str = "select case when to_regclass('alembic_version') is 
 /// nothing has been applied yet (an empty list).
 pub fn current_revisions(tools: &PgTools, target: &Target) -> Result<Vec<String>, String> {
     let rows = tools.query(target, VERSION_QUERY).map_err(query_error)?;
+    Ok(revisions_of(rows))
+}
+
+/// The revisions in `VERSION_QUERY`'s rows.
+fn revisions_of(rows: Vec<Vec<String>>) -> Vec<String> {
     let field = rows
         .into_iter()
         .next()
         .and_then(|r| r.into_iter().next())
         .unwrap_or_default();
-    Ok(field.split_whitespace().map(xml_unescape).collect())
+    field.split_whitespace().map(xml_unescape).collect()
 }
 
 /// Undoes the escaping of XML text content (revision ids are normally
@@ -640,7 +671,7 @@ fn write_review(shown: &str, report: &ScanReport, out: &mut impl io::Write) {
         out,
         "dbguard: review {shown} before applying it: autogenerate wrote destructive operations into upgrade() (a renamed table or column looks to it like a drop and a create):"
     );
-    safeguard::write_findings(report, SHOWN_FINDINGS, |f| format!("line {}", f.line), out);
+    protect::write_findings(report, SHOWN_FINDINGS, |f| format!("line {}", f.line), out);
 }
 
 /// One revision a migration run applies or reverts.
@@ -869,7 +900,7 @@ impl Outlook<'_> {
                 let _ = writeln!(out, "  no destructive statement found in {scanned}");
             }
             let statically = render_error.is_some();
-            safeguard::write_findings(
+            protect::write_findings(
                 report,
                 SHOWN_FINDINGS,
                 |f| {

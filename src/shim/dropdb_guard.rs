@@ -11,7 +11,7 @@ use crate::audit::BYPASS_ENV;
 use crate::error::Refusal;
 use crate::shim::chain::Link;
 use crate::shim::dropdb::{DropdbArgs, Intent};
-use crate::shim::safeguard::record_bypass;
+use crate::shim::protect::record_bypass;
 use crate::shim::whole_database::{self, Operation};
 use crate::target::{ConnectionArgs, Target};
 use crate::{Context, Error};

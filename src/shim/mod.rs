@@ -20,11 +20,12 @@ pub mod guard;
 pub mod live;
 pub mod pg_restore;
 pub mod pg_restore_guard;
+pub mod protect;
 pub mod psql;
 pub mod psql_guard;
 pub mod resolve;
-pub mod safeguard;
 pub mod spawn;
+pub mod statements;
 pub mod stdin;
 pub mod whole_database;
 

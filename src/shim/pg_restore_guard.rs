@@ -19,7 +19,7 @@ use crate::error::Refusal;
 use crate::pgtools::{PgTools, first_error_line};
 use crate::shim::chain::Link;
 use crate::shim::pg_restore::{Intent, PgRestoreArgs};
-use crate::shim::safeguard::record_bypass;
+use crate::shim::protect::record_bypass;
 use crate::shim::whole_database::{self, Operation};
 use crate::target::{ConnectionArgs, Target};
 use crate::{Context, Error};
