@@ -10,11 +10,11 @@ use std::ffi::OsString;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use crate::alembic::args::AlembicArgs;
 use crate::alembic::check::{self, MigrationCheck};
 use crate::config::Config;
 use crate::error::exit;
 use crate::pgtools::PgTools;
-use crate::shim::alembic::AlembicArgs;
 use crate::shim::alembic_guard::{self, Direction, render_range};
 use crate::shim::{RealTool, Tool};
 use crate::sql::Format;

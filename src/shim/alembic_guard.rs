@@ -29,16 +29,16 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use crate::alembic::args::{AlembicArgs, Command as AlembicCommand, Intent};
 use crate::alembic::script_dir::{self, ScriptDir};
 use crate::alembic::static_scan;
+use crate::alembic::url::{self, FoundUrl};
 use crate::audit::BYPASS_ENV;
 use crate::backup::Scope;
 use crate::config::{Config, Policy};
 use crate::error::Refusal;
 use crate::pgtools::{PgTools, QueryError};
 use crate::shim::RealTool;
-use crate::shim::alembic::{AlembicArgs, Command as AlembicCommand, Intent};
-use crate::shim::alembic_target::{self, FoundUrl};
 use crate::shim::chain::{CHAIN_ENV, Link};
 use crate::shim::guard::{self, Decision};
 use crate::shim::protect::{self, View, record_bypass};
@@ -310,8 +310,8 @@ pub fn resolve_connection(
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e),
     };
-    let FoundUrl { url, origin } = alembic_target::find_url(args, env, config_url, &cwd, read_ini)
-        .map_err(|e| e.to_string())?;
+    let FoundUrl { url, origin } =
+        url::find_url(args, env, config_url, &cwd, read_ini).map_err(|e| e.to_string())?;
     let uri = sqlalchemy_to_libpq(&url)
         .map_err(|e| format!("the database URL from {origin} is unusable: {e}"))?;
     let conn = ConnectionArgs {
@@ -534,9 +534,9 @@ pub struct ProjectRead {
 
 fn read_project(ctx: &Context, args: &AlembicArgs) -> ProjectRead {
     let cwd = ctx.cwd.clone().unwrap_or_else(|| PathBuf::from("/"));
-    let ini = alembic_target::ini_path(args, ctx.var("ALEMBIC_CONFIG"), &cwd);
+    let ini = url::ini_path(args, ctx.var("ALEMBIC_CONFIG"), &cwd);
     // Nested version directories are not read here.
-    let section = alembic_target::ini_section(args);
+    let section = url::ini_section(args);
     let recursive =
         std::fs::read_to_string(&ini).is_ok_and(|t| script_dir::recursive(&t, &section));
     let locations = project_locations(ctx, args, &cwd);
@@ -580,11 +580,11 @@ pub fn project_scripts(ctx: &Context, args: &AlembicArgs, cwd: &Path) -> ScriptD
 /// The directories alembic keeps revision files in, from its ini file;
 /// empty when the file cannot be read.
 pub fn project_locations(ctx: &Context, args: &AlembicArgs, cwd: &Path) -> Vec<PathBuf> {
-    let ini = alembic_target::ini_path(args, ctx.var("ALEMBIC_CONFIG"), cwd);
+    let ini = url::ini_path(args, ctx.var("ALEMBIC_CONFIG"), cwd);
     let Ok(text) = std::fs::read_to_string(&ini) else {
         return Vec::new();
     };
-    let section = alembic_target::ini_section(args);
+    let section = url::ini_section(args);
     script_dir::version_locations(&text, &ini, &section, cwd)
 }
 

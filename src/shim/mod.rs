@@ -8,9 +8,7 @@
 //! and backed up whole (`dropdb_guard`, `pg_restore_guard`). Every other
 //! invocation passes straight through.
 
-pub mod alembic;
 pub mod alembic_guard;
-pub mod alembic_target;
 pub mod chain;
 pub mod dropdb;
 pub mod dropdb_guard;

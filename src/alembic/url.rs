@@ -12,7 +12,7 @@
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
-use crate::shim::alembic::AlembicArgs;
+use crate::alembic::args::AlembicArgs;
 
 /// The explicit override, read before anything else.
 pub const DATABASE_URL_ENV: &str = "DBGUARD_DATABASE_URL";
