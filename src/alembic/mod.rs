@@ -7,6 +7,9 @@
 
 pub mod args;
 pub mod check;
+pub mod project;
+pub mod render;
 pub mod script_dir;
 pub mod static_scan;
 pub mod url;
+pub mod version_table;

@@ -11,6 +11,7 @@
 use std::fs::OpenOptions;
 use std::process::Command;
 
+use crate::alembic::url::resolve_connection;
 use crate::audit::{Outcome, Record};
 use crate::backup::{self, Created, Preflight, Request, Scope};
 use crate::cli::check_migration::AlembicOptions;
@@ -20,7 +21,6 @@ use crate::error::Refusal;
 use crate::error::exit;
 use crate::pgtools::PgTools;
 use crate::restore::{RestoreRequest, restore};
-use crate::shim::alembic_guard;
 use crate::shim::protect::{self, backup_record, write_audit};
 use crate::shim::spawn::{self, Ended};
 use crate::shim::{RealTool, Tool};
@@ -53,8 +53,8 @@ pub fn run(args: Args, ctx: &Context) -> Result<u8, Error> {
         write_audit(&config, record);
         Error::from(refusal(why))
     };
-    let (conn, target) = alembic_guard::resolve_connection(ctx, &alembic, &config)
-        .map_err(|why| refuse(&mut record, why))?;
+    let (conn, target) =
+        resolve_connection(ctx, &alembic, &config).map_err(|why| refuse(&mut record, why))?;
     record.target = Some((&target).into());
     let tools = PgTools::resolve(ctx)
         .map_err(|e| refuse(&mut record, format!("no backup is possible ({e})")))?;
