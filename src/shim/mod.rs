@@ -8,24 +8,29 @@
 //! and backed up whole (`dropdb_guard`, `pg_restore_guard`). Every other
 //! invocation passes straight through.
 
-pub mod alembic_guard;
 pub mod chain;
-pub mod dropdb;
-pub mod dropdb_guard;
-pub mod exec;
 pub mod getopt;
 pub mod guard;
+pub mod launch;
 pub mod live;
-pub mod pg_restore;
-pub mod pg_restore_guard;
 pub mod protect;
-pub mod psql;
-pub mod psql_guard;
 pub mod resolve;
 pub mod spawn;
 pub mod statements;
 pub mod stdin;
+pub mod tools;
 pub mod whole_database;
+
+// The paths these modules had before `tools/` and `launch`, kept so code
+// written against them still compiles.
+pub use launch as exec;
+pub use tools::alembic as alembic_guard;
+pub use tools::dropdb as dropdb_guard;
+pub use tools::dropdb::args as dropdb;
+pub use tools::pg_restore as pg_restore_guard;
+pub use tools::pg_restore::args as pg_restore;
+pub use tools::psql as psql_guard;
+pub use tools::psql::args as psql;
 
 use std::ffi::OsStr;
 use std::fmt;
@@ -98,21 +103,21 @@ pub fn run(tool: Tool, ctx: &Context) -> Result<u8, Error> {
     let real = RealTool::resolve(tool, ctx)?;
     match tool {
         Tool::Psql => {
-            let launch = psql_guard::guard(ctx, &link)?;
+            let launch = tools::psql::guard(ctx, &link)?;
             let args = launch
                 .args
                 .as_deref()
                 .unwrap_or_else(|| ctx.args.get(1..).unwrap_or_default());
-            return Err(exec::exec_with(&real, &link, args, &launch.env));
+            return Err(launch::exec_with(&real, &link, args, &launch.env));
         }
         Tool::Alembic => {
-            if let Some(status) = alembic_guard::review_autogenerate(ctx, &link, &real) {
+            if let Some(status) = tools::alembic::review_autogenerate(ctx, &link, &real) {
                 return status;
             }
-            alembic_guard::guard(ctx, &link, &real)?
+            tools::alembic::guard(ctx, &link, &real)?
         }
-        Tool::Dropdb => dropdb_guard::guard(ctx, &link)?,
-        Tool::PgRestore => pg_restore_guard::guard(ctx, &link)?,
+        Tool::Dropdb => tools::dropdb::guard(ctx, &link)?,
+        Tool::PgRestore => tools::pg_restore::guard(ctx, &link)?,
     }
-    Err(exec::exec(&real, ctx, &link))
+    Err(launch::exec(&real, ctx, &link))
 }

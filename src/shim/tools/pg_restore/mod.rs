@@ -10,6 +10,8 @@
 //! archive is a file. An archive on stdin cannot be read twice, so that
 //! case is refused with the way around it.
 
+pub mod args;
+
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -18,8 +20,8 @@ use crate::audit::BYPASS_ENV;
 use crate::error::Refusal;
 use crate::pgtools::{PgTools, first_error_line};
 use crate::shim::chain::Link;
-use crate::shim::pg_restore::{Intent, PgRestoreArgs};
 use crate::shim::protect::record_bypass;
+use crate::shim::tools::pg_restore::args::{Intent, PgRestoreArgs};
 use crate::shim::whole_database::{self, Operation};
 use crate::target::{ConnectionArgs, Target};
 use crate::{Context, Error};

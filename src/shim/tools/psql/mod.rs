@@ -7,6 +7,8 @@
 //! The path for harmless SQL is kept short on purpose: no configuration,
 //! no connection and no child process before exec.
 
+pub mod args;
+
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io;
@@ -21,9 +23,9 @@ use crate::pgtools::PgTools;
 use crate::shim::chain::Link;
 use crate::shim::live;
 use crate::shim::protect::record_bypass;
-use crate::shim::psql::{Action, ArgPos, Mode, PsqlArgs};
 use crate::shim::statements;
 use crate::shim::stdin::{self, StdinKind};
+use crate::shim::tools::psql::args::{Action, ArgPos, Mode, PsqlArgs};
 use crate::sql::{Problem, ScanReport, Scanner, Severity};
 use crate::target::{ConnectionArgs, Target};
 use crate::{Context, Error};

@@ -5,13 +5,15 @@
 //! dropdb. An invocation dropdb itself rejects, `--help` and `--version`
 //! pass straight through.
 
+pub mod args;
+
 use std::ffi::OsStr;
 
 use crate::audit::BYPASS_ENV;
 use crate::error::Refusal;
 use crate::shim::chain::Link;
-use crate::shim::dropdb::{DropdbArgs, Intent};
 use crate::shim::protect::record_bypass;
+use crate::shim::tools::dropdb::args::{DropdbArgs, Intent};
 use crate::shim::whole_database::{self, Operation};
 use crate::target::{ConnectionArgs, Target};
 use crate::{Context, Error};
