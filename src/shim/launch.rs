@@ -1,6 +1,7 @@
-//! Becoming the real tool. The process is replaced (execve), so signals, the
-//! terminal, stdin and the exit status belong to the real tool, exactly as
-//! if the shell had started it.
+//! Becoming the real tool, once the plan is carried out. The process is
+//! replaced (execve), so signals, the terminal, stdin and the exit status
+//! belong to the real tool, exactly as if the shell had started it. For
+//! psql, the plan's last step adds the preload library to the environment.
 
 use std::ffi::OsString;
 use std::os::unix::process::CommandExt;
@@ -9,6 +10,49 @@ use std::process::Command;
 use crate::shim::RealTool;
 use crate::shim::chain::{CHAIN_ENV, Link};
 use crate::{ARGV0_ENV, Context, Error};
+
+/// How the real tool is started.
+#[derive(Debug)]
+pub enum Launch {
+    /// Exec it, with `args` instead of the user's arguments when given (a
+    /// spooled `-f` pipe renamed), and `env` added to the environment (the
+    /// preload library for psql).
+    Exec {
+        args: Option<Vec<OsString>>,
+        env: Vec<(OsString, OsString)>,
+    },
+    /// It already ran as a child (`alembic revision --autogenerate`, whose
+    /// new file is reviewed afterwards): exit with its status.
+    Exited(u8),
+}
+
+impl Launch {
+    /// Exec with the user's arguments and environment.
+    pub fn as_given() -> Launch {
+        Launch::Exec {
+            args: None,
+            env: Vec::new(),
+        }
+    }
+}
+
+/// What a plan does last, after anything it protects is protected: hand
+/// over what was read (psql's spooled stdin) and say how to start the tool.
+pub type Then<'a> = Box<dyn FnOnce() -> Result<Launch, Error> + 'a>;
+
+/// Carries out `then` and becomes the real tool; returns only on failure,
+/// or with the status of a tool that ran as a child.
+pub fn launch(real: &RealTool, ctx: &Context, link: &Link, then: Then<'_>) -> Result<u8, Error> {
+    match then()? {
+        Launch::Exec { args, env } => {
+            let args = args
+                .as_deref()
+                .unwrap_or_else(|| ctx.args.get(1..).unwrap_or_default());
+            Err(exec_with(real, link, args, &env))
+        }
+        Launch::Exited(status) => Ok(status),
+    }
+}
 
 /// Replaces this process with `real`, passing every argument after argv[0]
 /// untouched. Returns only on failure.

@@ -6,6 +6,7 @@
 //! typing the word.
 
 use std::io;
+use std::rc::Rc;
 
 use crate::backup::Scope;
 use crate::config::Policy;
@@ -20,9 +21,8 @@ use crate::{Context, Error};
 const SHOWN_FINDINGS: usize = 20;
 
 /// Target, policy, facts, question, backups and audit for destructive SQL
-/// aimed at `target`: the script pre-flight's resolved target, or the live
-/// connection of an interactive session (`shim::live`). `tools` finds the
-/// client programs.
+/// aimed at `target`: here, the live connection of an interactive session
+/// (`shim::live`). `tools` finds the client programs.
 pub fn protect_on(
     ctx: &Context,
     target: Result<Target, Error>,
@@ -31,19 +31,31 @@ pub fn protect_on(
 ) -> Result<(), Error> {
     protect::protect(
         ctx,
-        &Statements {
-            report,
-            target: target.map_err(|e| format!("cannot tell which database it is for ({e})")),
-            tools: &tools,
-        },
+        &Statements::new(Rc::new(report.clone()), target, tools),
     )
 }
 
 /// Destructive SQL psql is about to send, as the protect pipeline sees it.
-struct Statements<'a> {
-    report: &'a ScanReport,
+pub struct Statements<'a> {
+    report: Rc<ScanReport>,
     target: Result<Target, String>,
-    tools: &'a dyn Fn() -> Result<PgTools, Error>,
+    tools: Box<dyn Fn() -> Result<PgTools, Error> + 'a>,
+}
+
+impl<'a> Statements<'a> {
+    /// `report` aimed at `target` (or why that cannot be told); `tools`
+    /// finds the client programs.
+    pub fn new(
+        report: Rc<ScanReport>,
+        target: Result<Target, Error>,
+        tools: impl Fn() -> Result<PgTools, Error> + 'a,
+    ) -> Statements<'a> {
+        Statements {
+            report,
+            target: target.map_err(|e| format!("cannot tell which database it is for ({e})")),
+            tools: Box::new(tools),
+        }
+    }
 }
 
 impl protect::Operation for Statements<'_> {
@@ -52,7 +64,7 @@ impl protect::Operation for Statements<'_> {
     }
 
     fn what(&self) -> String {
-        describe(self.report)
+        describe(&self.report)
     }
 
     fn what_on(&self, target: &Target) -> String {
@@ -60,7 +72,7 @@ impl protect::Operation for Statements<'_> {
     }
 
     fn findings(&self) -> Option<&ScanReport> {
-        Some(self.report)
+        Some(&self.report)
     }
 
     fn tools(&self, _ctx: &Context) -> Result<PgTools, Error> {
@@ -72,11 +84,11 @@ impl protect::Operation for Statements<'_> {
     }
 
     fn decide(&self, target: &Target, policy: &dyn Fn(&str) -> Policy) -> Decision {
-        guard::decide(self.report, &target.dbname, policy, Scope::database())
+        guard::decide(&self.report, &target.dbname, policy, Scope::database())
     }
 
     fn helper_query(&self) -> Option<String> {
-        table_facts_query(self.report)
+        table_facts_query(&self.report)
     }
 
     fn when_absent(&self, database: &str, target: &Target) -> Option<(Target, String)> {
@@ -92,14 +104,14 @@ impl protect::Operation for Statements<'_> {
 
     fn scope(&self, plan: Guard, target: &Target, rows: &Rows) -> Guard {
         let facts = facts_of(rows);
-        with_local_scope(plan, &target.dbname, self.report, facts.0.as_deref())
+        with_local_scope(plan, &target.dbname, &self.report, facts.0.as_deref())
     }
 
     fn summary(&self, view: &View<'_>, out: &mut Vec<u8>) {
         let (facts, facts_error) = facts_of(view.rows);
         let radius = blast_radius(facts.as_deref(), facts_error.as_deref());
         print_summary(
-            self.report,
+            &self.report,
             Some(view.target),
             &radius,
             &backup_line(view.plan),
@@ -108,7 +120,7 @@ impl protect::Operation for Statements<'_> {
     }
 
     fn before_refusal(&self, target: Option<&Target>) {
-        print_summary(self.report, target, &[], "", &mut io::stderr());
+        print_summary(&self.report, target, &[], "", &mut io::stderr());
     }
 }
 

@@ -13,7 +13,6 @@ use crate::pgtools::{PgTools, quote_literal};
 use crate::shim::guard::{self, Decision};
 use crate::shim::protect::View;
 use crate::target::Target;
-use crate::{Context, Error};
 
 /// One operation on one database, as the tool's guard describes it.
 pub struct Operation<'a> {
@@ -24,14 +23,15 @@ pub struct Operation<'a> {
     /// What happens to the database, for the summary: `drop database "shop"`.
     pub action: String,
     /// The word to type under the `confirm` policy.
-    pub verb: &'a str,
+    pub verb: String,
     /// Where the tool connects first; asked whether the database exists
     /// when the database itself cannot be reached.
     pub maintenance: Target,
     /// The database destroyed, found with the real client tools when it
     /// needs them (`None`: they cannot be found); `Err` says why it cannot
     /// be told (a refusal).
-    pub target: &'a dyn Fn(Option<&PgTools>) -> Result<Target, String>,
+    #[allow(clippy::type_complexity)]
+    pub target: Box<dyn Fn(Option<&PgTools>) -> Result<Target, String> + 'a>,
 }
 
 impl crate::shim::protect::Operation for Operation<'_> {
@@ -52,7 +52,7 @@ impl crate::shim::protect::Operation for Operation<'_> {
     }
 
     fn decide(&self, target: &Target, policy: &dyn Fn(&str) -> Policy) -> Decision {
-        guard::decide_whole_database(self.verb, &target.dbname, policy(&target.dbname))
+        guard::decide_whole_database(&self.verb, &target.dbname, policy(&target.dbname))
     }
 
     fn when_absent(&self, database: &str, _target: &Target) -> Option<(Target, String)> {
@@ -68,12 +68,6 @@ impl crate::shim::protect::Operation for Operation<'_> {
     fn summary(&self, view: &View<'_>, out: &mut Vec<u8>) {
         print_summary(self, view.target, view.preflights.first(), out);
     }
-}
-
-/// Asks, backs up the whole database and records; `Ok` means: exec the
-/// real tool now. Every failure before the backup is complete refuses.
-pub fn protect(ctx: &Context, op: &Operation<'_>) -> Result<(), Error> {
-    crate::shim::protect::protect(ctx, op)
 }
 
 /// Whether `database` exists on the server `maintenance` reaches; `Err`

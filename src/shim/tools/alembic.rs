@@ -36,7 +36,6 @@ use crate::alembic::render::{Direction, Step, render};
 use crate::alembic::static_scan;
 use crate::alembic::url::resolve_target;
 use crate::alembic::version_table::{VERSION_QUERY, current_revisions, revisions_of};
-use crate::audit::BYPASS_ENV;
 use crate::backup::Scope;
 use crate::config::{Config, Policy};
 use crate::error::Refusal;
@@ -44,8 +43,10 @@ use crate::pgtools::PgTools;
 use crate::shim::RealTool;
 use crate::shim::chain::{CHAIN_ENV, Link};
 use crate::shim::guard::{self, Decision};
-use crate::shim::protect::{self, View, record_bypass};
+use crate::shim::launch::Launch;
+use crate::shim::protect::{self, View};
 use crate::shim::spawn;
+use crate::shim::{Invocation, Plan};
 use crate::sql::{Problem, ScanReport, Severity};
 use crate::target::Target;
 use crate::{ARGV0_ENV, Context, Error};
@@ -56,13 +57,20 @@ const SHOWN_FINDINGS: usize = 20;
 /// The word a downgrade asks for under the default policy.
 pub const DOWNGRADE_WORD: &str = "DOWNGRADE";
 
-/// Runs the guard. `Ok` means: exec the real alembic now.
-pub fn guard(ctx: &Context, link: &Link, real: &RealTool) -> Result<(), Error> {
-    if link.guarded_upstream() {
-        return Ok(());
-    }
+/// Plans an alembic command: a downgrade, an upgrade with something
+/// destructive in it, and a stamp are protected; `revision
+/// --autogenerate` runs as a child and its new file is reviewed; every
+/// other command launches at once.
+pub fn assess<'a>(inv: &Invocation<'a>) -> Plan<'a> {
+    let ctx = inv.ctx;
     let args = AlembicArgs::parse(ctx.args.get(1..).unwrap_or_default());
     let (direction, revision) = match (args.intent(), &args.command) {
+        (Intent::Autogenerate, _) => {
+            let (link, real) = (inv.link, inv.real);
+            return Plan::Pass(Box::new(move || {
+                review_autogenerate(ctx, link, real, &args)
+            }));
+        }
         (Intent::Downgrade, Some(AlembicCommand::Downgrade { revision, .. })) => {
             (Direction::Downgrade, revision)
         }
@@ -75,46 +83,43 @@ pub fn guard(ctx: &Context, link: &Link, real: &RealTool) -> Result<(), Error> {
                 revisions, purge, ..
             }),
         ) => {
-            if ctx.flag(BYPASS_ENV) {
-                record_bypass(ctx, "alembic");
-                return Ok(());
-            }
             let revisions: Vec<String> = revisions
                 .iter()
                 .map(|r| r.to_string_lossy().into_owned())
                 .collect();
-            return protect_stamp(ctx, &args, &revisions, *purge);
+            return assess_stamp(ctx, &args, revisions, *purge);
         }
-        _ => return Ok(()),
+        _ => return Plan::launch(),
     };
-    if ctx.flag(BYPASS_ENV) {
-        record_bypass(ctx, "alembic");
-        return Ok(());
-    }
     let revision = revision.to_string_lossy().into_owned();
-    protect_migration(ctx, &args, direction, &revision, real)
+    assess_migration(ctx, &args, direction, revision, inv.real)
 }
 
-fn protect_migration(
+fn assess_migration(
     ctx: &Context,
     args: &AlembicArgs,
     direction: Direction,
-    revision: &str,
+    revision: String,
     real: &RealTool,
-) -> Result<(), Error> {
+) -> Plan<'static> {
     let what = format!("alembic {} {revision}", direction.command());
-    let config = load_config(ctx, &what)?;
+    let config = match load_config(&what, ctx) {
+        Ok(config) => config,
+        Err(refusal) => return Plan::Refuse(refusal),
+    };
     if direction == Direction::Upgrade && !config.file.alembic.upgrade_analysis.unwrap_or(true) {
-        return Ok(());
+        return Plan::launch();
     }
-    let target = resolve_target(ctx, args, &config)
-        .map_err(|why| protect::refused(ctx, "alembic", None, Refusal::guarded(&what, why)))?;
+    let target = match resolve_target(ctx, args, &config) {
+        Ok(t) => t,
+        Err(why) => return Plan::Refuse(Refusal::guarded(&what, why)),
+    };
     let policy = config.policy_for(&target);
     let mut migration = Migration {
         what,
         target,
         direction,
-        revision,
+        revision: revision.clone(),
         current: Err(String::new()),
         steps: Vec::new(),
         report: None,
@@ -124,37 +129,38 @@ fn protect_migration(
     if policy == Policy::Off {
         if direction == Direction::Downgrade {
             // Recorded as `policy_off` by the pipeline; nothing is read.
-            return protect::protect(ctx, &migration);
+            return Plan::protect(migration);
         }
-        return Ok(());
+        return Plan::launch();
     }
-    let tools = PgTools::resolve(ctx).map_err(|e| {
-        protect::refused(
-            ctx,
-            "alembic",
-            Some(&migration.target),
-            Refusal::guarded(&migration.what, format!("no backup is possible ({e})")),
-        )
-    })?;
+    let tools = match PgTools::resolve(ctx) {
+        Ok(tools) => tools,
+        Err(e) => {
+            return Plan::Refuse(Refusal::guarded(
+                &migration.what,
+                format!("no backup is possible ({e})"),
+            ));
+        }
+    };
 
     let current = current_revisions(&tools, &migration.target);
     if direction == Direction::Upgrade
         && let Ok(revs) = &current
-        && nothing_to_apply(&read_project(ctx, args), revs, revision)
+        && nothing_to_apply(&read_project(ctx, args), revs, &revision)
     {
         // Already there: alembic will do nothing, so there is nothing to
         // render (a whole Python start-up saved on every deploy).
-        return Ok(());
+        return Plan::launch();
     }
     let render = match &current {
-        Ok(revs) => render(ctx, args, &real.path, direction, revs, revision),
+        Ok(revs) => render(ctx, args, &real.path, direction, revs, &revision),
         Err(e) => Err(format!("the current revision cannot be read ({e})")),
     };
     let (steps, report) = match (&render, &current) {
         (Ok(r), _) => (r.steps.clone(), Some(r.report.clone())),
         // alembic could not render it: read the revision files instead,
         // to show what will run; the operation stays guarded regardless.
-        (Err(_), Ok(revs)) => match static_fallback(ctx, args, direction, revs, revision) {
+        (Err(_), Ok(revs)) => match static_fallback(ctx, args, direction, revs, &revision) {
             Ok((steps, report)) => (steps, Some(report)),
             Err(_) => (Vec::new(), None),
         },
@@ -182,25 +188,24 @@ fn protect_migration(
     migration.judged = judged;
     if direction == Direction::Upgrade && migration.judged.is_safe() {
         // An additive upgrade: nothing to ask, nothing to record.
-        return Ok(());
+        return Plan::launch();
     }
-    protect::protect(ctx, &migration)
+    Plan::protect(migration)
 }
 
 /// The configuration for the alembic guard about to protect `what`; a
 /// file that cannot be read refuses (nothing is known about the policy).
-fn load_config(ctx: &Context, what: &str) -> Result<Config, Error> {
-    Config::load(ctx).map_err(|e| {
-        Refusal::guarded(what, format!("the configuration cannot be read ({e})")).into()
-    })
+fn load_config(what: &str, ctx: &Context) -> Result<Config, Refusal> {
+    Config::load(ctx)
+        .map_err(|e| Refusal::guarded(what, format!("the configuration cannot be read ({e})")))
 }
 
 /// An upgrade or downgrade, read and rendered, for the protect pipeline.
-struct Migration<'a> {
+struct Migration {
     what: String,
     target: Target,
     direction: Direction,
-    revision: &'a str,
+    revision: String,
     /// The revisions applied now, or why they could not be read.
     current: Result<Vec<String>, String>,
     steps: Vec<Step>,
@@ -212,7 +217,7 @@ struct Migration<'a> {
     judged: ScanReport,
 }
 
-impl protect::Operation for Migration<'_> {
+impl protect::Operation for Migration {
     fn tool(&self) -> &'static str {
         "alembic"
     }
@@ -246,7 +251,7 @@ impl protect::Operation for Migration<'_> {
             target: view.target,
             direction: self.direction,
             current: self.current.as_deref().ok(),
-            revision: self.revision,
+            revision: &self.revision,
             steps: &self.steps,
             report: self.report.as_ref(),
             render_error: self.render_error.as_deref(),
@@ -263,34 +268,34 @@ pub const STAMP_WORD: &str = "STAMP";
 /// at, and the next upgrade or downgrade runs against the wrong state. So
 /// it is confirmed (`STAMP`, the name under `protect`) and the whole
 /// database (the version table with it) is backed up first.
-fn protect_stamp(
+fn assess_stamp(
     ctx: &Context,
     args: &AlembicArgs,
-    revisions: &[String],
+    revisions: Vec<String>,
     purge: bool,
-) -> Result<(), Error> {
+) -> Plan<'static> {
     let what = format!("alembic stamp {}", revisions.join(" "));
-    let config = load_config(ctx, &what)?;
-    protect::protect(
-        ctx,
-        &Stamp {
-            what,
-            target: resolve_target(ctx, args, &config),
-            revisions,
-            purge,
-        },
-    )
+    let config = match load_config(&what, ctx) {
+        Ok(config) => config,
+        Err(refusal) => return Plan::Refuse(refusal),
+    };
+    Plan::protect(Stamp {
+        what,
+        target: resolve_target(ctx, args, &config),
+        revisions,
+        purge,
+    })
 }
 
 /// `alembic stamp`, for the protect pipeline.
-struct Stamp<'a> {
+struct Stamp {
     what: String,
     target: Result<Target, String>,
-    revisions: &'a [String],
+    revisions: Vec<String>,
     purge: bool,
 }
 
-impl protect::Operation for Stamp<'_> {
+impl protect::Operation for Stamp {
     fn tool(&self) -> &'static str {
         "alembic"
     }
@@ -321,7 +326,7 @@ impl protect::Operation for Stamp<'_> {
         write_stamp_outlook(
             view.target,
             current.as_deref(),
-            self.revisions,
+            &self.revisions,
             self.purge,
             out,
         );
@@ -374,20 +379,14 @@ fn write_stamp_outlook(
 /// scanned; destructive operations in it are listed, to be reviewed before
 /// anyone applies it. `None` for every other command (exec as usual);
 /// otherwise the status to exit with, alembic's own.
-pub fn review_autogenerate(
+fn review_autogenerate(
     ctx: &Context,
     link: &Link,
     real: &RealTool,
-) -> Option<Result<u8, Error>> {
-    if link.guarded_upstream() {
-        return None;
-    }
-    let args = AlembicArgs::parse(ctx.args.get(1..).unwrap_or_default());
-    if args.intent() != Intent::Autogenerate || ctx.flag(BYPASS_ENV) {
-        return None;
-    }
+    args: &AlembicArgs,
+) -> Result<Launch, Error> {
     let cwd = ctx.cwd.clone().unwrap_or_else(|| PathBuf::from("/"));
-    let locations = project_locations(ctx, &args, &cwd);
+    let locations = project_locations(ctx, args, &cwd);
     let before = migration_files(&locations);
     let mut cmd = Command::new(&real.path);
     cmd.arg0(&real.path)
@@ -402,10 +401,10 @@ pub fn review_autogenerate(
     let ended = match spawn::run(&mut cmd) {
         Ok(ended) => ended,
         Err(source) => {
-            return Some(Err(Error::Exec {
+            return Err(Error::Exec {
                 program: real.path.clone(),
                 source,
-            }));
+            });
         }
     };
     if ended.success() {
@@ -427,7 +426,7 @@ pub fn review_autogenerate(
             let _ = io::Write::write_all(&mut io::stderr(), &out);
         }
     }
-    Some(Ok(ended.exit_like()))
+    Ok(Launch::Exited(ended.exit_like()))
 }
 
 /// The warning after an autogenerated revision with destructive operations

@@ -1,41 +1,31 @@
 //! The dropdb guard: every dropdb that would drop a database is confirmed
 //! with that database's own name (under `confirm` as under `protect`: the
 //! whole database goes, so no verb says more), the whole database is
-//! backed up and the decision recorded before `shim::run` execs the real
-//! dropdb. An invocation dropdb itself rejects, `--help` and `--version`
+//! backed up and the decision recorded (`protect`) before the real
+//! dropdb is exec'd. An invocation dropdb itself rejects, `--help` and `--version`
 //! pass straight through.
 
 pub mod args;
 
 use std::ffi::OsStr;
 
-use crate::audit::BYPASS_ENV;
 use crate::error::Refusal;
-use crate::shim::chain::Link;
-use crate::shim::protect::record_bypass;
 use crate::shim::tools::dropdb::args::{DropdbArgs, Intent};
-use crate::shim::whole_database::{self, Operation};
+use crate::shim::whole_database::Operation;
+use crate::shim::{Invocation, Plan};
 use crate::target::{ConnectionArgs, Target};
-use crate::{Context, Error};
 
-/// Runs the guard. `Ok` means: exec the real dropdb now.
-pub fn guard(ctx: &Context, link: &Link) -> Result<(), Error> {
-    if link.guarded_upstream() {
-        return Ok(());
-    }
-    if ctx.flag(BYPASS_ENV) {
-        record_bypass(ctx, "dropdb");
-        return Ok(());
-    }
+/// Plans a dropdb: pass what drops nothing, refuse what cannot be told,
+/// protect the database it drops.
+pub fn assess<'a>(inv: &Invocation<'a>) -> Plan<'a> {
+    let ctx = inv.ctx;
     let args = DropdbArgs::parse(
         ctx.args.get(1..).unwrap_or_default(),
         ctx.var("POSIXLY_CORRECT").is_some(),
     );
     let name = match &args.intent {
-        Intent::Nothing => return Ok(()),
-        Intent::Unclear(why) => {
-            return Err(Refusal::guarded("dropdb", why.clone()).into());
-        }
+        Intent::Nothing => return Plan::launch(),
+        Intent::Unclear(why) => return Plan::Refuse(Refusal::guarded("dropdb", why.clone())),
         Intent::Drop(name) => name.to_string_lossy().into_owned(),
     };
     let what = format!("dropdb \"{name}\"");
@@ -53,24 +43,24 @@ pub fn guard(ctx: &Context, link: &Link) -> Result<(), Error> {
         user: lossy(args.username.as_deref()),
         dbname: Some(maintenance_db),
     };
-    let maintenance = Target::resolve(&conn, ctx).map_err(|e| {
-        Error::from(Refusal::guarded(
-            &what,
-            format!("cannot tell which server it is for ({e})"),
-        ))
-    })?;
+    let maintenance = match Target::resolve(&conn, ctx) {
+        Ok(t) => t,
+        Err(e) => {
+            return Plan::Refuse(Refusal::guarded(
+                &what,
+                format!("cannot tell which server it is for ({e})"),
+            ));
+        }
+    };
     let dropped = maintenance.with_dbname(&name);
-    whole_database::protect(
-        ctx,
-        &Operation {
-            tool: "dropdb",
-            what,
-            action: format!("drop database \"{name}\""),
-            verb: &name,
-            maintenance,
-            target: &|_| Ok(dropped.clone()),
-        },
-    )
+    Plan::protect(Operation {
+        tool: "dropdb",
+        what,
+        action: format!("drop database \"{name}\""),
+        verb: name,
+        maintenance,
+        target: Box::new(move |_| Ok(dropped.clone())),
+    })
 }
 
 fn lossy(value: Option<&OsStr>) -> Option<String> {

@@ -1,8 +1,9 @@
-//! The psql guard's effects: read every piece of SQL psql is about to run
-//! (`-c`, `-f` with includes, stdin), and when any of it is destructive,
-//! show it, ask on the terminal, back up, record the decision and only
-//! then let `shim::run` exec the real psql. The decision itself is in
-//! `guard.rs`.
+//! The psql guard: read every piece of SQL psql is about to run (`-c`,
+//! `-f` with includes, stdin), and when any of it is destructive, plan its
+//! protection (`statements.rs` describes it, `protect.rs` shows it, asks,
+//! backs up and records); then hand psql what was spooled and, when psql
+//! must be guarded from inside, the preload library. The decision itself
+//! is in `guard.rs`.
 //!
 //! The path for harmless SQL is kept short on purpose: no configuration,
 //! no connection and no child process before exec.
@@ -16,50 +17,68 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 
-use crate::audit::BYPASS_ENV;
+use std::rc::Rc;
+
 use crate::config::Config;
 use crate::error::Refusal;
 use crate::pgtools::PgTools;
-use crate::shim::chain::Link;
+use crate::shim::launch::{Launch, Then};
 use crate::shim::live;
-use crate::shim::protect::record_bypass;
-use crate::shim::statements;
+use crate::shim::statements::Statements;
 use crate::shim::stdin::{self, StdinKind};
 use crate::shim::tools::psql::args::{Action, ArgPos, Mode, PsqlArgs};
+use crate::shim::{Invocation, Plan};
 use crate::sql::{Problem, ScanReport, Scanner, Severity};
 use crate::target::{ConnectionArgs, Target};
 use crate::{Context, Error};
 
-/// Runs the guard. `Ok` means: exec the real psql now (with stdin already
-/// replaced by the spool when it was a pipe), started as `Launch` says:
-/// with other arguments when a `-f` pipe was spooled (they name the spool,
-/// `/dev/fd/N`, inherited across exec, instead of the emptied pipe), and
-/// with variables added to its environment (the preload library, when psql
-/// must be guarded from inside).
-pub fn guard(ctx: &Context, link: &Link) -> Result<Launch, Error> {
-    if link.guarded_upstream() {
-        // A shim earlier in this process already decided; asking or backing
-        // up again would be noise, and stdin is already the spool (and the
-        // preload, if any, already in the environment).
-        return Ok(Launch::default());
-    }
-    if ctx.flag(BYPASS_ENV) {
-        record_bypass(ctx, "psql");
-        return Ok(Launch::default());
-    }
+/// Plans a psql run: reads every piece of SQL it will run (spooling what
+/// can be read only once) and protects it when any of it is destructive.
+/// What is handed to psql afterwards is `hand_over`'s.
+pub fn assess<'a>(inv: &Invocation<'a>) -> Plan<'a> {
+    let ctx = inv.ctx;
     let argv = ctx.args.get(1..).unwrap_or_default();
     let args = PsqlArgs::parse(argv, ctx.var("POSIXLY_CORRECT").is_some());
     if args.mode() == Mode::NoSql {
-        return Ok(Launch::default());
+        return Plan::launch();
     }
     let cwd = ctx.cwd.clone().unwrap_or_else(|| PathBuf::from("/"));
-    let mut scanned = scan(&args, &cwd)?;
+    let mut scanned = match scan(&args, &cwd) {
+        Ok(scanned) => scanned,
+        Err(refusal) => return Plan::Refuse(refusal),
+    };
     if !scanned.report.estimate_candidates.is_empty() {
         estimate_bulk(ctx, &args, &mut scanned.report);
     }
-    if !scanned.report.is_safe() {
-        protect(ctx, &args, &scanned.report)?;
+    let report = Rc::new(std::mem::take(&mut scanned.report));
+    let then: Then<'a> = {
+        let report = Rc::clone(&report);
+        Box::new(move || hand_over(ctx, argv, scanned, &report))
+    };
+    if report.is_safe() {
+        return Plan::Pass(then);
     }
+    let conn = connection_args(&args);
+    Plan::Protect {
+        operation: Box::new(Statements::new(
+            report,
+            Target::resolve(&conn, ctx),
+            move || PgTools::resolve(ctx),
+        )),
+        then,
+    }
+}
+
+/// Once the SQL is judged (and protected): stdin replaced by its spool
+/// when it was a pipe, each spooled `-f` pipe handed over (under its own
+/// `/dev/fd/N` name, or with the arguments changed to name the spool), and
+/// the preload library added when psql must be guarded from inside.
+fn hand_over(
+    ctx: &Context,
+    argv: &[OsString],
+    scanned: Scanned,
+    report: &ScanReport,
+) -> Result<Launch, Error> {
     if let Some(mut file) = scanned.stdin {
         stdin::install_as_stdin(&mut file)
             .map_err(|e| refused_io("cannot hand the spooled stdin to psql", e))?;
@@ -87,26 +106,17 @@ pub fn guard(ctx: &Context, link: &Link) -> Result<Launch, Error> {
             }
         }
     }
-    let env = if scanned.interactive || scanned.report.builds_sql_at_run_time {
-        preload_env(ctx, &scanned.report, scanned.interactive)?
+    let env = if scanned.interactive || report.builds_sql_at_run_time {
+        preload_env(ctx, report, scanned.interactive)?
     } else {
         // Everything psql will send was seen and judged: no preload, so
         // the start-up stays as short as psql's own.
         Vec::new()
     };
-    Ok(Launch {
+    Ok(Launch::Exec {
         args: rewritten,
         env,
     })
-}
-
-/// How the real psql is to be started.
-#[derive(Debug, Default)]
-pub struct Launch {
-    /// Arguments instead of the user's, when a spooled `-f` pipe was renamed.
-    pub args: Option<Vec<OsString>>,
-    /// Variables added to psql's environment.
-    pub env: Vec<(OsString, OsString)>,
 }
 
 /// K, when `path` names an inherited descriptor as `/dev/fd/K` or
@@ -220,7 +230,7 @@ fn preload_env(
 
 /// Scans what psql will run, in psql's order, with its variables, and
 /// notes whether stdin is a terminal psql will read a session from.
-fn scan(args: &PsqlArgs, cwd: &Path) -> Result<Scanned, Error> {
+fn scan(args: &PsqlArgs, cwd: &Path) -> Result<Scanned, Refusal> {
     let mut scanner = Scanner::new(cwd);
     for (name, value) in &args.variables {
         let name = name.to_string_lossy();
@@ -296,7 +306,7 @@ fn scan(args: &PsqlArgs, cwd: &Path) -> Result<Scanned, Error> {
 
 /// Scans a `-f` pipe while copying it into a spool file, which is returned
 /// for psql to read instead.
-fn scan_pipe(scanner: &mut Scanner, path: &Path, cwd: &Path) -> Result<File, Error> {
+fn scan_pipe(scanner: &mut Scanner, path: &Path, cwd: &Path) -> Result<File, Refusal> {
     let full = cwd.join(path);
     let what = format!("cannot spool the -f pipe {}", path.display());
     let pipe = File::open(&full).map_err(|e| refused_io(&what, e))?;
@@ -311,7 +321,7 @@ fn scan_pipe(scanner: &mut Scanner, path: &Path, cwd: &Path) -> Result<File, Err
 /// Scans stdin without taking it from psql: a regular file is rewound, a
 /// pipe is spooled (returned, to become psql's stdin), a terminal is an
 /// interactive session and is left alone.
-fn scan_stdin(scanner: &mut Scanner, cwd: &Path) -> Result<Option<File>, Error> {
+fn scan_stdin(scanner: &mut Scanner, cwd: &Path) -> Result<Option<File>, Refusal> {
     match stdin::stdin_kind() {
         // An interactive session: checked statement by statement inside
         // psql (see `preload_env`).
@@ -337,18 +347,8 @@ fn scan_stdin(scanner: &mut Scanner, cwd: &Path) -> Result<Option<File>, Error> 
 }
 
 /// psql's stdin could not be kept intact: nothing may run.
-fn refused_io(what: &str, e: io::Error) -> Error {
-    Refusal::because(format!("{what}: {e}"))
-        .hint("psql was not started")
-        .into()
-}
-
-/// The destructive path: target, policy, facts, question, backups, audit.
-fn protect(ctx: &Context, args: &PsqlArgs, report: &ScanReport) -> Result<(), Error> {
-    let conn = connection_args(args);
-    statements::protect_on(ctx, Target::resolve(&conn, ctx), report, || {
-        PgTools::resolve(ctx)
-    })
+fn refused_io(what: &str, e: io::Error) -> Refusal {
+    Refusal::because(format!("{what}: {e}")).hint("psql was not started")
 }
 
 fn lossy(value: Option<&OsStr>) -> Option<String> {
