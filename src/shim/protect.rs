@@ -468,3 +468,74 @@ pub fn redacted_command(ctx: &Context) -> String {
             .join(" "),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::shim::guard::decide_whole_database;
+
+    /// An operation aimed at a database nobody can name, with a password
+    /// in the reason, as a connection URI would carry it.
+    struct Unresolvable;
+
+    impl Operation for Unresolvable {
+        fn tool(&self) -> &'static str {
+            "psql"
+        }
+        fn what(&self) -> String {
+            "drop table t".into()
+        }
+        fn tools(&self, _ctx: &Context) -> Result<PgTools, Error> {
+            Err(Error::Usage("no client programs in a unit test".into()))
+        }
+        fn target(&self, _tools: Option<&PgTools>) -> Result<Target, String> {
+            Err(
+                "cannot tell which database it is for (bad URI postgresql://app:s3cret@db/app)"
+                    .into(),
+            )
+        }
+        fn decide(&self, target: &Target, policy: &dyn Fn(&str) -> Policy) -> Decision {
+            decide_whole_database("DROP", &target.dbname, policy(&target.dbname))
+        }
+        fn summary(&self, _view: &View<'_>, _out: &mut Vec<u8>) {}
+    }
+
+    fn audit_lines(dir: &std::path::Path) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(dir.join(audit::FILE_NAME))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn every_refusal_reaches_the_audit_log_without_its_password() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = dir.path().to_str().unwrap();
+        let ctx = Context::for_test(
+            &["psql", "-c", "drop table t"],
+            &[("DBGUARD_BACKUP_DIR", store)],
+        );
+        let err = protect(&ctx, &Unresolvable).unwrap_err();
+        assert_eq!(err.exit_code(), crate::error::exit::REFUSED);
+        assert!(
+            err.to_string()
+                .starts_with("refused drop table t: cannot tell which database it is for"),
+            "{err}"
+        );
+        assert!(err.to_string().ends_with(BYPASS_HINT), "{err}");
+
+        let refusal = Refusal::guarded("dropdb", "see postgresql://app:s3cret@db/app");
+        refused(&ctx, "dropdb", None, refusal);
+
+        let lines = audit_lines(dir.path());
+        assert_eq!(lines.len(), 2);
+        for line in &lines {
+            assert_eq!(line["decision"], "refused");
+            let detail = line["detail"].as_str().unwrap();
+            assert!(detail.contains("postgresql://app@db"), "{detail}");
+            assert!(!detail.contains("s3cret"), "{detail}");
+        }
+        assert_eq!(lines[1]["tool"], "dropdb");
+    }
+}

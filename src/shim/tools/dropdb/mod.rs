@@ -66,3 +66,57 @@ pub fn assess<'a>(inv: &Invocation<'a>) -> Plan<'a> {
 fn lossy(value: Option<&OsStr>) -> Option<String> {
     value.map(|v| v.to_string_lossy().into_owned())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Context;
+    use crate::shim::Tool;
+    use crate::shim::chain::Link;
+    use crate::shim::resolve::{RealTool, Source};
+
+    /// The plan for `args`, handed to `check`.
+    fn plan_for(args: &[&str], check: impl FnOnce(Plan<'_>)) {
+        let ctx = Context::for_test(args, &[]);
+        let link = Link {
+            depth: 0,
+            process: "1.1".into(),
+        };
+        let real = RealTool {
+            tool: Tool::Dropdb,
+            path: "/usr/bin/dropdb".into(),
+            source: Source::Path,
+        };
+        check(assess(&Invocation {
+            ctx: &ctx,
+            link: &link,
+            real: &real,
+        }));
+    }
+
+    #[test]
+    fn what_drops_nothing_passes_what_cannot_be_told_refuses_a_drop_is_protected() {
+        plan_for(&["dropdb", "--help"], |p| {
+            assert!(matches!(p, Plan::Pass(_)))
+        });
+        plan_for(&["dropdb"], |p| assert!(matches!(p, Plan::Pass(_))));
+        plan_for(&["dropdb", "--frobnicate", "a", "b"], |p| match p {
+            Plan::Refuse(r) => {
+                assert_eq!(r.what.as_deref(), Some("dropdb"));
+                assert!(r.why.contains("unclear which database"), "{}", r.why);
+            }
+            _ => panic!("refused"),
+        });
+        plan_for(&["dropdb", "-h", "db.example", "shop"], |p| match p {
+            Plan::Protect { operation, .. } => {
+                assert_eq!(operation.what(), "dropdb \"shop\"");
+                let target = operation.target(None).unwrap();
+                assert_eq!(
+                    (target.host.as_str(), target.dbname.as_str()),
+                    ("db.example", "shop")
+                );
+            }
+            _ => panic!("protected"),
+        });
+    }
+}
