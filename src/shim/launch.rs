@@ -48,33 +48,21 @@ pub fn launch(real: &RealTool, ctx: &Context, link: &Link, then: Then<'_>) -> Re
             let args = args
                 .as_deref()
                 .unwrap_or_else(|| ctx.args.get(1..).unwrap_or_default());
-            Err(exec_with(real, link, args, &env))
+            Err(exec(real, link, args, &env))
         }
         Launch::Exited(status) => Ok(status),
     }
 }
 
-/// Replaces this process with `real`, passing every argument after argv[0]
-/// untouched. Returns only on failure.
+/// Replaces this process with `real`, given `args` after argv[0] and
+/// `env` added to the environment. Returns only on failure.
 ///
 /// argv[0] becomes the real tool's path rather than the name the user typed:
 /// PostgreSQL programs locate their share and sysconf directories (locale
 /// files, `pg_service.conf`) from argv[0], and a bare `psql` would lead them
 /// back to the shim directory. Their messages use only the file name, so
 /// nothing the user sees changes.
-pub fn exec(real: &RealTool, ctx: &Context, link: &Link) -> Error {
-    exec_with(real, link, ctx.args.get(1..).unwrap_or_default(), &[])
-}
-
-/// `exec` with other arguments than the user's (the psql guard points a
-/// `-f` pipe it has spooled at the spool instead) and with `env` added to
-/// the environment (the preload library for psql).
-pub fn exec_with(
-    real: &RealTool,
-    link: &Link,
-    args: &[OsString],
-    env: &[(OsString, OsString)],
-) -> Error {
+fn exec(real: &RealTool, link: &Link, args: &[OsString], env: &[(OsString, OsString)]) -> Error {
     let mut cmd = Command::new(&real.path);
     cmd.arg0(&real.path)
         .args(args)

@@ -27,9 +27,8 @@ pub mod stdin;
 pub mod tools;
 pub mod whole_database;
 
-// The paths these modules had before `tools/` and `launch`, kept so code
+// The paths these modules had before `tools/`, kept so code
 // written against them still compiles.
-pub use launch as exec;
 pub use tools::alembic as alembic_guard;
 pub use tools::dropdb as dropdb_guard;
 pub use tools::dropdb::args as dropdb;

@@ -23,7 +23,7 @@ use crate::backup::{self, Created, Request};
 use crate::config::{Config, Policy};
 use crate::confirm::{self, Expect, Question, YES_ENV};
 use crate::error::Refusal;
-use crate::pgtools::{ExtraRows, PgTools, QueryError};
+use crate::pgtools::{ExtraRows, PgTools, QueryError, quote_literal};
 use crate::shim::guard::{Decision, Guard};
 use crate::sql::{Finding, ScanReport};
 use crate::target::Target;
@@ -168,9 +168,9 @@ pub fn protect(ctx: &Context, op: &dyn Operation) -> Result<(), Error> {
         // `DROP DATABASE [IF EXISTS] x` or `dropdb x` where x does not
         // exist removes nothing: setup scripts do this all the time, and
         // refusing them would only teach people to bypass the guard.
-        let absent = op.when_absent(&database, &target).filter(|(ask, _)| {
-            crate::shim::whole_database::database_exists(&tools, ask, &database) == Ok(false)
-        });
+        let absent = op
+            .when_absent(&database, &target)
+            .filter(|(ask, _)| database_exists(&tools, ask, &database) == Ok(false));
         let Some((_, note)) = absent else {
             return Err(refuse_now(
                 &mut record,
@@ -211,6 +211,22 @@ pub fn protect(ctx: &Context, op: &dyn Operation) -> Result<(), Error> {
         &mut record,
         &refuse,
     )
+}
+
+/// Whether `database` exists on the server `maintenance` reaches; `Err`
+/// when that cannot be told either.
+fn database_exists(tools: &PgTools, maintenance: &Target, database: &str) -> Result<bool, String> {
+    let sql = format!(
+        "select count(*) from pg_database where datname = {}",
+        quote_literal(database)
+    );
+    match tools.query(maintenance, &sql) {
+        Ok(rows) => Ok(rows
+            .first()
+            .and_then(|r| r.first())
+            .is_some_and(|n| n != "0")),
+        Err(_) => Err(format!("cannot ask {maintenance} which databases exist")),
+    }
 }
 
 /// Records a refusal a tool's guard decided on its own (before any

@@ -9,7 +9,7 @@ use std::io;
 use indicatif::HumanBytes;
 
 use crate::config::Policy;
-use crate::pgtools::{PgTools, quote_literal};
+use crate::pgtools::PgTools;
 use crate::shim::guard::{self, Decision};
 use crate::shim::protect::View;
 use crate::target::Target;
@@ -67,26 +67,6 @@ impl crate::shim::protect::Operation for Operation<'_> {
 
     fn summary(&self, view: &View<'_>, out: &mut Vec<u8>) {
         print_summary(self, view.target, view.preflights.first(), out);
-    }
-}
-
-/// Whether `database` exists on the server `maintenance` reaches; `Err`
-/// when that cannot be told either.
-pub fn database_exists(
-    tools: &PgTools,
-    maintenance: &Target,
-    database: &str,
-) -> Result<bool, String> {
-    let sql = format!(
-        "select count(*) from pg_database where datname = {}",
-        quote_literal(database)
-    );
-    match tools.query(maintenance, &sql) {
-        Ok(rows) => Ok(rows
-            .first()
-            .and_then(|r| r.first())
-            .is_some_and(|n| n != "0")),
-        Err(_) => Err(format!("cannot ask {maintenance} which databases exist")),
     }
 }
 
