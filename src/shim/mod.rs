@@ -180,3 +180,30 @@ pub fn run(tool: Tool, ctx: &Context) -> Result<u8, Error> {
     };
     launch::launch(&real, ctx, &link, then)
 }
+
+/// An invocation of `tool` with `args` (argv[0] first) and `env`, for
+/// unit tests of the guards' `assess`: not the first shim in no chain, a
+/// real tool that is never run.
+#[cfg(test)]
+pub(crate) fn with_invocation<T>(
+    tool: Tool,
+    args: &[&str],
+    env: &[(&str, &str)],
+    test: impl FnOnce(&Invocation<'_>) -> T,
+) -> T {
+    let ctx = Context::for_test(args, env);
+    let link = chain::Link {
+        depth: 0,
+        process: "1.1".into(),
+    };
+    let real = RealTool {
+        tool,
+        path: format!("/nonexistent/{tool}").into(),
+        source: resolve::Source::Path,
+    };
+    test(&Invocation {
+        ctx: &ctx,
+        link: &link,
+        real: &real,
+    })
+}

@@ -553,6 +553,32 @@ mod tests {
     use super::*;
     use crate::alembic::render::migration_steps;
     use crate::alembic::render::tests::{LOG, OFFLINE_SQL};
+    use crate::shim::{Tool, with_invocation};
+
+    #[test]
+    fn read_only_and_offline_commands_launch_without_reading_anything() {
+        // A configuration that cannot be read would refuse any command
+        // that looked at it.
+        let env = [("DBGUARD_CONFIG", "/nonexistent/dbguard.toml")];
+        for args in [
+            &["alembic", "current"][..],
+            &["alembic", "history"],
+            &["alembic", "--help"],
+            &["alembic", "downgrade", "--sql", "0002:0001"],
+        ] {
+            let passes = with_invocation(Tool::Alembic, args, &env, |inv| {
+                matches!(assess(inv), Plan::Pass(_))
+            });
+            assert!(passes, "{args:?}");
+        }
+        let refused = with_invocation(
+            Tool::Alembic,
+            &["alembic", "downgrade", "-1"],
+            &env,
+            |inv| matches!(assess(inv), Plan::Refuse(r) if r.why.starts_with("the configuration cannot be read")),
+        );
+        assert!(refused);
+    }
 
     #[test]
     fn the_summary_names_revisions_findings_and_the_backup() {

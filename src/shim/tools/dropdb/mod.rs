@@ -70,28 +70,11 @@ fn lossy(value: Option<&OsStr>) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Context;
-    use crate::shim::Tool;
-    use crate::shim::chain::Link;
-    use crate::shim::resolve::{RealTool, Source};
+    use crate::shim::{Tool, with_invocation};
 
     /// The plan for `args`, handed to `check`.
     fn plan_for(args: &[&str], check: impl FnOnce(Plan<'_>)) {
-        let ctx = Context::for_test(args, &[]);
-        let link = Link {
-            depth: 0,
-            process: "1.1".into(),
-        };
-        let real = RealTool {
-            tool: Tool::Dropdb,
-            path: "/usr/bin/dropdb".into(),
-            source: Source::Path,
-        };
-        check(assess(&Invocation {
-            ctx: &ctx,
-            link: &link,
-            real: &real,
-        }));
+        with_invocation(Tool::Dropdb, args, &[], |inv| check(assess(inv)));
     }
 
     #[test]

@@ -133,6 +133,29 @@ fn lossy(value: Option<&OsStr>) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::shim::{Tool, with_invocation};
+
+    #[test]
+    fn only_a_clean_restore_into_a_database_is_protected() {
+        let plan = |args: &[&str], check: fn(&Plan<'_>) -> bool| {
+            with_invocation(Tool::PgRestore, args, &[], |inv| check(&assess(inv)))
+        };
+        assert!(plan(&["pg_restore", "-l", "x.dump"], |p| matches!(
+            p,
+            Plan::Pass(_)
+        )));
+        assert!(plan(&["pg_restore", "-d", "shop", "x.dump"], |p| matches!(
+            p,
+            Plan::Pass(_)
+        )));
+        assert!(plan(
+            &["pg_restore", "--clean", "-d", "shop", "x.dump"],
+            |p| matches!(
+                p,
+                Plan::Protect { operation, .. } if operation.what() == "pg_restore --clean into \"shop\""
+            )
+        ));
+    }
 
     #[test]
     fn the_database_comes_from_the_listing_header() {
