@@ -1,10 +1,12 @@
-//! The alembic guard's effects. A `downgrade` reverts migrations, which
-//! usually drops what the upgrades created, so before the real alembic runs
-//! it: find the database, read its current revision, have the real alembic
-//! render the downgrade's SQL offline and scan it, show the person which
-//! revisions are reverted and what they destroy, ask for `DOWNGRADE` (the
-//! database's name under `protect`), back up the whole database and record
-//! the decision. `shim::run` then execs the real alembic.
+//! The alembic guard: what protecting an alembic command takes. A
+//! `downgrade` reverts migrations, which usually drops what the upgrades
+//! created, so before the real alembic runs: find the database, read its
+//! current revision, have the real alembic render the downgrade's SQL
+//! offline and scan it (`crate::alembic`), and plan its protection — the
+//! pipeline (`protect.rs`) shows which revisions are reverted and what they
+//! destroy, asks for `DOWNGRADE` (the database's name under `protect`),
+//! backs up the whole database and records the decision; `launch` then
+//! execs the real alembic.
 //!
 //! An `upgrade` is rendered and scanned the same way, but asks only when
 //! the SQL holds something destructive (an `op.drop_column`, a raw
@@ -19,7 +21,7 @@
 //! command that runs as a child: afterwards the new file's destructive
 //! operations are listed for review.
 //!
-//! Every other command returns at once, before any configuration is read
+//! Every other command launches at once, before any configuration is read
 //! or any process started: `current`, `history`, `--help` and `--sql`
 //! runs must cost nothing.
 
