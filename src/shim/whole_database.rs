@@ -30,9 +30,11 @@ pub struct Operation<'a> {
     /// The database destroyed, found with the real client tools when it
     /// needs them (`None`: they cannot be found); `Err` says why it cannot
     /// be told (a refusal).
-    #[allow(clippy::type_complexity)]
-    pub target: Box<dyn Fn(Option<&PgTools>) -> Result<Target, String> + 'a>,
+    pub target: FindTarget<'a>,
 }
+
+/// How an operation finds the database it destroys (see `Operation::target`).
+pub type FindTarget<'a> = Box<dyn Fn(Option<&PgTools>) -> Result<Target, String> + 'a>;
 
 impl crate::shim::protect::Operation for Operation<'_> {
     fn tool(&self) -> &'static str {
