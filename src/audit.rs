@@ -1,7 +1,7 @@
 //! The audit log: one JSON object per line in `audit.jsonl` inside the
 //! backup directory, for every guarded decision and every bypass. It says
 //! afterwards who ran what against which database, what dbguard found and
-//! decided, and which backup protects it. Passwords never reach it: argv
+//! decided (`Outcome`), and which backup protects it. Passwords never reach it: argv
 //! goes through `target::redact`, the target is host/port/user/database.
 
 use std::fs::OpenOptions;
@@ -34,8 +34,9 @@ pub struct Record {
     pub findings: Vec<FindingRecord>,
     /// Findings beyond those listed.
     pub findings_omitted: u64,
-    /// `pass`, `confirmed`, `refused`, `policy_off`, `bypass`, `already_guarded`.
-    pub decision: String,
+    /// What dbguard did; serialised under its historical key `decision`
+    /// (see `Outcome` for the values).
+    pub decision: Outcome,
     /// Why, in one line (the refusal reason, the policy, ...).
     pub detail: Option<String>,
     pub backups: Vec<BackupRecord>,
@@ -43,6 +44,36 @@ pub struct Record {
     pub yes: bool,
     /// `DBGUARD_BYPASS` was set (no analysis).
     pub bypass: bool,
+}
+
+/// What became of one guarded invocation, as the audit log's `decision`
+/// field spells it (snake_case strings, stable: outside tools read them):
+///
+/// - `"pass"`: destructive on its face, but nothing to protect (the
+///   database a `DROP DATABASE` or `dropdb` names does not exist); the
+///   tool ran.
+/// - `"policy_off"`: the database's policy is `off`; the tool ran
+///   unguarded.
+/// - `"confirmed"`: the person typed the word (or `DBGUARD_YES` was set),
+///   the backups listed beside it were complete; the tool ran.
+/// - `"refused"`: dbguard stopped it (no terminal, a wrong answer, no
+///   possible backup, an unknown target...); `detail` says why, passwords
+///   removed. The tool did not run (exit 77).
+/// - `"bypass"`: `DBGUARD_BYPASS` was set; nothing was analysed.
+/// - `"migrated"`: `dbguard migrate` backed up and alembic's upgrade
+///   succeeded.
+/// - `"migration_failed"`: `dbguard migrate` backed up and alembic's
+///   upgrade failed or was killed; `detail` has its exit status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Pass,
+    PolicyOff,
+    Confirmed,
+    Refused,
+    Bypass,
+    Migrated,
+    MigrationFailed,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -82,8 +113,9 @@ pub struct BackupRecord {
 }
 
 impl Record {
-    /// A record for `ctx`'s command line with the decision filled in later.
-    pub fn new(ctx: &Context, tool: &str, decision: &str) -> Record {
+    /// A record for `ctx`'s command line; `decision` is what becomes of
+    /// it unless a later step says otherwise.
+    pub fn new(ctx: &Context, tool: &str, decision: Outcome) -> Record {
         Record {
             time: chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, false),
             user: os_user(ctx),
@@ -96,7 +128,7 @@ impl Record {
             target: None,
             findings: Vec::new(),
             findings_omitted: 0,
-            decision: decision.to_owned(),
+            decision,
             detail: None,
             backups: Vec::new(),
             yes: ctx.flag(crate::confirm::YES_ENV),
@@ -173,7 +205,7 @@ mod tests {
             &[("USER", "ann"), ("DBGUARD_YES", "1")],
         );
         let findings = crate::sql::scan_str("drop table t;").findings;
-        let record = Record::new(&ctx, "psql", "confirmed").with_findings(&findings, 0);
+        let record = Record::new(&ctx, "psql", Outcome::Confirmed).with_findings(&findings, 0);
         append(&store, &record).unwrap();
         let path = append(&store, &record).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
@@ -181,10 +213,38 @@ mod tests {
         assert!(!text.contains("s3cret"), "{text}");
         let first: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
         assert_eq!(first["user"], "ann");
+        assert_eq!(first["decision"], "confirmed");
         assert_eq!(first["yes"], true);
         assert_eq!(first["findings"][0]["kind"], "drop_table");
         let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(&path), 0o600);
         assert_eq!(mode(&store), 0o700);
+    }
+}
+
+#[cfg(test)]
+mod outcome_tests {
+    use super::Outcome;
+
+    /// The values documented on `Outcome` are the ones written.
+    #[test]
+    fn outcomes_serialise_as_documented() {
+        let all = [
+            (Outcome::Pass, "pass"),
+            (Outcome::PolicyOff, "policy_off"),
+            (Outcome::Confirmed, "confirmed"),
+            (Outcome::Refused, "refused"),
+            (Outcome::Bypass, "bypass"),
+            (Outcome::Migrated, "migrated"),
+            (Outcome::MigrationFailed, "migration_failed"),
+        ];
+        let doc = include_str!("audit.rs");
+        for (outcome, text) in all {
+            assert_eq!(serde_json::to_value(outcome).unwrap(), text);
+            assert!(
+                doc.contains(&format!("/// - `\"{text}\"`")),
+                "{text} documented"
+            );
+        }
     }
 }

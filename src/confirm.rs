@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
 
+use crate::error::Refusal;
 use crate::{Context, Error};
 
 /// The environment switch that answers every question with yes.
@@ -78,9 +79,11 @@ pub fn confirm(ctx: &Context, question: &Question, yes_flag: bool) -> Result<Con
     let tty = match OpenOptions::new().read(true).write(true).open("/dev/tty") {
         Ok(tty) => tty,
         Err(_) => {
-            return Err(Error::Refused(format!(
-                "no terminal to ask for confirmation on; rerun with --yes or {YES_ENV}=1 to proceed without asking"
-            )));
+            return Err(Refusal::because("no terminal to ask for confirmation on")
+                .hint(format!(
+                    "rerun with --yes or {YES_ENV}=1 to proceed without asking"
+                ))
+                .into());
         }
     };
     let reader = BufReader::new(Interruptible(
@@ -91,15 +94,19 @@ pub fn confirm(ctx: &Context, question: &Question, yes_flag: bool) -> Result<Con
         // Ctrl-C, a hang-up or a terminal that went away is a "no" like any
         // other, with the refusal status rather than death by signal.
         Err(Error::Io { source, .. }) => {
-            Err(Error::Refused(if INTERRUPTED.load(Ordering::SeqCst) {
-                "cancelled by a signal (Ctrl-C); nothing was changed".to_owned()
+            let why = if INTERRUPTED.load(Ordering::SeqCst) {
+                "cancelled by a signal (Ctrl-C)".to_owned()
             } else {
-                format!("cancelled: the terminal failed ({source}); nothing was changed")
-            }))
+                format!("cancelled: the terminal failed ({source})")
+            };
+            Err(Refusal::because(why).hint(NOTHING_CHANGED).into())
         }
         other => other,
     }
 }
+
+/// The hint of every "no": nothing has been done yet.
+const NOTHING_CHANGED: &str = "nothing was changed";
 
 /// Set by the handler of the signals that mean "stop" while we wait for an answer.
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
@@ -192,12 +199,11 @@ pub fn ask_on(
     if question.accepts(&answer) {
         return Ok(Consent::Typed);
     }
-    Err(Error::Refused(match &question.expect {
-        Expect::Word(word) => {
-            format!("cancelled: the answer did not match \"{word}\" exactly; nothing was changed")
-        }
-        Expect::YesNo => "cancelled; nothing was changed".to_owned(),
-    }))
+    let why = match &question.expect {
+        Expect::Word(word) => format!("cancelled: the answer did not match \"{word}\" exactly"),
+        Expect::YesNo => "cancelled".to_owned(),
+    };
+    Err(Refusal::because(why).hint(NOTHING_CHANGED).into())
 }
 
 #[cfg(test)]

@@ -64,10 +64,10 @@ pub enum Error {
     #[error("{what}: {source}")]
     Io { what: String, source: io::Error },
 
-    /// The guard would not run a destructive operation; the message names the
-    /// statement, the database and the bypass.
+    /// The guard would not run a destructive operation, or the person said
+    /// no: what was refused, why, and how to proceed.
     #[error("{0}")]
-    Refused(String),
+    Refused(Refusal),
 
     /// A failure with its own message and status, for subcommands whose
     /// outcome is not a plain error (e.g. a checksum mismatch).
@@ -140,8 +140,96 @@ impl Error {
     }
 }
 
+/// A refusal, in the order the person needs it: what was not run, why,
+/// then how to proceed (for the guards, the bypass comes last). Shown as
+/// `refused <what>: <why>; <hint>`, the parts that are absent left out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// The operation not run (`dropdb "shop"`), when there is one to name;
+    /// a "no" typed on the terminal names none.
+    pub what: Option<String>,
+    /// Why, in a few words.
+    pub why: String,
+    /// What to do next: the way around it, or what state things are in.
+    pub hint: Option<String>,
+}
+
+/// The way past a guard's refusal, named last in every guard's refusal.
+pub const BYPASS_HINT: &str = "to run it anyway: DBGUARD_YES=1 (backs up first, no prompt) or DBGUARD_BYPASS=1 (no guard at all)";
+
+impl Refusal {
+    /// A refusal of `what` because of `why`, without a hint yet.
+    pub fn of(what: impl Into<String>, why: impl Into<String>) -> Refusal {
+        Refusal {
+            what: Some(what.into()),
+            why: why.into(),
+            hint: None,
+        }
+    }
+
+    /// A refusal that names no operation (a cancelled prompt).
+    pub fn because(why: impl Into<String>) -> Refusal {
+        Refusal {
+            what: None,
+            why: why.into(),
+            hint: None,
+        }
+    }
+
+    /// A guard's refusal of `what`: the hint is the bypass.
+    pub fn guarded(what: impl Into<String>, why: impl Into<String>) -> Refusal {
+        Refusal::of(what, why).hint(BYPASS_HINT)
+    }
+
+    pub fn hint(mut self, hint: impl Into<String>) -> Refusal {
+        self.hint = Some(hint.into());
+        self
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(what) = &self.what {
+            write!(f, "refused {what}: ")?;
+        }
+        f.write_str(&self.why)?;
+        if let Some(hint) = &self.hint {
+            write!(f, "; {hint}")?;
+        }
+        Ok(())
+    }
+}
+
+impl From<Refusal> for Error {
+    fn from(refusal: Refusal) -> Self {
+        Error::Refused(refusal)
+    }
+}
+
 impl From<io::Error> for Error {
     fn from(source: io::Error) -> Self {
         Error::io("I/O error", source)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refusal_reads_what_why_then_the_hint() {
+        let r = Refusal::guarded("dropdb \"shop\"", "no terminal to ask for confirmation on");
+        assert_eq!(
+            Error::from(r).to_string(),
+            format!(
+                "refused dropdb \"shop\": no terminal to ask for confirmation on; {BYPASS_HINT}"
+            )
+        );
+        let no = Refusal::because("cancelled by a signal (Ctrl-C)").hint("nothing was changed");
+        assert_eq!(
+            no.to_string(),
+            "cancelled by a signal (Ctrl-C); nothing was changed"
+        );
+        assert_eq!(Error::from(no).exit_code(), exit::REFUSED);
     }
 }

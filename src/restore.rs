@@ -157,12 +157,15 @@ pub fn restore(
             );
             // Retention must not run here: it could remove the very backup being restored.
             req.prune = false;
-            let created = backup::take(&config, &tools, pre, &req).map_err(|e| Error::Failed {
-                message: format!(
-                    "{e}; the restore was not started (use --no-safety-backup to skip it)"
-                ),
-                code: exit::ERROR,
-            })?;
+            let created =
+                crate::shim::protect::take_backup(&config, &tools, pre, &req).map_err(|e| {
+                    Error::Failed {
+                        message: format!(
+                            "{e}; the restore was not started (use --no-safety-backup to skip it)"
+                        ),
+                        code: exit::ERROR,
+                    }
+                })?;
             writeln!(
                 out,
                 "Safety backup of the current state: {}",

@@ -9,9 +9,9 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
+use crate::alembic::render::{Direction, migration_steps};
 use crate::alembic::script_dir::{Script, ScriptDir};
 use crate::alembic::static_scan;
-use crate::shim::alembic_guard::{Direction, migration_steps};
 use crate::sql::{Finding, Scanner};
 
 /// How the operations were found.

@@ -10,12 +10,15 @@ use std::ffi::OsString;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use crate::alembic::args::AlembicArgs;
 use crate::alembic::check::{self, MigrationCheck};
+use crate::alembic::project::project_scripts;
+use crate::alembic::render::{Direction, render_range, render_sql};
+use crate::alembic::url::resolve_target;
+use crate::alembic::version_table::current_revisions;
 use crate::config::Config;
 use crate::error::exit;
 use crate::pgtools::PgTools;
-use crate::shim::alembic::AlembicArgs;
-use crate::shim::alembic_guard::{self, Direction, render_range};
 use crate::shim::{RealTool, Tool};
 use crate::sql::Format;
 use crate::{Context, Error};
@@ -102,10 +105,10 @@ pub fn analyse(args: &Args, ctx: &Context) -> Result<MigrationCheck, Error> {
             (current, "heads".to_owned(), range)
         }
     };
-    let scripts = alembic_guard::project_scripts(ctx, &alembic, &cwd);
+    let scripts = project_scripts(ctx, &alembic, &cwd);
     let display = |p: &Path| p.strip_prefix(&cwd).unwrap_or(p).display().to_string();
     let rendered = match RealTool::resolve(Tool::Alembic, ctx) {
-        Ok(real) => alembic_guard::render_sql(ctx, &alembic, &real, Direction::Upgrade, &range),
+        Ok(real) => render_sql(ctx, &alembic, &real.path, Direction::Upgrade, &range),
         Err(e) => Err(format!("alembic cannot be run ({e})")),
     };
     let why = match rendered {
@@ -137,9 +140,9 @@ fn pending_from(ctx: &Context, alembic: &AlembicArgs) -> Result<Vec<String>, Err
         code: exit::ERROR,
     };
     let config = Config::load(ctx)?;
-    let target = alembic_guard::resolve_target(ctx, alembic, &config).map_err(failed)?;
+    let target = resolve_target(ctx, alembic, &config).map_err(failed)?;
     let tools = PgTools::resolve(ctx)?;
-    alembic_guard::current_revisions(&tools, &target).map_err(|e| {
+    current_revisions(&tools, &target).map_err(|e| {
         failed(format!(
             "cannot read the current revision of \"{}\" ({e})",
             target.dbname

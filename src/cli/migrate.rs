@@ -11,16 +11,17 @@
 use std::fs::OpenOptions;
 use std::process::Command;
 
-use crate::audit::{BackupRecord, Record};
+use crate::alembic::url::resolve_connection;
+use crate::audit::{Outcome, Record};
 use crate::backup::{self, Created, Preflight, Request, Scope};
 use crate::cli::check_migration::AlembicOptions;
 use crate::config::Config;
 use crate::confirm::YES_ENV;
+use crate::error::Refusal;
 use crate::error::exit;
 use crate::pgtools::PgTools;
 use crate::restore::{RestoreRequest, restore};
-use crate::shim::alembic_guard;
-use crate::shim::safeguard::write_audit;
+use crate::shim::protect::{self, backup_record, write_audit};
 use crate::shim::spawn::{self, Ended};
 use crate::shim::{RealTool, Tool};
 use crate::target::{Target, redact};
@@ -44,21 +45,16 @@ pub struct Args {
 pub fn run(args: Args, ctx: &Context) -> Result<u8, Error> {
     let alembic = args.alembic.alembic_args();
     let real = RealTool::resolve(Tool::Alembic, ctx)?;
-    let config = Config::load(ctx).map_err(|e| {
-        Error::Refused(format!(
-            "refused dbguard migrate: the configuration cannot be read ({e}); nothing was migrated"
-        ))
-    })?;
-    let mut record = Record::new(ctx, "alembic", "refused");
+    let config = Config::load(ctx)
+        .map_err(|e| refusal(format!("the configuration cannot be read ({e})")))?;
+    let mut record = Record::new(ctx, "alembic", Outcome::Refused);
     let refuse = |record: &mut Record, why: String| {
         record.detail = Some(redact(&why));
         write_audit(&config, record);
-        Error::Refused(format!(
-            "refused dbguard migrate: {why}; nothing was migrated"
-        ))
+        Error::from(refusal(why))
     };
-    let (conn, target) = alembic_guard::resolve_connection(ctx, &alembic, &config)
-        .map_err(|why| refuse(&mut record, why))?;
+    let (conn, target) =
+        resolve_connection(ctx, &alembic, &config).map_err(|why| refuse(&mut record, why))?;
     record.target = Some((&target).into());
     let tools = PgTools::resolve(ctx)
         .map_err(|e| refuse(&mut record, format!("no backup is possible ({e})")))?;
@@ -68,7 +64,7 @@ pub fn run(args: Args, ctx: &Context) -> Result<u8, Error> {
             format!("no backup of \"{}\" is possible ({e})", target.dbname),
         )
     })?;
-    let reason = crate::shim::safeguard::redacted_command(ctx);
+    let reason = protect::redacted_command(ctx);
     let before = take(&config, &tools, &pre, format!("before {reason}")).map_err(|e| {
         refuse(
             &mut record,
@@ -119,11 +115,11 @@ pub fn run(args: Args, ctx: &Context) -> Result<u8, Error> {
                 "dbguard: warning: the migration succeeded, but the backup after it failed ({e})"
             ),
         }
-        record.decision = "migrated".into();
+        record.decision = Outcome::Migrated;
         write_audit(&config, &record);
         return Ok(exit::OK);
     }
-    record.decision = "migration_failed".into();
+    record.decision = Outcome::MigrationFailed;
     write_audit(&config, &record);
     note!(
         "dbguard: alembic upgrade {} failed ({how}); the database may be partly migrated.",
@@ -133,22 +129,18 @@ pub fn run(args: Args, ctx: &Context) -> Result<u8, Error> {
     Ok(ended.exit_like())
 }
 
+/// The refusal of the whole command: the backup before it is the point.
+fn refusal(why: String) -> Refusal {
+    Refusal::of("dbguard migrate", why).hint("nothing was migrated")
+}
+
 fn take(
     config: &Config,
     tools: &PgTools,
     pre: &Preflight,
     reason: String,
 ) -> Result<Created, Error> {
-    backup::take(config, tools, pre, &Request::new(reason, Scope::database()))
-}
-
-fn backup_record(created: &Created) -> BackupRecord {
-    BackupRecord {
-        id: created.metadata.id.clone(),
-        database: created.metadata.database.clone(),
-        sha256: created.metadata.sha256.clone(),
-        path: created.data_path.clone(),
-    }
+    protect::take_backup(config, tools, pre, &Request::new(reason, Scope::database()))
 }
 
 fn announce(when: &str, created: &Created) {

@@ -311,7 +311,7 @@ impl LiveGuard {
             // session's own open transaction.
             PgTools::beside_psql(&self.ctx, psql).map(|t| t.with_lock_timeout(LOCK_TIMEOUT_MS))
         };
-        match crate::shim::psql_guard::protect_on(&self.ctx, target, &report, tools) {
+        match crate::shim::statements::protect_on(&self.ctx, target, &report, tools) {
             Ok(()) => Verdict::Send,
             Err(e) => Verdict::Replace(refusal_statement(&e.to_string())),
         }

@@ -2,18 +2,17 @@
 //! `pg_restore --clean` into a database: pick the word from the policy,
 //! check that the database can be backed up (or that it does not exist, so
 //! there is nothing to protect), show what will go, then ask, back up the
-//! whole database and record, with the steps shared in `safeguard.rs`.
+//! whole database and record, through the one pipeline in `protect.rs`.
 
 use std::io;
 
 use indicatif::HumanBytes;
 
-use crate::audit::Record;
-use crate::pgtools::{PgTools, quote_literal};
+use crate::config::Policy;
+use crate::pgtools::PgTools;
 use crate::shim::guard::{self, Decision};
-use crate::shim::safeguard::{self, Protection, write_audit};
+use crate::shim::protect::View;
 use crate::target::Target;
-use crate::{Context, Error};
 
 /// One operation on one database, as the tool's guard describes it.
 pub struct Operation<'a> {
@@ -24,104 +23,52 @@ pub struct Operation<'a> {
     /// What happens to the database, for the summary: `drop database "shop"`.
     pub action: String,
     /// The word to type under the `confirm` policy.
-    pub verb: &'a str,
+    pub verb: String,
     /// Where the tool connects first; asked whether the database exists
     /// when the database itself cannot be reached.
     pub maintenance: Target,
     /// The database destroyed, found with the real client tools when it
     /// needs them (`None`: they cannot be found); `Err` says why it cannot
     /// be told (a refusal).
-    pub target: &'a dyn Fn(Option<&PgTools>) -> Result<Target, String>,
+    pub target: FindTarget<'a>,
 }
 
-/// Asks, backs up the whole database and records; `Ok` means: exec the
-/// real tool now. Every failure before the backup is complete refuses.
-pub fn protect(ctx: &Context, op: &Operation<'_>) -> Result<(), Error> {
-    let what = &op.what;
-    let mut record = Record::new(ctx, op.tool, "refused");
-    let config = safeguard::load_config(ctx, what)?;
-    let refuse = safeguard::refusal(&config, what);
-    record.target = Some((&op.maintenance).into());
-    // Missing client programs matter only once a backup is due: a
-    // database under policy `off` needs none.
-    let tools = PgTools::resolve(ctx);
-    let target = match (op.target)(tools.as_ref().ok()) {
-        Ok(t) => t,
-        Err(why) => return Err(refuse(&mut record, why)),
-    };
-    record.target = Some((&target).into());
+/// How an operation finds the database it destroys (see `Operation::target`).
+pub type FindTarget<'a> = Box<dyn Fn(Option<&PgTools>) -> Result<Target, String> + 'a>;
 
-    let policy = config.policy_for(&target);
-    let plan = match guard::decide_whole_database(op.verb, &target.dbname, policy) {
-        Decision::Guard(plan) => plan,
-        Decision::Pass => {
-            record.decision = "policy_off".into();
-            record.detail = Some(format!("policy off for database \"{}\"", target.dbname));
-            write_audit(&config, &record);
-            return Ok(());
-        }
-        Decision::Refuse(why) => return Err(refuse(&mut record, why)),
-    };
-    let tools = match tools {
-        Ok(tools) => tools,
-        Err(e) => return Err(refuse(&mut record, format!("no backup is possible ({e})"))),
-    };
-    let (_, preflights) = safeguard::check_backups(&tools, &target, &plan, None);
-    let preflights = match preflights {
-        Ok(ready) => ready,
-        Err((database, e)) => {
-            if database_exists(&tools, &op.maintenance, &database) == Ok(false) {
-                note!(
-                    "dbguard: database \"{database}\" does not exist, so there is nothing to back up; {} runs unguarded",
-                    op.tool
-                );
-                record.decision = "pass".into();
-                record.detail = Some(format!("database \"{database}\" does not exist"));
-                write_audit(&config, &record);
-                return Ok(());
-            }
-            return Err(refuse(
-                &mut record,
-                format!("no backup of \"{database}\" is possible ({e})"),
-            ));
-        }
-    };
+impl crate::shim::protect::Operation for Operation<'_> {
+    fn tool(&self) -> &'static str {
+        self.tool
+    }
 
-    let mut summary = Vec::new();
-    print_summary(op, &target, preflights.first(), &mut summary);
-    safeguard::ask_back_up_record(
-        ctx,
-        &Protection {
-            config: &config,
-            tools: &tools,
-            target: &target,
-            plan: &plan,
-            preflights: &preflights,
-            summary: safeguard::lines(&summary),
-            reason: safeguard::redacted_command(ctx),
-        },
-        &mut record,
-        &refuse,
-    )
-}
+    fn what(&self) -> String {
+        self.what.clone()
+    }
 
-/// Whether `database` exists on the server `maintenance` reaches; `Err`
-/// when that cannot be told either.
-pub(super) fn database_exists(
-    tools: &PgTools,
-    maintenance: &Target,
-    database: &str,
-) -> Result<bool, String> {
-    let sql = format!(
-        "select count(*) from pg_database where datname = {}",
-        quote_literal(database)
-    );
-    match tools.query(maintenance, &sql) {
-        Ok(rows) => Ok(rows
-            .first()
-            .and_then(|r| r.first())
-            .is_some_and(|n| n != "0")),
-        Err(_) => Err(format!("cannot ask {maintenance} which databases exist")),
+    fn audit_target(&self) -> Option<&Target> {
+        Some(&self.maintenance)
+    }
+
+    fn target(&self, tools: Option<&PgTools>) -> Result<Target, String> {
+        (self.target)(tools)
+    }
+
+    fn decide(&self, target: &Target, policy: &dyn Fn(&str) -> Policy) -> Decision {
+        guard::decide_whole_database(&self.verb, &target.dbname, policy(&target.dbname))
+    }
+
+    fn when_absent(&self, database: &str, _target: &Target) -> Option<(Target, String)> {
+        Some((
+            self.maintenance.clone(),
+            format!(
+                "dbguard: database \"{database}\" does not exist, so there is nothing to back up; {} runs unguarded",
+                self.tool
+            ),
+        ))
+    }
+
+    fn summary(&self, view: &View<'_>, out: &mut Vec<u8>) {
+        print_summary(self, view.target, view.preflights.first(), out);
     }
 }
 

@@ -528,3 +528,23 @@ fn autogenerate_warns_about_the_destructive_operations_it_wrote() {
     );
     assert!(!out.stderr_str().contains("dbguard: review"));
 }
+
+#[test]
+fn bypass_is_recorded_once_for_any_alembic_command_and_changes_nothing_it_prints() {
+    let mut s = setup("alembic_bypass_any", "head");
+    let real = capture(
+        s.sandbox
+            .real("alembic")
+            .current_dir(s.project.path())
+            .args(["current"]),
+        None,
+    );
+    s.sandbox.set("DBGUARD_BYPASS", "1");
+    let shim = s.without_terminal(&["current"]);
+    assert_eq!(shim, real);
+    let audit = audit_lines(&s.store);
+    assert_eq!(audit.len(), 1);
+    assert_eq!(audit[0]["decision"], "bypass");
+    assert_eq!(audit[0]["tool"], "alembic");
+    assert_eq!(audit[0]["argv"][1], "current");
+}

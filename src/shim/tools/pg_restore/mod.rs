@@ -1,8 +1,8 @@
 //! The pg_restore guard: a restore with `--clean` into a database drops
 //! what the archive holds before recreating it, so it is confirmed
 //! (`RESTORE` under `confirm`, the database's name under `protect`), the
-//! whole target database is backed up and the decision recorded before
-//! `shim::run` execs the real pg_restore. Every other pg_restore (a
+//! whole target database is backed up and the decision recorded
+//! (`protect`) before the real pg_restore is exec'd. Every other pg_restore (a
 //! listing, a script, an additive restore) passes straight through.
 //!
 //! With `--create` the database dropped is the archive's own, named in its
@@ -10,37 +10,31 @@
 //! archive is a file. An archive on stdin cannot be read twice, so that
 //! case is refused with the way around it.
 
+pub mod args;
+
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-use crate::audit::BYPASS_ENV;
+use crate::error::Refusal;
 use crate::pgtools::{PgTools, first_error_line};
-use crate::shim::chain::Link;
-use crate::shim::pg_restore::{Intent, PgRestoreArgs};
-use crate::shim::safeguard::record_bypass;
-use crate::shim::whole_database::{self, Operation};
+use crate::shim::tools::pg_restore::args::{Intent, PgRestoreArgs};
+use crate::shim::whole_database::Operation;
+use crate::shim::{Invocation, Plan};
 use crate::target::{ConnectionArgs, Target};
-use crate::{Context, Error};
 
 /// The word under the `confirm` policy.
 pub const RESTORE_WORD: &str = "RESTORE";
 
-/// Runs the guard. `Ok` means: exec the real pg_restore now.
-pub fn guard(ctx: &Context, link: &Link) -> Result<(), Error> {
-    if link.guarded_upstream() {
-        return Ok(());
-    }
-    if ctx.flag(BYPASS_ENV) {
-        record_bypass(ctx, "pg_restore");
-        return Ok(());
-    }
+/// Plans a pg_restore: only `--clean` into a database is protected.
+pub fn assess<'a>(inv: &Invocation<'a>) -> Plan<'a> {
+    let ctx = inv.ctx;
     let args = PgRestoreArgs::parse(
         ctx.args.get(1..).unwrap_or_default(),
         ctx.var("POSIXLY_CORRECT").is_some(),
     );
     if args.intent == Intent::Nothing {
-        return Ok(());
+        return Plan::launch();
     }
     let conn = ConnectionArgs {
         host: lossy(args.host.as_deref()),
@@ -48,12 +42,15 @@ pub fn guard(ctx: &Context, link: &Link) -> Result<(), Error> {
         user: lossy(args.username.as_deref()),
         dbname: lossy(args.dbname.as_deref()),
     };
-    let connected = Target::resolve(&conn, ctx).map_err(|e| {
-        Error::Refused(format!(
-            "refused pg_restore --clean: cannot tell which database it is for ({e}); {}",
-            crate::shim::safeguard::BYPASS_HINT
-        ))
-    })?;
+    let connected = match Target::resolve(&conn, ctx) {
+        Ok(t) => t,
+        Err(e) => {
+            return Plan::Refuse(Refusal::guarded(
+                "pg_restore --clean",
+                format!("cannot tell which database it is for ({e})"),
+            ));
+        }
+    };
     let cwd = ctx.cwd.clone().unwrap_or_else(|| PathBuf::from("/"));
     let archive = args.archive.as_deref().map(|a| cwd.join(a));
     let (what, action) = match args.intent {
@@ -69,26 +66,25 @@ pub fn guard(ctx: &Context, link: &Link) -> Result<(), Error> {
             ),
         ),
     };
-    let target = |tools: Option<&PgTools>| match args.intent {
+    let intent = args.intent;
+    let archive_server = connected.clone();
+    let target = move |tools: Option<&PgTools>| match intent {
         Intent::CleanCreate => {
             let tools =
                 tools.ok_or("the real pg_restore, needed to read the archive, is not found")?;
             let name = archive_database(tools, archive.as_deref())?;
-            Ok(connected.with_dbname(&name))
+            Ok(archive_server.with_dbname(&name))
         }
-        _ => Ok(connected.clone()),
+        _ => Ok(archive_server.clone()),
     };
-    whole_database::protect(
-        ctx,
-        &Operation {
-            tool: "pg_restore",
-            what,
-            action,
-            verb: RESTORE_WORD,
-            maintenance: connected.clone(),
-            target: &target,
-        },
-    )
+    Plan::protect(Operation {
+        tool: "pg_restore",
+        what,
+        action,
+        verb: RESTORE_WORD.to_owned(),
+        maintenance: connected,
+        target: Box::new(target),
+    })
 }
 
 /// The database an archive was dumped from, from its table of contents
@@ -137,6 +133,29 @@ fn lossy(value: Option<&OsStr>) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::shim::{Tool, with_invocation};
+
+    #[test]
+    fn only_a_clean_restore_into_a_database_is_protected() {
+        let plan = |args: &[&str], check: fn(&Plan<'_>) -> bool| {
+            with_invocation(Tool::PgRestore, args, &[], |inv| check(&assess(inv)))
+        };
+        assert!(plan(&["pg_restore", "-l", "x.dump"], |p| matches!(
+            p,
+            Plan::Pass(_)
+        )));
+        assert!(plan(&["pg_restore", "-d", "shop", "x.dump"], |p| matches!(
+            p,
+            Plan::Pass(_)
+        )));
+        assert!(plan(
+            &["pg_restore", "--clean", "-d", "shop", "x.dump"],
+            |p| matches!(
+                p,
+                Plan::Protect { operation, .. } if operation.what() == "pg_restore --clean into \"shop\""
+            )
+        ));
+    }
 
     #[test]
     fn the_database_comes_from_the_listing_header() {

@@ -6,13 +6,17 @@
 //! `alembic`). The ini file is read as Python's configparser reads it,
 //! with `%(here)s` and the other `%(name)s` interpolations alembic enables.
 //!
-//! Everything here is a pure function of its inputs; `alembic_guard` feeds
-//! it the process state.
+//! Everything here is a pure function of its inputs; `resolve_target` and
+//! `resolve_connection` feed them the process state.
 
 use std::ffi::OsStr;
+use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::shim::alembic::AlembicArgs;
+use crate::Context;
+use crate::alembic::args::AlembicArgs;
+use crate::config::Config;
+use crate::target::{ConnectionArgs, Target, redact, sqlalchemy_to_libpq};
 
 /// The explicit override, read before anything else.
 pub const DATABASE_URL_ENV: &str = "DBGUARD_DATABASE_URL";
@@ -289,6 +293,53 @@ fn interpolate(
     }
     out.push_str(rest);
     Ok(out)
+}
+
+/// The database alembic will migrate, as a libpq target; `Err` is the
+/// refusal reason, saying how to name one.
+pub fn resolve_target(
+    ctx: &Context,
+    args: &AlembicArgs,
+    config: &Config,
+) -> Result<Target, String> {
+    resolve_connection(ctx, args, config).map(|(_, target)| target)
+}
+
+/// The database alembic will migrate, as connection arguments (a libpq
+/// URI, password included, for tools dbguard runs itself) and as the
+/// resolved target.
+pub fn resolve_connection(
+    ctx: &Context,
+    args: &AlembicArgs,
+    config: &Config,
+) -> Result<(ConnectionArgs, Target), String> {
+    let env = |name: &str| ctx.var(name).map(|v| v.to_string_lossy().into_owned());
+    let config_url = config.file.alembic.database_url.clone().map(|u| {
+        (
+            u,
+            config
+                .source
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(".dbguard.toml")),
+        )
+    });
+    let cwd = ctx.cwd.clone().unwrap_or_else(|| PathBuf::from("/"));
+    let read_ini = |path: &Path| match std::fs::read_to_string(path) {
+        Ok(text) => Ok(Some(text)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    };
+    let FoundUrl { url, origin } =
+        find_url(args, env, config_url, &cwd, read_ini).map_err(|e| e.to_string())?;
+    let uri = sqlalchemy_to_libpq(&url)
+        .map_err(|e| format!("the database URL from {origin} is unusable: {e}"))?;
+    let conn = ConnectionArgs {
+        dbname: Some(uri),
+        ..ConnectionArgs::default()
+    };
+    let target = Target::resolve(&conn, ctx)
+        .map_err(|e| redact(&format!("the database URL from {origin} is unusable: {e}")))?;
+    Ok((conn, target))
 }
 
 #[cfg(test)]

@@ -1,0 +1,327 @@
+//! Destructive SQL psql is about to send — from a script the psql guard
+//! read before starting psql, or one statement inside a live session
+//! (`shim::live`) — as an operation for the protect pipeline: the tables
+//! it names and their facts from the catalog (rows, side effects), the
+//! backup scope those allow, and the summary the person reads before
+//! typing the word.
+
+use std::io;
+use std::rc::Rc;
+
+use crate::backup::Scope;
+use crate::config::Policy;
+use crate::pgtools::{PgTools, quote_ident, quote_literal};
+use crate::shim::guard::{self, Decision, Guard, TableFacts};
+use crate::shim::protect::{self, Rows, View};
+use crate::sql::{Kind, ScanReport, Severity};
+use crate::target::Target;
+use crate::{Context, Error};
+
+/// Findings listed before the prompt; the rest are counted.
+const SHOWN_FINDINGS: usize = 20;
+
+/// Target, policy, facts, question, backups and audit for destructive SQL
+/// aimed at `target`: here, the live connection of an interactive session
+/// (`shim::live`). `tools` finds the client programs.
+pub fn protect_on(
+    ctx: &Context,
+    target: Result<Target, Error>,
+    report: &ScanReport,
+    tools: impl Fn() -> Result<PgTools, Error>,
+) -> Result<(), Error> {
+    protect::protect(
+        ctx,
+        &Statements::new(Rc::new(report.clone()), target, tools),
+    )
+}
+
+/// Destructive SQL psql is about to send, as the protect pipeline sees it.
+pub struct Statements<'a> {
+    report: Rc<ScanReport>,
+    target: Result<Target, String>,
+    tools: Box<dyn Fn() -> Result<PgTools, Error> + 'a>,
+}
+
+impl<'a> Statements<'a> {
+    /// `report` aimed at `target` (or why that cannot be told); `tools`
+    /// finds the client programs.
+    pub fn new(
+        report: Rc<ScanReport>,
+        target: Result<Target, Error>,
+        tools: impl Fn() -> Result<PgTools, Error> + 'a,
+    ) -> Statements<'a> {
+        Statements {
+            report,
+            target: target.map_err(|e| format!("cannot tell which database it is for ({e})")),
+            tools: Box::new(tools),
+        }
+    }
+}
+
+impl protect::Operation for Statements<'_> {
+    fn tool(&self) -> &'static str {
+        "psql"
+    }
+
+    fn what(&self) -> String {
+        describe(&self.report)
+    }
+
+    fn what_on(&self, target: &Target) -> String {
+        format!("{} on database \"{}\"", self.what(), target.dbname)
+    }
+
+    fn findings(&self) -> Option<&ScanReport> {
+        Some(&self.report)
+    }
+
+    fn tools(&self, _ctx: &Context) -> Result<PgTools, Error> {
+        (self.tools)()
+    }
+
+    fn target(&self, _tools: Option<&PgTools>) -> Result<Target, String> {
+        self.target.clone()
+    }
+
+    fn decide(&self, target: &Target, policy: &dyn Fn(&str) -> Policy) -> Decision {
+        guard::decide(&self.report, &target.dbname, policy, Scope::database())
+    }
+
+    fn helper_query(&self) -> Option<String> {
+        table_facts_query(&self.report)
+    }
+
+    fn when_absent(&self, database: &str, target: &Target) -> Option<(Target, String)> {
+        (database != target.dbname).then(|| {
+            (
+                target.clone(),
+                format!(
+                    "dbguard: database \"{database}\" does not exist, so dropping it removes nothing"
+                ),
+            )
+        })
+    }
+
+    fn scope(&self, plan: Guard, target: &Target, rows: &Rows) -> Guard {
+        let facts = facts_of(rows);
+        with_local_scope(plan, &target.dbname, &self.report, facts.0.as_deref())
+    }
+
+    fn summary(&self, view: &View<'_>, out: &mut Vec<u8>) {
+        let (facts, facts_error) = facts_of(view.rows);
+        let radius = blast_radius(facts.as_deref(), facts_error.as_deref());
+        print_summary(
+            &self.report,
+            Some(view.target),
+            &radius,
+            &backup_line(view.plan),
+            out,
+        );
+    }
+
+    fn before_refusal(&self, target: Option<&Target>) {
+        print_summary(&self.report, target, &[], "", &mut io::stderr());
+    }
+}
+
+/// The table facts from the helper query's rows, or why there are none.
+fn facts_of(rows: &Rows) -> (Option<Vec<TableFacts>>, Option<String>) {
+    match rows {
+        None => (Some(Vec::new()), None),
+        Some(Ok(rows)) => (Some(table_facts(rows.clone())), None),
+        Some(Err(e)) => (None, Some(e.clone())),
+    }
+}
+
+/// The first destructive statement, shortened, with where it is, for the
+/// one-line refusal.
+fn describe(report: &ScanReport) -> String {
+    if let Some(f) = report.findings.first() {
+        let mut text: String = f.statement.chars().take(60).collect();
+        if text.len() < f.statement.len() {
+            text.push('…');
+        }
+        let more = report.destructive_count() - 1;
+        let more = if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        };
+        return format!("{text} ({}:{}){more}", f.path, f.line);
+    }
+    match report.errors().next() {
+        Some(p) => format!(
+            "SQL that could not be read to the end ({}: {})",
+            p.path, p.message
+        ),
+        None => "the SQL".to_owned(),
+    }
+}
+
+/// Puts the connected database's table scope into the plan.
+fn with_local_scope(
+    mut plan: Guard,
+    connected: &str,
+    report: &ScanReport,
+    facts: Option<&[TableFacts]>,
+) -> Guard {
+    let candidates = guard::table_scope_candidates(report);
+    let scope = guard::local_scope(&candidates, facts);
+    for step in plan.backups.iter_mut().filter(|s| s.database == connected) {
+        step.scope = scope.clone();
+    }
+    plan
+}
+
+/// The names of the tables the findings hit in the connected database.
+fn named_tables(report: &ScanReport) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for f in report.findings.iter().filter(|f| {
+        matches!(
+            f.kind,
+            Kind::DropTable
+                | Kind::Truncate
+                | Kind::DeleteAll
+                | Kind::UpdateAll
+                | Kind::DeleteBulk
+                | Kind::UpdateBulk
+        )
+    }) {
+        for o in &f.objects {
+            if !names.contains(o) {
+                names.push(o.clone());
+            }
+        }
+    }
+    names
+}
+
+/// `schema.table` as written in a finding, as a regclass literal.
+fn regclass_literal(name: &str) -> String {
+    let quoted: Vec<String> = name.split('.').map(quote_ident).collect();
+    quote_literal(&quoted.join("."))
+}
+
+/// One helper query for every named table: does it exist, is it a plain
+/// table, how many rows (exact below 8 MB and only where we may read it,
+/// else the planner's estimate), and can deleting its rows change anything
+/// else. `None` when no table is named.
+fn table_facts_query(report: &ScanReport) -> Option<String> {
+    let names = named_tables(report);
+    if names.is_empty() {
+        return None;
+    }
+    let values: Vec<String> = names
+        .iter()
+        .map(|n| format!("({}, {})", quote_literal(n), regclass_literal(n)))
+        .collect();
+    let sql = format!(
+        "select v.name,
+       coalesce(quote_ident(n.nspname) || '.' || quote_ident(c.relname), ''),
+       coalesce(c.relkind = 'r', false),
+       case when c.oid is null then ''
+            when c.relkind in ('r', 'p', 'm') and pg_relation_size(c.oid) < 8388608
+                 and has_table_privilege(c.oid, 'SELECT') then
+              (xpath('/row/c/text()', query_to_xml(format('select count(*) as c from %s', c.oid::regclass), false, true, '')))[1]::text
+            when c.reltuples >= 0 then c.reltuples::bigint::text
+            else '' end,
+       coalesce(exists (select 1 from pg_constraint k where k.confrelid = c.oid and k.contype = 'f'
+                          and (k.confdeltype in ('c', 'n', 'd') or k.confupdtype in ('c', 'n', 'd')))
+             or exists (select 1 from pg_trigger t where t.tgrelid = c.oid and not t.tgisinternal)
+             or exists (select 1 from pg_rewrite r where r.ev_class = c.oid and r.rulename <> '_RETURN')
+             or exists (select 1 from pg_inherits i where i.inhparent = c.oid), false)
+from (values {}) v(name, reg)
+left join pg_class c on c.oid = to_regclass(v.reg)
+left join pg_namespace n on n.oid = c.relnamespace",
+        values.join(", ")
+    );
+    Some(sql)
+}
+
+/// The rows of `table_facts_query`, as facts.
+fn table_facts(rows: Vec<Vec<String>>) -> Vec<TableFacts> {
+    rows.into_iter()
+        .filter(|r| r.len() >= 5)
+        .map(|r| TableFacts {
+            name: r[0].clone(),
+            qualified: (!r[1].is_empty()).then(|| r[1].clone()),
+            plain_table: r[2] == "t",
+            rows: r[3].parse().ok(),
+            side_effects: r[4] == "t",
+        })
+        .collect()
+}
+
+/// "Blast radius" lines: rows in each named table, or why that is unknown.
+fn blast_radius(facts: Option<&[TableFacts]>, error: Option<&str>) -> Vec<String> {
+    if let Some(e) = error {
+        return vec![format!("rows affected: unknown ({e})")];
+    }
+    facts
+        .unwrap_or_default()
+        .iter()
+        .map(|t| match (&t.qualified, t.rows) {
+            (None, _) => format!("{}: does not exist yet", t.name),
+            (Some(q), Some(n)) => format!("{q}: {n} rows"),
+            (Some(q), None) => format!("{q}: row count unknown"),
+        })
+        .collect()
+}
+
+fn backup_line(plan: &Guard) -> String {
+    let parts: Vec<String> = plan
+        .backups
+        .iter()
+        .map(|b| match &b.scope {
+            Scope::Tables(t) => format!("tables {} of \"{}\"", t.join(", "), b.database),
+            Scope::Database(_) => format!("the whole database \"{}\"", b.database),
+        })
+        .collect();
+    if parts.is_empty() {
+        "no backup (policy off)".to_owned()
+    } else {
+        format!("backup first: {}", parts.join("; "))
+    }
+}
+
+/// What was found and where it is aimed, for the terminal or stderr.
+fn print_summary(
+    report: &ScanReport,
+    target: Option<&Target>,
+    radius: &[String],
+    backup: &str,
+    out: &mut impl io::Write,
+) {
+    let _ = match target {
+        Some(t) => writeln!(
+            out,
+            "dbguard: psql is about to run destructive SQL on database \"{}\" (host {}, port {}, user {}):",
+            t.dbname, t.host, t.port, t.user
+        ),
+        None => writeln!(out, "dbguard: psql is about to run destructive SQL:"),
+    };
+    protect::write_findings(
+        report,
+        SHOWN_FINDINGS,
+        |f| format!("{}:{}", f.path, f.line),
+        out,
+    );
+    for p in report
+        .problems
+        .iter()
+        .filter(|p| p.severity == Severity::Error)
+    {
+        let line = p.line.map(|l| format!(":{l}")).unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "  {}{line}: cannot judge: {} (treated as destructive)",
+            p.path, p.message
+        );
+    }
+    for line in radius {
+        let _ = writeln!(out, "  {line}");
+    }
+    if !backup.is_empty() {
+        let _ = writeln!(out, "  {backup}");
+    }
+}
