@@ -3,17 +3,48 @@
 //! `\include_relative` with a cycle guard and a depth limit, keeping psql
 //! variables (`-v NAME=VALUE`, `\set`, `\unset`) across sources as psql
 //! does, and turning each statement the lexer finds into findings.
+//!
+//! It reads the input the way psql does where that changes what runs:
+//!
+//! - `\i ~/file` and `\i ~`: psql expands a leading `~` to `$HOME`.
+//! - `\i /dev/stdin` (or `/dev/fd/0`): psql reads its own standard input.
+//!   `dbguard scan` reads it too (`read_stdin_includes`); a guard cannot
+//!   without taking the input from psql, so there the SQL is left to the
+//!   check inside psql (`builds_sql_at_run_time`) instead of being an
+//!   error.
+//! - `-c` strings (`scan_command`): one that starts with a backslash is a
+//!   single meta-command, and psql ignores the rest of the string (`-c
+//!   '\echo x \\ DROP TABLE t'` drops nothing); any other is sent to the
+//!   server as one query string, which stops at its first error.
+//! - `\copy (query) to ...` runs its query: judged like `COPY (query) TO`.
+//!
+//! Tables the input creates itself: a `DROP TABLE` or `TRUNCATE` whose
+//! every table was created earlier in the same input by a plain `CREATE
+//! TABLE` (not `IF NOT EXISTS`, which may have created nothing) destroys
+//! nothing that existed before the input ran, and is kept apart
+//! (`ScanReport::created_here`), not reported as destructive. That holds
+//! only when a failed CREATE would have stopped the input before the DROP;
+//! otherwise (psql carries on after an error by default) the CREATE of a
+//! table that already existed fails and the DROP removes the old table. So
+//! the exemption needs one of: `ON_ERROR_STOP` on when the CREATE ran
+//! (`-v ON_ERROR_STOP=1`, `\set ON_ERROR_STOP on`), the CREATE and the DROP
+//! inside one explicit transaction block (an error aborts the rest of the
+//! block), or both in one `-c` query string. A `\connect` or a `SET
+//! search_path` in between forgets what was created (the same name may then
+//! mean another table). Without any of these the finding stays: the guard's
+//! check inside psql sees the live database either way.
 
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
-use super::classify::{self, Context};
+use super::classify::{self, Context, Hit};
 use super::estimate;
 use super::finding::{Finding, Problem, ScanReport, Severity};
 use super::lexer::{Lexer, MetaCommand, Sink, Statement, Terminator};
-use super::token::variable_char;
+use super::finding::Kind;
+use super::token::{Tokenizer, qualified_name, skip_parens, tokens, variable_char};
 
 /// Bytes read at a time.
 const CHUNK: usize = 128 << 10;
@@ -36,6 +67,38 @@ struct Frame {
     canonical: Option<PathBuf>,
     /// Directory that `\ir` is relative to.
     base_dir: PathBuf,
+    /// A `-c` string that starts with a backslash: psql runs its first
+    /// meta-command only, and ignores the rest.
+    single_meta_command: bool,
+    /// Set once that meta-command has been seen.
+    ignore_rest: bool,
+    /// A query string sent whole: the server stops at its first error.
+    one_query_string: bool,
+}
+
+impl Frame {
+    fn new(label: String, canonical: Option<PathBuf>, base_dir: PathBuf) -> Self {
+        Frame {
+            label,
+            canonical,
+            base_dir,
+            single_meta_command: false,
+            ignore_rest: false,
+            one_query_string: false,
+        }
+    }
+}
+
+/// Why a table created earlier in the input certainly exists only because
+/// of that CREATE, when a later statement drops or empties it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Creation {
+    /// ON_ERROR_STOP was on: a failed CREATE would have ended the script.
+    stopped_on_error: bool,
+    /// The explicit transaction block it ran in, if any.
+    transaction: Option<u64>,
+    /// The `-c` query string it ran in, if any.
+    query_string: Option<u64>,
 }
 
 /// Scans psql scripts. Variables set by one source stay set for the next,
@@ -49,6 +112,18 @@ pub struct Scanner {
     report: ScanReport,
     /// A `:name` with no value here: psql may know it at run time.
     unresolved: std::cell::Cell<bool>,
+    /// `$HOME`, for `\i ~/...`.
+    home: Option<PathBuf>,
+    /// Whether `\i /dev/stdin` may be read here (see the module doc).
+    read_stdin_includes: bool,
+    /// Tables created by a plain CREATE TABLE so far, by folded name.
+    created: HashMap<String, Creation>,
+    /// The explicit transaction block open now, numbered.
+    transaction: Option<u64>,
+    /// The `-c` query string being read now, numbered.
+    query_string: Option<u64>,
+    /// Numbers handed out to transactions and query strings.
+    serial: u64,
 }
 
 impl Scanner {
@@ -61,7 +136,27 @@ impl Scanner {
             includes_followed: 0,
             report: ScanReport::default(),
             unresolved: std::cell::Cell::new(false),
+            home: std::env::var_os("HOME")
+                .filter(|h| !h.is_empty())
+                .map(PathBuf::from),
+            read_stdin_includes: false,
+            created: HashMap::new(),
+            transaction: None,
+            query_string: None,
+            serial: 0,
         }
+    }
+
+    /// Sets the directory `~` stands for in `\i ~/...` (default: `$HOME`).
+    pub fn set_home(&mut self, home: Option<PathBuf>) {
+        self.home = home;
+    }
+
+    /// Lets `\i /dev/stdin` read this process's standard input, as psql
+    /// would. Only for a scan that owns stdin (`dbguard scan`); a guard
+    /// leaves it to psql.
+    pub fn read_stdin_includes(&mut self, allowed: bool) {
+        self.read_stdin_includes = allowed;
     }
 
     /// Sets a psql variable, as `-v NAME=VALUE` does.
@@ -90,12 +185,24 @@ impl Scanner {
     /// Scans a stream, such as stdin, named `label` in findings; `\ir`
     /// inside it is relative to `base_dir`.
     pub fn scan_reader(&mut self, label: &str, reader: impl Read, base_dir: &Path) {
-        let frame = Frame {
-            label: label.to_string(),
-            canonical: None,
-            base_dir: base_dir.to_path_buf(),
-        };
+        let frame = Frame::new(label.to_string(), None, base_dir.to_path_buf());
         self.scan_stream(frame, reader, None);
+    }
+
+    /// Scans a `psql -c` string as psql runs it: one that starts with a
+    /// backslash is a single meta-command (the rest is ignored); any other
+    /// goes to the server whole, as one query string.
+    pub fn scan_command(&mut self, label: &str, command: &[u8], base_dir: &Path) {
+        let mut frame = Frame::new(label.to_string(), None, base_dir.to_path_buf());
+        if command.first() == Some(&b'\\') {
+            frame.single_meta_command = true;
+        } else {
+            frame.one_query_string = true;
+            self.serial += 1;
+            self.query_string = Some(self.serial);
+        }
+        self.scan_frame(frame, None, |scanner, lexer| lexer.feed(command, scanner));
+        self.query_string = None;
     }
 
     /// Scans SQL held in memory (a `-c` string, a statement inside psql).
@@ -103,11 +210,7 @@ impl Scanner {
     /// every candidate statement, and a read buffer per statement (a large
     /// allocation, zeroed) would cost more than the scan itself.
     pub fn scan_bytes(&mut self, label: &str, sql: &[u8], base_dir: &Path) {
-        let frame = Frame {
-            label: label.to_string(),
-            canonical: None,
-            base_dir: base_dir.to_path_buf(),
-        };
+        let frame = Frame::new(label.to_string(), None, base_dir.to_path_buf());
         self.scan_frame(frame, None, |scanner, lexer| lexer.feed(sql, scanner));
     }
 
@@ -126,6 +229,10 @@ impl Scanner {
     /// Opens and scans a file; `include_line` is the line of the `\i` that
     /// named it, for problems.
     fn scan_file(&mut self, label: String, path: &Path, include_line: Option<u64>) {
+        if is_stdin(path) {
+            self.scan_stdin_include(label, include_line);
+            return;
+        }
         let opened = File::open(path).and_then(|f| {
             let canonical = path.canonicalize()?;
             Ok((f, canonical))
@@ -152,12 +259,21 @@ impl Scanner {
         let base_dir = canonical
             .parent()
             .map_or_else(|| self.cwd.clone(), Path::to_path_buf);
-        let frame = Frame {
-            label,
-            canonical: Some(canonical),
-            base_dir,
-        };
+        let frame = Frame::new(label, Some(canonical), base_dir);
         self.scan_stream(frame, file, include_line);
+    }
+
+    /// `\i /dev/stdin`: psql reads its standard input as a script.
+    fn scan_stdin_include(&mut self, label: String, include_line: Option<u64>) {
+        if !self.read_stdin_includes {
+            // Reading it here would take it from psql: leave the SQL to the
+            // check inside psql, which sees what psql sends.
+            self.report.builds_sql_at_run_time = true;
+            return;
+        }
+        let base_dir = self.cwd.clone();
+        let frame = Frame::new(label, None, base_dir);
+        self.scan_stream(frame, io::stdin().lock(), include_line);
     }
 
     fn scan_stream(&mut self, frame: Frame, mut reader: impl Read, include_line: Option<u64>) {
@@ -267,7 +383,18 @@ impl Scanner {
             );
             return;
         };
-        let written = bytes_to_path(&arg);
+        let written = match self.expand_tilde(&arg) {
+            Some(path) => path,
+            None => {
+                self.push_problem(
+                    Severity::Error,
+                    Some(line),
+                    "include of a path under ~ with no home directory known (HOME is not set)"
+                        .into(),
+                );
+                return;
+            }
+        };
         let base = if relative {
             self.stack.last().map_or(&self.cwd, |f| &f.base_dir).clone()
         } else {
@@ -290,6 +417,18 @@ impl Scanner {
             written.display().to_string()
         };
         self.scan_file(label, &path, Some(line));
+    }
+
+    /// psql's `expand_tilde`: a leading `~` alone or before `/` is the home
+    /// directory. `None` when that is needed and unknown. (`~user` is left
+    /// as written: psql looks it up in the password database, which this
+    /// scan does not.)
+    fn expand_tilde(&self, arg: &[u8]) -> Option<PathBuf> {
+        match arg {
+            [b'~'] => self.home.clone(),
+            [b'~', b'/', rest @ ..] => Some(self.home.as_ref()?.join(bytes_to_path(rest))),
+            _ => Some(bytes_to_path(arg)),
+        }
     }
 
     /// Splits meta-command arguments as psql does for ordinary arguments:
@@ -419,6 +558,101 @@ fn push(arg: &mut Option<Vec<u8>>, b: u8) {
     }
 }
 
+/// The names under which a process reads its own standard input.
+fn is_stdin(path: &Path) -> bool {
+    ["/dev/stdin", "/dev/fd/0", "/proc/self/fd/0"]
+        .iter()
+        .any(|p| path == Path::new(p))
+}
+
+/// psql's reading of a boolean variable (`ON_ERROR_STOP`): a prefix of
+/// `true`, `false`, `yes`, `no`, or `on`, `off`, `1`, `0`, any case.
+fn psql_bool(value: &[u8]) -> Option<bool> {
+    let v = String::from_utf8_lossy(value).to_ascii_lowercase();
+    if v.is_empty() {
+        return None;
+    }
+    let prefix_of = |word: &str| word.starts_with(v.as_str());
+    if prefix_of("true") || prefix_of("yes") || v == "on" || v == "1" {
+        Some(true)
+    } else if prefix_of("false") || prefix_of("no") || v == "off" || v == "of" || v == "0" {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+/// What a statement does to the bookkeeping of created tables.
+enum Effect {
+    /// `CREATE [TEMP|UNLOGGED] TABLE name` without IF NOT EXISTS.
+    CreatesTable(String),
+    Begins,
+    /// COMMIT, END, ROLLBACK, ABORT (not `ROLLBACK TO`).
+    Ends,
+    /// `ROLLBACK TO savepoint`: an error before it no longer blocks what
+    /// follows.
+    RollsBackToSavepoint,
+    /// `SET search_path`: unqualified names may now mean other tables.
+    ChangesSearchPath,
+    None,
+}
+
+fn effect(text: &[u8]) -> Effect {
+    // Most statements start with none of these: skip tokenizing them.
+    let Some(first) = Tokenizer::new(text).next() else {
+        return Effect::None;
+    };
+    let head = |w: &str| first.is(w);
+    if !(head("create")
+        || head("begin")
+        || head("start")
+        || head("commit")
+        || head("end")
+        || head("rollback")
+        || head("abort")
+        || head("set"))
+    {
+        return Effect::None;
+    }
+    let toks = tokens(text);
+    if head("begin") || head("start") {
+        return Effect::Begins;
+    }
+    if head("commit") || head("end") || head("abort") {
+        return Effect::Ends;
+    }
+    if head("rollback") {
+        let to = toks.iter().skip(1).take(2).any(|t| t.is("to"));
+        return if to {
+            Effect::RollsBackToSavepoint
+        } else {
+            Effect::Ends
+        };
+    }
+    if head("set") {
+        let search_path = toks.iter().take(3).any(|t| t.is("search_path"));
+        return if search_path {
+            Effect::ChangesSearchPath
+        } else {
+            Effect::None
+        };
+    }
+    let mut i = 1;
+    while toks.get(i).is_some_and(|t| {
+        t.is("global") || t.is("local") || t.is("temp") || t.is("temporary") || t.is("unlogged")
+    }) {
+        i += 1;
+    }
+    if !toks.get(i).is_some_and(|t| t.is("table")) || toks.get(i + 1).is_some_and(|t| t.is("if"))
+    {
+        return Effect::None;
+    }
+    match qualified_name(&toks, i + 1) {
+        Some((name, _)) => Effect::CreatesTable(name),
+        None => Effect::None,
+    }
+}
+
 #[cfg(unix)]
 fn bytes_to_path(bytes: &[u8]) -> PathBuf {
     use std::os::unix::ffi::OsStrExt;
@@ -440,6 +674,116 @@ fn io_message(err: &io::Error) -> String {
 }
 
 impl Scanner {
+    /// Turns the hits of one statement into findings; drops and truncates
+    /// of tables the input certainly created itself are kept apart.
+    fn record(&mut self, text: &[u8], line: u64, truncated: bool, hits: Vec<Hit>) {
+        let shown = display_statement(text, truncated);
+        let path = self.label().to_string();
+        for hit in hits {
+            // A list read from a cut statement may miss names, and a huge
+            // list is not worth keeping: either way, say "unknown" (empty)
+            // so that a backup covers everything rather than a guess.
+            let objects = if truncated || hit.objects.len() > MAX_OBJECTS {
+                Vec::new()
+            } else {
+                hit.objects
+            };
+            let created_in_input = matches!(hit.kind, Kind::DropTable | Kind::Truncate)
+                && !objects.is_empty()
+                && objects.iter().all(|o| self.certainly_created(o));
+            if hit.kind == Kind::DropTable {
+                for object in &objects {
+                    self.created.remove(object);
+                }
+            }
+            let finding = Finding {
+                path: path.clone(),
+                line,
+                kind: hit.kind,
+                objects,
+                cascade: hit.cascade,
+                statement: shown.clone(),
+                implied: hit.implied,
+                if_exists: hit.if_exists,
+                created_in_input,
+            };
+            if created_in_input {
+                self.report.push_created_here(finding);
+            } else {
+                self.report.push_finding(finding);
+            }
+        }
+    }
+
+    /// True when `table` was created earlier in the input and nothing
+    /// after a failed CREATE could have reached this point.
+    fn certainly_created(&self, table: &str) -> bool {
+        let Some(creation) = self.created.get(table) else {
+            return false;
+        };
+        creation.stopped_on_error
+            || (creation.transaction.is_some() && creation.transaction == self.transaction)
+            || (creation.query_string.is_some() && creation.query_string == self.query_string)
+    }
+
+    /// Follows CREATE TABLE, transaction blocks and search_path changes.
+    fn track_creation(&mut self, text: &[u8]) {
+        match effect(text) {
+            Effect::CreatesTable(name) => {
+                let stopped_on_error = self
+                    .variables
+                    .get(&b"ON_ERROR_STOP"[..])
+                    .and_then(|v| psql_bool(v))
+                    .unwrap_or(false);
+                self.created.insert(
+                    name,
+                    Creation {
+                        stopped_on_error,
+                        transaction: self.transaction,
+                        query_string: self.query_string,
+                    },
+                );
+            }
+            Effect::Begins => {
+                if self.transaction.is_none() {
+                    self.serial += 1;
+                    self.transaction = Some(self.serial);
+                }
+            }
+            Effect::Ends => self.transaction = None,
+            Effect::RollsBackToSavepoint => {
+                if self.transaction.is_some() {
+                    self.serial += 1;
+                    self.transaction = Some(self.serial);
+                }
+            }
+            Effect::ChangesSearchPath => self.created.clear(),
+            Effect::None => {}
+        }
+    }
+
+    /// `\copy (query) to ...`: psql sends `COPY (query) TO STDOUT`, which
+    /// runs the query. The arguments are the rest of the line, verbatim
+    /// (psql substitutes no variables in them).
+    fn copy_query(&mut self, command: &MetaCommand<'_>) {
+        let args = command.args;
+        let toks = tokens(args);
+        if !toks.first().is_some_and(|t| t.is_punct(b'(')) {
+            return;
+        }
+        let close = skip_parens(&toks, 0);
+        let from = toks.get(1).map_or(args.len(), |t| t.offset);
+        let to = match close.checked_sub(1).and_then(|c| toks.get(c)) {
+            Some(t) if t.is_punct(b')') && close > 1 => t.offset,
+            _ => args.len(),
+        };
+        let query = &args[from.min(to)..to];
+        let hits = classify::classify(query, Context::default());
+        if !hits.is_empty() {
+            self.record(args, command.line, false, hits);
+        }
+    }
+
     /// Keeps a DELETE or UPDATE with a WHERE for the planner's estimate.
     fn note_estimate_candidate(&mut self, statement: &Statement<'_>) {
         if statement.truncated || self.report.estimate_candidates.len() >= estimate::MAX_CANDIDATES
@@ -477,6 +821,9 @@ impl Sink for Scanner {
     }
 
     fn statement(&mut self, statement: &Statement<'_>) {
+        if self.stack.last().is_some_and(|f| f.ignore_rest) {
+            return;
+        }
         self.report.statements += 1;
         if statement.terminator == Terminator::Gexec {
             self.report.builds_sql_at_run_time = true;
@@ -488,33 +835,23 @@ impl Sink for Scanner {
         let hits = classify::classify(statement.text, context);
         if hits.is_empty() {
             self.note_estimate_candidate(statement);
-            return;
+        } else {
+            self.record(statement.text, statement.line, statement.truncated, hits);
         }
-        let text = display_statement(statement.text, statement.truncated);
-        let path = self.label().to_string();
-        for hit in hits {
-            // A list read from a cut statement may miss names, and a huge
-            // list is not worth keeping: either way, say "unknown" (empty)
-            // so that a backup covers everything rather than a guess.
-            let objects = if statement.truncated || hit.objects.len() > MAX_OBJECTS {
-                Vec::new()
-            } else {
-                hit.objects
-            };
-            self.report.push_finding(Finding {
-                path: path.clone(),
-                line: statement.line,
-                kind: hit.kind,
-                objects,
-                cascade: hit.cascade,
-                statement: text.clone(),
-                implied: hit.implied,
-            });
-        }
+        self.track_creation(statement.text);
     }
 
     fn meta(&mut self, command: &MetaCommand<'_>) {
+        if let Some(frame) = self.stack.last_mut() {
+            if frame.ignore_rest {
+                return;
+            }
+            // psql runs one meta-command from a `-c '\...'` string.
+            frame.ignore_rest = frame.single_meta_command;
+        }
         match command.name {
+            b"copy" => self.copy_query(command),
+            b"c" | b"connect" => self.created.clear(),
             b"i" | b"include" => self.include(command.args, false, command.line),
             b"ir" | b"include_relative" => self.include(command.args, true, command.line),
             b"set" => self.set(command.args),

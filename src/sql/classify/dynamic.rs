@@ -166,7 +166,7 @@ fn head_kind(t: &Token<'_>) -> Option<Kind> {
 /// A loose search for destructive SQL in text of unknown shape (a DO body
 /// in another language): a destructive head word followed by the word
 /// that makes it a statement.
-fn looks_destructive(text: &[u8]) -> Option<Kind> {
+pub(super) fn looks_destructive(text: &[u8]) -> Option<Kind> {
     let lower = text.to_ascii_lowercase();
     let words: Vec<&[u8]> = lower
         .split(|b| !(b.is_ascii_alphanumeric() || *b == b'_'))
@@ -201,12 +201,7 @@ fn worse(current: Option<Kind>, kind: Kind) -> Option<Kind> {
 }
 
 fn dynamic(implied: Kind) -> Hit {
-    Hit {
-        kind: Kind::Dynamic,
-        objects: Vec::new(),
-        cascade: false,
-        implied: Some(implied),
-    }
+    Hit::unknown(Kind::Dynamic, Some(implied))
 }
 
 #[cfg(test)]
