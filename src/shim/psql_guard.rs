@@ -251,7 +251,7 @@ fn scan(args: &PsqlArgs, cwd: &Path) -> Result<Scanned, Error> {
         Mode::Actions => {
             for (action, at) in args.actions.iter().zip(&args.action_args) {
                 match action {
-                    Action::Command(sql) => scanner.scan_bytes("-c", sql.as_bytes(), cwd),
+                    Action::Command(sql) => scanner.scan_command("-c", sql.as_bytes(), cwd),
                     Action::File(path) => match std::fs::metadata(cwd.join(path)) {
                         Ok(meta) if meta.is_file() => scanner.scan_path(Path::new(path)),
                         // A pipe (`-f <(…)`) can be read only once: it is

@@ -230,7 +230,7 @@ impl Scanner {
     /// named it, for problems.
     fn scan_file(&mut self, label: String, path: &Path, include_line: Option<u64>) {
         if is_stdin(path) {
-            self.scan_stdin_include(label, include_line);
+            self.scan_stdin_include(label, path, include_line);
             return;
         }
         let opened = File::open(path).and_then(|f| {
@@ -264,16 +264,27 @@ impl Scanner {
     }
 
     /// `\i /dev/stdin`: psql reads its standard input as a script.
-    fn scan_stdin_include(&mut self, label: String, include_line: Option<u64>) {
+    fn scan_stdin_include(&mut self, label: String, path: &Path, include_line: Option<u64>) {
         if !self.read_stdin_includes {
             // Reading it here would take it from psql: leave the SQL to the
             // check inside psql, which sees what psql sends.
             self.report.builds_sql_at_run_time = true;
             return;
         }
-        let base_dir = self.cwd.clone();
-        let frame = Frame::new(label, None, base_dir);
-        self.scan_stream(frame, io::stdin().lock(), include_line);
+        // Opened by name, as psql does, not through `io::stdin()`: the
+        // outer input may be stdin too, and holds its lock. A pipe has no
+        // canonical path, so there is no cycle check (a pipe cannot
+        // include itself).
+        match File::open(path) {
+            Ok(file) => {
+                let frame = Frame::new(label, None, self.cwd.clone());
+                self.scan_stream(frame, file, include_line);
+            }
+            Err(err) => {
+                let message = format!("cannot read {label}: {}", io_message(&err));
+                self.problem_at_include(message, include_line);
+            }
+        }
     }
 
     fn scan_stream(&mut self, frame: Frame, mut reader: impl Read, include_line: Option<u64>) {
@@ -1005,5 +1016,118 @@ mod tests {
             .map(|c| (c.line, c.table.as_str()))
             .collect();
         assert_eq!(found, vec![(2, "t"), (3, "s.u")]);
+    }
+
+    fn kinds(report: &ScanReport) -> Vec<Kind> {
+        report.findings.iter().map(|f| f.kind).collect()
+    }
+
+    #[test]
+    fn a_backslash_command_string_runs_one_meta_command_only() {
+        let mut scanner = Scanner::new("/");
+        scanner.scan_command("-c", b"\\echo hi \\\\ DROP TABLE s", Path::new("/"));
+        scanner.scan_command("-c", b"\\set t x \\\\ \\set t y", Path::new("/"));
+        scanner.scan_command("-c", b"DROP TABLE :t", Path::new("/"));
+        let report = scanner.finish();
+        assert_eq!(report.statements, 1);
+        assert_eq!(report.findings.len(), 1);
+        assert_eq!(report.findings[0].objects, vec!["x"], "only the first \\set ran");
+        // Not at the very start: the whole string goes to the server.
+        let mut scanner = Scanner::new("/");
+        scanner.scan_command("-c", b" \\echo hi \\\\ DROP TABLE s", Path::new("/"));
+        assert_eq!(kinds(&scanner.finish()), vec![Kind::DropTable]);
+    }
+
+    #[test]
+    fn tilde_is_the_home_directory() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        std::fs::write(dir.path().join("x.sql"), "TRUNCATE t;\n").expect("write");
+        let mut scanner = Scanner::new("/");
+        scanner.set_home(Some(dir.path().to_path_buf()));
+        scanner.scan_bytes("-", b"\\i ~/x.sql\n\\ir ~/x.sql\n", Path::new("/"));
+        let report = scanner.finish();
+        assert_eq!(kinds(&report), vec![Kind::Truncate, Kind::Truncate]);
+        assert!(report.problems.is_empty(), "{:?}", report.problems);
+        let mut scanner = Scanner::new("/");
+        scanner.set_home(None);
+        scanner.scan_bytes("-", b"\\i ~/x.sql\n", Path::new("/"));
+        assert!(scanner.finish().has_errors());
+    }
+
+    #[test]
+    fn stdin_includes_are_left_to_psql_in_a_guard() {
+        let report = scan("SELECT 1;\n\\i /dev/stdin\nSELECT 2;\n");
+        assert!(report.problems.is_empty(), "{:?}", report.problems);
+        assert!(report.builds_sql_at_run_time);
+    }
+
+    #[test]
+    fn backslash_copy_runs_its_query() {
+        let report = scan(
+            "\\copy (delete from t returning *) to '/tmp/x'\n\\copy (select * from t) to '/tmp/y'\n\\copy t from '/tmp/z'\n",
+        );
+        assert_eq!(kinds(&report), vec![Kind::DeleteAll]);
+        assert_eq!(report.findings[0].objects, vec!["t"]);
+        assert_eq!(report.findings[0].line, 1);
+    }
+
+    /// (kind, created here) of every finding, kept or set apart.
+    fn created(sql: &str, command: bool) -> (Vec<Kind>, Vec<Kind>) {
+        let mut scanner = Scanner::new("/");
+        if command {
+            scanner.scan_command("-c", sql.as_bytes(), Path::new("/"));
+        } else {
+            scanner.scan_bytes("-", sql.as_bytes(), Path::new("/"));
+        }
+        let report = scanner.finish();
+        assert!(report.created_here.iter().all(|f| f.created_in_input));
+        assert!(report.findings.iter().all(|f| !f.created_in_input));
+        let here = report.created_here.iter().map(|f| f.kind).collect();
+        (kinds(&report), here)
+    }
+
+    #[test]
+    fn tables_created_by_the_input_are_set_apart_when_a_failed_create_stops_it() {
+        let apart = (vec![], vec![Kind::DropTable]);
+        for sql in [
+            "\\set ON_ERROR_STOP on\nCREATE TABLE tmp (a int);\nDROP TABLE tmp;",
+            "\\set ON_ERROR_STOP 1\nCREATE TEMP TABLE tmp AS SELECT 1;\nDROP TABLE tmp;",
+            "BEGIN;\nCREATE TABLE tmp (a int);\nINSERT INTO tmp VALUES (1);\nDROP TABLE tmp;\nCOMMIT;",
+            "START TRANSACTION; CREATE UNLOGGED TABLE s.tmp (a int); DROP TABLE s.tmp; END;",
+        ] {
+            assert_eq!(created(sql, false), apart, "{sql}");
+        }
+        assert_eq!(
+            created("CREATE TABLE tmp (a int); TRUNCATE tmp; DROP TABLE tmp", true),
+            (vec![], vec![Kind::Truncate, Kind::DropTable])
+        );
+    }
+
+    #[test]
+    fn drops_that_may_reach_an_older_table_stay_findings() {
+        let kept = vec![Kind::DropTable];
+        for sql in [
+            // psql carries on after a failed CREATE by default.
+            "CREATE TABLE tmp (a int);\nDROP TABLE tmp;",
+            "\\set ON_ERROR_STOP off\nCREATE TABLE tmp (a int);\nDROP TABLE tmp;",
+            // IF NOT EXISTS over an existing table creates nothing.
+            "\\set ON_ERROR_STOP on\nCREATE TABLE IF NOT EXISTS tmp (a int);\nDROP TABLE tmp;",
+            // Committed, then the next block: its CREATE error no longer
+            // blocks the DROP.
+            "BEGIN; CREATE TABLE tmp (a int); COMMIT; BEGIN; DROP TABLE tmp; COMMIT;",
+            "BEGIN; CREATE TABLE tmp (a int); ROLLBACK TO SAVEPOINT s; DROP TABLE tmp; COMMIT;",
+            // Another table of the same name.
+            "\\set ON_ERROR_STOP on\nCREATE TABLE tmp (a int);\nDROP TABLE public.tmp;",
+            "\\set ON_ERROR_STOP on\nCREATE TABLE tmp (a int);\nSET search_path = app;\nDROP TABLE tmp;",
+            "\\set ON_ERROR_STOP on\nCREATE TABLE tmp (a int);\n\\c other\nDROP TABLE tmp;",
+            // Dropped once already: a second DROP finds an older one, if any.
+            "\\set ON_ERROR_STOP on\nCREATE TABLE tmp (a int);\nDROP TABLE tmp;\nDROP TABLE tmp;",
+            // One of the tables existed before.
+            "\\set ON_ERROR_STOP on\nCREATE TABLE tmp (a int);\nDROP TABLE tmp, users;",
+        ] {
+            let (findings, here) = created(sql, false);
+            assert_eq!(findings, kept, "{sql}");
+            assert!(here.len() <= 1, "{sql}");
+        }
     }
 }

@@ -329,18 +329,23 @@ fn constant(e: &Expr) -> Option<Constant> {
         Expr::IsTrue(inner) => Bool(Some(constant(inner)? == Bool(Some(true)))),
         Expr::IsFalse(inner) => Bool(Some(constant(inner)? == Bool(Some(false)))),
         Expr::BinaryOp { left, op, right } => {
-            let (l, r) = (constant(left)?, constant(right)?);
+            // AND with a false side is false, OR with a true side is true,
+            // whatever the other side is (a call, a column).
+            let (l, r) = (constant(left), constant(right));
+            let either = |v: bool| l == Some(Bool(Some(v))) || r == Some(Bool(Some(v)));
+            match op {
+                BinaryOperator::And if either(false) => return Some(Bool(Some(false))),
+                BinaryOperator::Or if either(true) => return Some(Bool(Some(true))),
+                _ => {}
+            }
+            let (l, r) = (l?, r?);
             match op {
                 BinaryOperator::And => match (l, r) {
-                    (Bool(Some(false)), Bool(_)) | (Bool(_), Bool(Some(false))) => {
-                        Bool(Some(false))
-                    }
                     (Bool(Some(true)), Bool(Some(true))) => Bool(Some(true)),
                     (Bool(_), Bool(_)) => Bool(None),
                     _ => return None,
                 },
                 BinaryOperator::Or => match (l, r) {
-                    (Bool(Some(true)), Bool(_)) | (Bool(_), Bool(Some(true))) => Bool(Some(true)),
                     (Bool(Some(false)), Bool(Some(false))) => Bool(Some(false)),
                     (Bool(_), Bool(_)) => Bool(None),
                     _ => return None,
@@ -984,6 +989,148 @@ mod tests {
             ],
             fb,
         );
+    }
+
+    #[test]
+    fn merge_that_deletes_or_updates_every_row() {
+        check_hits(
+            &[
+                (
+                    "MERGE INTO t USING s ON t.id = s.id WHEN MATCHED THEN DELETE",
+                    Kind::DeleteAll,
+                    &["t"],
+                    false,
+                ),
+                (
+                    "merge into app.t as x using (select id from s) as y on x.id = y.id \
+                     when matched and y.gone then delete \
+                     when not matched then insert values (y.id)",
+                    Kind::DeleteAll,
+                    &["app.t"],
+                    false,
+                ),
+                (
+                    "MERGE INTO t USING s ON t.id = s.id WHEN NOT MATCHED BY SOURCE THEN DELETE",
+                    Kind::DeleteAll,
+                    &["t"],
+                    false,
+                ),
+                (
+                    "MERGE INTO t USING s ON true WHEN MATCHED THEN UPDATE SET a = 1",
+                    Kind::UpdateAll,
+                    &["t"],
+                    false,
+                ),
+                (
+                    "MERGE INTO t USING s ON t.id = s.id WHEN NOT MATCHED BY SOURCE THEN UPDATE SET a = 0",
+                    Kind::UpdateAll,
+                    &["t"],
+                    false,
+                ),
+            ],
+            merge_fallback,
+        );
+    }
+
+    #[test]
+    fn merge_that_upserts_by_key_is_not() {
+        check_misses(
+            &[
+                "MERGE INTO t USING s ON t.id = s.id WHEN MATCHED THEN UPDATE SET a = s.a \
+                 WHEN NOT MATCHED THEN INSERT VALUES (s.id, s.a)",
+                "MERGE INTO t USING s ON true WHEN MATCHED AND t.id = 3 THEN UPDATE SET a = 1",
+                "MERGE INTO t USING s ON t.id = s.id WHEN MATCHED THEN DO NOTHING",
+                "MERGE INTO t USING s ON t.id = s.id WHEN NOT MATCHED THEN INSERT VALUES (1)",
+            ],
+            merge_fallback,
+        );
+    }
+
+    #[test]
+    fn merge_deleting_and_updating_gives_both() {
+        let hits = classify_any(
+            b"MERGE INTO t USING s ON 1 = 1 WHEN MATCHED AND s.x THEN DELETE WHEN MATCHED THEN UPDATE SET a = 1",
+            Context::default(),
+        );
+        let kinds: Vec<Kind> = hits.iter().map(|h| h.kind).collect();
+        assert_eq!(kinds, vec![Kind::DeleteAll, Kind::UpdateAll]);
+    }
+
+    #[test]
+    fn a_where_that_is_never_true_changes_nothing() {
+        check_misses(
+            &[
+                "DELETE FROM users WHERE false",
+                "DELETE FROM users WHERE FALSE",
+                "DELETE FROM users WHERE 1 = 0",
+                "DELETE FROM users WHERE (1 = 2)",
+                "DELETE FROM users WHERE 1 <> 1",
+                "DELETE FROM users WHERE 1 != 1",
+                "DELETE FROM users WHERE NOT true",
+                "DELETE FROM users WHERE null",
+                "UPDATE users SET a = 1 WHERE false",
+                "UPDATE users SET a = 1 WHERE 2 = 3 RETURNING *",
+            ],
+            fb,
+        );
+        // Longer constant conditions are read on the parsed path.
+        for sql in [
+            "DELETE FROM users WHERE false AND random() < 2",
+            "DELETE FROM users WHERE 1 = 0 OR 'a' = 'b'",
+            "DELETE FROM users WHERE NULL IS NOT NULL",
+            "DELETE FROM users WHERE -1 > 0",
+        ] {
+            assert_eq!(one(sql), None, "{sql}");
+        }
+        // A constant that may be true, or is, still takes every row.
+        for sql in [
+            "DELETE FROM users WHERE false OR random() < 2",
+            "DELETE FROM users WHERE 1 = 1.0",
+            "DELETE FROM users WHERE 'b' > 'a'",
+            "DELETE FROM users WHERE NULL IS NULL",
+        ] {
+            assert_eq!(one(sql).map(|h| h.kind), Some(Kind::DeleteAll), "{sql}");
+        }
+    }
+
+    #[test]
+    fn create_table_as_runs_its_query() {
+        let cases: &[(&str, Kind, &[&str])] = &[
+            (
+                "CREATE TABLE x AS WITH d AS (DELETE FROM t RETURNING *) SELECT * FROM d",
+                Kind::DeleteAll,
+                &["t"],
+            ),
+            (
+                "create temp table x (a) as with u as (update t set a = 1 returning a) select a from u",
+                Kind::UpdateAll,
+                &["t"],
+            ),
+            (
+                "CREATE UNLOGGED TABLE x AS WITH d AS (DELETE FROM t RETURNING *) SELECT * FROM d WITH DATA",
+                Kind::DeleteAll,
+                &["t"],
+            ),
+            (
+                "WITH d AS (DELETE FROM t RETURNING *) SELECT * INTO x FROM d",
+                Kind::DeleteAll,
+                &["t"],
+            ),
+        ];
+        for (sql, kind, objects) in cases {
+            let hit = one(sql).unwrap_or_else(|| panic!("{sql}: no hit"));
+            assert_eq!(hit.kind, *kind, "{sql}");
+            assert_eq!(hit.objects, *objects, "{sql}");
+        }
+        for sql in [
+            "CREATE TABLE x AS SELECT * FROM t",
+            "CREATE TABLE x AS WITH d AS (DELETE FROM t WHERE id = 1 RETURNING *) SELECT * FROM d",
+            "CREATE TABLE t (id int REFERENCES u ON DELETE CASCADE)",
+            "CREATE RULE r AS ON INSERT TO t DO INSTEAD (DELETE FROM u)",
+            "CREATE MATERIALIZED VIEW v AS SELECT 1",
+        ] {
+            assert_eq!(one(sql), None, "{sql}");
+        }
     }
 
     #[test]

@@ -341,6 +341,46 @@ mod tests {
     }
 
     #[test]
+    fn unicode_escaped_names_are_decoded() {
+        let cases: &[(&str, Kind, &[&str])] = &[
+            (r#"DROP TABLE U&"\0075sers""#, Kind::DropTable, &["users"]),
+            (
+                r#"DROP TABLE U&"!0075sers" UESCAPE '!'"#,
+                Kind::DropTable,
+                &["users"],
+            ),
+            (
+                r#"truncate public.u&"\0075sers""#,
+                Kind::Truncate,
+                &["public.users"],
+            ),
+            (r#"DELETE FROM U&"\0075sers""#, Kind::DeleteAll, &["users"]),
+            (
+                r#"ALTER TABLE U&"\0075sers" DROP COLUMN U&"\0065mail""#,
+                Kind::DropColumn,
+                &["users.email"],
+            ),
+        ];
+        for (sql, kind, objects) in cases {
+            let hit = one(sql).unwrap_or_else(|| panic!("{sql}: no hit"));
+            assert_eq!(hit.kind, *kind, "{sql}");
+            assert_eq!(hit.objects, *objects, "{sql}");
+        }
+        // The escaped spelling of a different name is that name.
+        let hit = one(r#"DROP TABLE U&"\0055sers""#).expect("a hit");
+        assert_eq!(hit.objects, vec!["Users"]);
+        assert_eq!(one(r#"SELECT * FROM U&"\0075sers""#), None);
+    }
+
+    #[test]
+    fn if_exists_is_recorded() {
+        assert!(one("DROP TABLE IF EXISTS users").expect("a hit").if_exists);
+        assert!(!one("DROP TABLE users").expect("a hit").if_exists);
+        let long = format!("DROP TABLE IF EXISTS {}x", "a, ".repeat(30_000));
+        assert!(one(&long).expect("a hit").if_exists, "the fallback too");
+    }
+
+    #[test]
     fn object_names_fold_like_postgres() {
         let stmt = parse(br#"DROP TABLE Public."Users", USERS"#, false).expect("parses");
         let ast::Statement::Drop { names, .. } = stmt else {
@@ -365,6 +405,10 @@ mod tests {
             "/*x*/truncate t",
             "WITH d AS (DELETE FROM t) SELECT 1",
             "do $$ begin end $$",
+            "merge into t using s on true when matched then delete",
+            "copy t to program 'x'",
+            "select DBLINK_EXEC('c', q) from queue",
+            "select dblink('c', q) as t(a int)",
         ] {
             assert!(may_hold_candidate(scan.as_bytes()), "{scan}");
         }
