@@ -41,9 +41,9 @@ use std::path::{Path, PathBuf};
 
 use super::classify::{self, Context, Hit};
 use super::estimate;
+use super::finding::Kind;
 use super::finding::{Finding, Problem, ScanReport, Severity};
 use super::lexer::{Lexer, MetaCommand, Sink, Statement, Terminator};
-use super::finding::Kind;
 use super::token::{Tokenizer, qualified_name, skip_parens, tokens, variable_char};
 
 /// Bytes read at a time.
@@ -654,8 +654,7 @@ fn effect(text: &[u8]) -> Effect {
     }) {
         i += 1;
     }
-    if !toks.get(i).is_some_and(|t| t.is("table")) || toks.get(i + 1).is_some_and(|t| t.is("if"))
-    {
+    if !toks.get(i).is_some_and(|t| t.is("table")) || toks.get(i + 1).is_some_and(|t| t.is("if")) {
         return Effect::None;
     }
     match qualified_name(&toks, i + 1) {
@@ -1031,7 +1030,11 @@ mod tests {
         let report = scanner.finish();
         assert_eq!(report.statements, 1);
         assert_eq!(report.findings.len(), 1);
-        assert_eq!(report.findings[0].objects, vec!["x"], "only the first \\set ran");
+        assert_eq!(
+            report.findings[0].objects,
+            vec!["x"],
+            "only the first \\set ran"
+        );
         // Not at the very start: the whole string goes to the server.
         let mut scanner = Scanner::new("/");
         scanner.scan_command("-c", b" \\echo hi \\\\ DROP TABLE s", Path::new("/"));
@@ -1098,7 +1101,10 @@ mod tests {
             assert_eq!(created(sql, false), apart, "{sql}");
         }
         assert_eq!(
-            created("CREATE TABLE tmp (a int); TRUNCATE tmp; DROP TABLE tmp", true),
+            created(
+                "CREATE TABLE tmp (a int); TRUNCATE tmp; DROP TABLE tmp",
+                true
+            ),
             (vec![], vec![Kind::Truncate, Kind::DropTable])
         );
     }

@@ -538,7 +538,14 @@ mod tests {
         let names: Vec<String> = toks.iter().map(Token::ident).collect();
         assert_eq!(
             names,
-            vec!["users", "users", "a\"N\\", "\\zz", "u&'\\0044rop'", "uescape_x"]
+            vec![
+                "users",
+                "users",
+                "a\"N\\",
+                "\\zz",
+                "u&'\\0044rop'",
+                "uescape_x"
+            ]
         );
         assert_eq!(toks[4].string_value().as_ref(), b"DROP");
         let plain = tokens(br#"U & "x""#);

@@ -95,7 +95,10 @@ mod tests {
         let hit = one("COPY t TO PROGRAM 'gzip > /tmp/t.gz'").expect("a hit");
         assert_eq!((hit.kind, hit.implied), (Kind::External, None));
         let hit = one("COPY t FROM PROGRAM 'psql -c \"DROP TABLE users\"'").expect("a hit");
-        assert_eq!((hit.kind, hit.implied), (Kind::External, Some(Kind::DropTable)));
+        assert_eq!(
+            (hit.kind, hit.implied),
+            (Kind::External, Some(Kind::DropTable))
+        );
         let hit = one("COPY (SELECT 1) TO PROGRAM 'cat'").expect("a hit");
         assert_eq!(hit.kind, Kind::External);
     }

@@ -199,10 +199,7 @@ fn merge_result(objects: Vec<String>, deletes: bool, updates_all: bool) -> Vec<H
 fn merge_fallback(text: &[u8]) -> Vec<Hit> {
     let toks = tokens(text);
     let mut i = 1;
-    while toks
-        .get(i)
-        .is_some_and(|t| t.is("into") || t.is("only"))
-    {
+    while toks.get(i).is_some_and(|t| t.is("into") || t.is("only")) {
         i += 1;
     }
     let objects: Vec<String> = qualified_name(&toks, i)
@@ -401,7 +398,9 @@ fn tokens_never_true(condition: &[Token<'_>]) -> bool {
     match c {
         [t] => t.is("false") || t.is("null"),
         [n, t] => n.is("not") && t.is("true"),
-        [a, eq, b] if eq.is_punct(b'=') => matches!((number(a), number(b)), (Some(x), Some(y)) if x != y),
+        [a, eq, b] if eq.is_punct(b'=') => {
+            matches!((number(a), number(b)), (Some(x), Some(y)) if x != y)
+        }
         [a, o1, o2, b]
             if (o1.is_punct(b'<') && o2.is_punct(b'>'))
                 || (o1.is_punct(b'!') && o2.is_punct(b'=')) =>

@@ -220,9 +220,7 @@ pub(crate) fn parse(text: &[u8], truncated: bool) -> Option<ast::Statement> {
 /// which sqlparser would read by its escaped spelling.
 fn has_unicode_escape(text: &[u8]) -> bool {
     memchr::memchr_iter(b'&', text).any(|p| {
-        p > 0
-            && matches!(text[p - 1], b'u' | b'U')
-            && matches!(text.get(p + 1), Some(b'"' | b'\''))
+        p > 0 && matches!(text[p - 1], b'u' | b'U') && matches!(text.get(p + 1), Some(b'"' | b'\''))
     })
 }
 
