@@ -224,6 +224,10 @@ fn preload_env(
 /// notes whether stdin is a terminal psql will read a session from.
 fn scan(args: &PsqlArgs, cwd: &Path) -> Result<Scanned, Error> {
     let mut scanner = Scanner::new(cwd);
+    // psql honours -1 only around -c and -f actions.
+    if args.single_transaction && args.mode() == Mode::Actions {
+        scanner.single_transaction();
+    }
     for (name, value) in &args.variables {
         let name = name.to_string_lossy();
         match value {

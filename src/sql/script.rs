@@ -28,8 +28,8 @@
 //! table that already existed fails and the DROP removes the old table. So
 //! the exemption needs one of: `ON_ERROR_STOP` on when the CREATE ran
 //! (`-v ON_ERROR_STOP=1`, `\set ON_ERROR_STOP on`), the CREATE and the DROP
-//! inside one explicit transaction block (an error aborts the rest of the
-//! block), or both in one `-c` query string. A `\connect` or a `SET
+//! inside one transaction block (explicit, or `psql -1`: an error aborts the
+//! rest of the block), or both in one `-c` query string. A `\connect` or a `SET
 //! search_path` in between forgets what was created (the same name may then
 //! mean another table). Without any of these the finding stays: the guard's
 //! check inside psql sees the live database either way.
@@ -150,6 +150,13 @@ impl Scanner {
     /// Sets the directory `~` stands for in `\i ~/...` (default: `$HOME`).
     pub fn set_home(&mut self, home: Option<PathBuf>) {
         self.home = home;
+    }
+
+    /// The whole input runs in one transaction (`psql -1`): a failed
+    /// statement makes every later one fail, up to an explicit COMMIT.
+    pub fn single_transaction(&mut self) {
+        self.serial += 1;
+        self.transaction = Some(self.serial);
     }
 
     /// Lets `\i /dev/stdin` read this process's standard input, as psql
@@ -1135,5 +1142,27 @@ mod tests {
             assert_eq!(findings, kept, "{sql}");
             assert!(here.len() <= 1, "{sql}");
         }
+    }
+
+    #[test]
+    fn a_single_transaction_run_sets_created_tables_apart() {
+        let mut scanner = Scanner::new("/");
+        scanner.single_transaction();
+        scanner.scan_bytes(
+            "-",
+            b"CREATE TABLE tmp (a int);\nDROP TABLE tmp;",
+            Path::new("/"),
+        );
+        let report = scanner.finish();
+        assert_eq!(report.findings, vec![]);
+        assert_eq!(report.created_here.len(), 1);
+        let mut scanner = Scanner::new("/");
+        scanner.single_transaction();
+        scanner.scan_bytes(
+            "-",
+            b"CREATE TABLE tmp (a int);\nCOMMIT;\nDROP TABLE tmp;",
+            Path::new("/"),
+        );
+        assert_eq!(scanner.finish().findings.len(), 1);
     }
 }

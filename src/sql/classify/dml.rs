@@ -257,6 +257,11 @@ fn merge_fallback(text: &[u8]) -> Vec<Hit> {
 /// no statement that runs now (a rule's or a function's body runs later,
 /// and is judged when it does).
 pub fn created_from_query(text: &[u8], truncated: bool, depth: usize) -> Vec<Hit> {
+    // Only a data-modifying CTE destroys anything here; most CREATE
+    // statements (and long function bodies) are passed over unread.
+    if !mentions_word(text, &["delete", "update", "merge"]) {
+        return Vec::new();
+    }
     let toks = tokens(text);
     let mut i = 1;
     while toks.get(i).is_some_and(|t| {
@@ -283,6 +288,13 @@ pub fn created_from_query(text: &[u8], truncated: bool, depth: usize) -> Vec<Hit
         }
     }
     Vec::new()
+}
+
+/// True when one of `words` occurs in `text` as a whole word, any case.
+fn mentions_word(text: &[u8], words: &[&str]) -> bool {
+    let word_byte = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b >= 0x80;
+    text.split(|&b| !word_byte(b))
+        .any(|w| words.iter().any(|x| w.eq_ignore_ascii_case(x.as_bytes())))
 }
 
 /// True when a WHERE clause is present and its value is plainly false or
