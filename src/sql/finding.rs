@@ -73,7 +73,7 @@ pub const RULES: [Rule; 13] = [
         snake: "drop_column",
         kebab: "drop-column",
         verb: "DROP",
-        explanation: "drops a column and the value it held in every row",
+        explanation: "loses a column's value in every row (DROP COLUMN, or ALTER ... TYPE ... USING without the column)",
         severity: 5,
     },
     Rule {
@@ -105,7 +105,7 @@ pub const RULES: [Rule; 13] = [
         snake: "delete_all",
         kebab: "delete-all",
         verb: "DELETE",
-        explanation: "deletes rows with no WHERE, or a WHERE that names no column: every row goes",
+        explanation: "deletes rows with no WHERE, a WHERE that names no column, or through MERGE: every row may go",
         severity: 4,
     },
     Rule {
@@ -113,7 +113,7 @@ pub const RULES: [Rule; 13] = [
         snake: "update_all",
         kebab: "update-all",
         verb: "UPDATE",
-        explanation: "updates rows with no WHERE, or a WHERE that names no column: every row changes",
+        explanation: "updates rows with no WHERE, a WHERE that names no column, or a MERGE that reaches every row: every row changes",
         severity: 3,
     },
     Rule {
