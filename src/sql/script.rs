@@ -29,7 +29,11 @@
 //! the exemption needs one of: `ON_ERROR_STOP` on when the CREATE ran
 //! (`-v ON_ERROR_STOP=1`, `\set ON_ERROR_STOP on`), the CREATE and the DROP
 //! inside one transaction block (explicit, or `psql -1`: an error aborts the
-//! rest of the block), or both in one `-c` query string. A `\connect` or a `SET
+//! rest of the block, unless `ON_ERROR_ROLLBACK` is set), or both in one
+//! `-c` query string. A CREATE inside an `\if` block (which may not run)
+//! counts for nothing, and an `ON_ERROR_STOP` set inside one is not trusted.
+//! A psqlrc file is not read here and could change either variable: the
+//! check inside psql stays the backstop. A `\connect` or a `SET
 //! search_path` in between forgets what was created (the same name may then
 //! mean another table). Without any of these the finding stays: the guard's
 //! check inside psql sees the live database either way.
@@ -124,6 +128,12 @@ pub struct Scanner {
     query_string: Option<u64>,
     /// Numbers handed out to transactions and query strings.
     serial: u64,
+    /// How many `\if` blocks are open: every branch is read, but only one
+    /// runs, so a CREATE inside one may not have run at all.
+    conditional_depth: usize,
+    /// ON_ERROR_STOP was set or unset inside an `\if` block: its value at
+    /// run time is not known.
+    on_error_stop_uncertain: bool,
 }
 
 impl Scanner {
@@ -144,6 +154,8 @@ impl Scanner {
             transaction: None,
             query_string: None,
             serial: 0,
+            conditional_depth: 0,
+            on_error_stop_uncertain: false,
         }
     }
 
@@ -743,20 +755,40 @@ impl Scanner {
             || (creation.query_string.is_some() && creation.query_string == self.query_string)
     }
 
+    /// A `\set` or `\unset` of ON_ERROR_STOP inside an `\if` block makes
+    /// its value at run time unknown from then on.
+    fn note_on_error_stop_change(&mut self, args: &[u8]) {
+        if self.conditional_depth > 0
+            && let Some(Some(name)) = self.parse_args(args).into_iter().next()
+            && name == b"ON_ERROR_STOP"
+        {
+            self.on_error_stop_uncertain = true;
+        }
+    }
+
     /// Follows CREATE TABLE, transaction blocks and search_path changes.
     fn track_creation(&mut self, text: &[u8]) {
         match effect(text) {
+            // A CREATE in a branch that may not run proves nothing.
+            Effect::CreatesTable(_) if self.conditional_depth > 0 => {}
             Effect::CreatesTable(name) => {
-                let stopped_on_error = self
+                let stopped_on_error = !self.on_error_stop_uncertain
+                    && self
+                        .variables
+                        .get(&b"ON_ERROR_STOP"[..])
+                        .and_then(|v| psql_bool(v))
+                        .unwrap_or(false);
+                // With ON_ERROR_ROLLBACK, psql wraps each statement in a
+                // savepoint: a failed CREATE no longer aborts the block.
+                let rolls_back_errors = self
                     .variables
-                    .get(&b"ON_ERROR_STOP"[..])
-                    .and_then(|v| psql_bool(v))
-                    .unwrap_or(false);
+                    .get(&b"ON_ERROR_ROLLBACK"[..])
+                    .is_some_and(|v| psql_bool(v) != Some(false));
                 self.created.insert(
                     name,
                     Creation {
                         stopped_on_error,
-                        transaction: self.transaction,
+                        transaction: self.transaction.filter(|_| !rolls_back_errors),
                         query_string: self.query_string,
                     },
                 );
@@ -869,10 +901,16 @@ impl Sink for Scanner {
         match command.name {
             b"copy" => self.copy_query(command),
             b"c" | b"connect" => self.created.clear(),
+            b"if" => self.conditional_depth += 1,
+            b"endif" => self.conditional_depth = self.conditional_depth.saturating_sub(1),
             b"i" | b"include" => self.include(command.args, false, command.line),
             b"ir" | b"include_relative" => self.include(command.args, true, command.line),
-            b"set" => self.set(command.args),
+            b"set" => {
+                self.note_on_error_stop_change(command.args);
+                self.set(command.args);
+            }
             b"unset" => {
+                self.note_on_error_stop_change(command.args);
                 if let Some(Some(name)) = self.parse_args(command.args).into_iter().next() {
                     self.variables.remove(&name);
                 }
@@ -1129,6 +1167,9 @@ mod tests {
             // blocks the DROP.
             "BEGIN; CREATE TABLE tmp (a int); COMMIT; BEGIN; DROP TABLE tmp; COMMIT;",
             "BEGIN; CREATE TABLE tmp (a int); ROLLBACK TO SAVEPOINT s; DROP TABLE tmp; COMMIT;",
+            // Each statement in its own savepoint: the block survives a
+            // failed CREATE.
+            "\\set ON_ERROR_ROLLBACK on\nBEGIN; CREATE TABLE tmp (a int); DROP TABLE tmp; COMMIT;",
             // Another table of the same name.
             "\\set ON_ERROR_STOP on\nCREATE TABLE tmp (a int);\nDROP TABLE public.tmp;",
             "\\set ON_ERROR_STOP on\nCREATE TABLE tmp (a int);\nSET search_path = app;\nDROP TABLE tmp;",
@@ -1137,6 +1178,10 @@ mod tests {
             "\\set ON_ERROR_STOP on\nCREATE TABLE tmp (a int);\nDROP TABLE tmp;\nDROP TABLE tmp;",
             // One of the tables existed before.
             "\\set ON_ERROR_STOP on\nCREATE TABLE tmp (a int);\nDROP TABLE tmp, users;",
+            // The CREATE sits in a branch that may not run.
+            "\\set ON_ERROR_STOP on\n\\if :fresh\nCREATE TABLE tmp (a int);\n\\endif\nDROP TABLE tmp;",
+            // ON_ERROR_STOP may or may not have been set.
+            "\\if :strict\n\\set ON_ERROR_STOP on\n\\endif\nCREATE TABLE tmp (a int);\nDROP TABLE tmp;",
         ] {
             let (findings, here) = created(sql, false);
             assert_eq!(findings, kept, "{sql}");
