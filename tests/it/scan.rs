@@ -985,3 +985,40 @@ fn drop_if_exists_is_marked() {
     let marked: Vec<bool> = report.findings.iter().map(|f| f.if_exists).collect();
     assert_eq!(marked, vec![false, false, false, false, false, false, true]);
 }
+
+#[test]
+fn created_here_is_claimed_only_when_the_older_table_survives() {
+    // Each script meets a table `t` that already holds five rows. The
+    // scanner may set a DROP or TRUNCATE apart as "created here" only when
+    // the server, running the script as psql does, leaves that table whole.
+    let scripts = [
+        "CREATE TABLE t (id int);\nDROP TABLE t;\n",
+        "\\set ON_ERROR_STOP on\nCREATE TABLE t (id int);\nDROP TABLE t;\n",
+        "\\set ON_ERROR_STOP on\nCREATE TABLE t (id int);\nTRUNCATE t;\n",
+        "BEGIN;\nCREATE TABLE t (id int);\nDROP TABLE t;\nCOMMIT;\n",
+        "BEGIN;\nCREATE TABLE t (id int);\nCOMMIT;\nDROP TABLE t;\n",
+        "\\set ON_ERROR_ROLLBACK on\nBEGIN;\nCREATE TABLE t (id int);\nDROP TABLE t;\nCOMMIT;\n",
+        "\\set ON_ERROR_STOP on\nCREATE TABLE IF NOT EXISTS t (id int);\nDROP TABLE t;\n",
+    ];
+    let dir = tempfile::tempdir().expect("a temp dir");
+    for script in scripts {
+        let report = scan(script.as_bytes());
+        let claimed = report.findings.is_empty() && !report.created_here.is_empty();
+        assert!(claimed || !report.findings.is_empty(), "{script}");
+
+        let db = crate::support::cluster().create_db("created here");
+        run_on_server(&db, SETUP);
+        std::fs::write(dir.path().join("x.sql"), script).expect("write");
+        // The script's own settings decide whether psql stops on an error.
+        std::process::Command::new(crate::support::cluster().client("psql"))
+            .envs(db.env())
+            .args(["-X", "-q", "-f"])
+            .arg(dir.path().join("x.sql"))
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("run psql");
+        let survives = db.sql("SELECT to_regclass('t') IS NOT NULL") == "t"
+            && db.sql("SELECT count(*) FROM t") == "5";
+        assert_eq!(claimed, survives, "{script}");
+    }
+}
