@@ -27,8 +27,9 @@ const FUNCTIONS: [&str; 3] = ["dblink_exec", "dblink", "dblink_send_query"];
 /// True when `text` mentions dblink at all (any case): the cheap test
 /// before tokenizing.
 pub fn mentions_dblink(text: &[u8]) -> bool {
-    memchr::memchr2_iter(b'd', b'D', text)
-        .any(|p| text.len() - p >= 6 && text[p..p + 6].eq_ignore_ascii_case(b"dblink"))
+    super::has_unicode_escape(text)
+        || memchr::memchr2_iter(b'd', b'D', text)
+            .any(|p| text.len() - p >= 6 && text[p..p + 6].eq_ignore_ascii_case(b"dblink"))
 }
 
 /// Hits for every dblink call in `text`.
@@ -37,7 +38,8 @@ pub fn dblink(text: &[u8], depth: usize) -> Vec<Hit> {
     let mut hits = Vec::new();
     for (k, t) in toks.iter().enumerate() {
         let called = toks.get(k + 1).is_some_and(|n| n.is_punct(b'('));
-        if !called || !FUNCTIONS.iter().any(|f| t.is(f)) {
+        // Quoted or escaped, the name is still the function's.
+        if !called || !t.is_name() || !FUNCTIONS.contains(&t.ident().as_str()) {
             continue;
         }
         let args = arguments(&toks, k + 1);
@@ -152,6 +154,14 @@ mod tests {
                 "SELECT dblink_exec('c', $q$DROP SCHEMA app CASCADE$q$)",
                 Some(Kind::DropSchema),
             ),
+            (
+                r#"SELECT "dblink_exec"('c', 'DROP TABLE users')"#,
+                Some(Kind::DropTable),
+            ),
+            (
+                r#"SELECT U&"\0064blink_exec"('c', U&'\0044ROP TABLE users')"#,
+                Some(Kind::DropTable),
+            ),
         ];
         for (sql, implied) in cases {
             assert_eq!(hits(sql), vec![(Kind::External, *implied, vec![])], "{sql}");
@@ -168,6 +178,7 @@ mod tests {
             "SELECT dblink_disconnect('c')",
             "SELECT 'dblink_exec(''c'', ''DROP TABLE t'')'",
             "SELECT dblink_is_busy('c')",
+            r#"SELECT "DBLINK_EXEC"('c', 'DROP TABLE users')"#,
         ] {
             assert_eq!(hits(sql), vec![], "{sql}");
         }

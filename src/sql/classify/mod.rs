@@ -127,6 +127,11 @@ const ANYWHERE: [&str; 3] = ["dblink", "dblink_exec", "dblink_send_query"];
 /// be quoted, escaped or split). A fast pre-check for the guard inside
 /// psql, which sees every statement; `true` only means "scan it".
 pub fn may_hold_candidate(text: &[u8]) -> bool {
+    // A Unicode-escaped name or string (`U&"\0064blink_exec"`,
+    // `U&'\0044ROP ...'`) spells words this test cannot see.
+    if has_unicode_escape(text) {
+        return true;
+    }
     let word_byte = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b >= 0x80;
     let mut i = 0;
     while i < text.len() {
@@ -218,7 +223,7 @@ pub(crate) fn parse(text: &[u8], truncated: bool) -> Option<ast::Statement> {
 
 /// True when `text` holds a `U&"..."` identifier or `U&'...'` string,
 /// which sqlparser would read by its escaped spelling.
-fn has_unicode_escape(text: &[u8]) -> bool {
+pub(crate) fn has_unicode_escape(text: &[u8]) -> bool {
     memchr::memchr_iter(b'&', text).any(|p| {
         p > 0 && matches!(text[p - 1], b'u' | b'U') && matches!(text.get(p + 1), Some(b'"' | b'\''))
     })
@@ -407,6 +412,7 @@ mod tests {
             "copy t to program 'x'",
             "select DBLINK_EXEC('c', q) from queue",
             "select dblink('c', q) as t(a int)",
+            r#"select U&"\0064blink_exec"('c', U&'\0044ROP TABLE t')"#,
         ] {
             assert!(may_hold_candidate(scan.as_bytes()), "{scan}");
         }
