@@ -79,7 +79,9 @@ fn plpgsql(body: &[u8], depth: usize) -> Vec<Hit> {
 fn static_statement(piece: &[Token<'_>]) -> Option<usize> {
     statement_start(
         piece,
-        &["drop", "truncate", "delete", "update", "alter", "with"],
+        &[
+            "drop", "truncate", "delete", "update", "alter", "with", "merge", "copy", "create",
+        ],
     )
 }
 
@@ -285,6 +287,16 @@ mod tests {
             (
                 "DO $$ <<blk>> BEGIN DROP TABLE a; END $$",
                 Kind::DropTable,
+                &["a"],
+            ),
+            (
+                "DO $$ BEGIN MERGE INTO a USING b ON a.id = b.id WHEN MATCHED THEN DELETE; END $$",
+                Kind::DeleteAll,
+                &["a"],
+            ),
+            (
+                "DO $$ BEGIN CREATE TEMP TABLE k AS WITH d AS (DELETE FROM a RETURNING *) SELECT * FROM d; END $$",
+                Kind::DeleteAll,
                 &["a"],
             ),
             (
