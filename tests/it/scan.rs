@@ -1022,3 +1022,31 @@ fn created_here_is_claimed_only_when_the_older_table_survives() {
         assert_eq!(claimed, survives, "{script}");
     }
 }
+
+#[test]
+fn copy_program_is_external_and_runs_a_command_on_the_server() {
+    // The server, not psql, runs the command: it writes where the server
+    // runs (a name in /tmp, which every user may write).
+    let written = std::env::temp_dir().join(format!(
+        "dbguard-copy-program-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("after 1970")
+            .as_nanos()
+    ));
+    let sql = format!("COPY (SELECT 42) TO PROGRAM 'cat > {}';", written.display());
+    let report = scan(sql.as_bytes());
+    let got: Vec<(Kind, Option<Kind>, &str)> = report
+        .findings
+        .iter()
+        .map(|f| (f.kind, f.implied, f.verb()))
+        .collect();
+    assert_eq!(got, vec![(Kind::External, None, "RUN")]);
+
+    let db = crate::support::cluster().create_db("copy program");
+    run_on_server(&db, &sql);
+    let contents = std::fs::read_to_string(&written).expect("the server ran the command");
+    assert_eq!(contents, "42\n");
+    let _ = std::fs::remove_file(&written);
+}
