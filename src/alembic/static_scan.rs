@@ -267,6 +267,8 @@ pub fn scan_function(source: &str, function: &str, path: &str) -> Vec<Finding> {
             cascade: false,
             statement: text.clone(),
             implied: None,
+            if_exists: false,
+            created_in_input: false,
         };
         match method.as_str() {
             "batch_alter_table" => {

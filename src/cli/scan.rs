@@ -36,6 +36,8 @@ pub fn run(args: Args, ctx: &Context) -> Result<u8, Error> {
         ));
     }
     let mut scanner = Scanner::new(&cwd);
+    // This scan owns stdin: `\i /dev/stdin` reads it, as psql would.
+    scanner.read_stdin_includes(true);
     for assignment in &args.variables {
         scanner.apply_assignment(assignment);
     }

@@ -44,6 +44,8 @@ impl Candidate {
             cascade: false,
             statement: self.statement.clone(),
             implied: None,
+            if_exists: false,
+            created_in_input: false,
         }
     }
 

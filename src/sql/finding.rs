@@ -22,6 +22,7 @@ pub enum Kind {
     Dynamic,
     DeleteBulk,
     UpdateBulk,
+    External,
 }
 
 /// One rule: the data that describes a kind to people and to tools.
@@ -42,7 +43,7 @@ pub struct Rule {
 }
 
 /// Every kind, in the order of `Kind`'s variants.
-pub const RULES: [Rule; 12] = [
+pub const RULES: [Rule; 13] = [
     Rule {
         kind: Kind::DropDatabase,
         snake: "drop_database",
@@ -72,7 +73,7 @@ pub const RULES: [Rule; 12] = [
         snake: "drop_column",
         kebab: "drop-column",
         verb: "DROP",
-        explanation: "drops a column and the value it held in every row",
+        explanation: "loses a column's value in every row (DROP COLUMN, or ALTER ... TYPE ... USING without the column)",
         severity: 5,
     },
     Rule {
@@ -104,7 +105,7 @@ pub const RULES: [Rule; 12] = [
         snake: "delete_all",
         kebab: "delete-all",
         verb: "DELETE",
-        explanation: "deletes rows with no WHERE, or a WHERE that names no column: every row goes",
+        explanation: "deletes rows with no WHERE, a WHERE that names no column, or through MERGE: every row may go",
         severity: 4,
     },
     Rule {
@@ -112,7 +113,7 @@ pub const RULES: [Rule; 12] = [
         snake: "update_all",
         kebab: "update-all",
         verb: "UPDATE",
-        explanation: "updates rows with no WHERE, or a WHERE that names no column: every row changes",
+        explanation: "updates rows with no WHERE, a WHERE that names no column, or a MERGE that reaches every row: every row changes",
         severity: 3,
     },
     Rule {
@@ -139,10 +140,18 @@ pub const RULES: [Rule; 12] = [
         explanation: "updates more rows than the bulk threshold, by the planner's estimate (EXPLAIN, not run)",
         severity: 3,
     },
+    Rule {
+        kind: Kind::External,
+        snake: "external",
+        kebab: "external",
+        verb: "RUN",
+        explanation: "hands SQL or a shell command to something outside this session (dblink, COPY ... PROGRAM), where a backup of this database may not reach",
+        severity: 1,
+    },
 ];
 
 impl Kind {
-    pub const ALL: [Kind; 12] = [
+    pub const ALL: [Kind; 13] = [
         Kind::DropDatabase,
         Kind::DropSchema,
         Kind::DropTable,
@@ -155,6 +164,7 @@ impl Kind {
         Kind::Dynamic,
         Kind::DeleteBulk,
         Kind::UpdateBulk,
+        Kind::External,
     ];
 
     /// The rule describing this kind.
@@ -222,10 +232,22 @@ pub struct Finding {
     pub cascade: bool,
     /// The statement's text, whitespace collapsed, possibly shortened.
     pub statement: String,
-    /// For `dynamic`: the kind the generated SQL looks like, when the text
-    /// gives it away.
+    /// For `dynamic` and `external`: the kind the SQL run elsewhere looks
+    /// like, when the text gives it away.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub implied: Option<Kind>,
+    /// `DROP ... IF EXISTS`: the statement does nothing when its object is
+    /// missing. Still a finding (a static reading cannot know), but a guard
+    /// with a connection can check existence before asking.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub if_exists: bool,
+    /// Every object the statement drops or empties was created earlier in
+    /// the same input by a plain `CREATE TABLE` that could not have failed
+    /// without stopping the input first (see `Scanner`): nothing that
+    /// existed before the input runs is lost. Such findings are kept in
+    /// `ScanReport::created_here`, not `findings`.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub created_in_input: bool,
 }
 
 impl Finding {
@@ -233,7 +255,7 @@ impl Finding {
     /// dynamic SQL the verb of the kind it appears to generate.
     pub fn verb(&self) -> &'static str {
         match (self.kind, self.implied) {
-            (Kind::Dynamic, Some(implied)) => implied.verb(),
+            (Kind::Dynamic | Kind::External, Some(implied)) => implied.verb(),
             (kind, _) => kind.verb(),
         }
     }
@@ -275,6 +297,12 @@ pub struct ScanReport {
     /// at run time): the guard must also check it inside psql.
     #[serde(skip)]
     pub builds_sql_at_run_time: bool,
+    /// Drops and truncates of tables the input itself created (see
+    /// `Finding::created_in_input`): shown to whoever asks, but not
+    /// destructive, since nothing that existed before is lost. At most
+    /// `MAX_FINDINGS`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub created_here: Vec<Finding>,
     /// DELETEs and UPDATEs with a WHERE, for a guard to estimate
     /// (`estimate`); at most `estimate::MAX_CANDIDATES`.
     #[serde(skip)]
@@ -293,6 +321,13 @@ impl ScanReport {
             self.findings.push(finding);
         } else {
             self.findings_omitted += 1;
+        }
+    }
+
+    /// Keeps a finding about a table the input created itself.
+    pub fn push_created_here(&mut self, finding: Finding) {
+        if self.created_here.len() < Self::MAX_FINDINGS {
+            self.created_here.push(finding);
         }
     }
 
@@ -379,6 +414,8 @@ mod tests {
             cascade: false,
             statement: String::new(),
             implied: Some(Kind::Truncate),
+            if_exists: false,
+            created_in_input: false,
         };
         assert_eq!(f.verb(), "TRUNCATE");
         f.implied = None;
@@ -395,6 +432,8 @@ mod tests {
             cascade: false,
             statement: String::new(),
             implied: None,
+            if_exists: false,
+            created_in_input: false,
         };
         let mut report = ScanReport::default();
         report.push_finding(mk(1, Kind::UpdateAll));
@@ -416,6 +455,8 @@ mod tests {
                 cascade: false,
                 statement: String::new(),
                 implied: None,
+                if_exists: false,
+                created_in_input: false,
             });
         }
         assert_eq!(report.findings.len(), ScanReport::MAX_FINDINGS);

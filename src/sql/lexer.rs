@@ -908,6 +908,12 @@ impl Lexer {
                 if copy_reads_stdin(args) {
                     self.copy_pending = true;
                 }
+                // Its query, if any, runs: the sink judges it.
+                sink.meta(&MetaCommand {
+                    name,
+                    args,
+                    line: self.meta_line,
+                });
             }
             _ => sink.meta(&MetaCommand {
                 name,

@@ -3,17 +3,52 @@
 //! `\include_relative` with a cycle guard and a depth limit, keeping psql
 //! variables (`-v NAME=VALUE`, `\set`, `\unset`) across sources as psql
 //! does, and turning each statement the lexer finds into findings.
+//!
+//! It reads the input the way psql does where that changes what runs:
+//!
+//! - `\i ~/file` and `\i ~`: psql expands a leading `~` to `$HOME`.
+//! - `\i /dev/stdin` (or `/dev/fd/0`): psql reads its own standard input.
+//!   `dbguard scan` reads it too (`read_stdin_includes`); a guard cannot
+//!   without taking the input from psql, so there the SQL is left to the
+//!   check inside psql (`builds_sql_at_run_time`) instead of being an
+//!   error.
+//! - `-c` strings (`scan_command`): one that starts with a backslash is a
+//!   single meta-command, and psql ignores the rest of the string (`-c
+//!   '\echo x \\ DROP TABLE t'` drops nothing); any other is sent to the
+//!   server as one query string, which stops at its first error.
+//! - `\copy (query) to ...` runs its query: judged like `COPY (query) TO`.
+//!
+//! Tables the input creates itself: a `DROP TABLE` or `TRUNCATE` whose
+//! every table was created earlier in the same input by a plain `CREATE
+//! TABLE` (not `IF NOT EXISTS`, which may have created nothing) destroys
+//! nothing that existed before the input ran, and is kept apart
+//! (`ScanReport::created_here`), not reported as destructive. That holds
+//! only when a failed CREATE would have stopped the input before the DROP;
+//! otherwise (psql carries on after an error by default) the CREATE of a
+//! table that already existed fails and the DROP removes the old table. So
+//! the exemption needs one of: `ON_ERROR_STOP` on when the CREATE ran
+//! (`-v ON_ERROR_STOP=1`, `\set ON_ERROR_STOP on`), the CREATE and the DROP
+//! inside one transaction block (explicit, or `psql -1`: an error aborts the
+//! rest of the block, unless `ON_ERROR_ROLLBACK` is set), or both in one
+//! `-c` query string. A CREATE inside an `\if` block (which may not run)
+//! counts for nothing, and an `ON_ERROR_STOP` set inside one is not trusted.
+//! A psqlrc file is not read here and could change either variable: the
+//! check inside psql stays the backstop. A `\connect` or a `SET
+//! search_path` in between forgets what was created (the same name may then
+//! mean another table). Without any of these the finding stays: the guard's
+//! check inside psql sees the live database either way.
 
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
-use super::classify::{self, Context};
+use super::classify::{self, Context, Hit};
 use super::estimate;
+use super::finding::Kind;
 use super::finding::{Finding, Problem, ScanReport, Severity};
 use super::lexer::{Lexer, MetaCommand, Sink, Statement, Terminator};
-use super::token::variable_char;
+use super::token::{Tokenizer, qualified_name, skip_parens, tokens, variable_char};
 
 /// Bytes read at a time.
 const CHUNK: usize = 128 << 10;
@@ -36,6 +71,38 @@ struct Frame {
     canonical: Option<PathBuf>,
     /// Directory that `\ir` is relative to.
     base_dir: PathBuf,
+    /// A `-c` string that starts with a backslash: psql runs its first
+    /// meta-command only, and ignores the rest.
+    single_meta_command: bool,
+    /// Set once that meta-command has been seen.
+    ignore_rest: bool,
+    /// A query string sent whole: the server stops at its first error.
+    one_query_string: bool,
+}
+
+impl Frame {
+    fn new(label: String, canonical: Option<PathBuf>, base_dir: PathBuf) -> Self {
+        Frame {
+            label,
+            canonical,
+            base_dir,
+            single_meta_command: false,
+            ignore_rest: false,
+            one_query_string: false,
+        }
+    }
+}
+
+/// Why a table created earlier in the input certainly exists only because
+/// of that CREATE, when a later statement drops or empties it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Creation {
+    /// ON_ERROR_STOP was on: a failed CREATE would have ended the script.
+    stopped_on_error: bool,
+    /// The explicit transaction block it ran in, if any.
+    transaction: Option<u64>,
+    /// The `-c` query string it ran in, if any.
+    query_string: Option<u64>,
 }
 
 /// Scans psql scripts. Variables set by one source stay set for the next,
@@ -49,6 +116,24 @@ pub struct Scanner {
     report: ScanReport,
     /// A `:name` with no value here: psql may know it at run time.
     unresolved: std::cell::Cell<bool>,
+    /// `$HOME`, for `\i ~/...`.
+    home: Option<PathBuf>,
+    /// Whether `\i /dev/stdin` may be read here (see the module doc).
+    read_stdin_includes: bool,
+    /// Tables created by a plain CREATE TABLE so far, by folded name.
+    created: HashMap<String, Creation>,
+    /// The explicit transaction block open now, numbered.
+    transaction: Option<u64>,
+    /// The `-c` query string being read now, numbered.
+    query_string: Option<u64>,
+    /// Numbers handed out to transactions and query strings.
+    serial: u64,
+    /// How many `\if` blocks are open: every branch is read, but only one
+    /// runs, so a CREATE inside one may not have run at all.
+    conditional_depth: usize,
+    /// ON_ERROR_STOP was set or unset inside an `\if` block: its value at
+    /// run time is not known.
+    on_error_stop_uncertain: bool,
 }
 
 impl Scanner {
@@ -61,7 +146,36 @@ impl Scanner {
             includes_followed: 0,
             report: ScanReport::default(),
             unresolved: std::cell::Cell::new(false),
+            home: std::env::var_os("HOME")
+                .filter(|h| !h.is_empty())
+                .map(PathBuf::from),
+            read_stdin_includes: false,
+            created: HashMap::new(),
+            transaction: None,
+            query_string: None,
+            serial: 0,
+            conditional_depth: 0,
+            on_error_stop_uncertain: false,
         }
+    }
+
+    /// Sets the directory `~` stands for in `\i ~/...` (default: `$HOME`).
+    pub fn set_home(&mut self, home: Option<PathBuf>) {
+        self.home = home;
+    }
+
+    /// The whole input runs in one transaction (`psql -1`): a failed
+    /// statement makes every later one fail, up to an explicit COMMIT.
+    pub fn single_transaction(&mut self) {
+        self.serial += 1;
+        self.transaction = Some(self.serial);
+    }
+
+    /// Lets `\i /dev/stdin` read this process's standard input, as psql
+    /// would. Only for a scan that owns stdin (`dbguard scan`); a guard
+    /// leaves it to psql.
+    pub fn read_stdin_includes(&mut self, allowed: bool) {
+        self.read_stdin_includes = allowed;
     }
 
     /// Sets a psql variable, as `-v NAME=VALUE` does.
@@ -90,12 +204,24 @@ impl Scanner {
     /// Scans a stream, such as stdin, named `label` in findings; `\ir`
     /// inside it is relative to `base_dir`.
     pub fn scan_reader(&mut self, label: &str, reader: impl Read, base_dir: &Path) {
-        let frame = Frame {
-            label: label.to_string(),
-            canonical: None,
-            base_dir: base_dir.to_path_buf(),
-        };
+        let frame = Frame::new(label.to_string(), None, base_dir.to_path_buf());
         self.scan_stream(frame, reader, None);
+    }
+
+    /// Scans a `psql -c` string as psql runs it: one that starts with a
+    /// backslash is a single meta-command (the rest is ignored); any other
+    /// goes to the server whole, as one query string.
+    pub fn scan_command(&mut self, label: &str, command: &[u8], base_dir: &Path) {
+        let mut frame = Frame::new(label.to_string(), None, base_dir.to_path_buf());
+        if command.first() == Some(&b'\\') {
+            frame.single_meta_command = true;
+        } else {
+            frame.one_query_string = true;
+            self.serial += 1;
+            self.query_string = Some(self.serial);
+        }
+        self.scan_frame(frame, None, |scanner, lexer| lexer.feed(command, scanner));
+        self.query_string = None;
     }
 
     /// Scans SQL held in memory (a `-c` string, a statement inside psql).
@@ -103,11 +229,7 @@ impl Scanner {
     /// every candidate statement, and a read buffer per statement (a large
     /// allocation, zeroed) would cost more than the scan itself.
     pub fn scan_bytes(&mut self, label: &str, sql: &[u8], base_dir: &Path) {
-        let frame = Frame {
-            label: label.to_string(),
-            canonical: None,
-            base_dir: base_dir.to_path_buf(),
-        };
+        let frame = Frame::new(label.to_string(), None, base_dir.to_path_buf());
         self.scan_frame(frame, None, |scanner, lexer| lexer.feed(sql, scanner));
     }
 
@@ -126,6 +248,10 @@ impl Scanner {
     /// Opens and scans a file; `include_line` is the line of the `\i` that
     /// named it, for problems.
     fn scan_file(&mut self, label: String, path: &Path, include_line: Option<u64>) {
+        if is_stdin(path) {
+            self.scan_stdin_include(label, path, include_line);
+            return;
+        }
         let opened = File::open(path).and_then(|f| {
             let canonical = path.canonicalize()?;
             Ok((f, canonical))
@@ -152,12 +278,32 @@ impl Scanner {
         let base_dir = canonical
             .parent()
             .map_or_else(|| self.cwd.clone(), Path::to_path_buf);
-        let frame = Frame {
-            label,
-            canonical: Some(canonical),
-            base_dir,
-        };
+        let frame = Frame::new(label, Some(canonical), base_dir);
         self.scan_stream(frame, file, include_line);
+    }
+
+    /// `\i /dev/stdin`: psql reads its standard input as a script.
+    fn scan_stdin_include(&mut self, label: String, path: &Path, include_line: Option<u64>) {
+        if !self.read_stdin_includes {
+            // Reading it here would take it from psql: leave the SQL to the
+            // check inside psql, which sees what psql sends.
+            self.report.builds_sql_at_run_time = true;
+            return;
+        }
+        // Opened by name, as psql does, not through `io::stdin()`: the
+        // outer input may be stdin too, and holds its lock. A pipe has no
+        // canonical path, so there is no cycle check (a pipe cannot
+        // include itself).
+        match File::open(path) {
+            Ok(file) => {
+                let frame = Frame::new(label, None, self.cwd.clone());
+                self.scan_stream(frame, file, include_line);
+            }
+            Err(err) => {
+                let message = format!("cannot read {label}: {}", io_message(&err));
+                self.problem_at_include(message, include_line);
+            }
+        }
     }
 
     fn scan_stream(&mut self, frame: Frame, mut reader: impl Read, include_line: Option<u64>) {
@@ -267,7 +413,18 @@ impl Scanner {
             );
             return;
         };
-        let written = bytes_to_path(&arg);
+        let written = match self.expand_tilde(&arg) {
+            Some(path) => path,
+            None => {
+                self.push_problem(
+                    Severity::Error,
+                    Some(line),
+                    "include of a path under ~ with no home directory known (HOME is not set)"
+                        .into(),
+                );
+                return;
+            }
+        };
         let base = if relative {
             self.stack.last().map_or(&self.cwd, |f| &f.base_dir).clone()
         } else {
@@ -290,6 +447,18 @@ impl Scanner {
             written.display().to_string()
         };
         self.scan_file(label, &path, Some(line));
+    }
+
+    /// psql's `expand_tilde`: a leading `~` alone or before `/` is the home
+    /// directory. `None` when that is needed and unknown. (`~user` is left
+    /// as written: psql looks it up in the password database, which this
+    /// scan does not.)
+    fn expand_tilde(&self, arg: &[u8]) -> Option<PathBuf> {
+        match arg {
+            [b'~'] => self.home.clone(),
+            [b'~', b'/', rest @ ..] => Some(self.home.as_ref()?.join(bytes_to_path(rest))),
+            _ => Some(bytes_to_path(arg)),
+        }
     }
 
     /// Splits meta-command arguments as psql does for ordinary arguments:
@@ -419,6 +588,100 @@ fn push(arg: &mut Option<Vec<u8>>, b: u8) {
     }
 }
 
+/// The names under which a process reads its own standard input.
+fn is_stdin(path: &Path) -> bool {
+    ["/dev/stdin", "/dev/fd/0", "/proc/self/fd/0"]
+        .iter()
+        .any(|p| path == Path::new(p))
+}
+
+/// psql's reading of a boolean variable (`ON_ERROR_STOP`): a prefix of
+/// `true`, `false`, `yes`, `no`, or `on`, `off`, `1`, `0`, any case.
+fn psql_bool(value: &[u8]) -> Option<bool> {
+    let v = String::from_utf8_lossy(value).to_ascii_lowercase();
+    if v.is_empty() {
+        return None;
+    }
+    let prefix_of = |word: &str| word.starts_with(v.as_str());
+    if prefix_of("true") || prefix_of("yes") || v == "on" || v == "1" {
+        Some(true)
+    } else if prefix_of("false") || prefix_of("no") || v == "off" || v == "of" || v == "0" {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+/// What a statement does to the bookkeeping of created tables.
+enum Effect {
+    /// `CREATE [TEMP|UNLOGGED] TABLE name` without IF NOT EXISTS.
+    CreatesTable(String),
+    Begins,
+    /// COMMIT, END, ROLLBACK, ABORT (not `ROLLBACK TO`).
+    Ends,
+    /// `ROLLBACK TO savepoint`: an error before it no longer blocks what
+    /// follows.
+    RollsBackToSavepoint,
+    /// `SET search_path`: unqualified names may now mean other tables.
+    ChangesSearchPath,
+    None,
+}
+
+fn effect(text: &[u8]) -> Effect {
+    // Most statements start with none of these: skip tokenizing them.
+    let Some(first) = Tokenizer::new(text).next() else {
+        return Effect::None;
+    };
+    let head = |w: &str| first.is(w);
+    if !(head("create")
+        || head("begin")
+        || head("start")
+        || head("commit")
+        || head("end")
+        || head("rollback")
+        || head("abort")
+        || head("set"))
+    {
+        return Effect::None;
+    }
+    let toks = tokens(text);
+    if head("begin") || head("start") {
+        return Effect::Begins;
+    }
+    if head("commit") || head("end") || head("abort") {
+        return Effect::Ends;
+    }
+    if head("rollback") {
+        let to = toks.iter().skip(1).take(2).any(|t| t.is("to"));
+        return if to {
+            Effect::RollsBackToSavepoint
+        } else {
+            Effect::Ends
+        };
+    }
+    if head("set") {
+        let search_path = toks.iter().take(3).any(|t| t.is("search_path"));
+        return if search_path {
+            Effect::ChangesSearchPath
+        } else {
+            Effect::None
+        };
+    }
+    let mut i = 1;
+    while toks.get(i).is_some_and(|t| {
+        t.is("global") || t.is("local") || t.is("temp") || t.is("temporary") || t.is("unlogged")
+    }) {
+        i += 1;
+    }
+    if !toks.get(i).is_some_and(|t| t.is("table")) || toks.get(i + 1).is_some_and(|t| t.is("if")) {
+        return Effect::None;
+    }
+    match qualified_name(&toks, i + 1) {
+        Some((name, _)) => Effect::CreatesTable(name),
+        None => Effect::None,
+    }
+}
+
 #[cfg(unix)]
 fn bytes_to_path(bytes: &[u8]) -> PathBuf {
     use std::os::unix::ffi::OsStrExt;
@@ -440,6 +703,136 @@ fn io_message(err: &io::Error) -> String {
 }
 
 impl Scanner {
+    /// Turns the hits of one statement into findings; drops and truncates
+    /// of tables the input certainly created itself are kept apart.
+    fn record(&mut self, text: &[u8], line: u64, truncated: bool, hits: Vec<Hit>) {
+        let shown = display_statement(text, truncated);
+        let path = self.label().to_string();
+        for hit in hits {
+            // A list read from a cut statement may miss names, and a huge
+            // list is not worth keeping: either way, say "unknown" (empty)
+            // so that a backup covers everything rather than a guess.
+            let objects = if truncated || hit.objects.len() > MAX_OBJECTS {
+                Vec::new()
+            } else {
+                hit.objects
+            };
+            let created_in_input = matches!(hit.kind, Kind::DropTable | Kind::Truncate)
+                && !objects.is_empty()
+                && objects.iter().all(|o| self.certainly_created(o));
+            if hit.kind == Kind::DropTable {
+                for object in &objects {
+                    self.created.remove(object);
+                }
+            }
+            let finding = Finding {
+                path: path.clone(),
+                line,
+                kind: hit.kind,
+                objects,
+                cascade: hit.cascade,
+                statement: shown.clone(),
+                implied: hit.implied,
+                if_exists: hit.if_exists,
+                created_in_input,
+            };
+            if created_in_input {
+                self.report.push_created_here(finding);
+            } else {
+                self.report.push_finding(finding);
+            }
+        }
+    }
+
+    /// True when `table` was created earlier in the input and nothing
+    /// after a failed CREATE could have reached this point.
+    fn certainly_created(&self, table: &str) -> bool {
+        let Some(creation) = self.created.get(table) else {
+            return false;
+        };
+        creation.stopped_on_error
+            || (creation.transaction.is_some() && creation.transaction == self.transaction)
+            || (creation.query_string.is_some() && creation.query_string == self.query_string)
+    }
+
+    /// A `\set` or `\unset` of ON_ERROR_STOP inside an `\if` block makes
+    /// its value at run time unknown from then on.
+    fn note_on_error_stop_change(&mut self, args: &[u8]) {
+        if self.conditional_depth > 0
+            && let Some(Some(name)) = self.parse_args(args).into_iter().next()
+            && name == b"ON_ERROR_STOP"
+        {
+            self.on_error_stop_uncertain = true;
+        }
+    }
+
+    /// Follows CREATE TABLE, transaction blocks and search_path changes.
+    fn track_creation(&mut self, text: &[u8]) {
+        match effect(text) {
+            // A CREATE in a branch that may not run proves nothing.
+            Effect::CreatesTable(_) if self.conditional_depth > 0 => {}
+            Effect::CreatesTable(name) => {
+                let stopped_on_error = !self.on_error_stop_uncertain
+                    && self
+                        .variables
+                        .get(&b"ON_ERROR_STOP"[..])
+                        .and_then(|v| psql_bool(v))
+                        .unwrap_or(false);
+                // With ON_ERROR_ROLLBACK, psql wraps each statement in a
+                // savepoint: a failed CREATE no longer aborts the block.
+                let rolls_back_errors = self
+                    .variables
+                    .get(&b"ON_ERROR_ROLLBACK"[..])
+                    .is_some_and(|v| psql_bool(v) != Some(false));
+                self.created.insert(
+                    name,
+                    Creation {
+                        stopped_on_error,
+                        transaction: self.transaction.filter(|_| !rolls_back_errors),
+                        query_string: self.query_string,
+                    },
+                );
+            }
+            Effect::Begins => {
+                if self.transaction.is_none() {
+                    self.serial += 1;
+                    self.transaction = Some(self.serial);
+                }
+            }
+            Effect::Ends => self.transaction = None,
+            Effect::RollsBackToSavepoint => {
+                if self.transaction.is_some() {
+                    self.serial += 1;
+                    self.transaction = Some(self.serial);
+                }
+            }
+            Effect::ChangesSearchPath => self.created.clear(),
+            Effect::None => {}
+        }
+    }
+
+    /// `\copy (query) to ...`: psql sends `COPY (query) TO STDOUT`, which
+    /// runs the query. The arguments are the rest of the line, verbatim
+    /// (psql substitutes no variables in them).
+    fn copy_query(&mut self, command: &MetaCommand<'_>) {
+        let args = command.args;
+        let toks = tokens(args);
+        if !toks.first().is_some_and(|t| t.is_punct(b'(')) {
+            return;
+        }
+        let close = skip_parens(&toks, 0);
+        let from = toks.get(1).map_or(args.len(), |t| t.offset);
+        let to = match close.checked_sub(1).and_then(|c| toks.get(c)) {
+            Some(t) if t.is_punct(b')') && close > 1 => t.offset,
+            _ => args.len(),
+        };
+        let query = &args[from.min(to)..to];
+        let hits = classify::classify(query, Context::default());
+        if !hits.is_empty() {
+            self.record(args, command.line, false, hits);
+        }
+    }
+
     /// Keeps a DELETE or UPDATE with a WHERE for the planner's estimate.
     fn note_estimate_candidate(&mut self, statement: &Statement<'_>) {
         if statement.truncated || self.report.estimate_candidates.len() >= estimate::MAX_CANDIDATES
@@ -477,6 +870,9 @@ impl Sink for Scanner {
     }
 
     fn statement(&mut self, statement: &Statement<'_>) {
+        if self.stack.last().is_some_and(|f| f.ignore_rest) {
+            return;
+        }
         self.report.statements += 1;
         if statement.terminator == Terminator::Gexec {
             self.report.builds_sql_at_run_time = true;
@@ -488,37 +884,33 @@ impl Sink for Scanner {
         let hits = classify::classify(statement.text, context);
         if hits.is_empty() {
             self.note_estimate_candidate(statement);
-            return;
+        } else {
+            self.record(statement.text, statement.line, statement.truncated, hits);
         }
-        let text = display_statement(statement.text, statement.truncated);
-        let path = self.label().to_string();
-        for hit in hits {
-            // A list read from a cut statement may miss names, and a huge
-            // list is not worth keeping: either way, say "unknown" (empty)
-            // so that a backup covers everything rather than a guess.
-            let objects = if statement.truncated || hit.objects.len() > MAX_OBJECTS {
-                Vec::new()
-            } else {
-                hit.objects
-            };
-            self.report.push_finding(Finding {
-                path: path.clone(),
-                line: statement.line,
-                kind: hit.kind,
-                objects,
-                cascade: hit.cascade,
-                statement: text.clone(),
-                implied: hit.implied,
-            });
-        }
+        self.track_creation(statement.text);
     }
 
     fn meta(&mut self, command: &MetaCommand<'_>) {
+        if let Some(frame) = self.stack.last_mut() {
+            if frame.ignore_rest {
+                return;
+            }
+            // psql runs one meta-command from a `-c '\...'` string.
+            frame.ignore_rest = frame.single_meta_command;
+        }
         match command.name {
+            b"copy" => self.copy_query(command),
+            b"c" | b"connect" => self.created.clear(),
+            b"if" => self.conditional_depth += 1,
+            b"endif" => self.conditional_depth = self.conditional_depth.saturating_sub(1),
             b"i" | b"include" => self.include(command.args, false, command.line),
             b"ir" | b"include_relative" => self.include(command.args, true, command.line),
-            b"set" => self.set(command.args),
+            b"set" => {
+                self.note_on_error_stop_change(command.args);
+                self.set(command.args);
+            }
             b"unset" => {
+                self.note_on_error_stop_change(command.args);
                 if let Some(Some(name)) = self.parse_args(command.args).into_iter().next() {
                     self.variables.remove(&name);
                 }
@@ -668,5 +1060,154 @@ mod tests {
             .map(|c| (c.line, c.table.as_str()))
             .collect();
         assert_eq!(found, vec![(2, "t"), (3, "s.u")]);
+    }
+
+    fn kinds(report: &ScanReport) -> Vec<Kind> {
+        report.findings.iter().map(|f| f.kind).collect()
+    }
+
+    #[test]
+    fn a_backslash_command_string_runs_one_meta_command_only() {
+        let mut scanner = Scanner::new("/");
+        scanner.scan_command("-c", b"\\echo hi \\\\ DROP TABLE s", Path::new("/"));
+        scanner.scan_command("-c", b"\\set t x \\\\ \\set t y", Path::new("/"));
+        scanner.scan_command("-c", b"DROP TABLE :t", Path::new("/"));
+        let report = scanner.finish();
+        assert_eq!(report.statements, 1);
+        assert_eq!(report.findings.len(), 1);
+        assert_eq!(
+            report.findings[0].objects,
+            vec!["x"],
+            "only the first \\set ran"
+        );
+        // Not at the very start: the whole string goes to the server.
+        let mut scanner = Scanner::new("/");
+        scanner.scan_command("-c", b" \\echo hi \\\\ DROP TABLE s", Path::new("/"));
+        assert_eq!(kinds(&scanner.finish()), vec![Kind::DropTable]);
+    }
+
+    #[test]
+    fn tilde_is_the_home_directory() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        std::fs::write(dir.path().join("x.sql"), "TRUNCATE t;\n").expect("write");
+        let mut scanner = Scanner::new("/");
+        scanner.set_home(Some(dir.path().to_path_buf()));
+        scanner.scan_bytes("-", b"\\i ~/x.sql\n\\ir ~/x.sql\n", Path::new("/"));
+        let report = scanner.finish();
+        assert_eq!(kinds(&report), vec![Kind::Truncate, Kind::Truncate]);
+        assert!(report.problems.is_empty(), "{:?}", report.problems);
+        let mut scanner = Scanner::new("/");
+        scanner.set_home(None);
+        scanner.scan_bytes("-", b"\\i ~/x.sql\n", Path::new("/"));
+        assert!(scanner.finish().has_errors());
+    }
+
+    #[test]
+    fn stdin_includes_are_left_to_psql_in_a_guard() {
+        let report = scan("SELECT 1;\n\\i /dev/stdin\nSELECT 2;\n");
+        assert!(report.problems.is_empty(), "{:?}", report.problems);
+        assert!(report.builds_sql_at_run_time);
+    }
+
+    #[test]
+    fn backslash_copy_runs_its_query() {
+        let report = scan(
+            "\\copy (delete from t returning *) to '/tmp/x'\n\\copy (select * from t) to '/tmp/y'\n\\copy t from '/tmp/z'\n",
+        );
+        assert_eq!(kinds(&report), vec![Kind::DeleteAll]);
+        assert_eq!(report.findings[0].objects, vec!["t"]);
+        assert_eq!(report.findings[0].line, 1);
+    }
+
+    /// (kind, created here) of every finding, kept or set apart.
+    fn created(sql: &str, command: bool) -> (Vec<Kind>, Vec<Kind>) {
+        let mut scanner = Scanner::new("/");
+        if command {
+            scanner.scan_command("-c", sql.as_bytes(), Path::new("/"));
+        } else {
+            scanner.scan_bytes("-", sql.as_bytes(), Path::new("/"));
+        }
+        let report = scanner.finish();
+        assert!(report.created_here.iter().all(|f| f.created_in_input));
+        assert!(report.findings.iter().all(|f| !f.created_in_input));
+        let here = report.created_here.iter().map(|f| f.kind).collect();
+        (kinds(&report), here)
+    }
+
+    #[test]
+    fn tables_created_by_the_input_are_set_apart_when_a_failed_create_stops_it() {
+        let apart = (vec![], vec![Kind::DropTable]);
+        for sql in [
+            "\\set ON_ERROR_STOP on\nCREATE TABLE tmp (a int);\nDROP TABLE tmp;",
+            "\\set ON_ERROR_STOP 1\nCREATE TEMP TABLE tmp AS SELECT 1;\nDROP TABLE tmp;",
+            "BEGIN;\nCREATE TABLE tmp (a int);\nINSERT INTO tmp VALUES (1);\nDROP TABLE tmp;\nCOMMIT;",
+            "START TRANSACTION; CREATE UNLOGGED TABLE s.tmp (a int); DROP TABLE s.tmp; END;",
+        ] {
+            assert_eq!(created(sql, false), apart, "{sql}");
+        }
+        assert_eq!(
+            created(
+                "CREATE TABLE tmp (a int); TRUNCATE tmp; DROP TABLE tmp",
+                true
+            ),
+            (vec![], vec![Kind::Truncate, Kind::DropTable])
+        );
+    }
+
+    #[test]
+    fn drops_that_may_reach_an_older_table_stay_findings() {
+        let kept = vec![Kind::DropTable];
+        for sql in [
+            // psql carries on after a failed CREATE by default.
+            "CREATE TABLE tmp (a int);\nDROP TABLE tmp;",
+            "\\set ON_ERROR_STOP off\nCREATE TABLE tmp (a int);\nDROP TABLE tmp;",
+            // IF NOT EXISTS over an existing table creates nothing.
+            "\\set ON_ERROR_STOP on\nCREATE TABLE IF NOT EXISTS tmp (a int);\nDROP TABLE tmp;",
+            // Committed, then the next block: its CREATE error no longer
+            // blocks the DROP.
+            "BEGIN; CREATE TABLE tmp (a int); COMMIT; BEGIN; DROP TABLE tmp; COMMIT;",
+            "BEGIN; CREATE TABLE tmp (a int); ROLLBACK TO SAVEPOINT s; DROP TABLE tmp; COMMIT;",
+            // Each statement in its own savepoint: the block survives a
+            // failed CREATE.
+            "\\set ON_ERROR_ROLLBACK on\nBEGIN; CREATE TABLE tmp (a int); DROP TABLE tmp; COMMIT;",
+            // Another table of the same name.
+            "\\set ON_ERROR_STOP on\nCREATE TABLE tmp (a int);\nDROP TABLE public.tmp;",
+            "\\set ON_ERROR_STOP on\nCREATE TABLE tmp (a int);\nSET search_path = app;\nDROP TABLE tmp;",
+            "\\set ON_ERROR_STOP on\nCREATE TABLE tmp (a int);\n\\c other\nDROP TABLE tmp;",
+            // Dropped once already: a second DROP finds an older one, if any.
+            "\\set ON_ERROR_STOP on\nCREATE TABLE tmp (a int);\nDROP TABLE tmp;\nDROP TABLE tmp;",
+            // One of the tables existed before.
+            "\\set ON_ERROR_STOP on\nCREATE TABLE tmp (a int);\nDROP TABLE tmp, users;",
+            // The CREATE sits in a branch that may not run.
+            "\\set ON_ERROR_STOP on\n\\if :fresh\nCREATE TABLE tmp (a int);\n\\endif\nDROP TABLE tmp;",
+            // ON_ERROR_STOP may or may not have been set.
+            "\\if :strict\n\\set ON_ERROR_STOP on\n\\endif\nCREATE TABLE tmp (a int);\nDROP TABLE tmp;",
+        ] {
+            let (findings, here) = created(sql, false);
+            assert_eq!(findings, kept, "{sql}");
+            assert!(here.len() <= 1, "{sql}");
+        }
+    }
+
+    #[test]
+    fn a_single_transaction_run_sets_created_tables_apart() {
+        let mut scanner = Scanner::new("/");
+        scanner.single_transaction();
+        scanner.scan_bytes(
+            "-",
+            b"CREATE TABLE tmp (a int);\nDROP TABLE tmp;",
+            Path::new("/"),
+        );
+        let report = scanner.finish();
+        assert_eq!(report.findings, vec![]);
+        assert_eq!(report.created_here.len(), 1);
+        let mut scanner = Scanner::new("/");
+        scanner.single_transaction();
+        scanner.scan_bytes(
+            "-",
+            b"CREATE TABLE tmp (a int);\nCOMMIT;\nDROP TABLE tmp;",
+            Path::new("/"),
+        );
+        assert_eq!(scanner.finish().findings.len(), 1);
     }
 }

@@ -11,9 +11,11 @@ use std::borrow::Cow;
 pub enum Tok {
     /// An unquoted identifier or keyword.
     Word,
-    /// `"..."`, possibly with a `U&` prefix left as a separate word.
+    /// `"..."`, or `U&"..."` with its `UESCAPE 'c'` if any (all in the
+    /// token's text).
     QuotedIdent,
-    /// `'...'`, `E'...'` (prefix included), or `$tag$...$tag$`.
+    /// `'...'`, `E'...'`, `U&'...'` (prefix and `UESCAPE` included), or
+    /// `$tag$...$tag$`.
     Str,
     Number,
     /// `$1`, or a psql variable reference left unsubstituted (`:name`).
@@ -50,6 +52,9 @@ impl<'a> Token<'a> {
     /// with `""` undoubled.
     pub fn ident(&self) -> String {
         match self.kind {
+            Tok::QuotedIdent if is_unicode_escaped(self.text) => {
+                String::from_utf8_lossy(&unicode_value(self.text)).into_owned()
+            }
             Tok::QuotedIdent => {
                 let inner = strip_quotes(self.text, b'"');
                 let s = String::from_utf8_lossy(inner);
@@ -63,6 +68,9 @@ impl<'a> Token<'a> {
     /// `E''` strings the common backslash escapes undone.
     pub fn string_value(&self) -> Cow<'a, [u8]> {
         let t = self.text;
+        if is_unicode_escaped(t) {
+            return Cow::Owned(unicode_value(t));
+        }
         if t.first() == Some(&b'$') {
             // $tag$ ... $tag$: the tag is the prefix up to the second `$`.
             let tag_len = t[1..]
@@ -102,6 +110,79 @@ impl<'a> Token<'a> {
         }
         Cow::Owned(out)
     }
+}
+
+/// True for a `U&"..."` or `U&'...'` token.
+fn is_unicode_escaped(text: &[u8]) -> bool {
+    matches!(text, [b'u' | b'U', b'&', b'"' | b'\'', ..])
+}
+
+/// The value of a `U&"..."` or `U&'...'` token (with an optional
+/// `UESCAPE 'c'` after it), decoded as PostgreSQL decodes it: `\XXXX` and
+/// `\+XXXXXX` are code points, `\\` is a backslash (with `c` in place of
+/// the backslash under UESCAPE), doubled quotes are one. An escape that
+/// does not decode is kept as written: the server would refuse the
+/// statement anyway.
+fn unicode_value(text: &[u8]) -> Vec<u8> {
+    let quote = text[2];
+    let mut close = text.len();
+    let mut i = 3;
+    while i < text.len() {
+        if text[i] == quote {
+            if text.get(i + 1) == Some(&quote) {
+                i += 2;
+                continue;
+            }
+            close = i;
+            break;
+        }
+        i += 1;
+    }
+    let inner = &text[3..close];
+    let rest = &text[(close + 1).min(text.len())..];
+    let escape = match memchr::memchr(b'\'', rest) {
+        Some(p) if rest.get(p + 2) == Some(&b'\'') => rest[p + 1],
+        _ => b'\\',
+    };
+    let hex = |digits: &[u8]| -> Option<char> {
+        if !digits.iter().all(u8::is_ascii_hexdigit) {
+            return None;
+        }
+        char::from_u32(u32::from_str_radix(std::str::from_utf8(digits).ok()?, 16).ok()?)
+    };
+    let mut out = Vec::with_capacity(inner.len());
+    let mut i = 0;
+    while i < inner.len() {
+        let b = inner[i];
+        if b == quote && inner.get(i + 1) == Some(&quote) {
+            out.push(quote);
+            i += 2;
+        } else if b == escape && inner.get(i + 1) == Some(&escape) {
+            out.push(escape);
+            i += 2;
+        } else if b == escape {
+            let (digits, skip) = if inner.get(i + 1) == Some(&b'+') {
+                (inner.get(i + 2..i + 8), 8)
+            } else {
+                (inner.get(i + 1..i + 5), 5)
+            };
+            match digits.and_then(hex) {
+                Some(c) => {
+                    let mut buf = [0u8; 4];
+                    out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+                    i += skip;
+                }
+                None => {
+                    out.push(b);
+                    i += 1;
+                }
+            }
+        } else {
+            out.push(b);
+            i += 1;
+        }
+    }
+    out
 }
 
 /// Removes one leading and one trailing `quote`, when present (an
@@ -180,6 +261,34 @@ impl<'a> Tokenizer<'a> {
         self.src.len()
     }
 
+    /// Just past a `UESCAPE 'c'` that follows a Unicode-escaped token ending
+    /// at `end`, or `end` when there is none.
+    fn uescape_end(&self, end: usize) -> usize {
+        let mut probe = Tokenizer {
+            src: self.src,
+            pos: end,
+        };
+        if !probe.skip_trivia() {
+            return end;
+        }
+        let word_start = probe.pos;
+        let word_end = word_start + 7;
+        if !self
+            .src
+            .get(word_start..word_end)
+            .is_some_and(|w| w.eq_ignore_ascii_case(b"uescape"))
+            || self.at(word_end).is_some_and(ident_cont)
+        {
+            return end;
+        }
+        probe.pos = word_end;
+        if !probe.skip_trivia() || self.at(probe.pos) != Some(b'\'') {
+            return end;
+        }
+        let open = probe.pos;
+        probe.quoted(open, b'\'', false)
+    }
+
     /// If a dollar quote opens at `start`, returns the index just past its
     /// end (or the end of input when unterminated).
     fn dollar_quoted(&self, start: usize) -> Option<usize> {
@@ -246,6 +355,20 @@ impl<'a> Iterator for Tokenizer<'a> {
             b'"' => (Tok::QuotedIdent, self.quoted(start, b'"', false)),
             b'e' | b'E' if self.at(start + 1) == Some(b'\'') => {
                 (Tok::Str, self.quoted(start + 1, b'\'', true))
+            }
+            b'u' | b'U'
+                if self.at(start + 1) == Some(b'&')
+                    && matches!(self.at(start + 2), Some(b'"' | b'\'')) =>
+            {
+                let quote = self.src[start + 2];
+                let closed = self.quoted(start + 2, quote, false);
+                let end = self.uescape_end(closed);
+                let kind = if quote == b'"' {
+                    Tok::QuotedIdent
+                } else {
+                    Tok::Str
+                };
+                (kind, end)
             }
             b'$' => match self.dollar_quoted(start) {
                 Some(end) => (Tok::Str, end),
@@ -371,16 +494,7 @@ mod tests {
         let k: Vec<Tok> = toks.iter().map(|t| t.0).collect();
         assert_eq!(
             k,
-            vec![
-                Tok::Str,
-                Tok::Str,
-                Tok::Str,
-                Tok::Str,
-                Tok::Word,
-                Tok::Punct,
-                Tok::Str,
-                Tok::Param
-            ]
+            vec![Tok::Str, Tok::Str, Tok::Str, Tok::Str, Tok::Str, Tok::Param]
         );
     }
 
@@ -414,6 +528,28 @@ mod tests {
             Some(("public.Users".to_string(), 3))
         );
         assert_eq!(qualified_name(&toks, 3), None);
+    }
+
+    #[test]
+    fn unicode_escapes_name_what_postgres_sees() {
+        let toks = tokens(
+            br#"U&"\0075sers" u&"!0075sers" UESCAPE '!' U&"a""\+00004E\\" U&"\zz" U&'\0044ROP' uescape_x"#,
+        );
+        let names: Vec<String> = toks.iter().map(Token::ident).collect();
+        assert_eq!(
+            names,
+            vec![
+                "users",
+                "users",
+                "a\"N\\",
+                "\\zz",
+                "u&'\\0044rop'",
+                "uescape_x"
+            ]
+        );
+        assert_eq!(toks[4].string_value().as_ref(), b"DROP");
+        let plain = tokens(br#"U & "x""#);
+        assert_eq!(plain.len(), 3, "with spaces, U& is no prefix");
     }
 
     #[test]

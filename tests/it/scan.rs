@@ -660,3 +660,393 @@ fn names_from_a_cut_statement_are_unknown() {
     assert_eq!(report.findings[0].objects, Vec::<String>::new());
     assert!(report.findings[0].statement.ends_with('…'));
 }
+
+// ---------------------------------------------- kinds checked on the server
+
+/// Runs `script` with the real psql (no dbguard) on `db`, as a file, with
+/// ON_ERROR_STOP so that a statement the server refuses fails the test.
+fn run_on_server(db: &crate::support::TestDb, script: &str) -> String {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let path = dir.path().join("script.sql");
+    std::fs::write(&path, script).expect("write");
+    let out = std::process::Command::new(crate::support::cluster().client("psql"))
+        .envs(db.env())
+        .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-f"])
+        .arg(&path)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run psql");
+    assert!(
+        out.status.success(),
+        "{script}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// One statement of a kind the classifier learned, the finding expected
+/// from it, and what the server shows after running it: `check` is a query
+/// whose answer is `after` once the statement ran (it is `before` first).
+struct ServerCase {
+    sql: &'static str,
+    finding: Option<(Kind, &'static [&'static str])>,
+    check: &'static str,
+    before: &'static str,
+    after: &'static str,
+}
+
+const SETUP: &str = "CREATE TABLE t (id int PRIMARY KEY, a text);\n\
+    INSERT INTO t SELECT g, 'v' || g FROM generate_series(1, 5) g;\n\
+    CREATE TABLE s AS SELECT * FROM t;\n";
+
+const SERVER_CASES: &[ServerCase] = &[
+    ServerCase {
+        sql: "MERGE INTO t USING s ON t.id = s.id WHEN MATCHED THEN DELETE;",
+        finding: Some((Kind::DeleteAll, &["t"])),
+        check: "SELECT count(*) FROM t",
+        before: "5",
+        after: "0",
+    },
+    ServerCase {
+        sql: "MERGE INTO t USING (SELECT 1) s ON true WHEN MATCHED THEN UPDATE SET a = 'x';",
+        finding: Some((Kind::UpdateAll, &["t"])),
+        check: "SELECT count(*) FROM t WHERE a = 'x'",
+        before: "0",
+        after: "5",
+    },
+    ServerCase {
+        // An upsert by key changes the rows the source names, and only
+        // those: not every row.
+        sql: "MERGE INTO t USING (SELECT 1 AS id) s ON t.id = s.id \
+              WHEN MATCHED THEN UPDATE SET a = 'x' WHEN NOT MATCHED THEN INSERT VALUES (s.id, 'n');",
+        finding: None,
+        check: "SELECT count(*) FROM t WHERE a = 'x'",
+        before: "0",
+        after: "1",
+    },
+    ServerCase {
+        sql: "COPY (DELETE FROM t RETURNING *) TO STDOUT;",
+        finding: Some((Kind::DeleteAll, &["t"])),
+        check: "SELECT count(*) FROM t",
+        before: "5",
+        after: "0",
+    },
+    ServerCase {
+        sql: "\\copy (delete from t returning *) to '/dev/null'",
+        finding: Some((Kind::DeleteAll, &["t"])),
+        check: "SELECT count(*) FROM t",
+        before: "5",
+        after: "0",
+    },
+    ServerCase {
+        sql: "CREATE TABLE kept AS WITH d AS (DELETE FROM t RETURNING *) SELECT * FROM d;",
+        finding: Some((Kind::DeleteAll, &["t"])),
+        check: "SELECT count(*) FROM t",
+        before: "5",
+        after: "0",
+    },
+    ServerCase {
+        sql: "WITH u AS (UPDATE t SET a = NULL RETURNING *) SELECT * INTO kept FROM u;",
+        finding: Some((Kind::UpdateAll, &["t"])),
+        check: "SELECT count(a) FROM t",
+        before: "5",
+        after: "0",
+    },
+    ServerCase {
+        sql: "DROP TABLE U&\"!0074\" UESCAPE '!';",
+        finding: Some((Kind::DropTable, &["t"])),
+        check: "SELECT to_regclass('t') IS NULL",
+        before: "f",
+        after: "t",
+    },
+    ServerCase {
+        sql: "ALTER TABLE t ALTER COLUMN a TYPE int USING 0;",
+        finding: Some((Kind::DropColumn, &["t.a"])),
+        check: "SELECT count(*) FROM t WHERE a::text LIKE 'v%'",
+        before: "5",
+        after: "0",
+    },
+    ServerCase {
+        // A conversion of the old values keeps them.
+        sql: "ALTER TABLE t ALTER COLUMN a TYPE varchar(10) USING upper(a);",
+        finding: None,
+        check: "SELECT count(*) FROM t WHERE a ILIKE 'v%'",
+        before: "5",
+        after: "5",
+    },
+    ServerCase {
+        sql: "DELETE FROM t WHERE 1 = 0;",
+        finding: None,
+        check: "SELECT count(*) FROM t",
+        before: "5",
+        after: "5",
+    },
+    ServerCase {
+        sql: "UPDATE t SET a = NULL WHERE false;",
+        finding: None,
+        check: "SELECT count(a) FROM t",
+        before: "5",
+        after: "5",
+    },
+];
+
+#[test]
+fn new_kinds_match_what_the_server_does() {
+    for case in SERVER_CASES {
+        let got: Vec<(Kind, Vec<String>)> = scan(case.sql.as_bytes())
+            .findings
+            .into_iter()
+            .map(|f| (f.kind, f.objects))
+            .collect();
+        let expected: Vec<(Kind, Vec<String>)> = case
+            .finding
+            .iter()
+            .map(|(k, o)| (*k, o.iter().map(|s| s.to_string()).collect()))
+            .collect();
+        assert_eq!(got, expected, "{}", case.sql);
+
+        let db = crate::support::cluster().create_db("server kinds");
+        run_on_server(&db, SETUP);
+        assert_eq!(db.sql(case.check), case.before, "{}", case.sql);
+        run_on_server(&db, &format!("{}\n", case.sql));
+        assert_eq!(db.sql(case.check), case.after, "{}", case.sql);
+    }
+}
+
+#[test]
+fn sql_handed_to_dblink_is_external_and_runs() {
+    let sql = "SELECT dblink_exec(format('host=%s port=%s dbname=%s user=postgres', \
+        split_part(current_setting('unix_socket_directories'), ',', 1), \
+        current_setting('port'), current_database()), 'DELETE FROM t');";
+    let report = scan(sql.as_bytes());
+    let got: Vec<(Kind, Option<Kind>)> = report
+        .findings
+        .iter()
+        .map(|f| (f.kind, f.implied))
+        .collect();
+    assert_eq!(got, vec![(Kind::External, Some(Kind::DeleteAll))]);
+    assert_eq!(report.findings[0].verb(), "DELETE");
+
+    let db = crate::support::cluster().create_db("dblink");
+    run_on_server(&db, SETUP);
+    run_on_server(&db, "CREATE EXTENSION dblink;");
+    run_on_server(&db, sql);
+    assert_eq!(db.sql("SELECT count(*) FROM t"), "0");
+}
+
+#[test]
+fn a_backslash_command_string_ignores_the_sql_after_it() {
+    // psql's own reading first: the DROP after `\\` in a -c string that
+    // starts with a backslash never reaches the server.
+    let db = crate::support::cluster().create_db("single meta");
+    run_on_server(&db, SETUP);
+    let command = "\\echo hi \\\\ DROP TABLE t";
+    let out = std::process::Command::new(crate::support::cluster().client("psql"))
+        .envs(db.env())
+        .args(["-X", "-c", command])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run psql");
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "hi\n");
+    assert_eq!(db.sql("SELECT count(*) FROM t"), "5");
+
+    let mut scanner = Scanner::new("/");
+    scanner.scan_command("-c", command.as_bytes(), Path::new("/"));
+    assert_eq!(scanner.finish().findings, vec![]);
+    let mut scanner = Scanner::new("/");
+    scanner.scan_command("-c", b"SELECT 1; DROP TABLE t", Path::new("/"));
+    assert_eq!(scanner.finish().findings.len(), 1);
+}
+
+#[test]
+fn a_drop_after_a_create_that_may_fail_reaches_the_older_table() {
+    // Why a CREATE earlier in the script exempts a DROP only when a failed
+    // CREATE stops the script: without ON_ERROR_STOP, psql carries on and
+    // the DROP removes the table that was there before.
+    let script = "CREATE TABLE t (id int);\nDROP TABLE t;\n";
+    assert_eq!(found(script.as_bytes()), vec![(2, Kind::DropTable)]);
+    let db = crate::support::cluster().create_db("create may fail");
+    run_on_server(&db, SETUP);
+    let out = std::process::Command::new(crate::support::cluster().client("psql"))
+        .envs(db.env())
+        .args(["-X", "-q", "-c", "SELECT 1"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run psql");
+    assert!(out.status.success());
+    let dir = tempfile::tempdir().expect("a temp dir");
+    std::fs::write(dir.path().join("x.sql"), script).expect("write");
+    let out = std::process::Command::new(crate::support::cluster().client("psql"))
+        .envs(db.env())
+        .args(["-X", "-q", "-f"])
+        .arg(dir.path().join("x.sql"))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run psql");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already exists"));
+    assert_eq!(db.sql("SELECT to_regclass('t') IS NULL"), "t");
+
+    // With ON_ERROR_STOP the failed CREATE ends the script first.
+    let stopped = format!("\\set ON_ERROR_STOP on\n{script}");
+    let report = scan(stopped.as_bytes());
+    assert_eq!(report.findings, vec![]);
+    assert_eq!(report.created_here.len(), 1);
+    assert!(report.created_here[0].created_in_input);
+    let db = crate::support::cluster().create_db("create stops");
+    run_on_server(&db, SETUP);
+    std::fs::write(dir.path().join("y.sql"), &stopped).expect("write");
+    let out = std::process::Command::new(crate::support::cluster().client("psql"))
+        .envs(db.env())
+        .args(["-X", "-q", "-f"])
+        .arg(dir.path().join("y.sql"))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run psql");
+    assert!(!out.status.success());
+    assert_eq!(db.sql("SELECT count(*) FROM t"), "5");
+}
+
+#[test]
+fn scan_exempts_tables_the_script_creates_and_follows_tilde_and_stdin() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    std::fs::write(
+        dir.path().join("setup.sql"),
+        "\\set ON_ERROR_STOP on\nCREATE TABLE scratch (a int);\n\\i ~/more.sql\n\\i /dev/stdin\nDROP TABLE scratch;\n",
+    )
+    .expect("write");
+    std::fs::write(dir.path().join("more.sql"), "TRUNCATE scratch;\n").expect("write");
+    dbguard()
+        .current_dir(dir.path())
+        .env("HOME", dir.path())
+        .args(["scan", "setup.sql"])
+        .write_stdin("SELECT 1;\n")
+        .assert()
+        .code(0)
+        .stdout("no destructive statements in 4 statements\n");
+    dbguard()
+        .current_dir(dir.path())
+        .env("HOME", dir.path())
+        .args(["scan", "--format", "json", "setup.sql"])
+        .write_stdin("DELETE FROM users;\n")
+        .assert()
+        .code(1)
+        .stdout(predicates::str::contains("\"kind\": \"delete_all\""))
+        .stdout(predicates::str::contains("\"path\": \"/dev/stdin\""));
+}
+
+fn new_kinds_report() -> ScanReport {
+    let sql = "MERGE INTO orders o USING gone g ON o.id = g.id WHEN MATCHED THEN DELETE;\n\
+        COPY (DELETE FROM sessions RETURNING *) TO STDOUT;\n\
+        SELECT dblink_exec('dbname=archive', 'TRUNCATE events');\n\
+        COPY logs TO PROGRAM 'gzip > /tmp/logs.gz';\n\
+        DROP TABLE U&\"\\0075sers\";\n\
+        ALTER TABLE accounts ALTER COLUMN balance TYPE numeric USING 0;\n\
+        DELETE FROM audit WHERE false;\n\
+        DROP TABLE IF EXISTS old_audit;\n";
+    let mut scanner = Scanner::new("/nonexistent-dir");
+    scanner.scan_bytes("kinds.sql", sql.as_bytes(), Path::new("/nonexistent-dir"));
+    scanner.finish()
+}
+
+#[test]
+fn text_report_of_new_kinds() {
+    insta::assert_snapshot!(render(Format::Text, &new_kinds_report(), false));
+}
+
+#[test]
+fn json_report_of_new_kinds() {
+    let rendered = render(Format::Json, &new_kinds_report(), false);
+    let value: serde_json::Value = serde_json::from_str(&rendered).expect("valid JSON");
+    let kinds: Vec<&str> = value["findings"]
+        .as_array()
+        .expect("findings is a list")
+        .iter()
+        .map(|f| f["kind"].as_str().expect("kind is a string"))
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            "delete_all",
+            "delete_all",
+            "external",
+            "external",
+            "drop_table",
+            "drop_column",
+            "drop_table"
+        ]
+    );
+    insta::assert_snapshot!(rendered);
+}
+
+#[test]
+fn drop_if_exists_is_marked() {
+    let report = new_kinds_report();
+    let marked: Vec<bool> = report.findings.iter().map(|f| f.if_exists).collect();
+    assert_eq!(marked, vec![false, false, false, false, false, false, true]);
+}
+
+#[test]
+fn created_here_is_claimed_only_when_the_older_table_survives() {
+    // Each script meets a table `t` that already holds five rows. The
+    // scanner may set a DROP or TRUNCATE apart as "created here" only when
+    // the server, running the script as psql does, leaves that table whole.
+    let scripts = [
+        "CREATE TABLE t (id int);\nDROP TABLE t;\n",
+        "\\set ON_ERROR_STOP on\nCREATE TABLE t (id int);\nDROP TABLE t;\n",
+        "\\set ON_ERROR_STOP on\nCREATE TABLE t (id int);\nTRUNCATE t;\n",
+        "BEGIN;\nCREATE TABLE t (id int);\nDROP TABLE t;\nCOMMIT;\n",
+        "BEGIN;\nCREATE TABLE t (id int);\nCOMMIT;\nDROP TABLE t;\n",
+        "\\set ON_ERROR_ROLLBACK on\nBEGIN;\nCREATE TABLE t (id int);\nDROP TABLE t;\nCOMMIT;\n",
+        "\\set ON_ERROR_STOP on\nCREATE TABLE IF NOT EXISTS t (id int);\nDROP TABLE t;\n",
+    ];
+    let dir = tempfile::tempdir().expect("a temp dir");
+    for script in scripts {
+        let report = scan(script.as_bytes());
+        let claimed = report.findings.is_empty() && !report.created_here.is_empty();
+        assert!(claimed || !report.findings.is_empty(), "{script}");
+
+        let db = crate::support::cluster().create_db("created here");
+        run_on_server(&db, SETUP);
+        std::fs::write(dir.path().join("x.sql"), script).expect("write");
+        // The script's own settings decide whether psql stops on an error.
+        std::process::Command::new(crate::support::cluster().client("psql"))
+            .envs(db.env())
+            .args(["-X", "-q", "-f"])
+            .arg(dir.path().join("x.sql"))
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("run psql");
+        let survives = db.sql("SELECT to_regclass('t') IS NOT NULL") == "t"
+            && db.sql("SELECT count(*) FROM t") == "5";
+        assert_eq!(claimed, survives, "{script}");
+    }
+}
+
+#[test]
+fn copy_program_is_external_and_runs_a_command_on_the_server() {
+    // The server, not psql, runs the command: it writes where the server
+    // runs (a name in /tmp, which every user may write).
+    let written = std::env::temp_dir().join(format!(
+        "dbguard-copy-program-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("after 1970")
+            .as_nanos()
+    ));
+    let sql = format!("COPY (SELECT 42) TO PROGRAM 'cat > {}';", written.display());
+    let report = scan(sql.as_bytes());
+    let got: Vec<(Kind, Option<Kind>, &str)> = report
+        .findings
+        .iter()
+        .map(|f| (f.kind, f.implied, f.verb()))
+        .collect();
+    assert_eq!(got, vec![(Kind::External, None, "RUN")]);
+
+    let db = crate::support::cluster().create_db("copy program");
+    run_on_server(&db, &sql);
+    let contents = std::fs::read_to_string(&written).expect("the server ran the command");
+    assert_eq!(contents, "42\n");
+    let _ = std::fs::remove_file(&written);
+}

@@ -2,7 +2,22 @@
 //! [COLUMN] c` is drop_column (object `t.c`); every other drop inside an
 //! ALTER (a constraint, a default, NOT NULL, an identity, an expression; or
 //! `ALTER DOMAIN|TYPE|... DROP ...`) is drop_other (object: the altered
-//! object). ALTER statements without a DROP are not destructive.
+//! object). ALTER statements without a DROP are not destructive, with one
+//! exception:
+//!
+//! `ALTER TABLE t ALTER [COLUMN] c [SET DATA] TYPE type USING expr` whose
+//! `expr` does not read `c` (`USING 0`, `USING NULL`, `USING other_col`)
+//! replaces every value of `c` with something computed without it: the old
+//! values are gone exactly as if the column had been dropped and added
+//! again, so it is drop_column (object `t.c`). A USING that reads the
+//! column (`USING c::int`, `USING lower(c)`) is a conversion of the old
+//! values, not a finding, even when the conversion narrows them
+//! (`USING round(c)`, `USING c::date` from a timestamp): telling a lossy
+//! conversion from an exact one needs the column's type and the function's
+//! meaning, which a reading of the text does not have, and an impossible
+//! cast fails the whole statement rather than losing rows. A TYPE change
+//! without USING uses the assignment cast, which likewise fails or
+//! converts, and is not a finding either.
 
 use sqlparser::ast::{AlterTableOperation, DropBehavior, Statement};
 
@@ -13,7 +28,7 @@ use crate::sql::token::{Token, qualified_name, tokens};
 
 pub fn classify(text: &[u8], truncated: bool) -> Vec<Hit> {
     let toks = tokens(text);
-    if !toks.iter().any(|t| t.is("drop")) {
+    if !toks.iter().any(|t| t.is("drop") || t.is("using")) {
         return Vec::new();
     }
     if let Some(Statement::AlterTable(alter)) = parse(text, truncated)
@@ -54,15 +69,51 @@ pub fn classify(text: &[u8], truncated: bool) -> Vec<Hit> {
         if has_other {
             hits.push(other);
         }
+        hits.extend(discarding_retypes(&toks, &table));
         return hits;
     }
     fallback(text)
 }
 
+/// drop_column hits for `ALTER [COLUMN] c TYPE ... USING expr` actions whose
+/// expression does not read `c`. `toks` is the whole statement.
+fn discarding_retypes(toks: &[Token<'_>], table: &str) -> Vec<Hit> {
+    let mut hits = Vec::new();
+    for action in actions(toks) {
+        let Some(using) = action.iter().position(|t| t.is("using")) else {
+            continue;
+        };
+        let Some(type_at) = action[..using].iter().rposition(|t| t.is("type")) else {
+            continue;
+        };
+        let Some(alter) = action[..type_at].iter().rposition(|t| t.is("alter")) else {
+            continue;
+        };
+        let mut c = alter + 1;
+        if action.get(c).is_some_and(|t| t.is("column")) {
+            c += 1;
+        }
+        let Some(column) = action.get(c).filter(|t| t.is_name()).map(Token::ident) else {
+            continue;
+        };
+        let reads_column = action[using + 1..]
+            .iter()
+            .any(|t| t.is_name() && t.ident() == column);
+        if !reads_column {
+            hits.push(Hit::new(
+                Kind::DropColumn,
+                vec![format!("{table}.{column}")],
+                false,
+            ));
+        }
+    }
+    hits
+}
+
 /// Token-level reading of any ALTER statement holding a DROP.
 pub(super) fn fallback(text: &[u8]) -> Vec<Hit> {
     let toks = tokens(text);
-    if !toks.iter().any(|t| t.is("drop")) {
+    if !toks.iter().any(|t| t.is("drop") || t.is("using")) {
         return Vec::new();
     }
     let is_table = toks.get(1).is_some_and(|t| t.is("table"))
@@ -120,6 +171,9 @@ pub(super) fn fallback(text: &[u8]) -> Vec<Hit> {
     if has_other {
         hits.push(other);
     }
+    if is_table {
+        hits.extend(discarding_retypes(&toks, &target));
+    }
     hits
 }
 
@@ -140,6 +194,60 @@ fn actions<'t, 'a>(toks: &'t [Token<'a>]) -> Vec<&'t [Token<'a>]> {
     }
     out.push(&toks[start..]);
     out
+}
+
+#[cfg(test)]
+mod retype_tests {
+    use super::super::testing::{check_hits, check_misses};
+    use super::*;
+
+    #[test]
+    fn a_new_type_computed_without_the_column_discards_it() {
+        check_hits(
+            &[
+                (
+                    "ALTER TABLE t ALTER COLUMN c TYPE int USING 0",
+                    Kind::DropColumn,
+                    &["t.c"],
+                    false,
+                ),
+                (
+                    "alter table s.t alter c set data type text using null",
+                    Kind::DropColumn,
+                    &["s.t.c"],
+                    false,
+                ),
+                (
+                    r#"ALTER TABLE t ALTER COLUMN "C" TYPE int USING c::int"#,
+                    Kind::DropColumn,
+                    &["t.C"],
+                    false,
+                ),
+                (
+                    "ALTER TABLE t ALTER COLUMN c TYPE int USING other + 1",
+                    Kind::DropColumn,
+                    &["t.c"],
+                    false,
+                ),
+            ],
+            fallback,
+        );
+    }
+
+    #[test]
+    fn conversions_of_the_old_values_are_not() {
+        check_misses(
+            &[
+                "ALTER TABLE t ALTER COLUMN c TYPE int USING c::int",
+                "ALTER TABLE t ALTER COLUMN c TYPE int USING round(c)",
+                "ALTER TABLE t ALTER c TYPE date USING t.c::date",
+                r#"ALTER TABLE t ALTER COLUMN "C" TYPE int USING "C"::int"#,
+                "ALTER TABLE t ALTER COLUMN c TYPE bigint",
+                "ALTER TABLE t ALTER COLUMN c SET DEFAULT 0",
+            ],
+            fallback,
+        );
+    }
 }
 
 #[cfg(test)]

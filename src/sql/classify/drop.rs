@@ -1,7 +1,9 @@
 //! Rules for `DROP ...`: drop_database, drop_schema, drop_table,
 //! drop_owned, and drop_other for every other object type (views, indexes,
 //! functions, types, roles, ...). A `DROP FOREIGN TABLE` is drop_other: the
-//! rows live on the remote server.
+//! rows live on the remote server. `IF EXISTS` is recorded on the hit: the
+//! statement is still a finding (whether the object exists is a question
+//! for the live database), but a guard holding a connection can ask it.
 
 use sqlparser::ast::{ObjectType, Statement};
 
@@ -14,6 +16,7 @@ pub fn classify(text: &[u8], truncated: bool) -> Vec<Hit> {
         object_type,
         names,
         cascade,
+        if_exists,
         ..
     }) = parse(text, truncated)
     {
@@ -23,11 +26,10 @@ pub fn classify(text: &[u8], truncated: bool) -> Vec<Hit> {
             ObjectType::Database => Kind::DropDatabase,
             _ => Kind::DropOther,
         };
-        return vec![Hit::new(
-            kind,
-            names.iter().map(object_name).collect(),
-            cascade,
-        )];
+        return vec![Hit {
+            if_exists,
+            ..Hit::new(kind, names.iter().map(object_name).collect(), cascade)
+        }];
     }
     fallback(text)
 }
@@ -90,10 +92,12 @@ pub(super) fn fallback(text: &[u8]) -> Vec<Hit> {
     if kind == Kind::DropOwned && toks.get(i).is_some_and(|t| t.is("by")) {
         i += 1;
     }
+    let mut if_exists = false;
     while toks
         .get(i)
         .is_some_and(|t| t.is("if") || t.is("exists") || t.is("concurrently"))
     {
+        if_exists |= toks[i].is("exists");
         i += 1;
     }
     let mut objects = Vec::new();
@@ -122,7 +126,10 @@ pub(super) fn fallback(text: &[u8]) -> Vec<Hit> {
         }
     }
     let cascade = toks[i.min(toks.len())..].iter().any(|t| t.is("cascade"));
-    vec![Hit::new(kind, objects, cascade)]
+    vec![Hit {
+        if_exists,
+        ..Hit::new(kind, objects, cascade)
+    }]
 }
 
 #[cfg(test)]

@@ -79,7 +79,9 @@ fn plpgsql(body: &[u8], depth: usize) -> Vec<Hit> {
 fn static_statement(piece: &[Token<'_>]) -> Option<usize> {
     statement_start(
         piece,
-        &["drop", "truncate", "delete", "update", "alter", "with"],
+        &[
+            "drop", "truncate", "delete", "update", "alter", "with", "merge", "copy", "create",
+        ],
     )
 }
 
@@ -166,7 +168,7 @@ fn head_kind(t: &Token<'_>) -> Option<Kind> {
 /// A loose search for destructive SQL in text of unknown shape (a DO body
 /// in another language): a destructive head word followed by the word
 /// that makes it a statement.
-fn looks_destructive(text: &[u8]) -> Option<Kind> {
+pub(super) fn looks_destructive(text: &[u8]) -> Option<Kind> {
     let lower = text.to_ascii_lowercase();
     let words: Vec<&[u8]> = lower
         .split(|b| !(b.is_ascii_alphanumeric() || *b == b'_'))
@@ -201,12 +203,7 @@ fn worse(current: Option<Kind>, kind: Kind) -> Option<Kind> {
 }
 
 fn dynamic(implied: Kind) -> Hit {
-    Hit {
-        kind: Kind::Dynamic,
-        objects: Vec::new(),
-        cascade: false,
-        implied: Some(implied),
-    }
+    Hit::unknown(Kind::Dynamic, Some(implied))
 }
 
 #[cfg(test)]
@@ -290,6 +287,16 @@ mod tests {
             (
                 "DO $$ <<blk>> BEGIN DROP TABLE a; END $$",
                 Kind::DropTable,
+                &["a"],
+            ),
+            (
+                "DO $$ BEGIN MERGE INTO a USING b ON a.id = b.id WHEN MATCHED THEN DELETE; END $$",
+                Kind::DeleteAll,
+                &["a"],
+            ),
+            (
+                "DO $$ BEGIN CREATE TEMP TABLE k AS WITH d AS (DELETE FROM a RETURNING *) SELECT * FROM d; END $$",
+                Kind::DeleteAll,
                 &["a"],
             ),
             (

@@ -8,14 +8,24 @@
 //!
 //! One file per family of rules, each with hit and near-miss cases:
 //! `drop` (drop_database, drop_schema, drop_table, drop_owned, drop_other),
-//! `alter` (drop_column and the ALTER forms of drop_other), `truncate`,
-//! `dml` (delete_all, update_all, also in CTEs and under EXPLAIN ANALYZE),
+//! `alter` (drop_column, also for `ALTER COLUMN ... TYPE ... USING` that
+//! discards the old values, and the ALTER forms of drop_other), `truncate`,
+//! `dml` (delete_all, update_all, also in CTEs, MERGE, `CREATE TABLE ...
+//! AS` and under EXPLAIN ANALYZE), `copy` (the query of `COPY (...) TO`,
+//! and `COPY ... PROGRAM` as external), `external` (SQL handed to dblink),
 //! `dynamic` (DO blocks and `\gexec`).
+//!
+//! Identifiers are compared by the name PostgreSQL sees: `U&"\0075sers"`
+//! (with or without `UESCAPE`) is `users`. sqlparser does not decode them,
+//! so statements holding a Unicode escape go to the token-level readers,
+//! whose tokenizer does.
 
 mod alter;
+mod copy;
 mod dml;
 mod drop;
 mod dynamic;
+mod external;
 mod truncate;
 
 use sqlparser::ast;
@@ -37,8 +47,10 @@ pub struct Hit {
     pub kind: Kind,
     pub objects: Vec<String>,
     pub cascade: bool,
-    /// For `Dynamic`: the kind the generated SQL looks like.
+    /// For `Dynamic` and `External`: the kind the SQL looks like.
     pub implied: Option<Kind>,
+    /// `DROP ... IF EXISTS`: nothing happens when the object is missing.
+    pub if_exists: bool,
 }
 
 impl Hit {
@@ -48,6 +60,15 @@ impl Hit {
             objects,
             cascade,
             implied: None,
+            if_exists: false,
+        }
+    }
+
+    /// A hit for SQL whose exact target is unknown, looking like `implied`.
+    pub fn unknown(kind: Kind, implied: Option<Kind>) -> Self {
+        Hit {
+            implied,
+            ..Hit::new(kind, Vec::new(), false)
         }
     }
 }
@@ -79,7 +100,7 @@ fn candidate_head(text: &[u8]) -> Option<&'static str> {
         && first.is_ascii_alphabetic()
         && !matches!(
             first.to_ascii_lowercase(),
-            b'd' | b't' | b'a' | b'u' | b'w' | b'e' | b'p'
+            b'd' | b't' | b'a' | b'u' | b'w' | b'e' | b'p' | b'm' | b'c'
         )
     {
         return None;
@@ -92,15 +113,25 @@ fn candidate_head(text: &[u8]) -> Option<&'static str> {
 }
 
 /// The first keywords that make a statement worth a closer look.
-const HEADS: [&str; 9] = [
-    "drop", "truncate", "alter", "delete", "update", "with", "explain", "do", "prepare",
+const HEADS: [&str; 12] = [
+    "drop", "truncate", "alter", "delete", "update", "with", "explain", "do", "prepare", "merge",
+    "copy", "create",
 ];
+
+/// Words that make any statement worth a closer look wherever they occur:
+/// the functions that hand SQL to another session.
+const ANYWHERE: [&str; 3] = ["dblink", "dblink_exec", "dblink_send_query"];
 
 /// False when no statement in `text` can be destructive: none of the
 /// candidate first keywords occurs in it as a whole word (keywords cannot
 /// be quoted, escaped or split). A fast pre-check for the guard inside
 /// psql, which sees every statement; `true` only means "scan it".
 pub fn may_hold_candidate(text: &[u8]) -> bool {
+    // A Unicode-escaped name or string (`U&"\0064blink_exec"`,
+    // `U&'\0044ROP ...'`) spells words this test cannot see.
+    if has_unicode_escape(text) {
+        return true;
+    }
     let word_byte = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b >= 0x80;
     let mut i = 0;
     while i < text.len() {
@@ -113,9 +144,10 @@ pub fn may_hold_candidate(text: &[u8]) -> bool {
             i += 1;
         }
         let word = &text[start..i];
-        if (2..=8).contains(&word.len())
+        if (2..=17).contains(&word.len())
             && HEADS
                 .iter()
+                .chain(ANYWHERE.iter())
                 .any(|h| word.eq_ignore_ascii_case(h.as_bytes()))
         {
             return true;
@@ -127,28 +159,32 @@ pub fn may_hold_candidate(text: &[u8]) -> bool {
 /// Classifies `text`, which may itself come from inside a string (`depth`
 /// counts how far down).
 pub(crate) fn classify_nested(text: &[u8], truncated: bool, depth: usize) -> Vec<Hit> {
-    let Some(head) = candidate_head(text) else {
+    let head = candidate_head(text);
+    let dblink = external::mentions_dblink(text);
+    if head.is_none() && !dblink {
         return Vec::new();
-    };
+    }
     if depth > NESTING_LIMIT {
         // SQL nested this deep in strings is not analysed further; say so
         // rather than call it safe.
-        return vec![Hit {
-            kind: Kind::Dynamic,
-            objects: Vec::new(),
-            cascade: false,
-            implied: None,
-        }];
+        return vec![Hit::unknown(Kind::Dynamic, None)];
     }
-    match head {
-        "drop" => drop::classify(text, truncated),
-        "truncate" => truncate::classify(text, truncated),
-        "alter" => alter::classify(text, truncated),
-        "delete" | "update" | "with" | "explain" => dml::classify(text, truncated, depth),
-        "do" => dynamic::do_block(text, depth),
-        "prepare" => prepared(text, truncated, depth),
+    let mut hits = match head {
+        Some("drop") => drop::classify(text, truncated),
+        Some("truncate") => truncate::classify(text, truncated),
+        Some("alter") => alter::classify(text, truncated),
+        Some("delete" | "update" | "with" | "explain") => dml::classify(text, truncated, depth),
+        Some("merge") => dml::merge(text, truncated),
+        Some("create") => dml::created_from_query(text, truncated, depth),
+        Some("copy") => copy::classify(text, truncated, depth),
+        Some("do") => dynamic::do_block(text, depth),
+        Some("prepare") => prepared(text, truncated, depth),
         _ => Vec::new(),
+    };
+    if dblink {
+        hits.extend(external::dblink(text, depth));
     }
+    hits
 }
 
 /// `PREPARE name [(types)] AS statement`: the statement runs at EXECUTE,
@@ -172,7 +208,7 @@ fn prepared(text: &[u8], truncated: bool, depth: usize) -> Vec<Hit> {
 /// Parses one statement with sqlparser, when it is small enough and whole.
 /// `None` means "use the token-level fallback".
 pub(crate) fn parse(text: &[u8], truncated: bool) -> Option<ast::Statement> {
-    if truncated || text.len() > PARSE_LIMIT {
+    if truncated || text.len() > PARSE_LIMIT || has_unicode_escape(text) {
         return None;
     }
     let sql = String::from_utf8_lossy(text);
@@ -183,6 +219,14 @@ pub(crate) fn parse(text: &[u8], truncated: bool) -> Option<ast::Statement> {
         return None;
     }
     statements.pop()
+}
+
+/// True when `text` holds a `U&"..."` identifier or `U&'...'` string,
+/// which sqlparser would read by its escaped spelling.
+pub(crate) fn has_unicode_escape(text: &[u8]) -> bool {
+    memchr::memchr_iter(b'&', text).any(|p| {
+        p > 0 && matches!(text[p - 1], b'u' | b'U') && matches!(text.get(p + 1), Some(b'"' | b'\''))
+    })
 }
 
 /// An identifier folded the way PostgreSQL folds it.
@@ -300,6 +344,46 @@ mod tests {
     }
 
     #[test]
+    fn unicode_escaped_names_are_decoded() {
+        let cases: &[(&str, Kind, &[&str])] = &[
+            (r#"DROP TABLE U&"\0075sers""#, Kind::DropTable, &["users"]),
+            (
+                r#"DROP TABLE U&"!0075sers" UESCAPE '!'"#,
+                Kind::DropTable,
+                &["users"],
+            ),
+            (
+                r#"truncate public.u&"\0075sers""#,
+                Kind::Truncate,
+                &["public.users"],
+            ),
+            (r#"DELETE FROM U&"\0075sers""#, Kind::DeleteAll, &["users"]),
+            (
+                r#"ALTER TABLE U&"\0075sers" DROP COLUMN U&"\0065mail""#,
+                Kind::DropColumn,
+                &["users.email"],
+            ),
+        ];
+        for (sql, kind, objects) in cases {
+            let hit = one(sql).unwrap_or_else(|| panic!("{sql}: no hit"));
+            assert_eq!(hit.kind, *kind, "{sql}");
+            assert_eq!(hit.objects, *objects, "{sql}");
+        }
+        // The escaped spelling of a different name is that name.
+        let hit = one(r#"DROP TABLE U&"\0055sers""#).expect("a hit");
+        assert_eq!(hit.objects, vec!["Users"]);
+        assert_eq!(one(r#"SELECT * FROM U&"\0075sers""#), None);
+    }
+
+    #[test]
+    fn if_exists_is_recorded() {
+        assert!(one("DROP TABLE IF EXISTS users").expect("a hit").if_exists);
+        assert!(!one("DROP TABLE users").expect("a hit").if_exists);
+        let long = format!("DROP TABLE IF EXISTS {}x", "a, ".repeat(30_000));
+        assert!(one(&long).expect("a hit").if_exists, "the fallback too");
+    }
+
+    #[test]
     fn object_names_fold_like_postgres() {
         let stmt = parse(br#"DROP TABLE Public."Users", USERS"#, false).expect("parses");
         let ast::Statement::Drop { names, .. } = stmt else {
@@ -324,6 +408,11 @@ mod tests {
             "/*x*/truncate t",
             "WITH d AS (DELETE FROM t) SELECT 1",
             "do $$ begin end $$",
+            "merge into t using s on true when matched then delete",
+            "copy t to program 'x'",
+            "select DBLINK_EXEC('c', q) from queue",
+            "select dblink('c', q) as t(a int)",
+            r#"select U&"\0064blink_exec"('c', U&'\0044ROP TABLE t')"#,
         ] {
             assert!(may_hold_candidate(scan.as_bytes()), "{scan}");
         }
