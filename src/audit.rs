@@ -34,7 +34,8 @@ pub struct Record {
     pub findings: Vec<FindingRecord>,
     /// Findings beyond those listed.
     pub findings_omitted: u64,
-    /// `pass`, `confirmed`, `refused`, `policy_off`, `bypass`, `already_guarded`.
+    /// `pass`, `confirmed`, `refused`, `policy_off`, `bypass`, `already_guarded`,
+    /// `pruned` (a backup removed by retention, or an orphaned data file).
     pub decision: String,
     /// Why, in one line (the refusal reason, the policy, ...).
     pub detail: Option<String>,

@@ -10,7 +10,7 @@ use std::ffi::OsStr;
 use crate::audit::BYPASS_ENV;
 use crate::shim::chain::Link;
 use crate::shim::dropdb::{DropdbArgs, Intent};
-use crate::shim::safeguard::{BYPASS_HINT, record_bypass};
+use crate::shim::safeguard::{bypass_hint, record_bypass};
 use crate::shim::whole_database::{self, Operation};
 use crate::target::{ConnectionArgs, Target};
 use crate::{Context, Error};
@@ -32,7 +32,8 @@ pub fn guard(ctx: &Context, link: &Link) -> Result<(), Error> {
         Intent::Nothing => return Ok(()),
         Intent::Unclear(why) => {
             return Err(Error::Refused(format!(
-                "refused dropdb: {why}; {BYPASS_HINT}"
+                "refused dropdb: {why}; {}",
+                bypass_hint(ctx.flag(crate::confirm::YES_ENV))
             )));
         }
         Intent::Drop(name) => name.to_string_lossy().into_owned(),
@@ -54,7 +55,8 @@ pub fn guard(ctx: &Context, link: &Link) -> Result<(), Error> {
     };
     let maintenance = Target::resolve(&conn, ctx).map_err(|e| {
         Error::Refused(format!(
-            "refused {what}: cannot tell which server it is for ({e}); {BYPASS_HINT}"
+            "refused {what}: cannot tell which server it is for ({e}); {}",
+            bypass_hint(ctx.flag(crate::confirm::YES_ENV))
         ))
     })?;
     let dropped = maintenance.with_dbname(&name);

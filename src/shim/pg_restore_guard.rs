@@ -51,7 +51,7 @@ pub fn guard(ctx: &Context, link: &Link) -> Result<(), Error> {
     let connected = Target::resolve(&conn, ctx).map_err(|e| {
         Error::Refused(format!(
             "refused pg_restore --clean: cannot tell which database it is for ({e}); {}",
-            crate::shim::safeguard::BYPASS_HINT
+            crate::shim::safeguard::bypass_hint(ctx.flag(crate::confirm::YES_ENV))
         ))
     })?;
     let cwd = ctx.cwd.clone().unwrap_or_else(|| PathBuf::from("/"));

@@ -22,7 +22,7 @@ use crate::shim::chain::Link;
 use crate::shim::guard::{self, Decision, Guard, TableFacts};
 use crate::shim::live;
 use crate::shim::psql::{Action, ArgPos, Mode, PsqlArgs};
-use crate::shim::safeguard::{self, BYPASS_HINT, Protection, record_bypass, write_audit};
+use crate::shim::safeguard::{self, Protection, bypass_hint, record_bypass, write_audit};
 use crate::shim::stdin::{self, StdinKind};
 use crate::shim::whole_database;
 use crate::sql::{Kind, Problem, ScanReport, Scanner, Severity};
@@ -366,7 +366,10 @@ pub fn protect_on(
         .with_findings(&report.findings, report.findings_omitted);
     let refuse_early = |why: String| {
         print_summary(report, None, &[], "", &mut io::stderr());
-        Error::Refused(format!("refused {what}: {why}; {BYPASS_HINT}"))
+        Error::Refused(format!(
+            "refused {what}: {why}; {}",
+            bypass_hint(ctx.flag(crate::confirm::YES_ENV))
+        ))
     };
     let target =
         target.map_err(|e| refuse_early(format!("cannot tell which database it is for ({e})")))?;
@@ -378,7 +381,10 @@ pub fn protect_on(
         record.decision = "refused".into();
         record.detail = Some(why.clone());
         write_audit(&config, record);
-        Error::Refused(format!("refused {on_db}: {why}; {BYPASS_HINT}"))
+        Error::Refused(format!(
+            "refused {on_db}: {why}; {}",
+            bypass_hint(record.yes)
+        ))
     };
 
     let policy = |db: &str| config.policy_for(&target.with_dbname(db));

@@ -19,6 +19,17 @@ use crate::target::Target;
 /// The one line that tells how to get past a refusal.
 pub const BYPASS_HINT: &str = "to run it anyway: DBGUARD_YES=1 (backs up first, no prompt) or DBGUARD_BYPASS=1 (no guard at all)";
 
+/// The bypass line for a refusal. Under `DBGUARD_YES=1` the refusal
+/// happened despite it, so suggesting it again would only send the person
+/// round in a circle: only `DBGUARD_BYPASS` is left.
+pub fn bypass_hint(yes: bool) -> &'static str {
+    if yes {
+        "DBGUARD_YES=1 does not get past this; to run it anyway: DBGUARD_BYPASS=1 (no guard at all, no backup)"
+    } else {
+        BYPASS_HINT
+    }
+}
+
 /// Everything needed to carry out a `Guard` decision.
 pub struct Protection<'a> {
     pub config: &'a Config,
@@ -52,7 +63,8 @@ pub type Checked = Result<Vec<backup::Preflight>, (String, Error)>;
 pub fn load_config(ctx: &Context, what: &str) -> Result<Config, Error> {
     Config::load(ctx).map_err(|e| {
         Error::Refused(format!(
-            "refused {what}: the configuration cannot be read ({e}); {BYPASS_HINT}"
+            "refused {what}: the configuration cannot be read ({e}); {}",
+            bypass_hint(ctx.flag(YES_ENV))
         ))
     })
 }
@@ -67,7 +79,10 @@ pub fn refusal<'a>(
         record.decision = "refused".into();
         record.detail = Some(crate::target::redact(&why));
         write_audit(config, record);
-        Error::Refused(format!("refused {what}: {why}; {BYPASS_HINT}"))
+        Error::Refused(format!(
+            "refused {what}: {why}; {}",
+            bypass_hint(record.yes)
+        ))
     }
 }
 
