@@ -454,9 +454,19 @@ fn parse_file(path: &Path) -> Result<ConfigFile, Error> {
 /// from the message and the span.
 fn describe_toml_error(text: &str, e: &toml::de::Error) -> String {
     let first = e.message().lines().next().unwrap_or("invalid TOML").trim();
-    let line = e
-        .span()
-        .map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1);
+    let start = e.span().map(|span| span.start.min(text.len()));
+    let line = start.map(|at| text[..at].matches('\n').count() + 1);
+    // serde says "field" for both; in TOML a name in brackets is a table.
+    let in_brackets = start.is_some_and(|at| {
+        let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+        text[line_start..].trim_start().starts_with('[')
+    });
+    let first = match first.strip_prefix("unknown field ") {
+        Some(rest) if in_brackets => format!("unknown table {rest}"),
+        Some(rest) => format!("unknown key {rest}"),
+        None => first.to_owned(),
+    };
+    let first = first.as_str();
     let mut message = match line {
         Some(n) => format!("line {n}: {first}"),
         None => first.to_owned(),
@@ -468,11 +478,14 @@ fn describe_toml_error(text: &str, e: &toml::de::Error) -> String {
 }
 
 /// serde names what it found and what it expected in backquotes:
-/// "unknown field `bakup`, expected one of `backup`, `retention`" (or
-/// "unknown variant ..."). The closest expected name, when it is close
+/// "unknown table `bakup`, expected one of `backup`, `retention`" (serde's
+/// "unknown field", renamed above, or "unknown variant ..."). The closest expected name, when it is close
 /// enough to be a typo of the one found.
 fn did_you_mean(message: &str) -> Option<String> {
-    if !message.starts_with("unknown field") && !message.starts_with("unknown variant") {
+    if !["unknown table", "unknown key", "unknown variant"]
+        .iter()
+        .any(|p| message.starts_with(p))
+    {
         return None;
     }
     let mut quoted = message.split('`').skip(1).step_by(2);
@@ -629,16 +642,13 @@ mod tests {
             config_error(
                 "[backup]\nformat = \"custom\"\n\n[[databases]]\ndbname = \"shop\"\npolicy = \"protect\"\n"
             ),
-            "line 4: unknown field `databases`, expected one of `backup`, `retention`, `database`, `alembic`, `bulk`; did you mean `database`?"
+            "line 4: unknown table `databases`, expected one of `backup`, `retention`, `database`, `alembic`, `bulk`; did you mean `database`?"
         );
         let err = config_error("[bakup]\ndir = \"b\"\n");
-        assert!(err.starts_with("line 1: unknown field `bakup`"), "{err}");
+        assert!(err.starts_with("line 1: unknown table `bakup`"), "{err}");
         assert!(err.ends_with("did you mean `backup`?"), "{err}");
         let err = config_error("\n[retention]\nkeep_last = 3\nkeep_dialy = 7\n");
-        assert!(
-            err.starts_with("line 4: unknown field `keep_dialy`"),
-            "{err}"
-        );
+        assert!(err.starts_with("line 4: unknown key `keep_dialy`"), "{err}");
         assert!(err.ends_with("did you mean `keep_daily`?"), "{err}");
         let err = config_error("[[database]]\ndbname = \"x\"\npolicy = \"protekt\"\n");
         assert!(
@@ -648,7 +658,7 @@ mod tests {
         assert!(err.ends_with("did you mean `protect`?"), "{err}");
         // Nothing close: no guess.
         let err = config_error("[remote]\nurl = \"s3://x\"\n");
-        assert!(err.starts_with("line 1: unknown field `remote`"), "{err}");
+        assert!(err.starts_with("line 1: unknown table `remote`"), "{err}");
         assert!(!err.contains("did you mean"), "{err}");
         // Not a typo at all: the line is still there.
         let err = config_error("[backup]\nformat = \n");
