@@ -259,9 +259,9 @@ impl std::fmt::Display for Age {
         let h = self.hours;
         if h == 0 {
             f.write_str("0")
-        } else if h % (24 * 7) == 0 {
+        } else if h.is_multiple_of(24 * 7) {
             write!(f, "{}w", h / (24 * 7))
-        } else if h % 24 == 0 {
+        } else if h.is_multiple_of(24) {
             write!(f, "{}d", h / 24)
         } else {
             write!(f, "{h}h")
