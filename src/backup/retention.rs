@@ -770,13 +770,21 @@ mod tests {
         }
 
         fn policy_strategy() -> impl Strategy<Value = Retention> {
-            (0u32..5, 0u32..5, 0u32..4, 0u32..4, 0u32..3)
-                .prop_map(|(l, d, w, m, y)| policy(l, d, w, m, y))
+            (
+                (0u32..5, 0u32..5, 0u32..4, 0u32..4, 0u32..3),
+                prop_oneof![Just(0u64), 1u64..72, 1u64..(24 * 60)],
+            )
+                .prop_map(|((l, d, w, m, y), hours)| {
+                    let mut p = policy(l, d, w, m, y);
+                    p.keep_within = Age { hours };
+                    p
+                })
         }
 
         /// The rules stated as sets: the newest backup of each of the N
         /// newest periods that have backups, plus the N newest overall,
-        /// plus everything dated in the future.
+        /// plus everything younger than `keep_within`, plus everything
+        /// dated in the future.
         fn expected(
             backups: &[(String, DateTime<Utc>)],
             p: &Retention,
@@ -791,6 +799,11 @@ mod tests {
                 .filter(|(_, t)| *t > now)
                 .map(|(id, _)| id.clone())
                 .collect();
+            keep.extend(
+                past.iter()
+                    .filter(|(_, t)| now - *t < p.keep_within.as_chrono())
+                    .map(|(id, _)| id.clone()),
+            );
             keep.extend(
                 past.iter()
                     .take(p.keep_last as usize)

@@ -637,6 +637,40 @@ mod tests {
     }
 
     #[test]
+    fn concurrent_claimants_of_one_second_all_get_different_ids() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        let barrier = std::sync::Barrier::new(8);
+        let ids: Vec<String> = std::thread::scope(|threads| {
+            let workers: Vec<_> = (0..8)
+                .map(|i| {
+                    let (store, barrier, dir) = (&store, &barrier, dir.path());
+                    threads.spawn(move || {
+                        barrier.wait();
+                        let held = store.reserve_id("shop", at(9, 0, 0)).unwrap();
+                        // Half of them publish a data file, in different
+                        // formats, and release: the id stays taken by the file.
+                        if i % 2 == 0 {
+                            let ext = Format::ALL[i % 3].extension();
+                            fs::write(dir.join(format!("{}.{ext}", held.id)), "x").unwrap();
+                            held.id.as_str().to_owned()
+                        } else {
+                            let id = held.id.as_str().to_owned();
+                            std::thread::sleep(std::time::Duration::from_millis(20));
+                            drop(held);
+                            id
+                        }
+                    })
+                })
+                .collect();
+            workers.into_iter().map(|w| w.join().unwrap()).collect()
+        });
+        let published: Vec<&String> = ids.iter().step_by(2).collect();
+        let unique: std::collections::BTreeSet<&String> = published.iter().copied().collect();
+        assert_eq!(unique.len(), published.len(), "{ids:?}");
+    }
+
+    #[test]
     fn an_orphan_is_removed_only_when_old_and_unheld() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::new(dir.path());
