@@ -454,11 +454,13 @@ fn parse_file(path: &Path) -> Result<ConfigFile, Error> {
 /// from the message and the span.
 fn describe_toml_error(text: &str, e: &toml::de::Error) -> String {
     let first = e.message().lines().next().unwrap_or("invalid TOML").trim();
-    let start = e.span().map(|span| span.start.min(text.len()));
-    let line = start.map(|at| text[..at].matches('\n').count() + 1);
+    // The text before the error; a span that is not a character boundary
+    // of this text (it never should be) only loses the line number.
+    let before = e.span().and_then(|span| text.get(..span.start));
+    let line = before.map(|b| b.matches('\n').count() + 1);
     // serde says "field" for both; in TOML a name in brackets is a table.
-    let in_brackets = start.is_some_and(|at| {
-        let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+    let in_brackets = before.is_some_and(|b| {
+        let line_start = b.rfind('\n').map_or(0, |i| i + 1);
         text[line_start..].trim_start().starts_with('[')
     });
     let first = match first.strip_prefix("unknown field ") {
