@@ -64,6 +64,8 @@ pub struct Record {
 ///   succeeded.
 /// - `"migration_failed"`: `dbguard migrate` backed up and alembic's
 ///   upgrade failed or was killed; `detail` has its exit status.
+/// - `"pruned"`: retention removed a backup (or an orphaned data file);
+///   `backups` names it and `detail` the rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
@@ -74,6 +76,7 @@ pub enum Outcome {
     Bypass,
     Migrated,
     MigrationFailed,
+    Pruned,
 }
 
 #[derive(Debug, Clone, Serialize)]

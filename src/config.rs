@@ -14,7 +14,8 @@
 //! dir = "backups"          # relative to this file's directory
 //! format = "plain"         # plain | custom | directory
 //!
-//! [retention]
+//! [retention]             # applied to each database's backups separately
+//! keep_within = "7d"       # nothing younger is ever pruned (h, d, w; "0" = off)
 //! keep_last = 10
 //! keep_daily = 7
 //! keep_weekly = 4
@@ -53,10 +54,12 @@ pub struct Config {
     data_home: Option<PathBuf>,
 }
 
-/// The file's contents. Unknown top-level tables are allowed (other parts
-/// of dbguard add their own); unknown keys inside these tables are typos
-/// and rejected.
+/// The file's contents. Every table and key is known: an unknown one is a
+/// typo (`[bakup]`, `[[databases]]`) that would otherwise drop a setting
+/// silently, so it is an error naming the file, the line and the nearest
+/// known name.
 #[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ConfigFile {
     #[serde(default)]
     pub backup: BackupSection,
@@ -104,11 +107,15 @@ pub struct BackupSection {
     pub format: Option<Format>,
 }
 
-/// How many backups to keep; rules are independent and ORed (restic's
-/// `forget` semantics, see `backup::retention`). 0 turns a rule off.
+/// How many backups to keep of each database; rules are independent and
+/// ORed (restic's `forget` semantics, see `backup::retention`). 0 turns a
+/// count off, but at least one count must be set: a policy that keeps
+/// nothing is refused when the file is read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(try_from = "RetentionTable")]
 pub struct Retention {
+    /// Backups younger than this are never removed (default 7 days).
+    pub keep_within: Age,
     pub keep_last: u32,
     pub keep_daily: u32,
     pub keep_weekly: u32,
@@ -117,14 +124,147 @@ pub struct Retention {
 }
 
 impl Default for Retention {
-    /// The original system kept the last 10 backups.
+    /// The original system kept the last 10 backups; a week of grace means
+    /// a busy database can never push out what was taken this week.
     fn default() -> Self {
         Retention {
+            keep_within: Age::DEFAULT_KEEP_WITHIN,
             keep_last: 10,
             keep_daily: 0,
             keep_weekly: 0,
             keep_monthly: 0,
             keep_yearly: 0,
+        }
+    }
+}
+
+/// `[retention]` as written; keys left out take the defaults.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RetentionTable {
+    keep_within: Option<Age>,
+    keep_last: Option<u32>,
+    keep_daily: Option<u32>,
+    keep_weekly: Option<u32>,
+    keep_monthly: Option<u32>,
+    keep_yearly: Option<u32>,
+}
+
+impl TryFrom<RetentionTable> for Retention {
+    type Error = String;
+
+    fn try_from(t: RetentionTable) -> Result<Self, String> {
+        let default = Retention::default();
+        let r = Retention {
+            keep_within: t.keep_within.unwrap_or(default.keep_within),
+            keep_last: t.keep_last.unwrap_or(default.keep_last),
+            keep_daily: t.keep_daily.unwrap_or(default.keep_daily),
+            keep_weekly: t.keep_weekly.unwrap_or(default.keep_weekly),
+            keep_monthly: t.keep_monthly.unwrap_or(default.keep_monthly),
+            keep_yearly: t.keep_yearly.unwrap_or(default.keep_yearly),
+        };
+        if r.counts_all_zero() {
+            return Err(
+                "[retention] keeps nothing: keep_last, keep_daily, keep_weekly, \
+                 keep_monthly and keep_yearly are all 0; set at least one of them \
+                 (the default is keep_last = 10)"
+                    .into(),
+            );
+        }
+        Ok(r)
+    }
+}
+
+impl Retention {
+    /// True when no count keeps anything (only `keep_within` and the
+    /// newest verified backup would remain).
+    pub fn counts_all_zero(&self) -> bool {
+        [
+            self.keep_last,
+            self.keep_daily,
+            self.keep_weekly,
+            self.keep_monthly,
+            self.keep_yearly,
+        ]
+        .iter()
+        .all(|&n| n == 0)
+    }
+}
+
+/// A minimum age such as `"7d"`: whole hours (`h`), days (`d`) and weeks
+/// (`w`), combinable (`"1w3d"`); `"0"` for none. Months and years are not
+/// offered: their length varies, and `m` would be read as minutes by some.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Deserialize)]
+#[serde(try_from = "String")]
+pub struct Age {
+    pub hours: u64,
+}
+
+impl Age {
+    pub const DEFAULT_KEEP_WITHIN: Age = Age { hours: 7 * 24 };
+
+    pub fn as_chrono(self) -> chrono::Duration {
+        chrono::Duration::hours(i64::try_from(self.hours).unwrap_or(i64::MAX / 3_600_000))
+    }
+}
+
+impl std::str::FromStr for Age {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Age, String> {
+        let usage = "write it as whole hours, days or weeks, e.g. \"7d\", \"36h\", \"2w\", \"1w3d\"; \"0\" for none";
+        let trimmed = text.trim();
+        if trimmed == "0" {
+            return Ok(Age::default());
+        }
+        let mut hours: u64 = 0;
+        let mut digits = String::new();
+        for c in trimmed.chars() {
+            if c.is_ascii_digit() {
+                digits.push(c);
+                continue;
+            }
+            let unit = match c {
+                'h' => 1,
+                'd' => 24,
+                'w' => 24 * 7,
+                _ => return Err(format!("unknown unit `{c}` in \"{text}\"; {usage}")),
+            };
+            let n: u64 = digits
+                .parse()
+                .map_err(|_| format!("\"{text}\" is not a duration; {usage}"))?;
+            hours = n
+                .checked_mul(unit)
+                .and_then(|h| hours.checked_add(h))
+                .ok_or_else(|| format!("\"{text}\" is too long"))?;
+            digits.clear();
+        }
+        if !digits.is_empty() || trimmed.is_empty() {
+            return Err(format!("\"{text}\" has no unit; {usage}"));
+        }
+        Ok(Age { hours })
+    }
+}
+
+impl TryFrom<String> for Age {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Age, String> {
+        text.parse()
+    }
+}
+
+impl std::fmt::Display for Age {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let h = self.hours;
+        if h == 0 {
+            f.write_str("0")
+        } else if h.is_multiple_of(24 * 7) {
+            write!(f, "{}w", h / (24 * 7))
+        } else if h.is_multiple_of(24) {
+            write!(f, "{}d", h / 24)
+        } else {
+            write!(f, "{h}h")
         }
     }
 }
@@ -304,14 +444,60 @@ fn parse_file(path: &Path) -> Result<ConfigFile, Error> {
     })?;
     toml::from_str(&text).map_err(|e| Error::Config {
         path: path.to_path_buf(),
-        // toml's message spans several lines (it quotes the source); keep it to one.
-        message: e
-            .message()
-            .lines()
-            .next()
-            .unwrap_or("invalid TOML")
-            .to_owned(),
+        message: describe_toml_error(&text, &e),
     })
+}
+
+/// toml's error as one line: where (`line N`), what, and for an unknown
+/// table, key or value the nearest name serde says it expected. toml's own
+/// rendering spans several lines (it quotes the source), so it is rebuilt
+/// from the message and the span.
+fn describe_toml_error(text: &str, e: &toml::de::Error) -> String {
+    let first = e.message().lines().next().unwrap_or("invalid TOML").trim();
+    // The text before the error; a span that is not a character boundary
+    // of this text (it never should be) only loses the line number.
+    let before = e.span().and_then(|span| text.get(..span.start));
+    let line = before.map(|b| b.matches('\n').count() + 1);
+    // serde says "field" for both; in TOML a name in brackets is a table.
+    let in_brackets = before.is_some_and(|b| {
+        let line_start = b.rfind('\n').map_or(0, |i| i + 1);
+        text[line_start..].trim_start().starts_with('[')
+    });
+    let first = match first.strip_prefix("unknown field ") {
+        Some(rest) if in_brackets => format!("unknown table {rest}"),
+        Some(rest) => format!("unknown key {rest}"),
+        None => first.to_owned(),
+    };
+    let first = first.as_str();
+    let mut message = match line {
+        Some(n) => format!("line {n}: {first}"),
+        None => first.to_owned(),
+    };
+    if let Some(suggestion) = did_you_mean(first) {
+        message.push_str(&format!("; did you mean `{suggestion}`?"));
+    }
+    message
+}
+
+/// serde names what it found and what it expected in backquotes:
+/// "unknown table `bakup`, expected one of `backup`, `retention`" (serde's
+/// "unknown field", renamed above, or "unknown variant ..."). The closest expected name, when it is close
+/// enough to be a typo of the one found.
+fn did_you_mean(message: &str) -> Option<String> {
+    if !["unknown table", "unknown key", "unknown variant"]
+        .iter()
+        .any(|p| message.starts_with(p))
+    {
+        return None;
+    }
+    let mut quoted = message.split('`').skip(1).step_by(2);
+    let found = quoted.next()?;
+    quoted
+        .map(|known| (strsim::damerau_levenshtein(found, known), known))
+        // A typo changes a few characters, not most of the word.
+        .filter(|(distance, known)| *distance <= 2.max(known.len() / 3))
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, known)| known.to_owned())
 }
 
 /// Shell-style matching with `*` (any run) and `?` (one character).
@@ -356,7 +542,7 @@ mod tests {
         fs::create_dir_all(&deep).unwrap();
         fs::write(
             project.join(PROJECT_FILE),
-            "[backup]\nformat = \"custom\"\n[retention]\nkeep_last = 3\nkeep_daily = 7\n[audit]\nwhatever = 1\n",
+            "[backup]\nformat = \"custom\"\n[retention]\nkeep_last = 3\nkeep_daily = 7\n",
         )
         .unwrap();
         let home = root.path().join("home");
@@ -438,6 +624,92 @@ mod tests {
         fs::write(&bad, "[retention]\nkeep_lsat = 3\n").unwrap();
         let err = Config::from_file(&bad).unwrap_err().to_string();
         assert!(err.contains("keep_lsat") && !err.contains('\n'), "{err}");
+    }
+
+    /// The error for `text` as a file, without the file's path.
+    fn config_error(text: &str) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join(PROJECT_FILE);
+        fs::write(&file, text).unwrap();
+        let err = Config::from_file(&file).unwrap_err().to_string();
+        let prefix = format!("{}: ", file.display());
+        err.strip_prefix(&prefix).unwrap_or(&err).to_owned()
+    }
+
+    /// Regression: `[[databases]]` and `[bakup]` were ignored, so a
+    /// `protect` policy disappeared without a word.
+    #[test]
+    fn unknown_tables_and_keys_name_the_line_and_the_nearest_name() {
+        assert_eq!(
+            config_error(
+                "[backup]\nformat = \"custom\"\n\n[[databases]]\ndbname = \"shop\"\npolicy = \"protect\"\n"
+            ),
+            "line 4: unknown table `databases`, expected one of `backup`, `retention`, `database`, `alembic`, `bulk`; did you mean `database`?"
+        );
+        let err = config_error("[bakup]\ndir = \"b\"\n");
+        assert!(err.starts_with("line 1: unknown table `bakup`"), "{err}");
+        assert!(err.ends_with("did you mean `backup`?"), "{err}");
+        let err = config_error("\n[retention]\nkeep_last = 3\nkeep_dialy = 7\n");
+        assert!(err.starts_with("line 4: unknown key `keep_dialy`"), "{err}");
+        assert!(err.ends_with("did you mean `keep_daily`?"), "{err}");
+        let err = config_error("[[database]]\ndbname = \"x\"\npolicy = \"protekt\"\n");
+        assert!(
+            err.starts_with("line 3: unknown variant `protekt`"),
+            "{err}"
+        );
+        assert!(err.ends_with("did you mean `protect`?"), "{err}");
+        // Nothing close: no guess.
+        let err = config_error("[remote]\nurl = \"s3://x\"\n");
+        assert!(err.starts_with("line 1: unknown table `remote`"), "{err}");
+        assert!(!err.contains("did you mean"), "{err}");
+        // Not a typo at all: the line is still there.
+        let err = config_error("[backup]\nformat = \n");
+        assert!(err.starts_with("line 2: "), "{err}");
+    }
+
+    #[test]
+    fn retention_keep_within_and_a_policy_that_keeps_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join(PROJECT_FILE);
+        let retention = |text: &str| {
+            fs::write(&file, text).unwrap();
+            Config::from_file(&file).unwrap().retention()
+        };
+        assert_eq!(retention("").keep_within, Age { hours: 168 });
+        assert_eq!(retention("[retention]\n").keep_last, 10);
+        let r = retention("[retention]\nkeep_within = \"1w3d\"\nkeep_last = 2\n");
+        assert_eq!((r.keep_within.hours, r.keep_last), (240, 2));
+        assert_eq!(r.keep_within.to_string(), "10d");
+        assert_eq!(
+            retention("[retention]\nkeep_within = \"0\"\n")
+                .keep_within
+                .hours,
+            0
+        );
+        assert_eq!(
+            retention("[retention]\nkeep_within = \"36h\"\n")
+                .keep_within
+                .to_string(),
+            "36h"
+        );
+
+        let err = config_error("[retention]\nkeep_within = \"3m\"\n");
+        assert!(
+            err.starts_with("line 2: unknown unit `m` in \"3m\""),
+            "{err}"
+        );
+        let err = config_error("[retention]\nkeep_within = \"7\"\n");
+        assert!(err.contains("has no unit"), "{err}");
+        for zero in [
+            "[retention]\nkeep_last = 0\n",
+            "[retention]\nkeep_last = 0\nkeep_daily = 0\nkeep_within = \"30d\"\n",
+        ] {
+            let err = config_error(zero);
+            assert!(
+                err.starts_with("line 1: [retention] keeps nothing"),
+                "{err}"
+            );
+        }
     }
 
     #[test]

@@ -185,7 +185,20 @@ impl Refusal {
         self.hint = Some(hint.into());
         self
     }
+
+    /// The refusal as said to someone who already set `DBGUARD_YES=1`:
+    /// suggesting it again would send them round in a circle, so only the
+    /// bypass is left.
+    pub fn under_yes(mut self) -> Refusal {
+        if self.hint.as_deref() == Some(BYPASS_HINT) {
+            self.hint = Some(YES_DID_NOT_HELP_HINT.to_owned());
+        }
+        self
+    }
 }
+
+/// The hint of a guard's refusal that happened under `DBGUARD_YES=1`.
+pub const YES_DID_NOT_HELP_HINT: &str = "DBGUARD_YES=1 does not get past this; to run it anyway: DBGUARD_BYPASS=1 (no guard at all, no backup)";
 
 impl std::fmt::Display for Refusal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -35,7 +35,7 @@ use super::Format;
 use super::durable;
 use super::metadata::FileEntry;
 use super::partial;
-use super::store::BackupId;
+use super::store::{ReservedId, Store};
 use crate::Error;
 use crate::pgtools::{PgTools, first_error_line};
 use crate::target::Target;
@@ -103,6 +103,9 @@ pub struct Dumped {
     /// How completeness was proven, for the metadata.
     pub completeness: String,
     pub elapsed: Duration,
+    /// The id held for this backup until its sidecar is written (store
+    /// naming only); dropping it releases the id.
+    pub reservation: Option<std::sync::Arc<ReservedId>>,
 }
 
 /// Runs pg_dump for `job` and publishes the result.
@@ -326,7 +329,7 @@ fn run_streamed(job: &Job) -> Result<Dumped, Error> {
         }
     };
 
-    let (id, path) = publish(job, |final_path| {
+    let (id, path, reservation) = publish(job, |final_path| {
         durable::publish_file_ref(&tmp, final_path)
     })?;
     // Published under its final name by hard link; the temporary name goes.
@@ -342,6 +345,7 @@ fn run_streamed(job: &Job) -> Result<Dumped, Error> {
         files: Vec::new(),
         completeness,
         elapsed: Duration::ZERO,
+        reservation,
     })
 }
 
@@ -354,11 +358,11 @@ fn widen_pipe(pipe: &impl std::os::fd::AsRawFd) {
     }
 }
 
+/// A published data file: its id, its path, and the id's hold (store naming).
+type Published = (String, PathBuf, Option<std::sync::Arc<ReservedId>>);
+
 /// Tries final names until one is free; `put` creates it without replacing.
-fn publish(
-    job: &Job,
-    mut put: impl FnMut(&Path) -> io::Result<()>,
-) -> Result<(String, PathBuf), Error> {
+fn publish(job: &Job, mut put: impl FnMut(&Path) -> io::Result<()>) -> Result<Published, Error> {
     let ext = job.format.extension();
     match job.naming {
         Naming::Exact(name) => {
@@ -375,17 +379,21 @@ fn publish(
                 )),
                 _ => dir_error(job.dir, &e),
             })?;
-            Ok((id, path))
+            Ok((id, path, None))
         }
         Naming::Store => {
-            for n in 1..10_000 {
-                let id = BackupId::new(job.database, job.started_at.naive_local(), n);
-                let path = job.dir.join(format!("{}.{ext}", id.as_str()));
-                if job.dir.join(format!("{}.json", id.as_str())).exists() {
-                    continue;
-                }
+            // The id is held before the data file gets its name (see
+            // `Store::reserve_id`); a file that appears anyway under it (not
+            // written by dbguard) only moves us to the next one.
+            let store = Store::new(job.dir);
+            for _ in 0..100 {
+                let reserved = store
+                    .reserve_id(job.database, job.started_at.naive_local())
+                    .map_err(|e| dir_error(job.dir, &e))?;
+                let id = reserved.id.as_str().to_owned();
+                let path = job.dir.join(format!("{id}.{ext}"));
                 match put(&path) {
-                    Ok(()) => return Ok((id.as_str().to_owned(), path)),
+                    Ok(()) => return Ok((id, path, Some(std::sync::Arc::new(reserved)))),
                     Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
                     Err(e) => return Err(dir_error(job.dir, &e)),
                 }
@@ -450,7 +458,8 @@ fn run_directory(job: &Job) -> Result<Dumped, Error> {
         )));
     }
     durable::sync_dir(&out).map_err(|e| dir_error(job.dir, &e))?;
-    let (id, path) = publish(job, |final_path| durable::publish_dir(&out, final_path))?;
+    let (id, path, reservation) =
+        publish(job, |final_path| durable::publish_dir(&out, final_path))?;
     Ok(Dumped {
         id,
         path,
@@ -461,6 +470,7 @@ fn run_directory(job: &Job) -> Result<Dumped, Error> {
         files,
         completeness: "archive read back in full by pg_restore".to_owned(),
         elapsed: Duration::ZERO,
+        reservation,
     })
 }
 

@@ -187,7 +187,8 @@ pub struct Created {
     pub data_path: PathBuf,
     pub metadata_path: PathBuf,
     /// What retention did afterwards, if it ran.
-    pub pruned: Option<Result<retention::Plan, String>>,
+    /// Removals have already been printed on stderr and audited.
+    pub pruned: Option<Result<retention::Outcome, String>>,
 }
 
 /// Takes a backup of the preflighted database. On error nothing with a
@@ -241,7 +242,7 @@ pub fn take(
         });
         (dumped, version.join().unwrap_or_default())
     });
-    let dumped = dumped?;
+    let mut dumped = dumped?;
 
     let metadata = Metadata::build(
         &dumped,
@@ -265,10 +266,17 @@ pub fn take(
         &metadata.id,
         store::VerifyOutcome::ok_at_creation(&metadata),
     );
+    // Sidecar written: the backup is complete and its id no longer needs holding.
+    drop(dumped.reservation.take());
 
     let pruned = (request.prune && request.output.is_none()).then(|| {
-        retention::prune_after_backup(&store, config.retention(), &metadata.id)
-            .map_err(|e| e.to_string())
+        let outcome = retention::prune_after_backup(&store, config.retention(), &metadata.id)
+            .map_err(|e| e.to_string())?;
+        if !outcome.removed.is_empty() || !outcome.failures.is_empty() {
+            // The command line that caused the removals, for the audit log.
+            retention::announce(&Context::from_process(), &dir, &outcome);
+        }
+        Ok(outcome)
     });
     Ok(Created {
         data_path: dumped.path,

@@ -8,10 +8,16 @@
 //! holds is the remains of an interrupted write and can be removed. Such a
 //! file never has a final name, so it was never offered for restore; this
 //! only gives the disk space back.
+//!
+//! The same lock guards a backup id while its files get their final names
+//! (a [`Reservation`], `.tmp-<id>.id.partial`): the data file appears
+//! before its sidecar, and a data file without a sidecar is an orphan only
+//! when nobody holds its id.
 
-use std::fs::{self, File};
+use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::os::fd::AsRawFd;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -48,12 +54,79 @@ pub fn new_dir(dir: &Path, prefix: &str) -> io::Result<(TempDir, File)> {
     Ok((tmp, handle))
 }
 
+/// A backup id claimed by this process. Released (the file removed, the
+/// lock dropped) when dropped; by the kernel if the process dies.
+#[derive(Debug)]
+pub struct Reservation {
+    path: PathBuf,
+    _file: File,
+}
+
+/// Claims backup id `id` in `dir`: `Ok(None)` when another process holds
+/// it. A writer (`take_over` false) never takes a reservation file that
+/// already exists, so two writers can never share an id. A pruner
+/// (`take_over` true) also takes one whose holder is gone, to prove that
+/// nobody is between publishing a data file and its sidecar.
+pub fn reserve(dir: &Path, id: &str, take_over: bool) -> io::Result<Option<Reservation>> {
+    let path = dir.join(format!("{PREFIX}{id}.id{SUFFIX}"));
+    let file = match OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+    {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists && take_over => {
+            match File::open(&path) {
+                Ok(file) => file,
+                // Released between the two calls: free, but try again later.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    if lock(&file).is_err() {
+        // Someone else got the lock first (or holds it): not ours, and not
+        // ours to remove.
+        return Ok(None);
+    }
+    // A holder that released removed the name before unlocking; a lock on
+    // such a removed file proves nothing about the name.
+    let same = fs::metadata(&path)
+        .and_then(|on_disk| file.metadata().map(|held| (on_disk, held)))
+        .is_ok_and(|(a, b)| a.dev() == b.dev() && a.ino() == b.ino());
+    if !same {
+        return Ok(None);
+    }
+    Ok(Some(Reservation { path, _file: file }))
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        // Removed while still locked, so nobody can take the old file for a
+        // fresh claim; a failure leaves a stale partial that prune removes.
+        let _ = fs::remove_file(&self.path);
+    }
+}
+
+/// Whether `path` was last modified at least the grace period ago (a
+/// missing or unreadable file is not).
+pub fn old_enough(path: &Path) -> bool {
+    fs::symlink_metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|modified| SystemTime::now().duration_since(modified).ok())
+        .is_some_and(|age| age >= GRACE)
+}
+
 /// Partials in `dir` that no living writer holds.
 pub fn stale(dir: &Path) -> Vec<PathBuf> {
     let Ok(read) = fs::read_dir(dir) else {
         return Vec::new();
     };
-    let now = SystemTime::now();
     let mut found: Vec<PathBuf> = read
         .flatten()
         .filter(|item| {
@@ -61,15 +134,7 @@ pub fn stale(dir: &Path) -> Vec<PathBuf> {
             let name = name.to_string_lossy();
             name.starts_with(PREFIX) && name.ends_with(SUFFIX)
         })
-        .filter(|item| {
-            let old_enough = item
-                .metadata()
-                .and_then(|m| m.modified())
-                .ok()
-                .and_then(|modified| now.duration_since(modified).ok())
-                .is_some_and(|age| age >= GRACE);
-            old_enough && !held(&item.path())
-        })
+        .filter(|item| old_enough(&item.path()) && !held(&item.path()))
         .map(|item| item.path())
         .collect();
     found.sort();
@@ -153,6 +218,42 @@ mod tests {
         writer.wait().unwrap();
         assert_eq!(stale(dir.path()), vec![path.clone()]);
         remove(&path).unwrap();
+        assert!(!path.exists());
+    }
+
+    #[test]
+    fn an_id_is_held_by_one_claimant_and_a_dead_holder_can_be_taken_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = reserve(dir.path(), "backup_a_20260101_000000", false)
+            .unwrap()
+            .expect("free id");
+        for take_over in [false, true] {
+            assert!(
+                reserve(dir.path(), "backup_a_20260101_000000", take_over)
+                    .unwrap()
+                    .is_none()
+            );
+        }
+        assert!(
+            reserve(dir.path(), "backup_a_20260101_000000_2", false)
+                .unwrap()
+                .is_some()
+        );
+        drop(first);
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0, "released");
+
+        // A holder killed with its reservation file left behind: a writer
+        // does not reuse the file, a pruner takes it over.
+        let path = dir.path().join(".tmp-backup_b_20260101_000000.id.partial");
+        fs::write(&path, "").unwrap();
+        assert!(
+            reserve(dir.path(), "backup_b_20260101_000000", false)
+                .unwrap()
+                .is_none()
+        );
+        let taken = reserve(dir.path(), "backup_b_20260101_000000", true).unwrap();
+        assert!(taken.is_some());
+        drop(taken);
         assert!(!path.exists());
     }
 

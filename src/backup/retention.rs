@@ -11,16 +11,24 @@
 //! yearly the calendar, all in local time. A backup dated in the future
 //! (clock skew, a restored machine) is kept and takes no part in the rules,
 //! so it can never push an older backup out.
+//!
+//! dbguard's additions, for a safety net that must not wear away: the
+//! rules apply to each database's backups separately ([`Series`]);
+//! `keep_within` keeps everything younger than a minimum age; the newest
+//! verified backup of each database is always kept; a policy whose counts
+//! are all 0 is refused; every removal is printed and audited.
 
+use std::collections::BTreeMap;
+use std::path::Path;
 use std::time::Duration;
 
 use chrono::{DateTime, Datelike, TimeZone, Utc};
 
 use super::lock::PruneLock;
 use super::partial;
-use super::store::Store;
-use crate::Error;
-use crate::config::Retention;
+use super::store::{BackupId, Entry, OrphanCheck, Store};
+use crate::config::{Age, Retention};
+use crate::{Context, Error, audit};
 
 /// Why a backup is kept.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,6 +41,8 @@ pub enum Reason {
     Yearly(String),
     /// Dated after "now".
     Future,
+    /// Younger than `keep_within`.
+    Within(Age),
     /// Protected by the caller: the backup just made.
     JustMade,
     /// Protected: the newest backup whose re-read verification passed.
@@ -48,6 +58,7 @@ impl std::fmt::Display for Reason {
             Reason::Monthly(m) => write!(f, "monthly {m}"),
             Reason::Yearly(y) => write!(f, "yearly {y}"),
             Reason::Future => f.write_str("dated in the future"),
+            Reason::Within(age) => write!(f, "within {age}"),
             Reason::JustMade => f.write_str("just made"),
             Reason::NewestVerified => f.write_str("newest verified"),
         }
@@ -146,6 +157,9 @@ where
                 reasons.push(Reason::Future);
             } else {
                 position += 1;
+                if policy.keep_within.hours > 0 && now - *time < policy.keep_within.as_chrono() {
+                    reasons.push(Reason::Within(policy.keep_within));
+                }
                 if last_left > 0 {
                     last_left -= 1;
                     reasons.push(Reason::Last(position));
@@ -180,12 +194,55 @@ where
     Plan { decisions }
 }
 
+/// Which backups form one series for retention: those of one database on
+/// one server (restic groups by host and paths, pgBackRest by stanza), so
+/// a busy database can never push out another's backups. The server is
+/// as recorded; one spelt two ways makes two series, which keeps more.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Series {
+    pub database: String,
+    pub host: String,
+    pub port: u16,
+}
+
+impl std::fmt::Display for Series {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "\"{}\" on {}:{}", self.database, self.host, self.port)
+    }
+}
+
+/// The verdicts for one series.
+#[derive(Debug, Clone)]
+pub struct SeriesPlan {
+    pub series: Series,
+    pub plan: Plan,
+}
+
+/// One file removed by a prune (a backup or an orphaned data file), with
+/// what the audit log records about it.
+#[derive(Debug, Clone)]
+pub struct Removal {
+    pub id: String,
+    /// The data file (or directory).
+    pub path: std::path::PathBuf,
+    /// From the sidecar; `None` for an orphan, which has none.
+    pub metadata: Option<super::Metadata>,
+    /// Why, in words.
+    pub why: String,
+}
+
 /// What a prune of a store found and did.
 #[derive(Debug, Clone, Default)]
 pub struct Outcome {
-    pub plan: Plan,
-    /// Backups without usable metadata, which retention leaves alone.
-    pub unmanaged: Vec<String>,
+    /// Verdicts per database, in database order.
+    pub series: Vec<SeriesPlan>,
+    /// What was removed (nothing in a dry run), orphans included.
+    pub removed: Vec<Removal>,
+    /// Data files without a sidecar whose writer is gone: removed, or with
+    /// `dry_run` only listed.
+    pub orphans: Vec<String>,
+    /// Backups without usable metadata, which retention leaves alone, with why.
+    pub unmanaged: Vec<(String, String)>,
     /// Removals that failed, with the reason.
     pub failures: Vec<(String, String)>,
     /// Leftovers of interrupted writes (see `partial`): removed, or with
@@ -193,8 +250,55 @@ pub struct Outcome {
     pub stale_partials: Vec<String>,
 }
 
-/// Plans retention for a store (and, unless `dry_run`, removes what the
-/// plan drops) while holding the prune lock.
+impl Outcome {
+    /// Every decision, series after series.
+    pub fn decisions(&self) -> impl Iterator<Item = &Decision> {
+        self.series.iter().flat_map(|s| s.plan.decisions.iter())
+    }
+}
+
+/// The policy in words, for reports and the audit log.
+pub fn describe(policy: &Retention) -> String {
+    let mut parts = vec![format!("keep_within {}", policy.keep_within)];
+    for (name, n) in [
+        ("keep_last", policy.keep_last),
+        ("keep_daily", policy.keep_daily),
+        ("keep_weekly", policy.keep_weekly),
+        ("keep_monthly", policy.keep_monthly),
+        ("keep_yearly", policy.keep_yearly),
+    ] {
+        if n > 0 {
+            parts.push(format!("{name} {n}"));
+        }
+    }
+    parts.join(", ")
+}
+
+/// The backup of a series that no policy may remove: the newest whose last
+/// check passed (`verified`: its sidecar is present and the data's SHA-256
+/// matched the sidecar, while it was written or when last re-read by
+/// `dbguard verify`). When no backup of the series has a passing check on
+/// record (the journal was lost, backups were copied in), the newest never
+/// checked one stands in; one whose last check failed never does.
+fn newest_verified<'a>(
+    newest_first: &[&'a str],
+    last_check: &std::collections::HashMap<String, super::store::VerifyOutcome>,
+) -> Option<&'a str> {
+    newest_first
+        .iter()
+        .find(|id| last_check.get(**id).is_some_and(|v| v.is_ok()))
+        .or_else(|| {
+            newest_first
+                .iter()
+                .find(|id| !last_check.contains_key(**id))
+        })
+        .copied()
+}
+
+/// Plans retention for a store, database by database (and, unless
+/// `dry_run`, removes what the plans drop and data files orphaned by a
+/// killed backup) while holding the prune lock. A policy whose counts are
+/// all 0 is refused: it would keep nothing.
 pub fn prune_store(
     store: &Store,
     policy: Retention,
@@ -202,66 +306,128 @@ pub fn prune_store(
     dry_run: bool,
     wait: Duration,
 ) -> Result<Outcome, Error> {
+    if policy.counts_all_zero() {
+        return Err(Error::Usage(
+            "refusing to prune: the retention policy keeps nothing (every count is 0)".into(),
+        ));
+    }
     let _lock = PruneLock::acquire(store.dir(), wait)?;
     let entries = store.entries()?;
     let verifications = store.last_verifications();
-    let mut backups = Vec::new();
-    let mut unmanaged = Vec::new();
+    let now = Utc::now();
+    let mut outcome = Outcome::default();
+
+    // Entries are newest first, and stay so within each series.
+    let mut series: BTreeMap<Series, Vec<&Entry>> = BTreeMap::new();
+    let mut orphans = Vec::new();
     for entry in &entries {
         match (entry.meta(), entry.data.is_some()) {
-            (Some(meta), true) => {
-                backups.push((entry.id.clone(), meta.created_at.with_timezone(&Utc)))
-            }
-            _ => unmanaged.push(entry.id.clone()),
+            (Some(meta), true) => series
+                .entry(Series {
+                    database: meta.database.clone(),
+                    host: meta.host.clone(),
+                    port: meta.port,
+                })
+                .or_default()
+                .push(entry),
+            (None, true) if entry.sidecar.is_none() => orphans.push(entry),
+            (Some(_), false) => outcome.unmanaged.push((
+                entry.id.clone(),
+                "data missing; left alone (see dbguard verify)".into(),
+            )),
+            _ => outcome.unmanaged.push((
+                entry.id.clone(),
+                "metadata unreadable; left alone (see dbguard verify)".into(),
+            )),
         }
     }
-    let mut protect = Vec::new();
-    if let Some(id) = just_made {
-        protect.push((id.to_owned(), Reason::JustMade));
+
+    for (key, members) in series {
+        let ids: Vec<&str> = members.iter().map(|e| e.id.as_str()).collect();
+        let mut protect = Vec::new();
+        if let Some(id) = just_made.filter(|id| ids.contains(id)) {
+            protect.push((id.to_owned(), Reason::JustMade));
+        }
+        if let Some(id) = newest_verified(&ids, &verifications) {
+            protect.push((id.to_owned(), Reason::NewestVerified));
+        }
+        let backups: Vec<(String, DateTime<Utc>)> = members
+            .iter()
+            .filter_map(|e| {
+                e.meta()
+                    .map(|m| (e.id.clone(), m.created_at.with_timezone(&Utc)))
+            })
+            .collect();
+        let plan = plan(&backups, &policy, now, &chrono::Local, &protect);
+        if !dry_run {
+            for decision in plan.removed() {
+                let Some(entry) = members.iter().find(|e| e.id == decision.id) else {
+                    continue;
+                };
+                match store.remove(entry) {
+                    Ok(()) => outcome.removed.push(Removal {
+                        id: entry.id.clone(),
+                        path: entry.data.clone().unwrap_or_default(),
+                        metadata: entry.meta().cloned(),
+                        why: format!(
+                            "retention ({}, per database): no rule keeps it",
+                            describe(&policy)
+                        ),
+                    }),
+                    Err(e) => outcome.failures.push((decision.id.clone(), e.to_string())),
+                }
+            }
+        }
+        outcome.series.push(SeriesPlan { series: key, plan });
     }
-    // Entries are newest first, so the first verified one is the newest.
-    if let Some(id) = backups.iter().map(|(id, _)| id).find(|id| {
-        verifications
-            .get(*id)
-            .is_some_and(|v| v.is_ok() && v.how == "verify")
-    }) {
-        protect.push((id.clone(), Reason::NewestVerified));
+
+    for entry in orphans {
+        match store.check_orphan(entry, !dry_run) {
+            Ok(OrphanCheck::Removable) => {
+                outcome.orphans.push(entry.id.clone());
+                if !dry_run {
+                    outcome.removed.push(Removal {
+                        id: entry.id.clone(),
+                        path: entry.data.clone().unwrap_or_default(),
+                        metadata: None,
+                        why: "data file without metadata, left by a backup that was interrupted"
+                            .into(),
+                    });
+                }
+            }
+            Ok(check) => {
+                let why = match check {
+                    OrphanCheck::TooYoung | OrphanCheck::BeingWritten => {
+                        "no metadata yet; a backup may still be writing it"
+                    }
+                    _ => "metadata written meanwhile",
+                };
+                outcome.unmanaged.push((entry.id.clone(), why.into()));
+            }
+            Err(e) => outcome.failures.push((entry.id.clone(), e.to_string())),
+        }
     }
-    let plan = plan(&backups, &policy, Utc::now(), &chrono::Local, &protect);
-    let mut failures = Vec::new();
+
     if !dry_run {
-        for decision in plan.removed() {
-            if let Some(entry) = entries.iter().find(|e| e.id == decision.id)
-                && let Err(e) = store.remove(entry)
-            {
-                failures.push((decision.id.clone(), e.to_string()));
-            }
-        }
         let remaining: Vec<String> = entries
             .iter()
             .map(|e| e.id.clone())
-            .filter(|id| !plan.removed().any(|d| d.id == *id))
+            .filter(|id| !outcome.removed.iter().any(|r| r.id == *id))
             .collect();
         let _ = store.compact_journal(&remaining);
     }
-    let mut stale_partials = Vec::new();
     for path in partial::stale(store.dir()) {
         let name = path.file_name().map_or_else(
             || path.display().to_string(),
             |n| n.to_string_lossy().into_owned(),
         );
         if !dry_run && let Err(e) = partial::remove(&path) {
-            failures.push((name, e.to_string()));
+            outcome.failures.push((name, e.to_string()));
             continue;
         }
-        stale_partials.push(name);
+        outcome.stale_partials.push(name);
     }
-    Ok(Outcome {
-        plan,
-        unmanaged,
-        failures,
-        stale_partials,
-    })
+    Ok(outcome)
 }
 
 /// Retention after a new backup: never waits long for the lock (another
@@ -270,7 +436,7 @@ pub fn prune_after_backup(
     store: &Store,
     policy: Retention,
     just_made: &str,
-) -> Result<Plan, Error> {
+) -> Result<Outcome, Error> {
     prune_store(
         store,
         policy,
@@ -278,7 +444,71 @@ pub fn prune_after_backup(
         false,
         Duration::from_secs(5),
     )
-    .map(|o| o.plan)
+}
+
+/// Writes one audit record (decision `pruned`) per removal into the log in
+/// the store, as the command in `ctx` did it. A log that cannot be written
+/// is a warning: the removal has happened and was printed.
+pub fn audit_removals(ctx: &Context, dir: &Path, removed: &[Removal]) {
+    let tool = Path::new(ctx.argv0_override.as_deref().unwrap_or(ctx.argv0()))
+        .file_name()
+        .map_or_else(
+            || "dbguard".to_owned(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+    for removal in removed {
+        let mut record = audit::Record::new(ctx, &tool, audit::Outcome::Pruned);
+        record.detail = Some(removal.why.clone());
+        if let Some(m) = &removal.metadata {
+            record.target = Some(audit::TargetRecord {
+                host: m.host.clone(),
+                port: m.port,
+                user: m.user.clone(),
+                database: m.database.clone(),
+            });
+        }
+        record.backups.push(audit::BackupRecord {
+            id: removal.id.clone(),
+            database: removal
+                .metadata
+                .as_ref()
+                .map(|m| m.database.clone())
+                .or_else(|| BackupId::parse(&removal.id).map(|(db, _, _)| db))
+                .unwrap_or_default(),
+            sha256: removal
+                .metadata
+                .as_ref()
+                .map(|m| m.sha256.clone())
+                .unwrap_or_default(),
+            path: removal.path.clone(),
+        });
+        if let Err(e) = audit::append(dir, &record) {
+            note!("dbguard: warning: could not write the audit log: {e}");
+            return;
+        }
+    }
+}
+
+/// What an automatic prune (after a backup) did, on stderr: every removal
+/// and every failure, one line each, so nothing disappears unseen even
+/// when stdout belongs to the guarded tool. Then the audit records.
+pub fn announce(ctx: &Context, dir: &Path, outcome: &Outcome) {
+    for removal in &outcome.removed {
+        let what = match &removal.metadata {
+            Some(m) => format!(
+                "{} (database \"{}\", taken {})",
+                removal.id,
+                m.database,
+                m.created_at.format("%Y-%m-%d %H:%M")
+            ),
+            None => removal.id.clone(),
+        };
+        note!("dbguard: pruned {what}: {}", removal.why);
+    }
+    for (id, why) in &outcome.failures {
+        note!("dbguard: warning: could not prune {id}: {why}");
+    }
+    audit_removals(ctx, dir, &outcome.removed);
 }
 
 #[cfg(test)]
@@ -295,6 +525,7 @@ mod tests {
 
     fn policy(last: u32, daily: u32, weekly: u32, monthly: u32, yearly: u32) -> Retention {
         Retention {
+            keep_within: Age::default(),
             keep_last: last,
             keep_daily: daily,
             keep_weekly: weekly,
@@ -402,6 +633,56 @@ mod tests {
     }
 
     #[test]
+    fn keep_within_keeps_everything_younger_than_the_minimum_age() {
+        let now = t(2026, 1, 10, 12);
+        let backups: Vec<_> = (0..6)
+            .map(|h| (format!("b{h}"), now - Span::hours(20 * h)))
+            .collect();
+        let mut p = policy(1, 0, 0, 0, 0);
+        p.keep_within = "2d".parse().unwrap();
+        let result = plan(&backups, &p, now, &Utc, &[]);
+        // 0, 20 and 40 hours old are within two days; 60 and more are not.
+        assert_eq!(kept(&result), ["b0", "b1", "b2"]);
+        assert_eq!(
+            result.decisions[1].reasons,
+            [Reason::Within("2d".parse().unwrap())]
+        );
+        assert_eq!(result.decisions[1].reasons[0].to_string(), "within 2d");
+    }
+
+    #[test]
+    fn newest_verified_prefers_a_passing_check_and_never_a_failed_one() {
+        use super::super::store::VerifyOutcome;
+        use std::collections::HashMap;
+        let check = |id: &str, status: &str, how: &str| {
+            (
+                id.to_owned(),
+                VerifyOutcome {
+                    id: id.into(),
+                    at: chrono::Local::now().fixed_offset(),
+                    status: status.into(),
+                    how: how.into(),
+                },
+            )
+        };
+        let ids = ["new", "mid", "old"];
+        let journal: HashMap<_, _> = [
+            check("new", "CORRUPTED", "verify"),
+            check("old", "OK", "created"),
+        ]
+        .into();
+        assert_eq!(newest_verified(&ids, &journal), Some("old"));
+        // No passing check anywhere: the newest never checked one.
+        let journal: HashMap<_, _> = [check("new", "CORRUPTED", "verify")].into();
+        assert_eq!(newest_verified(&ids, &journal), Some("mid"));
+        let journal: HashMap<_, _> = ids
+            .iter()
+            .map(|id| check(id, "CORRUPTED", "verify"))
+            .collect();
+        assert_eq!(newest_verified(&ids, &journal), None);
+    }
+
+    #[test]
     fn days_are_local_days_across_a_dst_change() {
         use chrono_tz::Europe::Berlin;
         // Berlin leaves summer time on 2023-10-29 at 03:00 CEST (01:00 UTC).
@@ -489,13 +770,21 @@ mod tests {
         }
 
         fn policy_strategy() -> impl Strategy<Value = Retention> {
-            (0u32..5, 0u32..5, 0u32..4, 0u32..4, 0u32..3)
-                .prop_map(|(l, d, w, m, y)| policy(l, d, w, m, y))
+            (
+                (0u32..5, 0u32..5, 0u32..4, 0u32..4, 0u32..3),
+                prop_oneof![Just(0u64), 1u64..72, 1u64..(24 * 60)],
+            )
+                .prop_map(|((l, d, w, m, y), hours)| {
+                    let mut p = policy(l, d, w, m, y);
+                    p.keep_within = Age { hours };
+                    p
+                })
         }
 
         /// The rules stated as sets: the newest backup of each of the N
         /// newest periods that have backups, plus the N newest overall,
-        /// plus everything dated in the future.
+        /// plus everything younger than `keep_within`, plus everything
+        /// dated in the future.
         fn expected(
             backups: &[(String, DateTime<Utc>)],
             p: &Retention,
@@ -510,6 +799,11 @@ mod tests {
                 .filter(|(_, t)| *t > now)
                 .map(|(id, _)| id.clone())
                 .collect();
+            keep.extend(
+                past.iter()
+                    .filter(|(_, t)| now - *t < p.keep_within.as_chrono())
+                    .map(|(id, _)| id.clone()),
+            );
             keep.extend(
                 past.iter()
                     .take(p.keep_last as usize)

@@ -5,6 +5,12 @@
 //! A backup is the pair `<id>.<ext>` + `<id>.json`. Anything else in the
 //! directory (temporary `.tmp-*` files of a backup in progress, the lock,
 //! the journal) is not a backup and is never listed.
+//!
+//! Ids are unique across formats and processes: a writer holds its id (see
+//! `partial::reserve`) from before its data file gets the final name until
+//! the sidecar is written, and an id is free only when no file of any
+//! format has it. The same hold tells a data file whose writer died at the
+//! rename (an orphan, removed by prune) from one whose sidecar is on its way.
 
 use std::collections::HashMap;
 use std::fs::{self, DirBuilder, File, OpenOptions};
@@ -18,6 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use super::dump::{hash_directory, hash_reader};
 use super::metadata::Metadata;
+use super::partial::{self, Reservation};
 use super::{Format, durable};
 use crate::Error;
 
@@ -196,6 +203,26 @@ impl VerifyOutcome {
     }
 }
 
+/// A backup id this process holds while its files get their final names.
+#[derive(Debug)]
+pub struct ReservedId {
+    pub id: BackupId,
+    _hold: Reservation,
+}
+
+/// Why an orphaned data file was not removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrphanCheck {
+    /// Removed (or, in a dry run, would be).
+    Removable,
+    /// Written less than a minute ago: its writer may still be at work.
+    TooYoung,
+    /// A living process holds its id: the sidecar is on its way.
+    BeingWritten,
+    /// It has a sidecar after all (written since it was listed).
+    Complete,
+}
+
 /// A backup directory.
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -282,6 +309,64 @@ impl Store {
                 .then(b.id.cmp(&a.id))
         });
         Ok(entries)
+    }
+
+    /// Claims the first free id for a backup of `database` started at
+    /// `time`: no file of any format nor a sidecar has it, and no other
+    /// process holds it. Two backups started in the same second, in any
+    /// formats, get `_2`, `_3`, ... Hold the result until the sidecar is
+    /// written.
+    pub fn reserve_id(&self, database: &str, time: NaiveDateTime) -> io::Result<ReservedId> {
+        for n in 1..10_000 {
+            let id = BackupId::new(database, time, n);
+            let Some(hold) = partial::reserve(&self.dir, id.as_str(), false)? else {
+                continue;
+            };
+            // Checked while holding the id: whoever published files under
+            // it held it too, so what is seen now cannot change under us.
+            if self.id_in_use(id.as_str()) {
+                continue;
+            }
+            return Ok(ReservedId { id, _hold: hold });
+        }
+        Err(io::Error::other("no free backup name for this second"))
+    }
+
+    fn id_in_use(&self, id: &str) -> bool {
+        Format::ALL
+            .iter()
+            .map(|f| f.extension())
+            .chain(["json"])
+            .any(|ext| fs::symlink_metadata(self.dir.join(format!("{id}.{ext}"))).is_ok())
+    }
+
+    /// Whether `entry`, a data file without a sidecar, is the remains of a
+    /// backup killed between its rename and its sidecar, and with `remove`
+    /// removes it. It is, only when old enough and when its id can be
+    /// claimed (no writer holds it); the sidecar is looked for again while
+    /// the id is held, so a backup that just finished is never touched.
+    pub fn check_orphan(&self, entry: &Entry, remove: bool) -> io::Result<OrphanCheck> {
+        let Some(data) = entry.data.as_ref().filter(|_| entry.sidecar.is_none()) else {
+            return Ok(OrphanCheck::Complete);
+        };
+        if !partial::old_enough(data) {
+            return Ok(OrphanCheck::TooYoung);
+        }
+        let Some(_hold) = partial::reserve(&self.dir, &entry.id, true)? else {
+            return Ok(OrphanCheck::BeingWritten);
+        };
+        if self.dir.join(format!("{}.json", entry.id)).exists() {
+            return Ok(OrphanCheck::Complete);
+        }
+        if remove {
+            if data.is_dir() {
+                fs::remove_dir_all(data)?;
+            } else {
+                fs::remove_file(data)?;
+            }
+            durable::sync_dir(&self.dir)?;
+        }
+        Ok(OrphanCheck::Removable)
     }
 
     /// A backup by id, short id, file name, unique prefix, `latest` or
@@ -522,6 +607,93 @@ mod tests {
         assert_eq!(store.verify(&entries[3]).status.label(), "INCOMPLETE");
         let found = store.find("backup_a_20260101_000000.sql").unwrap().unwrap();
         assert_eq!(found.id, "backup_a_20260101_000000");
+    }
+
+    /// Regression: a plain and a custom backup started in the same second
+    /// got the same id, and the second failed writing its sidecar.
+    #[test]
+    fn ids_are_unique_across_formats_and_holders() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        let t = at(9, 0, 0);
+        let first = store.reserve_id("shop", t).unwrap();
+        assert_eq!(first.id.as_str(), "backup_shop_20260112_090000");
+        // Held, not yet on disk: the next claimant gets the next number.
+        let second = store.reserve_id("shop", t).unwrap();
+        assert_eq!(second.id.as_str(), "backup_shop_20260112_090000_2");
+        drop(first);
+        // A data file in another format, or a lone sidecar, also takes the id.
+        fs::write(dir.path().join("backup_shop_20260112_090000.dump"), "x").unwrap();
+        fs::write(dir.path().join("backup_shop_20260112_090000_3.json"), "x").unwrap();
+        let third = store.reserve_id("shop", t).unwrap();
+        assert_eq!(third.id.as_str(), "backup_shop_20260112_090000_4");
+    }
+
+    #[test]
+    fn concurrent_claimants_of_one_second_all_get_different_ids() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        let barrier = std::sync::Barrier::new(8);
+        let ids: Vec<String> = std::thread::scope(|threads| {
+            let workers: Vec<_> = (0..8)
+                .map(|i| {
+                    let (store, barrier, dir) = (&store, &barrier, dir.path());
+                    threads.spawn(move || {
+                        barrier.wait();
+                        let held = store.reserve_id("shop", at(9, 0, 0)).unwrap();
+                        // Half of them publish a data file, in different
+                        // formats, and release: the id stays taken by the file.
+                        if i % 2 == 0 {
+                            let ext = Format::ALL[i % 3].extension();
+                            fs::write(dir.join(format!("{}.{ext}", held.id)), "x").unwrap();
+                            held.id.as_str().to_owned()
+                        } else {
+                            let id = held.id.as_str().to_owned();
+                            std::thread::sleep(std::time::Duration::from_millis(20));
+                            drop(held);
+                            id
+                        }
+                    })
+                })
+                .collect();
+            workers.into_iter().map(|w| w.join().unwrap()).collect()
+        });
+        let published: Vec<&String> = ids.iter().step_by(2).collect();
+        let unique: std::collections::BTreeSet<&String> = published.iter().copied().collect();
+        assert_eq!(unique.len(), published.len(), "{ids:?}");
+    }
+
+    #[test]
+    fn an_orphan_is_removed_only_when_old_and_unheld() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        let id = "backup_shop_20260112_090000";
+        let data = dir.path().join(format!("{id}.sql"));
+        fs::write(&data, "half").unwrap();
+        let entry = || store.find(id).unwrap().unwrap();
+        assert_eq!(
+            store.check_orphan(&entry(), true).unwrap(),
+            OrphanCheck::TooYoung
+        );
+        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+        File::open(&data).unwrap().set_modified(old).unwrap();
+        let writer = partial::reserve(dir.path(), id, false).unwrap().unwrap();
+        assert_eq!(
+            store.check_orphan(&entry(), true).unwrap(),
+            OrphanCheck::BeingWritten
+        );
+        drop(writer);
+        assert_eq!(
+            store.check_orphan(&entry(), false).unwrap(),
+            OrphanCheck::Removable
+        );
+        assert!(data.exists(), "only checked");
+        assert_eq!(
+            store.check_orphan(&entry(), true).unwrap(),
+            OrphanCheck::Removable
+        );
+        assert!(!data.exists());
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0, "nothing left");
     }
 
     #[test]

@@ -106,15 +106,15 @@ pub fn report(out: &mut impl Write, created: &Created) -> std::io::Result<()> {
     writeln!(out, "  took     {:.1} s", m.dump_seconds)?;
     match &created.pruned {
         None => {}
-        Some(Ok(plan)) => {
-            let removed: Vec<&str> = plan.removed().map(|d| d.id.as_str()).collect();
+        Some(Ok(outcome)) => {
+            let removed: Vec<&str> = outcome.removed.iter().map(|r| r.id.as_str()).collect();
+            let kept = outcome.decisions().filter(|d| d.keep()).count();
             if removed.is_empty() {
-                writeln!(out, "Retention: kept all {} backups", plan.decisions.len())?;
+                writeln!(out, "Retention: kept all {kept} backups")?;
             } else {
                 writeln!(
                     out,
-                    "Retention: kept {}, removed {}: {}",
-                    plan.kept().count(),
+                    "Retention: kept {kept}, removed {}: {}",
                     removed.len(),
                     removed.join(", ")
                 )?;

@@ -91,6 +91,12 @@ pub fn write(
         set_in("backup", "format")
     )?;
     let r = config.retention();
+    writeln!(
+        out,
+        "retention.keep_within: {} ({})",
+        r.keep_within,
+        set_in("retention", "keep_within")
+    )?;
     for (key, value) in [
         ("keep_last", r.keep_last),
         ("keep_daily", r.keep_daily),

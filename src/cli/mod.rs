@@ -78,12 +78,11 @@ pub enum Command {
 pub fn run(ctx: &Context) -> Result<u8, Error> {
     let cli = match Cli::try_parse_from(&ctx.args) {
         Ok(cli) => cli,
+        Err(err) if err.use_stderr() => return Err(Error::Usage(one_line(&err, &ctx.args))),
         Err(err) => {
-            // clap prints help and version to stdout with status 0, and
-            // usage errors to stderr with status 2, as documented.
-            let code = err.exit_code();
+            // Help and version, on stdout with status 0, exactly as clap writes them.
             let _ = err.print();
-            return Ok(u8::try_from(code).unwrap_or(crate::error::exit::ERROR));
+            return Ok(crate::error::exit::OK);
         }
     };
     match cli.command {
@@ -103,5 +102,100 @@ pub fn run(ctx: &Context) -> Result<u8, Error> {
         Command::VerifyTestDb(args) => verify_test_db::run(args, ctx),
         Command::Man(args) => man::run(args, ctx),
         Command::Uninstall(args) => uninstall::run(args, ctx),
+    }
+}
+
+/// A clap usage error as the one line every dbguard error is (`dbguard:
+/// ...`, status 2): clap's message with what it lists (missing arguments,
+/// possible values, a tip), and where help is. clap's own rendering spans
+/// several lines with `error:`, the usage and a blank line.
+fn one_line(err: &clap::Error, args: &[std::ffi::OsString]) -> String {
+    use clap::CommandFactory;
+    use clap::error::ErrorKind;
+    let cli = Cli::command();
+    // The help to point at: the subcommand's when one was named.
+    let subcommand = args
+        .iter()
+        .skip(1)
+        .filter_map(|a| a.to_str())
+        .find(|a| !a.starts_with('-'))
+        .and_then(|name| cli.find_subcommand(name))
+        .map(|sub| sub.get_name().to_owned());
+    let help = match &subcommand {
+        Some(name) => format!("dbguard {name} --help"),
+        None => "dbguard --help".to_owned(),
+    };
+    if matches!(
+        err.kind(),
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand | ErrorKind::MissingSubcommand
+    ) {
+        return format!("no command given; see {help}");
+    }
+    let text = err.render().to_string();
+    let mut out = String::new();
+    for line in text
+        .lines()
+        .map(str::trim)
+        .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
+        .filter(|l| !l.is_empty())
+    {
+        if out.is_empty() {
+            out.push_str(line.strip_prefix("error: ").unwrap_or(line));
+        } else if let Some(tip) = line.strip_prefix("tip: ") {
+            out.push_str(&format!(" ({tip})"));
+        } else if let Some(listed) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            out.push_str(&format!(" ({listed})"));
+        } else if out.ends_with(':') {
+            out.push(' ');
+            out.push_str(line);
+        } else {
+            out.push_str(", ");
+            out.push_str(line);
+        }
+    }
+    if out.is_empty() {
+        out.push_str("invalid arguments");
+    }
+    out.push_str(&format!("; see {help}"));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn usage_error(args: &[&str]) -> String {
+        let ctx = Context::for_test(args, &[]);
+        match run(&ctx) {
+            Err(Error::Usage(message)) => message,
+            other => panic!("expected a usage error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn argument_errors_are_one_line_with_the_tip_and_where_help_is() {
+        assert_eq!(
+            usage_error(&["dbguard", "bakup"]),
+            "unrecognized subcommand 'bakup' (a similar subcommand exists: 'backup'); see dbguard --help"
+        );
+        assert_eq!(
+            usage_error(&["dbguard", "prune", "--dry"]),
+            "unexpected argument '--dry' found (a similar argument exists: '--dry-run'); see dbguard prune --help"
+        );
+        assert_eq!(
+            usage_error(&["dbguard"]),
+            "no command given; see dbguard --help"
+        );
+        assert_eq!(
+            usage_error(&["dbguard", "scan", "--format", "xml"]),
+            "invalid value 'xml' for '--format <FORMAT>' (possible values: text, json, github); see dbguard scan --help"
+        );
+        let message = usage_error(&["dbguard", "restore"]);
+        assert!(
+            message.starts_with("the following required arguments were not provided: <")
+                && message.ends_with("; see dbguard restore --help")
+                && !message.contains('\n'),
+            "{message}"
+        );
     }
 }

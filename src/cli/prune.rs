@@ -1,12 +1,13 @@
 //! `dbguard prune`: apply the retention rules to the backup directory,
-//! printing keep or remove with the reason for every backup.
+//! database by database, printing keep or remove with the reason for every
+//! backup and recording every removal in the audit log.
 
 use std::io::Write;
 use std::time::Duration;
 
 use crate::backup::Store;
 use crate::backup::retention::{self, Outcome};
-use crate::config::Config;
+use crate::config::{Config, Retention};
 use crate::error::exit;
 use crate::{Context, Error};
 
@@ -19,16 +20,15 @@ pub struct Args {
 
 pub fn run(args: Args, ctx: &Context) -> Result<u8, Error> {
     let config = Config::load(ctx)?;
-    let store = Store::new(&config.backup_dir()?);
-    let outcome = retention::prune_store(
-        &store,
-        config.retention(),
-        None,
-        args.dry_run,
-        Duration::from_secs(30),
-    )?;
+    let dir = config.backup_dir()?;
+    let store = Store::new(&dir);
+    let policy = config.retention();
+    let outcome =
+        retention::prune_store(&store, policy, None, args.dry_run, Duration::from_secs(30))?;
+    retention::audit_removals(ctx, &dir, &outcome.removed);
     let mut out = std::io::stdout().lock();
-    report(&mut out, &outcome, args.dry_run).map_err(|e| Error::io("writing to stdout", e))?;
+    report(&mut out, &policy, &outcome, args.dry_run)
+        .map_err(|e| Error::io("writing to stdout", e))?;
     if let Some((id, why)) = outcome.failures.first() {
         return Err(Error::Failed {
             message: format!(
@@ -41,31 +41,47 @@ pub fn run(args: Args, ctx: &Context) -> Result<u8, Error> {
     Ok(exit::OK)
 }
 
-pub fn report(out: &mut impl Write, outcome: &Outcome, dry_run: bool) -> std::io::Result<()> {
+/// Every verdict, database by database, then what was left alone and the
+/// totals.
+pub fn report(
+    out: &mut impl Write,
+    policy: &Retention,
+    outcome: &Outcome,
+    dry_run: bool,
+) -> std::io::Result<()> {
     let remove_word = if dry_run { "would remove" } else { "remove" };
     let width = outcome
-        .plan
-        .decisions
-        .iter()
+        .decisions()
         .map(|d| d.id.len())
-        .chain(outcome.unmanaged.iter().map(String::len))
+        .chain(outcome.unmanaged.iter().map(|(id, _)| id.len()))
+        .chain(outcome.orphans.iter().map(String::len))
         .chain(outcome.stale_partials.iter().map(String::len))
         .max()
         .unwrap_or(0);
-    for d in &outcome.plan.decisions {
-        if d.keep() {
-            let why: Vec<String> = d.reasons.iter().map(ToString::to_string).collect();
-            writeln!(out, "{:<12}  {:<width$}  {}", "keep", d.id, why.join(", "))?;
-        } else {
-            writeln!(out, "{remove_word:<12}  {:<width$}  no rule keeps it", d.id)?;
+    writeln!(
+        out,
+        "Policy, for each database separately: {}; the newest verified backup is always kept",
+        retention::describe(policy)
+    )?;
+    for series in &outcome.series {
+        writeln!(out, "Backups of {}:", series.series)?;
+        for d in &series.plan.decisions {
+            if d.keep() {
+                let why: Vec<String> = d.reasons.iter().map(ToString::to_string).collect();
+                writeln!(out, "{:<12}  {:<width$}  {}", "keep", d.id, why.join(", "))?;
+            } else {
+                writeln!(out, "{remove_word:<12}  {:<width$}  no rule keeps it", d.id)?;
+            }
         }
     }
-    for id in &outcome.unmanaged {
+    for id in &outcome.orphans {
         writeln!(
             out,
-            "{:<12}  {id:<width$}  incomplete or missing data; left alone (see dbguard verify)",
-            "skip"
+            "{remove_word:<12}  {id:<width$}  data without metadata, left by an interrupted backup"
         )?;
+    }
+    for (id, why) in &outcome.unmanaged {
+        writeln!(out, "{:<12}  {id:<width$}  {why}", "skip")?;
     }
     for name in &outcome.stale_partials {
         writeln!(
@@ -73,13 +89,13 @@ pub fn report(out: &mut impl Write, outcome: &Outcome, dry_run: bool) -> std::io
             "{remove_word:<12}  {name:<width$}  left by an interrupted backup (never had a final name)"
         )?;
     }
-    let removed = outcome.plan.removed().count();
+    let total = outcome.decisions().count();
+    let removed = outcome.decisions().filter(|d| !d.keep()).count();
     writeln!(
         out,
-        "{} backups: {} kept, {} {}",
-        outcome.plan.decisions.len(),
-        outcome.plan.decisions.len() - removed,
-        removed,
+        "{total} backups of {} database(s): {} kept, {removed} {}",
+        outcome.series.len(),
+        total - removed,
         if dry_run {
             "would be removed"
         } else {

@@ -147,6 +147,15 @@ impl Plan<'_> {
 /// out and `launch` execs the real tool. On success this does not return:
 /// the process becomes the real tool.
 pub fn run(tool: Tool, ctx: &Context) -> Result<u8, Error> {
+    guard_and_launch(tool, ctx).map_err(|e| match e {
+        Error::Refused(refusal) if ctx.flag(crate::confirm::YES_ENV) => {
+            Error::Refused(refusal.under_yes())
+        }
+        e => e,
+    })
+}
+
+fn guard_and_launch(tool: Tool, ctx: &Context) -> Result<u8, Error> {
     let link = chain::Link::observe(tool, ctx)?;
     let real = RealTool::resolve(tool, ctx)?;
     let plan = if link.guarded_upstream() {

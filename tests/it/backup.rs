@@ -681,6 +681,7 @@ fn prune_applies_the_rules_and_keeps_the_newest_verified() {
     assert_eq!(
         store_files(&s.store),
         [
+            "audit.jsonl",
             "backup_hist_20200101_090000.json",
             "backup_hist_20200101_090000.sql",
             "backup_hist_20200102_090000.json",
@@ -691,14 +692,16 @@ fn prune_applies_the_rules_and_keeps_the_newest_verified() {
             "backup_hist_20990101_000000.sql",
         ]
     );
-    // A new backup with keep_last = 1 and no daily slot left is still kept.
-    fs::write(&config, "[retention]\nkeep_last = 0\n").expect("config");
+    // A new backup is kept, and being verified at creation it is now the
+    // newest verified one: the rules alone decide about the older ones.
+    fs::write(&config, "[retention]\nkeep_within = \"0\"\nkeep_last = 1\n").expect("config");
     let out = run(&s.sandbox, &["backup", "-y"]);
     let new = backup_id(ok(&out));
     assert!(s.store.join(format!("{new}.sql")).exists());
+    assert!(!s.store.join("backup_hist_20200101_090000.sql").exists());
     assert!(
-        s.store.join("backup_hist_20200101_090000.sql").exists(),
-        "newest verified kept"
+        s.store.join("backup_hist_20990101_000000.sql").exists(),
+        "dated in the future"
     );
 }
 

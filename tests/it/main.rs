@@ -14,6 +14,7 @@ mod guard;
 mod install;
 mod interactive;
 mod log;
+mod retention;
 mod scan;
 mod transparency;
 mod whole_database_guard;

@@ -232,6 +232,10 @@ fn preload_env(
 /// notes whether stdin is a terminal psql will read a session from.
 fn scan(args: &PsqlArgs, cwd: &Path) -> Result<Scanned, Refusal> {
     let mut scanner = Scanner::new(cwd);
+    // psql honours -1 only around -c and -f actions.
+    if args.single_transaction && args.mode() == Mode::Actions {
+        scanner.single_transaction();
+    }
     for (name, value) in &args.variables {
         let name = name.to_string_lossy();
         match value {
@@ -259,7 +263,7 @@ fn scan(args: &PsqlArgs, cwd: &Path) -> Result<Scanned, Refusal> {
         Mode::Actions => {
             for (action, at) in args.actions.iter().zip(&args.action_args) {
                 match action {
-                    Action::Command(sql) => scanner.scan_bytes("-c", sql.as_bytes(), cwd),
+                    Action::Command(sql) => scanner.scan_command("-c", sql.as_bytes(), cwd),
                     Action::File(path) => match std::fs::metadata(cwd.join(path)) {
                         Ok(meta) if meta.is_file() => scanner.scan_path(Path::new(path)),
                         // A pipe (`-f <(…)`) can be read only once: it is
