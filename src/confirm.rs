@@ -15,7 +15,7 @@ use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction
 use crate::{Context, Error};
 
 /// The environment switch that answers every question with yes.
-pub const YES_ENV: &str = "DBGUARD_YES";
+pub use crate::env::YES as YES_ENV;
 
 /// What the person has to type.
 #[derive(Debug, Clone, PartialEq, Eq)]

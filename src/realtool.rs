@@ -1,12 +1,16 @@
-//! Finding the real tool behind a shim: the file the shell would have run
-//! had the shim directory not been first on PATH.
+//! Finding a real program: the file the shell would have run had the shim
+//! directory not been first on PATH. The one PATH walk of dbguard, used by
+//! the shims for the tool they become and by `pgtools` for the clients
+//! dbguard runs itself (psql, pg_dump, pg_restore), so both always agree
+//! on which program is real and fail the same way.
 //!
-//! Rules, in order: an explicit `DBGUARD_REAL_<TOOL>` wins; otherwise walk
-//! PATH as execvp does (an empty entry is the working directory, a relative
-//! one is taken from it) and take the first executable regular file that is
-//! not this binary (same device and inode, which also covers hard links and
-//! symlinks), is not a link to another dbguard, and does not lie in a
-//! directory marked as a shim directory.
+//! Rules, in order: an explicit `DBGUARD_REAL_<PROGRAM>` wins (it must be an
+//! executable file and not this binary); otherwise walk PATH as execvp does
+//! (an empty entry is the working directory, a relative one is taken from
+//! it) and take the first executable regular file that is not this binary
+//! (same device and inode, which also covers hard links and symlinks), is
+//! not a link to another dbguard, and does not lie in a directory marked as
+//! a shim directory.
 
 use std::ffi::OsStr;
 use std::fs;
@@ -15,7 +19,8 @@ use std::path::{Path, PathBuf};
 
 use nix::unistd::{AccessFlags, access};
 
-use crate::shim::Tool;
+use crate::env;
+use crate::tool::Tool;
 use crate::{Context, Error};
 
 /// A file inside every directory dbguard creates for its shims. Directories
@@ -75,49 +80,111 @@ impl RealTool {
         ctx: &Context,
         me: Option<FileId>,
     ) -> Result<RealTool, Error> {
-        let var = tool.override_var();
-        if let Some(path) = ctx.var(&var).filter(|v| !v.is_empty()) {
-            let path = absolutize(Path::new(path), ctx.cwd.as_deref());
-            return match executable(&path) {
-                Some(meta) if Some(FileId::of(&meta)) == me => Err(Error::Recursion {
-                    tool,
-                    depth: 1,
-                    var,
-                }),
-                Some(_) => Ok(RealTool {
-                    tool,
-                    path,
-                    source: Source::Override,
-                }),
-                None => Err(Error::BadOverride { tool, var, path }),
-            };
-        }
-
-        let search = ctx.var("PATH").unwrap_or_else(|| OsStr::new(DEFAULT_PATH));
-        for dir in std::env::split_paths(search) {
-            let dir = absolutize(&dir, ctx.cwd.as_deref());
-            if dir.join(SHIM_DIR_MARKER).exists() {
-                continue;
-            }
-            let candidate = dir.join(tool.name());
-            let Some(meta) = executable(&candidate) else {
-                continue;
-            };
-            if Some(FileId::of(&meta)) == me || links_to_dbguard(&candidate) {
-                continue;
-            }
-            return Ok(RealTool {
+        match find(tool.name(), ctx, me) {
+            Ok(found) => Ok(RealTool {
                 tool,
-                path: candidate,
-                source: Source::Path,
-            });
+                path: found.path,
+                source: found.source,
+            }),
+            Err(Missing::Ourselves { var, .. }) => Err(Error::Recursion {
+                tool,
+                depth: 1,
+                var,
+            }),
+            Err(Missing::NotOnPath { var }) => Err(Error::RealToolNotFound {
+                tool,
+                package: tool.package(),
+                var,
+            }),
+            Err(missing) => Err(missing.into_error(tool.name())),
         }
-        Err(Error::RealToolNotFound {
-            tool,
-            package: tool.package(),
-            var,
-        })
     }
+}
+
+/// A program the walk found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    pub path: PathBuf,
+    pub source: Source,
+}
+
+/// Why the walk found nothing usable. Each caller words "not found" for its
+/// own audience (a shim: exit 127; the toolbox: install the client); a bad
+/// override is the same error everywhere ([`Missing::into_error`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Missing {
+    /// `var` names something that is not an executable regular file.
+    NotExecutable { var: String, path: PathBuf },
+    /// `var` names this very binary: running it would only come back here.
+    Ourselves { var: String, path: PathBuf },
+    /// Nothing suitable on PATH; `var` is the override that would help.
+    NotOnPath { var: String },
+}
+
+impl Missing {
+    /// The error for `program`, as every caller reports it.
+    pub fn into_error(self, program: &str) -> Error {
+        match self {
+            Missing::NotExecutable { var, path } => Error::BadOverride {
+                program: program.to_owned(),
+                var,
+                path,
+                why: "is not an executable file",
+            },
+            Missing::Ourselves { var, path } => Error::BadOverride {
+                program: program.to_owned(),
+                var,
+                path,
+                why: "is dbguard itself, which would only come back here",
+            },
+            Missing::NotOnPath { var } => Error::ClientToolNotFound {
+                name: program.to_owned(),
+                var,
+            },
+        }
+    }
+}
+
+/// The one PATH walk: finds `program` (a file name such as `psql` or
+/// `pg_dump`) for `ctx`, skipping `me` and every dbguard.
+pub fn find(program: &str, ctx: &Context, me: Option<FileId>) -> Result<Found, Missing> {
+    let var = env::real_tool_var(program);
+    if let Some(path) = ctx.var(&var).filter(|v| !v.is_empty()) {
+        let path = absolutize(Path::new(path), ctx.cwd.as_deref());
+        return match executable(&path) {
+            Some(meta) if Some(FileId::of(&meta)) == me => Err(Missing::Ourselves { var, path }),
+            Some(_) => Ok(Found {
+                path,
+                source: Source::Override,
+            }),
+            None => Err(Missing::NotExecutable { var, path }),
+        };
+    }
+
+    let search = ctx.var("PATH").unwrap_or_else(|| OsStr::new(DEFAULT_PATH));
+    for dir in std::env::split_paths(search) {
+        let dir = absolutize(&dir, ctx.cwd.as_deref());
+        if dir.join(SHIM_DIR_MARKER).exists() {
+            continue;
+        }
+        let candidate = dir.join(program);
+        let Some(meta) = executable(&candidate) else {
+            continue;
+        };
+        if Some(FileId::of(&meta)) == me || links_to_dbguard(&candidate) {
+            continue;
+        }
+        return Ok(Found {
+            path: candidate,
+            source: Source::Path,
+        });
+    }
+    Err(Missing::NotOnPath { var })
+}
+
+/// A client program dbguard runs itself, found as the shims find theirs.
+pub fn find_client(program: &str, ctx: &Context) -> Result<Found, Error> {
+    find(program, ctx, FileId::current_exe()).map_err(|missing| missing.into_error(program))
 }
 
 /// An empty PATH entry means the working directory, as for execvp.
