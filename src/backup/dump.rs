@@ -106,7 +106,7 @@ pub struct Dumped {
 }
 
 /// Runs pg_dump for `job` and publishes the result.
-pub fn run(job: &Job) -> Result<Dumped, Error> {
+pub fn run(job: &Job<'_>) -> Result<Dumped, Error> {
     let clock = Instant::now();
     let mut dumped = match job.format {
         Format::Plain | Format::Custom => run_streamed(job)?,
@@ -140,7 +140,7 @@ fn dir_error(dir: &Path, e: &io::Error) -> Error {
     ))
 }
 
-fn pg_dump_command(job: &Job) -> Command {
+fn pg_dump_command(job: &Job<'_>) -> Command {
     let mut cmd = job.tools.command(&job.tools.pg_dump, job.target);
     cmd.arg("-w");
     match job.format {
@@ -205,7 +205,7 @@ fn describe_exit(program: &str, status: ExitStatus, stderr: &str) -> String {
     }
 }
 
-fn progress_bar(job: &Job) -> ProgressBar {
+fn progress_bar(job: &Job<'_>) -> ProgressBar {
     if !job.progress {
         return ProgressBar::hidden();
     }
@@ -223,7 +223,7 @@ fn progress_bar(job: &Job) -> ProgressBar {
     bar
 }
 
-fn run_streamed(job: &Job) -> Result<Dumped, Error> {
+fn run_streamed(job: &Job<'_>) -> Result<Dumped, Error> {
     let tmp = partial::new_file(job.dir, "backup_").map_err(|e| dir_error(job.dir, &e))?;
 
     let mut cmd = pg_dump_command(job);
@@ -356,7 +356,7 @@ fn widen_pipe(pipe: &impl std::os::fd::AsRawFd) {
 
 /// Tries final names until one is free; `put` creates it without replacing.
 fn publish(
-    job: &Job,
+    job: &Job<'_>,
     mut put: impl FnMut(&Path) -> io::Result<()>,
 ) -> Result<(String, PathBuf), Error> {
     let ext = job.format.extension();
@@ -399,7 +399,7 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
 
-fn run_directory(job: &Job) -> Result<Dumped, Error> {
+fn run_directory(job: &Job<'_>) -> Result<Dumped, Error> {
     // `_held` marks the directory as in use until it is published or dropped.
     let (tmp, _held) = partial::new_dir(job.dir, "backup_").map_err(|e| dir_error(job.dir, &e))?;
     let out = tmp.path().join("dump");
