@@ -10,7 +10,7 @@ use std::time::Duration;
 use chrono::{DateTime, FixedOffset, Local};
 use serde::{Deserialize, Serialize};
 
-use super::dump::Dumped;
+use super::engine::Taken as Dumped;
 use super::{Format, Scope};
 use crate::Error;
 use crate::pgtools::DatabaseFacts;
@@ -118,7 +118,8 @@ impl Metadata {
             id: dumped.id.clone(),
             file: dumped
                 .path
-                .file_name()
+                .as_deref()
+                .and_then(|p| p.file_name())
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default(),
             created_at: started_at.fixed_offset(),
@@ -149,15 +150,12 @@ impl Metadata {
     }
 
     /// Writes the sidecar durably (temp, fsync, rename, fsync of the directory).
-    pub fn write_beside(&self, data_path: &Path) -> Result<PathBuf, Error> {
-        let path = Metadata::path_for(data_path);
+    /// The sidecar's bytes: pretty JSON and a final newline.
+    pub fn to_json(&self) -> Result<Vec<u8>, Error> {
         let mut json = serde_json::to_vec_pretty(self)
             .map_err(|e| Error::BackupFailed(format!("cannot encode metadata: {e}")))?;
         json.push(b'\n');
-        super::durable::write_new(&path, &json).map_err(|e| {
-            Error::BackupFailed(format!("cannot write metadata {}: {e}", path.display()))
-        })?;
-        Ok(path)
+        Ok(json)
     }
 
     pub fn read(path: &Path) -> Result<Metadata, String> {
