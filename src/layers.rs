@@ -27,10 +27,12 @@ const LAYERS: &[(&str, &[&str])] = &[
             "dump_format",
             "config",
             "confirm",
-            "report",
         ],
     ),
-    ("services", &["pgtools", "audit", "alembic", "backup"]),
+    (
+        "services",
+        &["pgtools", "audit", "alembic", "backup", "report"],
+    ),
     ("operations", &["restore", "shim"]),
     ("toolbox", &["cli"]),
 ];

@@ -27,6 +27,7 @@ pub mod error;
 mod layers;
 pub mod pgtools;
 pub mod realtool;
+pub mod report;
 pub mod restore;
 pub mod shim;
 pub mod sql;

@@ -10,10 +10,11 @@ use std::ffi::OsString;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::alembic::check::{self, MigrationCheck};
+use crate::alembic::check::MigrationCheck;
 use crate::config::Config;
 use crate::error::exit;
 use crate::pgtools::PgTools;
+use crate::report::{self, Report};
 use crate::shim::alembic::AlembicArgs;
 use crate::shim::alembic_guard::{self, Direction, render_range};
 use crate::shim::{RealTool, Tool};
@@ -68,13 +69,9 @@ impl AlembicOptions {
 pub fn run(args: Args, ctx: &Context) -> Result<u8, Error> {
     let check = analyse(&args, ctx)?;
     let mut out = std::io::stdout().lock();
-    match args.format {
-        Format::Text => check::text(&check, &mut out),
-        Format::Json => check::json(&check, &mut out),
-        Format::Github => check::github(&check, &mut out),
-    }
-    .and_then(|()| out.flush())
-    .map_err(|e| Error::io("cannot write the report", e))?;
+    report::write(args.format, &Report::Migration(&check), &mut out, false)
+        .and_then(|()| out.flush())
+        .map_err(|e| Error::io("cannot write the report", e))?;
     Ok(if check.is_destructive() {
         exit::FOUND
     } else {
