@@ -331,4 +331,41 @@ mod tests {
         let err = RealTool::resolve_excluding(Tool::Psql, &ctx, None).unwrap_err();
         assert!(matches!(err, Error::BadOverride { .. }));
     }
+
+    /// Regression: the shims' walk said exit 126 for a bad
+    /// `DBGUARD_REAL_PSQL`, the toolbox's own copy exit 2 for a bad
+    /// `DBGUARD_REAL_PG_DUMP`. One walk, one error, one status.
+    #[test]
+    fn a_bad_override_is_the_same_error_for_a_shimmed_tool_and_a_client() {
+        let ctx = ctx_with_path(
+            "/nonexistent",
+            &[
+                ("DBGUARD_REAL_PSQL", "/nope/psql"),
+                ("DBGUARD_REAL_PG_DUMP", "/nope/pg_dump"),
+            ],
+        );
+        let shim = RealTool::resolve_excluding(Tool::Psql, &ctx, None).unwrap_err();
+        let client = find_client("pg_dump", &ctx).unwrap_err();
+        for err in [&shim, &client] {
+            assert!(matches!(err, Error::BadOverride { .. }), "{err}");
+            assert_eq!(err.exit_code(), crate::error::exit::CANNOT_EXEC);
+        }
+        assert_eq!(
+            client.to_string(),
+            "DBGUARD_REAL_PG_DUMP=/nope/pg_dump is not an executable file; point it at the real pg_dump"
+        );
+    }
+
+    #[test]
+    fn a_client_override_naming_dbguard_itself_is_refused() {
+        let root = tempfile::tempdir().unwrap();
+        let me = tool_file(root.path(), "dbguard");
+        let var = me.display().to_string();
+        let ctx = ctx_with_path("/nonexistent", &[("DBGUARD_REAL_PG_DUMP", &var)]);
+        let me_id = FileId::of(&fs::metadata(&me).unwrap());
+        let missing = find("pg_dump", &ctx, Some(me_id)).unwrap_err();
+        assert!(matches!(missing, Missing::Ourselves { .. }), "{missing:?}");
+        let err = missing.into_error("pg_dump");
+        assert!(err.to_string().contains("is dbguard itself"), "{err}");
+    }
 }
