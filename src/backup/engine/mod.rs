@@ -46,6 +46,8 @@ pub struct Job<'a> {
 /// A finished backup, published under its final name, sidecar not yet written.
 #[derive(Debug, Clone)]
 pub struct Taken {
+    /// The engine's name ([`Engine::name`]), recorded in the sidecar.
+    pub engine: &'static str,
     pub id: String,
     /// The data file or directory in the local directory; `None` when the
     /// engine keeps the data elsewhere (a restore point).

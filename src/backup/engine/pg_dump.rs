@@ -58,6 +58,9 @@ pub struct PgDump<'a> {
 }
 
 impl<'a> PgDump<'a> {
+    /// The engine's name in configuration and metadata.
+    pub const NAME: &'static str = "pg_dump";
+
     pub fn new(tools: &'a PgTools) -> Self {
         PgDump { tools }
     }
@@ -65,7 +68,7 @@ impl<'a> PgDump<'a> {
 
 impl Engine for PgDump<'_> {
     fn name(&self) -> &'static str {
-        "pg_dump"
+        Self::NAME
     }
 
     fn version(&self) -> String {
@@ -316,6 +319,7 @@ fn run_streamed(tools: &PgTools, job: &Job<'_>, local: &Local) -> Result<Taken, 
 
     let (id, path) = local.publish_file(tmp, job.naming, job.format.extension())?;
     Ok(Taken {
+        engine: PgDump::NAME,
         id,
         path: Some(path),
         format: job.format,
@@ -393,6 +397,7 @@ fn run_directory(tools: &PgTools, job: &Job<'_>, local: &Local) -> Result<Taken,
     }
     let (id, path) = local.publish_dir(&out, job.naming, job.format.extension())?;
     Ok(Taken {
+        engine: PgDump::NAME,
         id,
         path: Some(path),
         format: Format::Directory,
