@@ -157,7 +157,7 @@ impl Record {
 }
 
 /// The environment switch that turns the guard off for one command.
-pub const BYPASS_ENV: &str = "DBGUARD_BYPASS";
+pub use crate::env::BYPASS as BYPASS_ENV;
 
 /// Who is running this: `USER` or `LOGNAME` from the environment, else the
 /// numeric uid. No NSS lookup: it can be slow (LDAP) on the guard's path.

@@ -34,7 +34,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::backup::Format;
+use crate::dump_format::Format;
 use crate::target::Target;
 use crate::{Context, Error};
 
@@ -313,7 +313,7 @@ impl Config {
         let user_file = var("XDG_CONFIG_HOME")
             .or_else(|| home.as_ref().map(|h| h.join(".config")))
             .map(|d| d.join("dbguard").join("config.toml"));
-        let source = if let Some(explicit) = var("DBGUARD_CONFIG") {
+        let source = if let Some(explicit) = var(crate::env::CONFIG) {
             if !explicit.is_file() {
                 return Err(Error::Config {
                     path: explicit,
@@ -334,7 +334,7 @@ impl Config {
             source,
             file,
             project_dir: project_file.and_then(|f| f.parent().map(Path::to_path_buf)),
-            backup_dir_env: var("DBGUARD_BACKUP_DIR"),
+            backup_dir_env: var(crate::env::BACKUP_DIR),
             data_home: var("XDG_DATA_HOME")
                 .or_else(|| home.map(|h| h.join(".local").join("share"))),
         })

@@ -16,7 +16,7 @@ use crate::error::Refusal;
 use crate::{Context, Error};
 
 /// The environment switch that answers every question with yes.
-pub const YES_ENV: &str = "DBGUARD_YES";
+pub use crate::env::YES as YES_ENV;
 
 /// What the person has to type.
 #[derive(Debug, Clone, PartialEq, Eq)]

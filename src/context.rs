@@ -7,7 +7,7 @@ use std::ffi::{OsStr, OsString};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
-use crate::ARGV0_ENV;
+use crate::env::ARGV0 as ARGV0_ENV;
 
 #[derive(Debug, Clone, Default)]
 pub struct Context {

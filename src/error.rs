@@ -6,7 +6,7 @@ use std::ffi::OsString;
 use std::io;
 use std::path::PathBuf;
 
-use crate::shim::Tool;
+use crate::tool::Tool;
 
 /// Exit statuses shared by every personality (README, "Exit statuses").
 pub mod exit {
@@ -30,7 +30,7 @@ pub enum Error {
     #[error(
         "invoked as {:?}, which is not a name dbguard answers to; valid names: dbguard, {}",
         .0,
-        crate::shim::Tool::names().join(", ")
+        Tool::names().join(", ")
     )]
     UnknownName(OsString),
 
@@ -46,11 +46,15 @@ pub enum Error {
         var: String,
     },
 
-    #[error("{var}={path} is not an executable file; point it at the real {tool}")]
+    /// `DBGUARD_REAL_<PROGRAM>` names something that cannot be the real
+    /// program. The same error (and exit status) for a shim's tool and for
+    /// a client the toolbox runs.
+    #[error("{var}={} {why}; point it at the real {program}", .path.display())]
     BadOverride {
-        tool: Tool,
+        program: String,
         var: String,
         path: PathBuf,
+        why: &'static str,
     },
 
     #[error(

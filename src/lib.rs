@@ -20,12 +20,19 @@ pub mod cli;
 pub mod config;
 pub mod confirm;
 pub mod context;
+pub mod dump_format;
+pub mod env;
 pub mod error;
+#[cfg(test)]
+mod layers;
 pub mod pgtools;
+pub mod realtool;
+pub mod report;
 pub mod restore;
 pub mod shim;
 pub mod sql;
 pub mod target;
+pub mod tool;
 
 use std::ffi::OsStr;
 use std::path::Path;
@@ -33,11 +40,11 @@ use std::process::ExitCode;
 
 pub use context::Context;
 pub use error::Error;
-use shim::Tool;
+use tool::Tool;
 
 /// Environment variable that overrides the name the binary was invoked by,
 /// so tests (and curious users) can pick a personality without a link.
-pub const ARGV0_ENV: &str = "DBGUARD_ARGV0";
+pub use env::ARGV0 as ARGV0_ENV;
 
 /// What the binary was asked to be, decided from argv[0]'s file name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

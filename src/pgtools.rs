@@ -1,11 +1,11 @@
 //! The real PostgreSQL client programs dbguard runs itself — psql for helper
 //! queries, pg_dump, pg_restore — and the helper queries.
 //!
-//! They are found the way the shims find the real psql: an explicit
+//! They are found by the one PATH walk (`realtool`): an explicit
 //! `DBGUARD_REAL_<NAME>` wins, otherwise the first executable on PATH that
-//! is not this binary, not a link to a dbguard, and not in a shim directory.
-//! psql reuses the shim resolver itself, so the guard and the toolbox can
-//! never disagree about which psql is real. Children get the context's
+//! is not this binary, not a link to a dbguard, and not in a shim directory,
+//! so the guard and the toolbox never disagree about which psql is real and
+//! report a bad override the same way. Children get the context's
 //! environment (so `.pgpass`, `PGSERVICE`, SSL settings apply), the target's
 //! conninfo on argv and its password, if any, in `PGPASSWORD`.
 //!
@@ -20,14 +20,12 @@
 use std::ffi::OsStr;
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use nix::unistd::{AccessFlags, access};
 
-use crate::shim::resolve::{SHIM_DIR_MARKER, Source};
-use crate::shim::{RealTool, Tool};
+use crate::realtool::{self, Found, Source};
 use crate::target::{ServerIdentity, Target};
 use crate::{Context, Error};
 
@@ -64,19 +62,8 @@ impl PgTools {
                 ctx.var("PGCLUSTER").is_some(),
             )
         };
-        let psql = match RealTool::resolve(Tool::Psql, ctx) {
-            Ok(real) if real.source == Source::Path => past_wrapper(real.path, "psql"),
-            Ok(real) => real.path,
-            Err(Error::RealToolNotFound { var, .. }) => {
-                return Err(Error::ClientToolNotFound {
-                    name: "psql".into(),
-                    var,
-                });
-            }
-            Err(other) => return Err(other),
-        };
         Ok(PgTools {
-            psql,
+            psql: find_client_past_wrapper("psql", ctx, &past_wrapper)?,
             pg_dump: find_client_past_wrapper("pg_dump", ctx, &past_wrapper)?,
             pg_restore: find_client_past_wrapper("pg_restore", ctx, &past_wrapper)?,
             env: ctx.env.clone(),
@@ -487,14 +474,10 @@ fn find_client_past_wrapper(
     ctx: &Context,
     past_wrapper: &dyn Fn(PathBuf, &str) -> PathBuf,
 ) -> Result<PathBuf, Error> {
-    let explicit = ctx
-        .var(&format!("DBGUARD_REAL_{}", name.to_ascii_uppercase()))
-        .is_some_and(|v| !v.is_empty());
-    let found = find_client(name, ctx)?;
-    Ok(if explicit {
-        found
-    } else {
-        past_wrapper(found, name)
+    let Found { path, source } = realtool::find_client(name, ctx)?;
+    Ok(match source {
+        Source::Override => path,
+        Source::Path => past_wrapper(path, name),
     })
 }
 
@@ -544,63 +527,17 @@ fn version_key(name: &str) -> Option<Vec<u32>> {
 
 /// A client program, found as the shims find the real psql.
 pub fn find_client(name: &str, ctx: &Context) -> Result<PathBuf, Error> {
-    let var = format!("DBGUARD_REAL_{}", name.to_ascii_uppercase());
-    if let Some(path) = ctx.var(&var).filter(|v| !v.is_empty()) {
-        let path = PathBuf::from(path);
-        return if is_executable(&path) {
-            Ok(path)
-        } else {
-            Err(Error::Usage(format!(
-                "{var}={} is not an executable file; point it at the real {name}",
-                path.display()
-            )))
-        };
-    }
-    let me = std::env::current_exe()
-        .and_then(fs::metadata)
-        .ok()
-        .map(|m| (m.dev(), m.ino()));
-    let search = ctx
-        .var("PATH")
-        .unwrap_or_else(|| OsStr::new("/usr/local/bin:/usr/bin:/bin"));
-    let cwd = ctx.cwd.clone().unwrap_or_else(|| PathBuf::from("."));
-    for dir in std::env::split_paths(search) {
-        let dir = if dir.is_absolute() {
-            dir
-        } else {
-            cwd.join(dir)
-        };
-        if dir.join(SHIM_DIR_MARKER).exists() {
-            continue;
-        }
-        let candidate = dir.join(name);
-        if !is_executable(&candidate) || is_dbguard(&candidate, me) {
-            continue;
-        }
-        return Ok(candidate);
-    }
-    Err(Error::ClientToolNotFound {
-        name: name.into(),
-        var,
-    })
+    realtool::find_client(name, ctx).map(|found| found.path)
 }
 
 fn is_executable(path: &Path) -> bool {
     fs::metadata(path).is_ok_and(|m| m.is_file()) && access(path, AccessFlags::X_OK).is_ok()
 }
 
-/// This binary under another name, or a link to some dbguard install.
-fn is_dbguard(path: &Path, me: Option<(u64, u64)>) -> bool {
-    let same_file = match (me, fs::metadata(path)) {
-        (Some(me), Ok(meta)) => me == (meta.dev(), meta.ino()),
-        _ => false,
-    };
-    same_file || fs::canonicalize(path).is_ok_and(|t| t.file_name() == Some(OsStr::new("dbguard")))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::realtool::SHIM_DIR_MARKER;
     use std::os::unix::fs::PermissionsExt;
 
     #[test]

@@ -2,10 +2,8 @@
 //! upgrades applies, the destructive operations it holds. Built from
 //! alembic's offline render (each finding attributed to the revision whose
 //! `-- Running upgrade` marker precedes it) or, when the render cannot
-//! run, from a static scan of each revision's `upgrade()`. The reporters
-//! are pure functions over `io::Write`, like `sql::report`'s.
-
-use std::io::{self, Write};
+//! run, from a static scan of each revision's `upgrade()`. It is written
+//! by the reporters in `crate::report`, like every other report.
 
 use serde::Serialize;
 
@@ -155,154 +153,6 @@ pub fn static_path<'a>(
     dir.upgrade_path(from, to)
 }
 
-fn step_name(r: &RevisionCheck) -> String {
-    let from = if r.down_revision.is_empty() {
-        "base"
-    } else {
-        &r.down_revision
-    };
-    let message = r
-        .message
-        .as_deref()
-        .map(|m| format!(" ({m})"))
-        .unwrap_or_default();
-    format!("{from} -> {}{message}", r.revision)
-}
-
-/// For people:
-///
-/// ```text
-/// 0003 -> 0004 (drop users.nickname)  migrations/versions/0004_drop_nickname.py
-///   drop_column users.nickname
-///       ALTER TABLE users DROP COLUMN nickname
-/// ```
-pub fn text(check: &MigrationCheck, out: &mut impl Write) -> io::Result<()> {
-    if let Some(note) = &check.note {
-        writeln!(out, "note: {note}")?;
-    }
-    if check.revisions.is_empty() {
-        return writeln!(out, "no revisions to apply in {}", check.range);
-    }
-    for r in &check.revisions {
-        let path = r
-            .path
-            .as_deref()
-            .map(|p| format!("  {p}"))
-            .unwrap_or_default();
-        if r.findings.is_empty() {
-            writeln!(out, "{}: nothing destructive{path}", step_name(r))?;
-            continue;
-        }
-        writeln!(out, "{}{path}", step_name(r))?;
-        for f in &r.findings {
-            let mut head = format!("  {}", f.kind);
-            if check.method == Method::Static {
-                head = format!("  line {}: {}", f.line, f.kind);
-            }
-            if !f.objects.is_empty() {
-                head.push(' ');
-                head.push_str(&f.objects.join(", "));
-            }
-            if f.cascade {
-                head.push_str(" (CASCADE)");
-            }
-            writeln!(out, "{head}\n      {}", f.statement)?;
-        }
-    }
-    let hit = check
-        .revisions
-        .iter()
-        .filter(|r| !r.findings.is_empty())
-        .count();
-    let n = check.revisions.len();
-    let ops = check.destructive_count();
-    if hit == 0 {
-        writeln!(
-            out,
-            "{n} revision{} in {}, nothing destructive",
-            plural(n),
-            check.range
-        )
-    } else {
-        writeln!(
-            out,
-            "{n} revision{} in {}, {hit} with destructive operations ({ops} operation{}); review them and back up before applying",
-            plural(n),
-            check.range,
-            plural(ops)
-        )
-    }
-}
-
-fn plural(n: usize) -> &'static str {
-    if n == 1 { "" } else { "s" }
-}
-
-/// One JSON object: `range`, `method`, `note`, `destructive` (count) and
-/// `revisions`, each with `revision`, `down_revision`, `message`, `path`
-/// and `findings` (as `dbguard scan` writes them).
-pub fn json(check: &MigrationCheck, out: &mut impl Write) -> io::Result<()> {
-    #[derive(Serialize)]
-    struct Doc<'a> {
-        #[serde(flatten)]
-        check: &'a MigrationCheck,
-        destructive: usize,
-    }
-    serde_json::to_writer_pretty(
-        &mut *out,
-        &Doc {
-            check,
-            destructive: check.destructive_count(),
-        },
-    )
-    .map_err(io::Error::other)?;
-    writeln!(out)
-}
-
-/// GitHub Actions annotations: one `::error` per operation, on the
-/// revision's file (and line, for a static scan).
-pub fn github(check: &MigrationCheck, out: &mut impl Write) -> io::Result<()> {
-    if let Some(note) = &check.note {
-        writeln!(out, "::notice title=dbguard::{}", escape_data(note))?;
-    }
-    for r in &check.revisions {
-        for f in &r.findings {
-            let mut props = Vec::new();
-            if let Some(p) = &r.path {
-                props.push(format!("file={}", escape_property(p)));
-                if check.method == Method::Static {
-                    props.push(format!("line={}", f.line));
-                }
-            }
-            props.push(format!(
-                "title={}",
-                escape_property(&format!("dbguard {} in revision {}", f.kind, r.revision))
-            ));
-            let mut message = format!("{}: {}", f.kind.explanation(), f.statement);
-            if !f.objects.is_empty() {
-                message.push_str(&format!(" (objects: {})", f.objects.join(", ")));
-            }
-            writeln!(
-                out,
-                "::error {}::{}",
-                props.join(","),
-                escape_data(&message)
-            )?;
-        }
-    }
-    Ok(())
-}
-
-fn escape_data(s: &str) -> String {
-    s.replace('%', "%25")
-        .replace('\r', "%0D")
-        .replace('\n', "%0A")
-}
-
-fn escape_property(s: &str) -> String {
-    escape_data(s).replace(':', "%3A").replace(',', "%2C")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -348,15 +198,6 @@ INFO  [alembic.runtime.migration] Running upgrade 0002 -> 0004, drop users.nickn
         })
     }
 
-    fn render(
-        f: fn(&MigrationCheck, &mut Vec<u8>) -> io::Result<()>,
-        c: &MigrationCheck,
-    ) -> String {
-        let mut out = Vec::new();
-        f(c, &mut out).expect("writing to a Vec cannot fail");
-        String::from_utf8(out).expect("utf-8")
-    }
-
     #[test]
     fn findings_belong_to_the_revision_whose_marker_precedes_them() {
         let c = sample();
@@ -371,51 +212,5 @@ INFO  [alembic.runtime.migration] Running upgrade 0002 -> 0004, drop users.nickn
         );
         assert_eq!(c.destructive_count(), 2);
         assert!(c.is_destructive());
-    }
-
-    #[test]
-    fn text_report() {
-        insta::assert_snapshot!(render(text, &sample()));
-    }
-
-    #[test]
-    fn json_report() {
-        insta::assert_snapshot!(render(json, &sample()));
-    }
-
-    #[test]
-    fn github_report() {
-        insta::assert_snapshot!(render(github, &sample()));
-    }
-
-    #[test]
-    fn nothing_to_apply() {
-        let c = MigrationCheck::from_render("0004:heads", "BEGIN;\n\nCOMMIT;\n", "", |_| None);
-        assert!(!c.is_destructive());
-        assert_eq!(render(text, &c), "no revisions to apply in 0004:heads\n");
-    }
-
-    #[test]
-    fn static_reports_carry_the_note_and_file_lines() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let path = dir.path().join("0005_x.py");
-        std::fs::write(
-            &path,
-            "\"\"\"drop things\"\"\"\nrevision = '0005'\ndown_revision = '0004'\n\ndef upgrade():\n    op.drop_table('t')\n",
-        )
-        .expect("write");
-        let script = crate::alembic::script_dir::parse_script(
-            &std::fs::read_to_string(&path).expect("read"),
-            &path,
-        )
-        .expect("a revision");
-        let c = MigrationCheck::from_static(
-            "0004:head",
-            &[&script],
-            "the offline render failed: boom; scanned the revision files instead".into(),
-            |_| "versions/0005_x.py".into(),
-        );
-        insta::assert_snapshot!(render(text, &c));
-        insta::assert_snapshot!(render(github, &c));
     }
 }

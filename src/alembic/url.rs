@@ -19,7 +19,7 @@ use crate::config::Config;
 use crate::target::{ConnectionArgs, Target, redact, sqlalchemy_to_libpq};
 
 /// The explicit override, read before anything else.
-pub const DATABASE_URL_ENV: &str = "DBGUARD_DATABASE_URL";
+pub use crate::env::DATABASE_URL as DATABASE_URL_ENV;
 
 /// Where the URL was found, for messages and the audit log.
 #[derive(Debug, Clone, PartialEq, Eq)]

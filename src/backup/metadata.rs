@@ -10,7 +10,7 @@ use std::time::Duration;
 use chrono::{DateTime, FixedOffset, Local};
 use serde::{Deserialize, Serialize};
 
-use super::dump::Dumped;
+use super::engine::Taken as Dumped;
 use super::{Format, Scope};
 use crate::Error;
 use crate::pgtools::DatabaseFacts;
@@ -27,6 +27,10 @@ pub struct Metadata {
     pub sha256: String,
     pub size_bytes: u64,
     pub format: Format,
+    /// The engine that took the backup (`pg_dump`); sidecars written
+    /// before engines had names were all pg_dump's.
+    #[serde(default = "pg_dump_engine")]
+    pub engine: String,
     pub database: String,
     pub host: String,
     pub port: u16,
@@ -50,6 +54,10 @@ pub struct Metadata {
     /// Directory format: every file with its size and checksum.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub files: Vec<FileEntry>,
+}
+
+fn pg_dump_engine() -> String {
+    super::engine::PgDump::NAME.to_owned()
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -118,13 +126,15 @@ impl Metadata {
             id: dumped.id.clone(),
             file: dumped
                 .path
-                .file_name()
+                .as_deref()
+                .and_then(|p| p.file_name())
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default(),
             created_at: started_at.fixed_offset(),
             sha256: dumped.sha256.clone(),
             size_bytes: dumped.size_bytes,
             format: dumped.format,
+            engine: dumped.engine.to_owned(),
             database: target.dbname.clone(),
             host: target.host.clone(),
             port: target.port,
@@ -149,19 +159,39 @@ impl Metadata {
     }
 
     /// Writes the sidecar durably (temp, fsync, rename, fsync of the directory).
-    pub fn write_beside(&self, data_path: &Path) -> Result<PathBuf, Error> {
-        let path = Metadata::path_for(data_path);
+    /// The sidecar's bytes: pretty JSON and a final newline.
+    pub fn to_json(&self) -> Result<Vec<u8>, Error> {
         let mut json = serde_json::to_vec_pretty(self)
             .map_err(|e| Error::BackupFailed(format!("cannot encode metadata: {e}")))?;
         json.push(b'\n');
-        super::durable::write_new(&path, &json).map_err(|e| {
-            Error::BackupFailed(format!("cannot write metadata {}: {e}", path.display()))
-        })?;
-        Ok(path)
+        Ok(json)
     }
 
     pub fn read(path: &Path) -> Result<Metadata, String> {
         let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
         serde_json::from_slice(&bytes).map_err(|e| format!("not valid metadata: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A sidecar as dbguard wrote them before engines had names.
+    const OLD_SIDECAR: &str = r#"{
+        "id": "backup_app_20260101_000000", "file": "backup_app_20260101_000000.sql",
+        "created_at": "2026-01-01T00:00:00+00:00", "sha256": "aa", "size_bytes": 2,
+        "format": "plain", "database": "app", "host": "localhost", "port": 5432,
+        "user": "me", "server_version": "16.4", "pg_dump_version": "pg_dump 16.4",
+        "tables": [], "alembic_revision": null, "scope": "database",
+        "reason": "test", "tool_version": "0.1.0"
+    }"#;
+
+    #[test]
+    fn a_sidecar_without_an_engine_was_taken_by_pg_dump_and_says_so_when_rewritten() {
+        let meta: Metadata = serde_json::from_str(OLD_SIDECAR).unwrap();
+        assert_eq!(meta.engine, "pg_dump");
+        let json: serde_json::Value = serde_json::from_slice(&meta.to_json().unwrap()).unwrap();
+        assert_eq!(json["engine"], "pg_dump");
     }
 }

@@ -1,6 +1,10 @@
-//! The backup store: taking backups (pg_dump with streamed SHA-256 and a
-//! completeness proof), their metadata, listing, verification, retention
-//! and the prune lock.
+//! The backup store: taking backups, their metadata, listing,
+//! verification, retention and the prune lock.
+//!
+//! Seams: an [`engine::Engine`] takes a backup (`engine/pg_dump.rs`, with
+//! streamed SHA-256 and a completeness proof); a [`dest::Destination`] keeps
+//! it (`dest/local.rs`, the backup directory, where every backup is written
+//! first); `sink` is the one integrity sequence both go through.
 //!
 //! Entry points for the rest of dbguard:
 //! - [`take_for`]: everything a guard needs in one call — configuration,
@@ -10,12 +14,14 @@
 //!   (`dbguard backup`, `dbguard restore`'s safety backup).
 
 pub mod catalog;
-pub mod dump;
+pub mod dest;
 pub mod durable;
+pub mod engine;
 pub mod lock;
 pub mod metadata;
 pub mod partial;
 pub mod retention;
+pub mod sink;
 pub mod store;
 
 use std::io::IsTerminal;
@@ -28,55 +34,12 @@ use crate::config::Config;
 use crate::pgtools::{DatabaseFacts, PgTools};
 use crate::target::Target;
 use crate::{Context, Error};
+use dest::local::Local;
+use engine::{Engine, PgDump};
 
+pub use crate::dump_format::Format;
 pub use metadata::Metadata;
 pub use store::{BackupId, Store};
-
-/// pg_dump's output formats dbguard offers.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, clap::ValueEnum,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Format {
-    /// SQL text with DROP ... IF EXISTS first; restorable with psql.
-    #[default]
-    Plain,
-    /// pg_dump's compressed archive; restorable with pg_restore.
-    Custom,
-    /// One file per table in a directory; allows parallel dumps (-j).
-    Directory,
-}
-
-impl Format {
-    pub const ALL: [Format; 3] = [Format::Plain, Format::Custom, Format::Directory];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Format::Plain => "plain",
-            Format::Custom => "custom",
-            Format::Directory => "directory",
-        }
-    }
-
-    /// The extension of the backup's data file (a directory for `directory`).
-    pub fn extension(self) -> &'static str {
-        match self {
-            Format::Plain => "sql",
-            Format::Custom => "dump",
-            Format::Directory => "dir",
-        }
-    }
-
-    pub fn from_extension(ext: &str) -> Option<Format> {
-        Format::ALL.into_iter().find(|f| f.extension() == ext)
-    }
-}
-
-impl std::fmt::Display for Format {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
 
 /// What a backup covers. Stored as `"database"` or a list of table names.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -206,6 +169,7 @@ pub fn take(
                 .into(),
         ));
     }
+    let started_at = chrono::Local::now();
     let (dir, naming) = match &request.output {
         Some(path) => {
             let file_name = path.file_name().and_then(|n| n.to_str()).ok_or_else(|| {
@@ -213,61 +177,64 @@ pub fn take(
             })?;
             let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
             let dir = parent.map_or_else(|| PathBuf::from("."), PathBuf::from);
-            (dir, dump::Naming::Exact(file_name.to_owned()))
+            (dir, sink::Naming::Exact(file_name.to_owned()))
         }
-        None => (config.backup_dir()?, dump::Naming::Store),
+        None => (
+            config.backup_dir()?,
+            sink::Naming::Store {
+                database: pre.target.dbname.clone(),
+                started_at,
+            },
+        ),
     };
-    let started_at = chrono::Local::now();
     let clock = Instant::now();
     let progress = std::io::stderr().is_terminal();
     let store = Store::new(&dir);
     store.prepare(request.output.is_none())?;
+    let local = Local::new(&dir);
+    let engine = PgDump::new(tools);
 
-    // `pg_dump --version` for the metadata runs beside the dump rather than
-    // after it: one process start less on the guard's path.
-    let (dumped, pg_dump_version) = std::thread::scope(|threads| {
-        let version = threads.spawn(|| tools.pg_dump_version().unwrap_or_default());
-        let dumped = dump::run(&dump::Job {
-            tools,
-            target: &pre.target,
-            format,
-            jobs: request.jobs,
-            tables: request.scope.table_list(),
-            size_hint: pre.facts.size_bytes,
-            progress,
-            dir: &dir,
-            naming: &naming,
-            database: &pre.target.dbname,
-            started_at,
-        });
-        (dumped, version.join().unwrap_or_default())
+    // The engine's version for the metadata runs beside the backup rather
+    // than after it: one process start less on the guard's path.
+    let (taken, engine_version) = std::thread::scope(|threads| {
+        let version = threads.spawn(|| engine.version());
+        let taken = engine.take(
+            &engine::Job {
+                target: &pre.target,
+                format,
+                jobs: request.jobs,
+                tables: request.scope.table_list(),
+                size_hint: pre.facts.size_bytes,
+                progress,
+                naming: &naming,
+                started_at,
+            },
+            &local,
+        );
+        (taken, version.join().unwrap_or_default())
     });
-    let mut dumped = dumped?;
+    let mut taken = taken?;
 
     let metadata = Metadata::build(
-        &dumped,
+        &taken,
         &pre.target,
         &pre.facts,
-        pg_dump_version,
+        engine_version,
         &request.scope,
         &request.reason,
         started_at,
         clock.elapsed(),
     );
-    let metadata_path = match metadata.write_beside(&dumped.path) {
-        Ok(path) => path,
-        Err(err) => {
-            // Invariant 4: without metadata the data file must not keep its final name.
-            dump::remove_data(&dumped.path);
-            return Err(err);
-        }
-    };
+    // Invariant 4: the sidecar comes last, and without it the data file
+    // must not keep its final name.
+    let metadata_path = dir.join(format!("{}.json", taken.id));
+    sink::write_sidecar(&metadata_path, &metadata.to_json()?, taken.path.as_deref())?;
     let _ = store.record_verification(
         &metadata.id,
         store::VerifyOutcome::ok_at_creation(&metadata),
     );
     // Sidecar written: the backup is complete and its id no longer needs holding.
-    drop(dumped.reservation.take());
+    drop(taken.reservation.take());
 
     let pruned = (request.prune && request.output.is_none()).then(|| {
         let outcome = retention::prune_after_backup(&store, config.retention(), &metadata.id)
@@ -279,7 +246,8 @@ pub fn take(
         Ok(outcome)
     });
     Ok(Created {
-        data_path: dumped.path,
+        // A restore point has no data file: the sidecar is its local record.
+        data_path: taken.path.unwrap_or_else(|| metadata_path.clone()),
         metadata_path,
         metadata,
         pruned,

@@ -810,7 +810,7 @@ mod tests {
                     .map(|(id, _)| id.clone()),
             );
             let local = |t: &DateTime<Utc>| tz.from_utc_datetime(&t.naive_utc()).naive_local();
-            let keys: [(u32, PeriodKey); 4] = [
+            let keys: [(u32, PeriodKey<'_>); 4] = [
                 (p.keep_daily, Box::new(|t| local(t).date().to_string())),
                 (
                     p.keep_weekly,

@@ -22,9 +22,9 @@ use std::time::Instant;
 use chrono::{DateTime, FixedOffset, Local, NaiveDateTime, TimeZone};
 use serde::{Deserialize, Serialize};
 
-use super::dump::{hash_directory, hash_reader};
 use super::metadata::Metadata;
 use super::partial::{self, Reservation};
+use super::sink::{hash_directory, hash_reader};
 use super::{Format, durable};
 use crate::Error;
 

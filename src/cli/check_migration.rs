@@ -11,7 +11,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::alembic::args::AlembicArgs;
-use crate::alembic::check::{self, MigrationCheck};
+use crate::alembic::check::MigrationCheck;
 use crate::alembic::project::project_scripts;
 use crate::alembic::render::{Direction, render_range, render_sql};
 use crate::alembic::url::resolve_target;
@@ -19,6 +19,7 @@ use crate::alembic::version_table::current_revisions;
 use crate::config::Config;
 use crate::error::exit;
 use crate::pgtools::PgTools;
+use crate::report::{self, Report};
 use crate::shim::{RealTool, Tool};
 use crate::sql::Format;
 use crate::{Context, Error};
@@ -71,13 +72,9 @@ impl AlembicOptions {
 pub fn run(args: Args, ctx: &Context) -> Result<u8, Error> {
     let check = analyse(&args, ctx)?;
     let mut out = std::io::stdout().lock();
-    match args.format {
-        Format::Text => check::text(&check, &mut out),
-        Format::Json => check::json(&check, &mut out),
-        Format::Github => check::github(&check, &mut out),
-    }
-    .and_then(|()| out.flush())
-    .map_err(|e| Error::io("cannot write the report", e))?;
+    report::write(args.format, &Report::Migration(&check), &mut out, false)
+        .and_then(|()| out.flush())
+        .map_err(|e| Error::io("cannot write the report", e))?;
     Ok(if check.is_destructive() {
         exit::FOUND
     } else {

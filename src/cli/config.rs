@@ -63,7 +63,7 @@ pub fn write(
 
     let origin = match &config.source {
         None => "none; built-in defaults".to_owned(),
-        Some(p) if ctx.var("DBGUARD_CONFIG").is_some_and(|v| !v.is_empty()) => {
+        Some(p) if ctx.var(crate::env::CONFIG).is_some_and(|v| !v.is_empty()) => {
             format!("{} (named by DBGUARD_CONFIG)", p.display())
         }
         Some(p) if p.file_name().is_some_and(|n| n == PROJECT_FILE) => {

@@ -7,7 +7,8 @@ use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 use crate::error::exit;
-use crate::sql::{Format, Scanner, report};
+use crate::report::{self, Report};
+use crate::sql::{Format, Scanner};
 use crate::{Context, Error};
 
 #[derive(Debug, clap::Args)]
@@ -62,7 +63,7 @@ pub fn run(args: Args, ctx: &Context) -> Result<u8, Error> {
         && ctx.var("NO_COLOR").is_none_or(|v| v.is_empty())
         && ctx.var("TERM").is_none_or(|v| v != "dumb");
     let mut out = stdout.lock();
-    report::write(args.format, &report, &mut out, color)
+    report::write(args.format, &Report::Scan(&report), &mut out, color)
         .and_then(|()| out.flush())
         .map_err(|e| Error::io("cannot write the report", e))?;
 

@@ -13,7 +13,7 @@ use crate::Context;
 use crate::shim::resolve::SHIM_DIR_MARKER;
 
 /// Names the shim directory explicitly, for installs outside the default.
-pub const SHIM_DIR_ENV: &str = "DBGUARD_SHIM_DIR";
+pub use crate::env::SHIM_DIR as SHIM_DIR_ENV;
 
 /// How the shim directory was found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

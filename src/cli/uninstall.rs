@@ -164,7 +164,7 @@ impl Report<'_> {
 
 /// Carries out the removal, in install.sh's order: rc blocks, links,
 /// library, manual pages, binary, marker, manifest, directories.
-fn remove(m: &Manifest, manifest_path: &Path, r: &mut Report) -> io::Result<()> {
+fn remove(m: &Manifest, manifest_path: &Path, r: &mut Report<'_>) -> io::Result<()> {
     for rc in &m.rcs {
         let Ok(text) = fs::read_to_string(rc) else {
             continue;
@@ -236,7 +236,7 @@ fn remove(m: &Manifest, manifest_path: &Path, r: &mut Report) -> io::Result<()> 
 
 /// Removes `path` if it is a regular file whose contents still have the
 /// checksum recorded at install time.
-fn remove_if_unchanged(r: &mut Report, path: &Path, sha: Option<&str>) -> io::Result<()> {
+fn remove_if_unchanged(r: &mut Report<'_>, path: &Path, sha: Option<&str>) -> io::Result<()> {
     let Ok(meta) = fs::symlink_metadata(path) else {
         return Ok(());
     };

@@ -12,7 +12,7 @@
 use crate::shim::Tool;
 use crate::{Context, Error};
 
-pub const CHAIN_ENV: &str = "DBGUARD_SHIM_CHAIN";
+pub use crate::env::SHIM_CHAIN as CHAIN_ENV;
 
 /// Hops through shims allowed within one process before we call it a loop.
 pub const MAX_DEPTH: u32 = 4;

@@ -26,12 +26,7 @@ use crate::sql::{ScanReport, Scanner};
 use crate::target::Target;
 use crate::{Context, Error};
 
-/// Names the preload library explicitly (for the shim and `doctor`).
-pub const PRELOAD_ENV: &str = "DBGUARD_PRELOAD";
-/// Set by the shim for the library: a 0600 file listing the statements the
-/// script pre-flight already confirmed (one key per line), not to be asked
-/// about again. Removed from the environment before psql's `main` runs.
-pub const CONFIRMED_ENV: &str = "DBGUARD_LIVE_CONFIRMED";
+pub use crate::env::{LIVE_CONFIRMED as CONFIRMED_ENV, PRELOAD as PRELOAD_ENV};
 /// File name of the preload library.
 pub const PRELOAD_FILE: &str = "libdbguard_preload.so";
 /// How long a backup taken from inside a session waits for a table lock.

@@ -20,7 +20,6 @@ pub mod guard;
 pub mod launch;
 pub mod live;
 pub mod protect;
-pub mod resolve;
 pub mod spawn;
 pub mod statements;
 pub mod stdin;
@@ -37,72 +36,15 @@ pub use tools::pg_restore::args as pg_restore;
 pub use tools::psql as psql_guard;
 pub use tools::psql::args as psql;
 
-use std::ffi::OsStr;
-use std::fmt;
-
 use crate::audit::BYPASS_ENV;
 use crate::error::Refusal;
 use crate::{Context, Error};
 use launch::{Launch, Then};
-pub use resolve::RealTool;
-
-/// A PostgreSQL tool the binary can stand in for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Tool {
-    Psql,
-    Alembic,
-    Dropdb,
-    PgRestore,
-}
-
-impl Tool {
-    pub const ALL: [Tool; 4] = [Tool::Psql, Tool::Alembic, Tool::Dropdb, Tool::PgRestore];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Tool::Psql => "psql",
-            Tool::Alembic => "alembic",
-            Tool::Dropdb => "dropdb",
-            Tool::PgRestore => "pg_restore",
-        }
-    }
-
-    pub fn names() -> Vec<&'static str> {
-        Tool::ALL.iter().map(|t| t.name()).collect()
-    }
-
-    /// Every tool's name in a sentence: `psql, alembic, dropdb and pg_restore`.
-    pub fn names_in_words() -> String {
-        let names = Tool::names();
-        match names.split_last() {
-            Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
-            _ => names.join(""),
-        }
-    }
-
-    pub fn from_name(name: &OsStr) -> Option<Tool> {
-        Tool::ALL.into_iter().find(|t| name == t.name())
-    }
-
-    /// The variable that names the real tool explicitly, e.g. `DBGUARD_REAL_PSQL`.
-    pub fn override_var(self) -> String {
-        format!("DBGUARD_REAL_{}", self.name().to_ascii_uppercase())
-    }
-
-    /// The Debian package that provides the real tool, for error hints.
-    pub fn package(self) -> &'static str {
-        match self {
-            Tool::Psql | Tool::Dropdb | Tool::PgRestore => "postgresql-client",
-            Tool::Alembic => "alembic",
-        }
-    }
-}
-
-impl fmt::Display for Tool {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
+// The PATH walk and the tool list moved below the shims so the toolbox and
+// the error type can use them; the old paths keep working.
+pub use crate::realtool as resolve;
+pub use crate::realtool::RealTool;
+pub use crate::tool::Tool;
 
 /// One invocation of a shim, as every tool's guard sees it: bypass and
 /// recursion are already decided (neither applies) and the real tool found.

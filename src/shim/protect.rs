@@ -434,21 +434,14 @@ pub fn write_findings(
     locate: impl Fn(&Finding) -> String,
     out: &mut impl Write,
 ) {
-    for f in report.findings.iter().take(shown) {
-        let mut head = format!("  {}: {}", locate(f), f.kind);
-        if !f.objects.is_empty() {
-            head.push(' ');
-            head.push_str(&f.objects.join(", "));
-        }
-        if f.cascade {
-            head.push_str(" (CASCADE)");
-        }
-        let _ = writeln!(out, "{head}\n      {}", f.statement);
-    }
-    let hidden = report.destructive_count().saturating_sub(shown as u64);
-    if hidden > 0 {
-        let _ = writeln!(out, "  ... and {hidden} more destructive statements");
-    }
+    let summary = crate::report::GuardSummary {
+        report,
+        shown,
+        locate: &locate,
+    };
+    // A summary that cannot be shown must not stop the guard: the question
+    // and the refusal say the rest.
+    let _ = crate::report::text(&crate::report::Report::Guard(summary), out, false);
 }
 
 /// Appends to the audit log; a failure is a warning, not a refusal, since

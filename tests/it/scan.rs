@@ -7,7 +7,8 @@ use std::io::Read;
 use std::path::Path;
 
 use assert_cmd::Command;
-use dbguard::sql::{Format, Kind, ScanReport, Scanner, report, scan_str};
+use dbguard::report::{self, Report};
+use dbguard::sql::{Format, Kind, ScanReport, Scanner, scan_str};
 use predicates::prelude::PredicateBooleanExt;
 use proptest::prelude::*;
 
@@ -444,7 +445,8 @@ fn sample_report() -> ScanReport {
 
 fn render(format: Format, report: &ScanReport, color: bool) -> String {
     let mut out = Vec::new();
-    report::write(format, report, &mut out, color).expect("writing to a Vec cannot fail");
+    report::write(format, &Report::Scan(report), &mut out, color)
+        .expect("writing to a Vec cannot fail");
     String::from_utf8(out).expect("reports are UTF-8")
 }
 

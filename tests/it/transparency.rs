@@ -39,7 +39,7 @@ fn psql_invocations_are_byte_for_byte_the_real_ones() {
     );
     let failing = failing.to_str().unwrap();
 
-    let cases: &[Case] = &[
+    let cases: &[Case<'_>] = &[
         (&["-X", "-c", "select * from items order by id"], None, 0),
         (
             &["-X", "-c", "select nonexistent_column from items"],

@@ -1,12 +1,16 @@
-//! Finding the real tool behind a shim: the file the shell would have run
-//! had the shim directory not been first on PATH.
+//! Finding a real program: the file the shell would have run had the shim
+//! directory not been first on PATH. The one PATH walk of dbguard, used by
+//! the shims for the tool they become and by `pgtools` for the clients
+//! dbguard runs itself (psql, pg_dump, pg_restore), so both always agree
+//! on which program is real and fail the same way.
 //!
-//! Rules, in order: an explicit `DBGUARD_REAL_<TOOL>` wins; otherwise walk
-//! PATH as execvp does (an empty entry is the working directory, a relative
-//! one is taken from it) and take the first executable regular file that is
-//! not this binary (same device and inode, which also covers hard links and
-//! symlinks), is not a link to another dbguard, and does not lie in a
-//! directory marked as a shim directory.
+//! Rules, in order: an explicit `DBGUARD_REAL_<PROGRAM>` wins (it must be an
+//! executable file and not this binary); otherwise walk PATH as execvp does
+//! (an empty entry is the working directory, a relative one is taken from
+//! it) and take the first executable regular file that is not this binary
+//! (same device and inode, which also covers hard links and symlinks), is
+//! not a link to another dbguard, and does not lie in a directory marked as
+//! a shim directory.
 
 use std::ffi::OsStr;
 use std::fs;
@@ -15,7 +19,8 @@ use std::path::{Path, PathBuf};
 
 use nix::unistd::{AccessFlags, access};
 
-use crate::shim::Tool;
+use crate::env;
+use crate::tool::Tool;
 use crate::{Context, Error};
 
 /// A file inside every directory dbguard creates for its shims. Directories
@@ -75,49 +80,111 @@ impl RealTool {
         ctx: &Context,
         me: Option<FileId>,
     ) -> Result<RealTool, Error> {
-        let var = tool.override_var();
-        if let Some(path) = ctx.var(&var).filter(|v| !v.is_empty()) {
-            let path = absolutize(Path::new(path), ctx.cwd.as_deref());
-            return match executable(&path) {
-                Some(meta) if Some(FileId::of(&meta)) == me => Err(Error::Recursion {
-                    tool,
-                    depth: 1,
-                    var,
-                }),
-                Some(_) => Ok(RealTool {
-                    tool,
-                    path,
-                    source: Source::Override,
-                }),
-                None => Err(Error::BadOverride { tool, var, path }),
-            };
-        }
-
-        let search = ctx.var("PATH").unwrap_or_else(|| OsStr::new(DEFAULT_PATH));
-        for dir in std::env::split_paths(search) {
-            let dir = absolutize(&dir, ctx.cwd.as_deref());
-            if dir.join(SHIM_DIR_MARKER).exists() {
-                continue;
-            }
-            let candidate = dir.join(tool.name());
-            let Some(meta) = executable(&candidate) else {
-                continue;
-            };
-            if Some(FileId::of(&meta)) == me || links_to_dbguard(&candidate) {
-                continue;
-            }
-            return Ok(RealTool {
+        match find(tool.name(), ctx, me) {
+            Ok(found) => Ok(RealTool {
                 tool,
-                path: candidate,
-                source: Source::Path,
-            });
+                path: found.path,
+                source: found.source,
+            }),
+            Err(Missing::Ourselves { var, .. }) => Err(Error::Recursion {
+                tool,
+                depth: 1,
+                var,
+            }),
+            Err(Missing::NotOnPath { var }) => Err(Error::RealToolNotFound {
+                tool,
+                package: tool.package(),
+                var,
+            }),
+            Err(missing) => Err(missing.into_error(tool.name())),
         }
-        Err(Error::RealToolNotFound {
-            tool,
-            package: tool.package(),
-            var,
-        })
     }
+}
+
+/// A program the walk found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    pub path: PathBuf,
+    pub source: Source,
+}
+
+/// Why the walk found nothing usable. Each caller words "not found" for its
+/// own audience (a shim: exit 127; the toolbox: install the client); a bad
+/// override is the same error everywhere ([`Missing::into_error`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Missing {
+    /// `var` names something that is not an executable regular file.
+    NotExecutable { var: String, path: PathBuf },
+    /// `var` names this very binary: running it would only come back here.
+    Ourselves { var: String, path: PathBuf },
+    /// Nothing suitable on PATH; `var` is the override that would help.
+    NotOnPath { var: String },
+}
+
+impl Missing {
+    /// The error for `program`, as every caller reports it.
+    pub fn into_error(self, program: &str) -> Error {
+        match self {
+            Missing::NotExecutable { var, path } => Error::BadOverride {
+                program: program.to_owned(),
+                var,
+                path,
+                why: "is not an executable file",
+            },
+            Missing::Ourselves { var, path } => Error::BadOverride {
+                program: program.to_owned(),
+                var,
+                path,
+                why: "is dbguard itself, which would only come back here",
+            },
+            Missing::NotOnPath { var } => Error::ClientToolNotFound {
+                name: program.to_owned(),
+                var,
+            },
+        }
+    }
+}
+
+/// The one PATH walk: finds `program` (a file name such as `psql` or
+/// `pg_dump`) for `ctx`, skipping `me` and every dbguard.
+pub fn find(program: &str, ctx: &Context, me: Option<FileId>) -> Result<Found, Missing> {
+    let var = env::real_tool_var(program);
+    if let Some(path) = ctx.var(&var).filter(|v| !v.is_empty()) {
+        let path = absolutize(Path::new(path), ctx.cwd.as_deref());
+        return match executable(&path) {
+            Some(meta) if Some(FileId::of(&meta)) == me => Err(Missing::Ourselves { var, path }),
+            Some(_) => Ok(Found {
+                path,
+                source: Source::Override,
+            }),
+            None => Err(Missing::NotExecutable { var, path }),
+        };
+    }
+
+    let search = ctx.var("PATH").unwrap_or_else(|| OsStr::new(DEFAULT_PATH));
+    for dir in std::env::split_paths(search) {
+        let dir = absolutize(&dir, ctx.cwd.as_deref());
+        if dir.join(SHIM_DIR_MARKER).exists() {
+            continue;
+        }
+        let candidate = dir.join(program);
+        let Some(meta) = executable(&candidate) else {
+            continue;
+        };
+        if Some(FileId::of(&meta)) == me || links_to_dbguard(&candidate) {
+            continue;
+        }
+        return Ok(Found {
+            path: candidate,
+            source: Source::Path,
+        });
+    }
+    Err(Missing::NotOnPath { var })
+}
+
+/// A client program dbguard runs itself, found as the shims find theirs.
+pub fn find_client(program: &str, ctx: &Context) -> Result<Found, Error> {
+    find(program, ctx, FileId::current_exe()).map_err(|missing| missing.into_error(program))
 }
 
 /// An empty PATH entry means the working directory, as for execvp.
@@ -263,5 +330,42 @@ mod tests {
         let ctx = ctx_with_path("/nonexistent", &[("DBGUARD_REAL_PSQL", "/nope/psql")]);
         let err = RealTool::resolve_excluding(Tool::Psql, &ctx, None).unwrap_err();
         assert!(matches!(err, Error::BadOverride { .. }));
+    }
+
+    /// Regression: the shims' walk said exit 126 for a bad
+    /// `DBGUARD_REAL_PSQL`, the toolbox's own copy exit 2 for a bad
+    /// `DBGUARD_REAL_PG_DUMP`. One walk, one error, one status.
+    #[test]
+    fn a_bad_override_is_the_same_error_for_a_shimmed_tool_and_a_client() {
+        let ctx = ctx_with_path(
+            "/nonexistent",
+            &[
+                ("DBGUARD_REAL_PSQL", "/nope/psql"),
+                ("DBGUARD_REAL_PG_DUMP", "/nope/pg_dump"),
+            ],
+        );
+        let shim = RealTool::resolve_excluding(Tool::Psql, &ctx, None).unwrap_err();
+        let client = find_client("pg_dump", &ctx).unwrap_err();
+        for err in [&shim, &client] {
+            assert!(matches!(err, Error::BadOverride { .. }), "{err}");
+            assert_eq!(err.exit_code(), crate::error::exit::CANNOT_EXEC);
+        }
+        assert_eq!(
+            client.to_string(),
+            "DBGUARD_REAL_PG_DUMP=/nope/pg_dump is not an executable file; point it at the real pg_dump"
+        );
+    }
+
+    #[test]
+    fn a_client_override_naming_dbguard_itself_is_refused() {
+        let root = tempfile::tempdir().unwrap();
+        let me = tool_file(root.path(), "dbguard");
+        let var = me.display().to_string();
+        let ctx = ctx_with_path("/nonexistent", &[("DBGUARD_REAL_PG_DUMP", &var)]);
+        let me_id = FileId::of(&fs::metadata(&me).unwrap());
+        let missing = find("pg_dump", &ctx, Some(me_id)).unwrap_err();
+        assert!(matches!(missing, Missing::Ourselves { .. }), "{missing:?}");
+        let err = missing.into_error("pg_dump");
+        assert!(err.to_string().contains("is dbguard itself"), "{err}");
     }
 }
