@@ -62,13 +62,13 @@ pub fn guard(ctx: &Context, link: &Link) -> Result<Launch, Error> {
     if !scanned.report.is_safe() {
         protect(ctx, &args, &scanned.report)?;
     }
-    if let Some(mut file) = scanned.stdin {
+    if let Some(mut file) = scanned.stdin.take() {
         stdin::install_as_stdin(&mut file)
             .map_err(|e| refused_io("cannot hand the spooled stdin to psql", e))?;
     }
     let mut rewritten: Option<Vec<OsString>> = None;
     let mut taken = Vec::new();
-    for pipe in scanned.pipes {
+    for pipe in std::mem::take(&mut scanned.pipes) {
         // The same `/dev/fd/K` given twice: psql reads the script once and
         // then an empty pipe, so the second (empty) spool gets its own name.
         let own_number = inherited_fd_number(&pipe.path).filter(|k| !taken.contains(k));
@@ -89,13 +89,11 @@ pub fn guard(ctx: &Context, link: &Link) -> Result<Launch, Error> {
             }
         }
     }
-    let env = if scanned.interactive || scanned.report.builds_sql_at_run_time {
-        preload_env(ctx, &scanned.report, scanned.interactive)?
-    } else {
-        // Everything psql will send was seen and judged: no preload, so
-        // the start-up stays as short as psql's own.
-        Vec::new()
-    };
+    // Every run that may send SQL gets the library: psql is an
+    // interpreter, and what it really sends (psqlrc, `\if`-chosen
+    // variables, files it writes itself, the server's lexical settings, a
+    // failed COPY's data lines) is checked where it leaves psql.
+    let env = preload_env(ctx, &scanned)?;
     Ok(Launch {
         args: rewritten,
         env,
@@ -183,15 +181,18 @@ fn connection_args(args: &PsqlArgs) -> ConnectionArgs {
 
 /// The environment that loads the preload library into psql, with the
 /// statements already confirmed here, so they are not asked about twice.
-fn preload_env(
-    ctx: &Context,
-    report: &ScanReport,
-    interactive: bool,
-) -> Result<Vec<(OsString, OsString)>, Error> {
+fn preload_env(ctx: &Context, scanned: &Scanned) -> Result<Vec<(OsString, OsString)>, Error> {
+    let report = &scanned.report;
     let library = match live::preload_library(ctx) {
         Ok(path) => path,
+        // A script whose SQL was all seen before psql starts keeps psql's
+        // own output byte for byte: the missing library is `doctor`'s to
+        // report.
+        Err(_) if !scanned.interactive && !report.builds_sql_at_run_time => {
+            return Ok(Vec::new());
+        }
         Err(looked) => {
-            if interactive {
+            if scanned.interactive {
                 note!(
                     "dbguard: interactive psql sessions are not guarded: {} not found ({looked}); what you type here runs unprotected",
                     live::PRELOAD_FILE

@@ -49,6 +49,8 @@ pub struct Scanner {
     report: ScanReport,
     /// A `:name` with no value here: psql may know it at run time.
     unresolved: std::cell::Cell<bool>,
+    /// The server's `standard_conforming_strings` (on unless told).
+    standard_strings: bool,
 }
 
 impl Scanner {
@@ -61,7 +63,14 @@ impl Scanner {
             includes_followed: 0,
             report: ScanReport::default(),
             unresolved: std::cell::Cell::new(false),
+            standard_strings: true,
         }
+    }
+
+    /// Lexes `'...'` as a server with `standard_conforming_strings = off`
+    /// does when `on` is false: backslashes escape, as in `E'...'`.
+    pub fn set_standard_strings(&mut self, on: bool) {
+        self.standard_strings = on;
     }
 
     /// Sets a psql variable, as `-v NAME=VALUE` does.
@@ -201,7 +210,7 @@ impl Scanner {
             return;
         }
         self.stack.push(frame);
-        let mut lexer = Lexer::new();
+        let mut lexer = Lexer::with_standard_strings(self.standard_strings);
         feed(self, &mut lexer);
         if let Some(open) = lexer.finish(self) {
             self.push_problem(
