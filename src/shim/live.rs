@@ -262,7 +262,9 @@ impl LiveGuard {
             return false;
         }
         let own = |f: &crate::sql::Finding| {
-            matches!(f.kind, Kind::DropTable | Kind::Truncate) && !f.cascade && !f.objects.is_empty()
+            matches!(f.kind, Kind::DropTable | Kind::Truncate)
+                && !f.cascade
+                && !f.objects.is_empty()
         };
         if !report.findings.iter().all(own) {
             return false;
@@ -599,15 +601,15 @@ fn unsafe_encoding_char_len(encoding: &str) -> Option<fn(&[u8]) -> usize> {
         b.first().is_some_and(|b| *b >= 0x80)
     }
     let f: fn(&[u8]) -> usize = match name.as_str() {
-        "SJIS" | "SHIFTJIS" | "MSKANJI" | "WIN932" | "WINDOWS932" | "SHIFTJIS2004" => |s| {
-            match s.first() {
+        "SJIS" | "SHIFTJIS" | "MSKANJI" | "WIN932" | "WINDOWS932" | "SHIFTJIS2004" => {
+            |s| match s.first() {
                 Some(0xA1..=0xDF) => 1,
                 Some(b) if *b >= 0x80 => 2,
                 _ => 1,
             }
-        },
-        "BIG5" | "WIN950" | "WINDOWS950" | "GBK" | "WIN936" | "WINDOWS936" | "UHC"
-        | "WIN949" | "WINDOWS949" => |s| if high(s) { 2 } else { 1 },
+        }
+        "BIG5" | "WIN950" | "WINDOWS950" | "GBK" | "WIN936" | "WINDOWS936" | "UHC" | "WIN949"
+        | "WINDOWS949" => |s| if high(s) { 2 } else { 1 },
         "GB18030" => |s| {
             if !high(s) {
                 1
@@ -681,10 +683,7 @@ fn tables_created(sql: &[u8], standard_strings: bool) -> Vec<String> {
             self.other = true;
         }
     }
-    if !sql
-        .windows(6)
-        .any(|w| w.eq_ignore_ascii_case(b"create"))
-    {
+    if !sql.windows(6).any(|w| w.eq_ignore_ascii_case(b"create")) {
         return Vec::new();
     }
     let mut sink = Collect::default();
@@ -842,6 +841,99 @@ mod tests {
             g.check(&Fake(TxStatus::InError), b"drop table t;"),
             Verdict::Send
         );
+    }
+
+    /// An idle connection with the given server settings.
+    struct Settings(Vec<(&'static str, &'static str)>, TxStatus);
+
+    impl Connection for Settings {
+        fn settings(&self) -> Vec<(String, String)> {
+            Fake(self.1).settings()
+        }
+        fn transaction(&self) -> TxStatus {
+            self.1
+        }
+        fn explain(&self, _: &[String]) -> Vec<Option<String>> {
+            Vec::new()
+        }
+        fn parameter(&self, name: &str) -> Option<String> {
+            self.0
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v).to_owned())
+        }
+    }
+
+    #[test]
+    fn a_string_that_ends_a_failed_transaction_and_goes_on_is_checked() {
+        let g = guard(&[]);
+        let failed = Fake(TxStatus::InError);
+        for sql in [
+            "rollback; drop table t",
+            "rollback to savepoint s; truncate t",
+            "abort; delete from t where id > 0",
+        ] {
+            assert!(
+                matches!(g.check(&failed, sql.as_bytes()), Verdict::Replace(_)),
+                "{sql}"
+            );
+        }
+        // Alone, the statement fails on the server without our help.
+        assert_eq!(
+            g.check(&failed, b"delete from t where id > 0"),
+            Verdict::Send
+        );
+    }
+
+    #[test]
+    fn strings_are_read_with_the_connections_standard_conforming_strings() {
+        let g = guard(&[]);
+        let sql = br"select 'a\''; drop table t; --'";
+        let on = Settings(vec![("standard_conforming_strings", "on")], TxStatus::Idle);
+        let off = Settings(vec![("standard_conforming_strings", "off")], TxStatus::Idle);
+        assert_eq!(g.check(&on, sql), Verdict::Send, "one string, then another");
+        assert!(matches!(g.check(&off, sql), Verdict::Replace(_)));
+    }
+
+    #[test]
+    fn a_trailing_backslash_byte_of_a_multibyte_character_escapes_nothing() {
+        let g = guard(&[]);
+        for (encoding, sql) in [
+            ("SJIS", &b"select E'\x95\x5c'; drop table t; --'"[..]),
+            ("BIG5", &b"select E'\xa5\x5c'; drop table t; --'"[..]),
+            ("GBK", &b"select E'\x81\x5c'; drop table t; --'"[..]),
+            ("GB18030", &b"select E'\x81\x5c'; drop table t; --'"[..]),
+        ] {
+            let conn = Settings(vec![("client_encoding", encoding)], TxStatus::Idle);
+            assert!(
+                matches!(g.check(&conn, sql), Verdict::Replace(_)),
+                "{encoding}"
+            );
+        }
+        // In UTF8 (and EUC_JP, LATIN1, ...) 0x5C is always a backslash.
+        let utf8 = Settings(vec![("client_encoding", "UTF8")], TxStatus::Idle);
+        assert_eq!(
+            g.check(&utf8, b"select E'\xc3\\'; drop table t; --'"),
+            Verdict::Send
+        );
+    }
+
+    #[test]
+    fn the_tables_a_string_creates_are_read_from_plain_statements_only() {
+        let created = |sql: &str| tables_created(sql.as_bytes(), true);
+        assert_eq!(created("create table t (a int)"), ["t"]);
+        assert_eq!(
+            created(
+                "CREATE TEMP TABLE s.\"T\" (a int); insert into x values (1); create unlogged table u as select 1"
+            ),
+            ["s.T", "u"]
+        );
+        assert!(created("create table if not exists t (a int)").is_empty());
+        assert!(created("set search_path = x; create table t ()").is_empty());
+        assert!(created("create table t (); drop table t").is_empty());
+        assert!(created("create table \"a.b\" ()").is_empty());
+        assert!(created("create index on t (a)").is_empty());
+        assert!(created("select 'create table t ()'").is_empty());
     }
 
     #[test]

@@ -87,8 +87,15 @@ struct Run {
 
 impl Run {
     fn victim_rows(&self) -> Option<i64> {
-        let exists = self.db.sql("select to_regclass('public.victim') is not null");
-        (exists == "t").then(|| self.db.sql("select count(*) from victim").parse().expect("a count"))
+        let exists = self
+            .db
+            .sql("select to_regclass('public.victim') is not null");
+        (exists == "t").then(|| {
+            self.db
+                .sql("select count(*) from victim")
+                .parse()
+                .expect("a count")
+        })
     }
 
     /// The logged statements that destroy rows or the table `victim`.
@@ -365,8 +372,10 @@ fn differential_a_psqlrc_named_by_psqlrc() {
 fn differential_a_versioned_psqlrc_in_home() {
     differential(
         "diff_psqlrc_versioned",
-        Idiom::new(&["-c", "select 1"])
-            .file(&format!("~/.psqlrc-{}", psql_major()), "drop table victim;\n"),
+        Idiom::new(&["-c", "select 1"]).file(
+            &format!("~/.psqlrc-{}", psql_major()),
+            "drop table victim;\n",
+        ),
     );
 }
 
@@ -496,8 +505,8 @@ fn differential_on_a_terminal_the_live_question_decides() {
 fn differential_own_tables_and_keyed_fixes_run_unasked() {
     let rc = "create table scratch (a int);\ninsert into scratch values (1);\ndrop table scratch;\ntruncate victim_copy;\n";
     let idiom = Idiom::new(&["-c", "update victim set note = 'fixed' where id = 7"])
-    .file("rc", rc)
-    .env("PSQLRC", "rc");
+        .file("rc", rc)
+        .env("PSQLRC", "rc");
     let run = run("diff_own_tables", &idiom, Mode::Refuse);
     assert!(
         run.logged.iter().any(|s| destroys(s, "scratch")),
@@ -528,7 +537,8 @@ fn differential_own_tables_and_keyed_fixes_run_unasked() {
 /// dropping that table afterwards is still asked about.
 #[test]
 fn differential_create_if_not_exists_over_an_existing_table_exempts_nothing() {
-    let script = "create table if not exists victim (id int);\nselect 'drop table victim' \\gexec\n";
+    let script =
+        "create table if not exists victim (id int);\nselect 'drop table victim' \\gexec\n";
     differential(
         "diff_if_not_exists",
         Idiom::new(&["-f", "s.sql"]).file("s.sql", script),
@@ -555,6 +565,12 @@ fn the_log_reader_sees_destruction_and_only_destruction() {
     assert!(destroys("select 1; -- x\n  drop   table victim;", "victim"));
     assert!(destroys("update victim set a = 1", "victim"));
     assert!(!destroys("drop table victim_other", "victim"));
-    assert!(!destroys("DO $dbguard$ BEGIN RAISE EXCEPTION USING MESSAGE = E'drop table victim'; END $dbguard$", "victim"));
-    assert!(!destroys("EXPLAIN (FORMAT JSON) DELETE FROM victim WHERE id > 1", "victim"));
+    assert!(!destroys(
+        "DO $dbguard$ BEGIN RAISE EXCEPTION USING MESSAGE = E'drop table victim'; END $dbguard$",
+        "victim"
+    ));
+    assert!(!destroys(
+        "EXPLAIN (FORMAT JSON) DELETE FROM victim WHERE id > 1",
+        "victim"
+    ));
 }
