@@ -19,8 +19,9 @@ use sha2::{Digest, Sha256};
 
 use crate::config::Config;
 use crate::pgtools::{PgTools, quote_ident, quote_literal};
-use crate::sql::estimate::{Candidate, Threshold, add_bulk_findings};
+use crate::sql::estimate::{Candidate, MAX_CANDIDATES, Threshold, add_bulk_findings};
 use crate::sql::keyed::keyed_statement;
+pub use crate::sql::pinned::unique_keys_query;
 use crate::sql::pinned::{covers_a_key, pinned_columns};
 use crate::sql::{Kind, ScanReport, Scanner};
 use crate::target::Target;
@@ -409,6 +410,18 @@ impl LiveGuard {
             return Verdict::Send;
         }
         let mut report = scan_as(&self.ctx, sql, lexical.standard_strings);
+        if report.estimate_candidates.len() >= MAX_CANDIDATES {
+            // The scanner keeps so many; the rest of this one string could
+            // not be estimated, which must not pass for "not bulk".
+            report.push_problem(crate::sql::Problem {
+                severity: crate::sql::Severity::Error,
+                path: STATEMENT_LABEL.to_owned(),
+                line: None,
+                message: format!(
+                    "more than {MAX_CANDIDATES} DELETE or UPDATE statements in one string: not all of them can be estimated"
+                ),
+            });
+        }
         if state == TxStatus::InError {
             if report.statements <= 1 {
                 // The server refuses every statement but the end of the
@@ -432,7 +445,9 @@ impl LiveGuard {
                         .retain(|c| !self.at_most_one_row(conn, c));
                 }
                 if !report.estimate_candidates.is_empty() {
-                    add_bulk_findings(&mut report, &threshold, |sql| conn.explain(sql));
+                    // A single statement's key was ruled on above.
+                    let check_keys = report.statements > 1;
+                    add_bulk_findings(&mut report, &threshold, check_keys, |sql| conn.explain(sql));
                 }
             }
         }
@@ -493,36 +508,6 @@ impl LiveGuard {
         }
         true
     }
-}
-
-/// The catalog query giving the unique keys of `table` (as written, and
-/// resolved by the server on the session's search_path) as a JSON list of
-/// column lists, or no row when the table does not qualify. Only keys that
-/// hold for every row at every moment count: unique, valid, checked at once
-/// (not deferrable), on plain columns, without a predicate; and only plain
-/// tables without inheritance children (a DELETE or UPDATE without ONLY
-/// reaches the children, which the parent's index does not cover) and
-/// partitioned tables (whose unique keys hold across all partitions).
-pub fn unique_keys_query(table: &str) -> Option<String> {
-    if table.contains(['\\', '\0']) {
-        return None;
-    }
-    let name = table.replace('\'', "''");
-    Some(format!(
-        "SELECT coalesce(json_agg(k.cols) FILTER (WHERE k.cols IS NOT NULL), '[]')::text \
-         FROM pg_catalog.pg_class c \
-         LEFT JOIN LATERAL (\
-           SELECT (SELECT json_agg(a.attname::text ORDER BY a.attnum) \
-                   FROM pg_catalog.pg_attribute a \
-                   WHERE a.attrelid = i.indrelid \
-                     AND a.attnum = ANY ((i.indkey::int2[])[0:i.indnkeyatts - 1])) AS cols \
-           FROM pg_catalog.pg_index i \
-           WHERE i.indrelid = c.oid AND i.indisunique AND i.indisvalid AND i.indimmediate \
-             AND i.indpred IS NULL AND i.indexprs IS NULL) k ON true \
-         WHERE c.oid = pg_catalog.to_regclass('{name}') \
-           AND (c.relkind = 'p' OR (c.relkind = 'r' AND NOT c.relhassubclass)) \
-         GROUP BY c.oid"
-    ))
 }
 
 /// Scans one statement (or `\;`-joined statements) as psql sends it.

@@ -160,7 +160,7 @@ fn estimate_bulk(ctx: &Context, args: &PsqlArgs, report: &mut ScanReport) {
     let Ok(tools) = PgTools::resolve(ctx) else {
         return;
     };
-    crate::sql::estimate::add_bulk_findings(report, &threshold, |statements| {
+    crate::sql::estimate::add_bulk_findings(report, &threshold, true, |statements| {
         let plans: std::collections::HashMap<String, String> = tools
             .explain_all(&target, statements)
             .unwrap_or_default()

@@ -451,8 +451,7 @@ fn io_message(err: &io::Error) -> String {
 impl Scanner {
     /// Keeps a DELETE or UPDATE with a WHERE for the planner's estimate.
     fn note_estimate_candidate(&mut self, statement: &Statement<'_>) {
-        if statement.truncated || self.report.estimate_candidates.len() >= estimate::MAX_CANDIDATES
-        {
+        if self.report.estimate_candidates.len() >= estimate::MAX_CANDIDATES {
             return;
         }
         // Most statements are neither: skip tokenizing them.
@@ -468,8 +467,10 @@ impl Scanner {
                 kind,
                 table,
                 table_text,
-                statement: display_statement(statement.text, false),
+                statement: display_statement(statement.text, statement.truncated),
                 text: String::from_utf8_lossy(statement.text).into_owned(),
+                // Only the head of a long statement is kept: not estimable.
+                complete: !statement.truncated,
             });
         }
     }

@@ -118,7 +118,9 @@ fn fresh_db(hint: &str, settings: &[&str]) -> TestDb {
     db.sql(
         "create table victim (id int primary key, note text, created_at timestamptz default now() - interval '1 year');
          insert into victim (id) select g from generate_series(1, 100) g;
-         create table victim_copy as select * from victim where id <= 3;",
+         create table victim_copy as select * from victim where id <= 3;
+         create table single (id int primary key);
+         insert into single values (1);",
     );
     let mut all = vec!["log_statement = 'all'"];
     all.extend_from_slice(settings);
@@ -451,6 +453,21 @@ fn differential_a_maintenance_script_whose_delete_takes_every_row() {
 }
 
 #[test]
+fn differential_a_delete_of_every_row_of_a_never_analysed_table() {
+    // Without statistics the planner guesses a third of a made-up size;
+    // the table is small, so it is counted exactly: all 100 rows go.
+    let script = "delete from victim where created_at < now() - interval '30 days';\n";
+    let idiom = Idiom::new(&["-f", "s.sql"]).file("s.sql", script);
+    let refused = run("diff_unanalysed_kind", &idiom, Mode::Refuse);
+    assert!(
+        refused.out.stderr_str().contains("delete_bulk victim"),
+        "{}",
+        refused.context()
+    );
+    differential("diff_unanalysed", idiom);
+}
+
+#[test]
 fn differential_a_generated_drop_script() {
     let script = "select format('drop table %I;', tablename) from pg_tables\n where schemaname = 'public' and tablename like 'vict%' \\gexec\n";
     differential(
@@ -504,9 +521,16 @@ fn differential_on_a_terminal_the_live_question_decides() {
 #[test]
 fn differential_own_tables_and_keyed_fixes_run_unasked() {
     let rc = "create table scratch (a int);\ninsert into scratch values (1);\ndrop table scratch;\ntruncate victim_copy;\n";
-    let idiom = Idiom::new(&["-c", "update victim set note = 'fixed' where id = 7"])
-        .file("rc", rc)
-        .env("PSQLRC", "rc");
+    // The only row of `single`, by its key: one row is never bulk, though
+    // it is all of the table.
+    let idiom = Idiom::new(&[
+        "-c",
+        "update victim set note = 'fixed' where id = 7",
+        "-c",
+        "delete from single where id = 1",
+    ])
+    .file("rc", rc)
+    .env("PSQLRC", "rc");
     let run = run("diff_own_tables", &idiom, Mode::Refuse);
     assert!(
         run.logged.iter().any(|s| destroys(s, "scratch")),
@@ -527,6 +551,12 @@ fn differential_own_tables_and_keyed_fixes_run_unasked() {
     assert_eq!(
         run.db.sql("select note from victim where id = 7"),
         "fixed",
+        "{}",
+        run.context()
+    );
+    assert_eq!(
+        run.db.sql("select count(*) from single"),
+        "0",
         "{}",
         run.context()
     );
