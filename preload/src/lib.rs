@@ -14,7 +14,14 @@
 //! - No panic crosses the C boundary: every wrapper runs the guard under
 //!   `catch_unwind`, and a panic refuses a statement that looks
 //!   destructive rather than sending it unchecked.
-//! - Nothing else of libpq is touched: `\c`, cancel, `\copy` and `\watch`
+//! - Every entry point psql 13–17 sends SQL text through is wrapped:
+//!   `PQexec`, `PQsendQuery`, `PQexecParams`, `PQsendQueryParams` (`\bind`),
+//!   `PQprepare` (`\gdesc`) and `PQsendPrepare` (`\parse`); each string is
+//!   judged once, whatever the transaction state. libpq's own `PQexec`
+//!   calls `PQsendQuery` through its PLT: that nested call is passed on.
+//! - `PQgetResult` (and `PQexec`'s result) is only watched, for a string
+//!   that creates tables: the guard learns which tables this session really
+//!   created. Nothing else of libpq is touched: `\c`, cancel and COPY data
 //!   keep their own code paths.
 
 mod libpq;
