@@ -24,7 +24,7 @@ use serde::Deserialize;
 
 use super::finding::{Finding, Kind, ScanReport};
 use super::pinned::{covers_a_key, pinned_columns, unique_keys_query};
-use super::token::{qualified_name, tokens};
+use super::token::{Tok, qualified_name, tokens};
 
 /// Candidates a script's pre-flight keeps, so its memory and helper query
 /// stay small. The rest are not lost: psql sends each statement of a
@@ -114,6 +114,45 @@ impl Candidate {
     }
 }
 
+/// Words that may stand before `(` in a WHERE that is counted: keywords,
+/// and functions that neither write nor call anything else.
+const HARMLESS_BEFORE_BRACKET: [&str; 34] = [
+    "and",
+    "or",
+    "not",
+    "in",
+    "exists",
+    "any",
+    "some",
+    "all",
+    "where",
+    "select",
+    "from",
+    "values",
+    "array",
+    "row",
+    "interval",
+    "now",
+    "lower",
+    "upper",
+    "coalesce",
+    "nullif",
+    "greatest",
+    "least",
+    "length",
+    "abs",
+    "date_trunc",
+    "extract",
+    "date_part",
+    "age",
+    "trim",
+    "substring",
+    "to_timestamp",
+    "to_date",
+    "make_interval",
+    "count",
+];
+
 /// `SELECT count(*)` of the rows a DELETE or UPDATE with a WHERE would
 /// change: the same table, alias, joined tables (`USING`, `FROM`; a join
 /// counts each match, never fewer rows than change) and WHERE. `None` for
@@ -170,6 +209,19 @@ pub fn count_query(text: &str) -> Option<String> {
     }
     let where_at = where_at?;
     if word(where_at + 1, "current") && word(where_at + 2, "of") {
+        return None;
+    }
+    // The count runs the WHERE on every row before anyone has confirmed
+    // anything: only functions known to change nothing may be called.
+    let counted =
+        join.filter(|j| *j < where_at).unwrap_or(where_at)..returning.unwrap_or(toks.len());
+    let calls_unknown = toks[counted].windows(2).any(|pair| {
+        pair[1].is_punct(b'(')
+            && pair[0].kind == Tok::Word
+            && !HARMLESS_BEFORE_BRACKET.iter().any(|k| pair[0].is(k))
+            || pair[0].kind == Tok::QuotedIdent && pair[1].is_punct(b'(')
+    });
+    if calls_unknown {
         return None;
     }
     let offset = |j: usize| toks[j].offset;
@@ -470,7 +522,7 @@ mod tests {
                 "SELECT count(*) FROM ONLY s.t x, u WHERE x.id = u.id",
             ),
             (
-                "update t set a = (select 1 from v where true), b = 2 where c is null",
+                "update t set a = (select f(1) from v where true), b = 2 where c is null",
                 "SELECT count(*) FROM t  WHERE c is null",
             ),
             (
@@ -488,6 +540,9 @@ mod tests {
         for miss in [
             "delete from t",
             "delete from t where current of c",
+            "delete from t where audit_and_check(id)",
+            "update t set a = 1 where id = nextval('s')",
+            "delete from t where \"f\"(id)",
             "select 1 where true",
         ] {
             assert_eq!(count_query(miss), None, "{miss}");
