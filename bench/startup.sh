@@ -11,7 +11,8 @@
 # Each run is `psql -X -c 'select 1'` against a throwaway cluster, started
 # three ways in turn: the C exec shim; the dbguard shim (a `psql` symlink to
 # the binary, which loads the library into psql for every run that can send
-# SQL); the dbguard shim with DBGUARD_BYPASS=1 (pure exec, no library).
+# SQL); the dbguard shim with DBGUARD_BYPASS=1 (pure exec, no library);
+# the C exec shim with the library preloaded (the library's own share).
 # Prints the medians and p90 of each, and the ratios to the C shim (target:
 # shim + library within 1.05).
 #
@@ -41,6 +42,7 @@ if [ -z "$bin" ]; then
     (cd "$here" && cargo build --release --locked -p dbguard -p dbguard-preload >&2)
     bin=${CARGO_TARGET_DIR:-$here/target}/release
 fi
+bin=$(cd "$bin" && pwd)
 [ -x "$bin/dbguard" ] && [ -f "$bin/libdbguard_preload.so" ] ||
     { echo "no dbguard and libdbguard_preload.so in $bin" >&2; exit 1; }
 
@@ -70,12 +72,14 @@ sides = {
     "C exec shim": ([f"{work}/floor/psql"] + args, base),
     "dbguard shim + library": ([f"{work}/shims/psql"] + args, base),
     "dbguard shim, bypass": ([f"{work}/shims/psql"] + args, dict(base, DBGUARD_BYPASS="1")),
+    # The library's own share, without the shim in front.
+    "C exec shim + library": ([f"{work}/floor/psql"] + args, dict(base, LD_PRELOAD=base["DBGUARD_PRELOAD"])),
 }
 times = {name: [] for name in sides}
 for r in range(runs):
     names = list(sides)
     # Rotate the order, so drifting load hits every side alike.
-    names = names[r % 3:] + names[:r % 3]
+    names = names[r % len(names):] + names[:r % len(names)]
     for name in names:
         argv, env = sides[name]
         t = time.perf_counter()
