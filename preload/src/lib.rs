@@ -14,7 +14,14 @@
 //! - No panic crosses the C boundary: every wrapper runs the guard under
 //!   `catch_unwind`, and a panic refuses a statement that looks
 //!   destructive rather than sending it unchecked.
-//! - Nothing else of libpq is touched: `\c`, cancel, `\copy` and `\watch`
+//! - Every entry point psql 13–17 sends SQL text through is wrapped:
+//!   `PQexec`, `PQsendQuery`, `PQexecParams`, `PQsendQueryParams` (`\bind`),
+//!   `PQprepare` (`\gdesc`) and `PQsendPrepare` (`\parse`); each string is
+//!   judged once, whatever the transaction state. libpq's own `PQexec`
+//!   calls `PQsendQuery` through its PLT: that nested call is passed on.
+//! - `PQgetResult` (and `PQexec`'s result) is only watched, for a string
+//!   that creates tables: the guard learns which tables this session really
+//!   created. Nothing else of libpq is touched: `\c`, cancel and COPY data
 //!   keep their own code paths.
 
 mod libpq;
@@ -24,12 +31,15 @@ use std::ffi::{CStr, CString, OsStr, c_char, c_int};
 use std::os::unix::ffi::OsStrExt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, OnceLock};
 
 use dbguard::Context;
 use dbguard::shim::live::{self, CONFIRMED_ENV, LiveGuard, PRELOAD_FILE, Verdict};
 
-use crate::libpq::{LiveConn, Oid, PgConn, PgResult, libpq};
+use crate::libpq::{
+    BAD_RESPONSE, COMMAND_OK, FATAL_ERROR, LiveConn, Oid, PgConn, PgResult, TUPLES_OK, libpq,
+};
 
 /// Runs when the library is loaded, before psql's `main`.
 #[used]
@@ -103,6 +113,86 @@ fn guard() -> &'static LiveGuard {
 thread_local! {
     /// Set while the guard runs, so libpq calls it makes are not judged.
     static BUSY: Cell<bool> = const { Cell::new(false) };
+    /// Set while a real libpq function runs on psql's behalf: libpq's own
+    /// `PQexec` calls `PQsendQuery` through its PLT, which lands in our
+    /// wrapper again, and the text was judged already.
+    static INSIDE: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Marks the duration of a call into the real libpq (see `INSIDE`).
+struct Inside(bool);
+
+impl Inside {
+    fn enter() -> Inside {
+        Inside(INSIDE.with(|i| i.replace(true)))
+    }
+}
+
+impl Drop for Inside {
+    fn drop(&mut self) {
+        INSIDE.with(|i| i.set(self.0));
+    }
+}
+
+fn nested() -> bool {
+    INSIDE.with(Cell::get)
+}
+
+/// The string being sent may create tables: its results are watched, so
+/// the guard learns which tables this session really created.
+static WATCHING_RESULTS: AtomicBool = AtomicBool::new(false);
+
+/// After `judge`: tells the guard what is really sent now (`sent` is false
+/// when a refusal replaced it).
+fn note_sent(conn: *mut PgConn, query: *const c_char, sent: bool) {
+    if conn.is_null() || query.is_null() {
+        return;
+    }
+    // SAFETY: as in `judge`.
+    let sql = unsafe { CStr::from_ptr(query) }.to_bytes();
+    let creates = sent && sql.windows(6).any(|w| w.eq_ignore_ascii_case(b"create"));
+    if !creates && !WATCHING_RESULTS.load(Ordering::Relaxed) {
+        return;
+    }
+    let text: &[u8] = if creates { sql } else { b"" };
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        guard().will_send(&LiveConn { conn }, text)
+    }));
+    WATCHING_RESULTS.store(creates, Ordering::Relaxed);
+}
+
+/// A result of the watched string (`None`: there are no more).
+fn note_result(status: Option<c_int>) {
+    if !WATCHING_RESULTS.load(Ordering::Relaxed) {
+        return;
+    }
+    let Some(guard) = GUARD.get() else {
+        return;
+    };
+    let _ = catch_unwind(AssertUnwindSafe(|| match status {
+        None => {
+            guard.results_done();
+            WATCHING_RESULTS.store(false, Ordering::Relaxed);
+        }
+        Some(BAD_RESPONSE | FATAL_ERROR) => guard.result(false),
+        Some(_) => {}
+    }));
+}
+
+/// `PQexec` gives only the string's last result: the string succeeded as
+/// a whole when that one did (the server stops at the first error).
+fn note_exec_result(res: *mut PgResult) {
+    if !WATCHING_RESULTS.load(Ordering::Relaxed) {
+        return;
+    }
+    let status = match libpq().result_status {
+        // SAFETY: a non-null result just returned by the real libpq.
+        Some(f) if !res.is_null() => unsafe { f(res) },
+        _ => FATAL_ERROR,
+    };
+    let ok = status == COMMAND_OK || status == TUPLES_OK;
+    note_result(Some(if ok { COMMAND_OK } else { FATAL_ERROR }));
+    note_result(None);
 }
 
 /// The text to send instead of `query`, or `None` to send it unchanged.
@@ -153,11 +243,19 @@ pub unsafe extern "C" fn PQexec(conn: *mut PgConn, query: *const c_char) -> *mut
     let Some(real) = libpq().exec else {
         return ptr::null_mut();
     };
+    if nested() {
+        // SAFETY: libpq calling itself; passed on unchanged.
+        return unsafe { real(conn, query) };
+    }
     let replaced = judge(conn, query);
+    note_sent(conn, query, replaced.is_none());
     let query = replaced.as_ref().map_or(query, |c| c.as_ptr());
+    let _inside = Inside::enter();
     // SAFETY: the real PQexec with the caller's connection and a valid
     // NUL-terminated query (the caller's, or ours, alive until it returns).
-    unsafe { real(conn, query) }
+    let res = unsafe { real(conn, query) };
+    note_exec_result(res);
+    res
 }
 
 /// # Safety
@@ -167,10 +265,40 @@ pub unsafe extern "C" fn PQsendQuery(conn: *mut PgConn, query: *const c_char) ->
     let Some(real) = libpq().send_query else {
         return 0;
     };
+    if nested() {
+        // SAFETY: libpq calling itself (`PQexec`); passed on unchanged.
+        return unsafe { real(conn, query) };
+    }
     let replaced = judge(conn, query);
+    note_sent(conn, query, replaced.is_none());
     let query = replaced.as_ref().map_or(query, |c| c.as_ptr());
+    let _inside = Inside::enter();
     // SAFETY: as in PQexec; libpq copies the query before returning.
     unsafe { real(conn, query) }
+}
+
+/// Watches the results of a string that may create tables; passes every
+/// result on untouched.
+///
+/// # Safety
+/// Called by psql with libpq's contract for `PQgetResult`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn PQgetResult(conn: *mut PgConn) -> *mut PgResult {
+    let Some(real) = libpq().get_result else {
+        return ptr::null_mut();
+    };
+    // SAFETY: the caller's connection, passed on unchanged.
+    let res = unsafe { real(conn) };
+    if !nested() && WATCHING_RESULTS.load(Ordering::Relaxed) {
+        let status = match libpq().result_status {
+            // SAFETY: a non-null result just returned by the real libpq.
+            Some(f) if !res.is_null() => Some(unsafe { f(res) }),
+            _ if res.is_null() => None,
+            _ => Some(FATAL_ERROR),
+        };
+        note_result(status);
+    }
+    res
 }
 
 /// # Safety
@@ -189,7 +317,10 @@ pub unsafe extern "C" fn PQexecParams(
     let Some(real) = libpq().exec_params else {
         return ptr::null_mut();
     };
-    let refusal = judge(conn, command);
+    let refusal = if nested() { None } else { judge(conn, command) };
+    if !nested() {
+        note_sent(conn, command, refusal.is_none());
+    }
     let params = Params::of(
         n_params,
         param_types,
@@ -202,9 +333,10 @@ pub unsafe extern "C" fn PQexecParams(
         None => (command, params),
         Some(refusal) => (refusal.as_ptr(), Params::NONE),
     };
+    let inside = Inside::enter();
     // SAFETY: the caller's arguments passed on unchanged, or a valid query
     // (`refusal` lives until the call returns) with no parameter arrays.
-    unsafe {
+    let res = unsafe {
         real(
             conn,
             command,
@@ -215,7 +347,11 @@ pub unsafe extern "C" fn PQexecParams(
             p.formats,
             result_format,
         )
+    };
+    if !inside.0 {
+        note_exec_result(res);
     }
+    res
 }
 
 /// # Safety
@@ -234,7 +370,10 @@ pub unsafe extern "C" fn PQsendQueryParams(
     let Some(real) = libpq().send_query_params else {
         return 0;
     };
-    let refusal = judge(conn, command);
+    let refusal = if nested() { None } else { judge(conn, command) };
+    if !nested() {
+        note_sent(conn, command, refusal.is_none());
+    }
     let params = Params::of(
         n_params,
         param_types,
@@ -247,6 +386,7 @@ pub unsafe extern "C" fn PQsendQueryParams(
         None => (command, params),
         Some(refusal) => (refusal.as_ptr(), Params::NONE),
     };
+    let _inside = Inside::enter();
     // SAFETY: the caller's arguments passed on unchanged, or a valid query
     // (`refusal` lives until the call returns) with no parameter arrays.
     unsafe {
@@ -317,7 +457,9 @@ pub unsafe extern "C" fn PQprepare(
     let Some(real) = libpq().prepare else {
         return ptr::null_mut();
     };
-    match judge(conn, query) {
+    let verdict = if nested() { None } else { judge(conn, query) };
+    let _inside = Inside::enter();
+    match verdict {
         // SAFETY: the caller's arguments, passed on unchanged.
         None => unsafe { real(conn, name, query, n_params, param_types) },
         // SAFETY: a valid statement name and query, no parameter types.
@@ -338,7 +480,9 @@ pub unsafe extern "C" fn PQsendPrepare(
     let Some(real) = libpq().send_prepare else {
         return 0;
     };
-    match judge(conn, query) {
+    let verdict = if nested() { None } else { judge(conn, query) };
+    let _inside = Inside::enter();
+    match verdict {
         // SAFETY: the caller's arguments, passed on unchanged.
         None => unsafe { real(conn, name, query, n_params, param_types) },
         // SAFETY: a valid statement name and query, no parameter types.

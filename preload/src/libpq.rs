@@ -50,11 +50,15 @@ type ResultStatusFn = unsafe extern "C" fn(*const PgResult) -> c_int;
 type NtuplesFn = unsafe extern "C" fn(*const PgResult) -> c_int;
 type GetvalueFn = unsafe extern "C" fn(*const PgResult, c_int, c_int) -> *mut c_char;
 type ClearFn = unsafe extern "C" fn(*mut PgResult);
-type GetResultFn = unsafe extern "C" fn(*mut PgConn) -> *mut PgResult;
+pub type GetResultFn = unsafe extern "C" fn(*mut PgConn) -> *mut PgResult;
+type ParameterStatusFn = unsafe extern "C" fn(*const PgConn, *const c_char) -> *const c_char;
 
 /// `PGRES_COMMAND_OK` and `PGRES_TUPLES_OK` of `ExecStatusType`.
-const COMMAND_OK: c_int = 1;
-const TUPLES_OK: c_int = 2;
+pub const COMMAND_OK: c_int = 1;
+pub const TUPLES_OK: c_int = 2;
+/// `PGRES_BAD_RESPONSE` and `PGRES_FATAL_ERROR`.
+pub const BAD_RESPONSE: c_int = 5;
+pub const FATAL_ERROR: c_int = 7;
 type ConninfoFreeFn = unsafe extern "C" fn(*mut ConninfoOption);
 
 /// libpq's `PQconninfoOption`.
@@ -87,11 +91,12 @@ pub struct Libpq {
     transaction_status: Option<StatusFn>,
     conninfo: Option<ConninfoFn>,
     conninfo_free: Option<ConninfoFreeFn>,
-    result_status: Option<ResultStatusFn>,
+    pub result_status: Option<ResultStatusFn>,
+    parameter_status: Option<ParameterStatusFn>,
     ntuples: Option<NtuplesFn>,
     getvalue: Option<GetvalueFn>,
     clear: Option<ClearFn>,
-    get_result: Option<GetResultFn>,
+    pub get_result: Option<GetResultFn>,
 }
 
 /// Looks `name` up after this library (`RTLD_NEXT`) or anywhere in the
@@ -132,10 +137,13 @@ pub fn libpq() -> &'static Libpq {
         conninfo: lookup!(libc::RTLD_DEFAULT, "PQconninfo", ConninfoFn),
         conninfo_free: lookup!(libc::RTLD_DEFAULT, "PQconninfoFree", ConninfoFreeFn),
         result_status: lookup!(libc::RTLD_DEFAULT, "PQresultStatus", ResultStatusFn),
+        parameter_status: lookup!(libc::RTLD_DEFAULT, "PQparameterStatus", ParameterStatusFn),
         ntuples: lookup!(libc::RTLD_DEFAULT, "PQntuples", NtuplesFn),
         getvalue: lookup!(libc::RTLD_DEFAULT, "PQgetvalue", GetvalueFn),
         clear: lookup!(libc::RTLD_DEFAULT, "PQclear", ClearFn),
-        get_result: lookup!(libc::RTLD_DEFAULT, "PQgetResult", GetResultFn),
+        // Wrapped too (to see whether what psql sent succeeded): the real
+        // one, after ours.
+        get_result: lookup!(libc::RTLD_NEXT, "PQgetResult", GetResultFn),
     })
 }
 
@@ -303,6 +311,14 @@ impl Connection for LiveConn {
         results.remove(0);
         self.run("ROLLBACK TO SAVEPOINT dbguard_estimate; RELEASE SAVEPOINT dbguard_estimate");
         plans(results)
+    }
+
+    fn parameter(&self, name: &str) -> Option<String> {
+        let f = libpq().parameter_status?;
+        let name = std::ffi::CString::new(name).ok()?;
+        // SAFETY: `conn` is valid (see `get`); the name is NUL-terminated;
+        // the value (or null) is owned by the connection and copied here.
+        text(unsafe { f(self.conn, name.as_ptr()) })
     }
 
     fn transaction(&self) -> TxStatus {

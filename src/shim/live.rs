@@ -18,11 +18,12 @@ use std::sync::{Mutex, OnceLock};
 use sha2::{Digest, Sha256};
 
 use crate::config::Config;
-use crate::pgtools::PgTools;
-use crate::sql::estimate::{Candidate, Threshold, add_bulk_findings};
+use crate::pgtools::{PgTools, quote_ident, quote_literal};
+use crate::sql::estimate::{Candidate, MAX_CANDIDATES, Threshold, add_bulk_findings};
 use crate::sql::keyed::keyed_statement;
+pub use crate::sql::pinned::unique_keys_query;
 use crate::sql::pinned::{covers_a_key, pinned_columns};
-use crate::sql::{ScanReport, Scanner};
+use crate::sql::{Kind, ScanReport, Scanner};
 use crate::target::Target;
 use crate::{Context, Error};
 
@@ -66,6 +67,12 @@ pub trait Connection {
     /// actually reached), password included.
     fn settings(&self) -> Vec<(String, String)>;
     fn transaction(&self) -> TxStatus;
+    /// A setting the server reports on this connection
+    /// (`PQparameterStatus`: `standard_conforming_strings`,
+    /// `client_encoding`), `None` when unknown.
+    fn parameter(&self, _name: &str) -> Option<String> {
+        None
+    }
     /// Runs `EXPLAIN` statements on the connection in one round trip,
     /// leaving the session's state as it was (inside a transaction, under
     /// a savepoint rolled back afterwards); each one's output in order, or
@@ -113,6 +120,28 @@ pub struct LiveGuard {
     threshold: OnceLock<Option<Threshold>>,
     /// The unique keys of the tables seen so far on this connection.
     keys: Mutex<KeyCache>,
+    /// The tables this session created itself (see `Created`).
+    created: Mutex<Created>,
+}
+
+/// Tables the session really created: a `CREATE TABLE` (not `IF NOT
+/// EXISTS`) whose query string succeeded. Dropping or truncating such a
+/// table destroys nothing that was there before the session, so it is not
+/// asked about (squawk and Atlas exempt these too). They are known by
+/// their OID, so a later `search_path` change, a rollback that undid the
+/// CREATE, or another session's table of the same name never counts.
+#[derive(Default)]
+struct Created {
+    identity: String,
+    /// Created by the string being sent now, if it succeeds (names as
+    /// written, folded).
+    pending: Vec<String>,
+    /// A result of the string being sent now failed.
+    pending_failed: bool,
+    /// Created by a string that succeeded, OIDs not yet looked up (the
+    /// connection was busy with its results then).
+    unresolved: Vec<String>,
+    oids: Vec<u32>,
 }
 
 /// Unique keys learned from the server, per table as written in the
@@ -175,7 +204,105 @@ impl LiveGuard {
             confirmed: Mutex::new(map),
             threshold: OnceLock::new(),
             keys: Mutex::new(KeyCache::default()),
+            created: Mutex::new(Created::default()),
         }
+    }
+
+    /// psql is about to send `sql` (after `check` let it through): tables
+    /// it creates are remembered if every result of it succeeds. Only a
+    /// string of plain statements counts: one that may change what a name
+    /// resolves to (`SET search_path`) would make the later lookup lie.
+    pub fn will_send(&self, conn: &dyn Connection, sql: &[u8]) {
+        let Ok(mut created) = self.created.lock() else {
+            return;
+        };
+        let identity = conn.identity();
+        if created.identity != identity {
+            *created = Created {
+                identity,
+                ..Created::default()
+            };
+        }
+        let lexical = Lexical::of(conn);
+        let sql = lexical.masked(sql);
+        created.pending = tables_created(&sql, lexical.standard_strings);
+        created.pending_failed = false;
+    }
+
+    /// One result of the string being sent; `ok` false for an error.
+    pub fn result(&self, ok: bool) {
+        if !ok && let Ok(mut created) = self.created.lock() {
+            created.pending_failed = true;
+        }
+    }
+
+    /// The string's last result was read: what it created now exists.
+    pub fn results_done(&self) {
+        let Ok(mut created) = self.created.lock() else {
+            return;
+        };
+        let pending = std::mem::take(&mut created.pending);
+        if !std::mem::take(&mut created.pending_failed) {
+            created.unresolved.extend(pending);
+        }
+    }
+
+    /// True when every table `report` drops or truncates is one this
+    /// session created, and nothing else in it is destructive.
+    fn only_own_tables(&self, conn: &dyn Connection, report: &ScanReport) -> bool {
+        if report.findings.is_empty()
+            || report.has_errors()
+            || report.findings_omitted > 0
+            || !report.estimate_candidates.is_empty()
+        {
+            return false;
+        }
+        let own = |f: &crate::sql::Finding| {
+            matches!(f.kind, Kind::DropTable | Kind::Truncate)
+                && !f.cascade
+                && !f.objects.is_empty()
+        };
+        if !report.findings.iter().all(own) {
+            return false;
+        }
+        let Ok(mut created) = self.created.lock() else {
+            return false;
+        };
+        let identity = conn.identity();
+        if created.identity != identity {
+            *created = Created {
+                identity,
+                ..Created::default()
+            };
+            return false;
+        }
+        if !created.unresolved.is_empty() {
+            let names = std::mem::take(&mut created.unresolved);
+            let found = conn
+                .query_value(&format!(
+                    "SELECT string_agg(pg_catalog.to_regclass(x)::oid::text, ',') FROM unnest(ARRAY[{}]::text[]) x",
+                    regclass_list(&names)
+                ))
+                .unwrap_or_default();
+            created
+                .oids
+                .extend(found.split(',').filter_map(|o| o.parse::<u32>().ok()));
+        }
+        if created.oids.is_empty() {
+            return false;
+        }
+        let objects: Vec<String> = report
+            .findings
+            .iter()
+            .flat_map(|f| f.objects.iter().cloned())
+            .collect();
+        let oids: Vec<String> = created.oids.iter().map(u32::to_string).collect();
+        conn.query_value(&format!(
+            "SELECT bool_and(coalesce(pg_catalog.to_regclass(x)::oid = ANY (ARRAY[{}]::oid[]), false))::text FROM unnest(ARRAY[{}]::text[]) x",
+            oids.join(","),
+            regclass_list(&objects)
+        ))
+        .is_some_and(|v| v == "true")
     }
 
     /// Sees every statement psql sends (before `check`, and whether or
@@ -260,12 +387,11 @@ impl LiveGuard {
             // Most statements: no destructive keyword anywhere, no scan.
             return Verdict::Send;
         }
+        // The server reads the bytes with the connection's own settings.
+        let lexical = Lexical::of(conn);
+        let masked = lexical.masked(sql);
+        let sql: &[u8] = &masked;
         let state = conn.transaction();
-        if state == TxStatus::InError {
-            // The server runs nothing but the end of the transaction now:
-            // the statement fails on its own, nothing to protect.
-            return Verdict::Send;
-        }
         let estimating = matches!(state, TxStatus::Idle | TxStatus::InTransaction);
         if let Some(keyed) = keyed_statement(sql)
             && (!estimating
@@ -278,7 +404,32 @@ impl LiveGuard {
             // most, so it is never bulk either. No scan, no parse.
             return Verdict::Send;
         }
-        let mut report = scan(&self.ctx, sql);
+        let mut report = scan_as(&self.ctx, sql, lexical.standard_strings);
+        if report.estimate_candidates.len() >= MAX_CANDIDATES {
+            // The scanner keeps so many; the rest of this one string could
+            // not be estimated, which must not pass for "not bulk".
+            report.push_problem(crate::sql::Problem {
+                severity: crate::sql::Severity::Error,
+                path: STATEMENT_LABEL.to_owned(),
+                line: None,
+                message: format!(
+                    "more than {MAX_CANDIDATES} DELETE or UPDATE statements in one string: not all of them can be estimated"
+                ),
+            });
+        }
+        if state == TxStatus::InError {
+            if report.statements <= 1 {
+                // The server refuses every statement but the end of the
+                // transaction now: a lone statement cannot destroy.
+                return Verdict::Send;
+            }
+            // `ROLLBACK; DROP …` ends the failed transaction and goes on.
+            // Nothing can be estimated on an aborted connection: each
+            // DELETE or UPDATE with a WHERE after it counts as bulk.
+            for c in std::mem::take(&mut report.estimate_candidates) {
+                report.push_finding(c.finding());
+            }
+        }
         if !report.estimate_candidates.is_empty() && estimating {
             // The connection is idle between statements: ask its planner.
             if let Some(threshold) = self.threshold() {
@@ -289,11 +440,16 @@ impl LiveGuard {
                         .retain(|c| !self.at_most_one_row(conn, c));
                 }
                 if !report.estimate_candidates.is_empty() {
-                    add_bulk_findings(&mut report, &threshold, |sql| conn.explain(sql));
+                    // A single statement's key was ruled on above.
+                    let check_keys = report.statements > 1;
+                    add_bulk_findings(&mut report, &threshold, check_keys, |sql| conn.explain(sql));
                 }
             }
         }
         if report.is_safe() {
+            return Verdict::Send;
+        }
+        if estimating && self.only_own_tables(conn, &report) {
             return Verdict::Send;
         }
         if self.take_confirmed(&report) {
@@ -349,42 +505,186 @@ impl LiveGuard {
     }
 }
 
-/// The catalog query giving the unique keys of `table` (as written, and
-/// resolved by the server on the session's search_path) as a JSON list of
-/// column lists, or no row when the table does not qualify. Only keys that
-/// hold for every row at every moment count: unique, valid, checked at once
-/// (not deferrable), on plain columns, without a predicate; and only plain
-/// tables without inheritance children (a DELETE or UPDATE without ONLY
-/// reaches the children, which the parent's index does not cover) and
-/// partitioned tables (whose unique keys hold across all partitions).
-pub fn unique_keys_query(table: &str) -> Option<String> {
-    if table.contains(['\\', '\0']) {
-        return None;
-    }
-    let name = table.replace('\'', "''");
-    Some(format!(
-        "SELECT coalesce(json_agg(k.cols) FILTER (WHERE k.cols IS NOT NULL), '[]')::text \
-         FROM pg_catalog.pg_class c \
-         LEFT JOIN LATERAL (\
-           SELECT (SELECT json_agg(a.attname::text ORDER BY a.attnum) \
-                   FROM pg_catalog.pg_attribute a \
-                   WHERE a.attrelid = i.indrelid \
-                     AND a.attnum = ANY ((i.indkey::int2[])[0:i.indnkeyatts - 1])) AS cols \
-           FROM pg_catalog.pg_index i \
-           WHERE i.indrelid = c.oid AND i.indisunique AND i.indisvalid AND i.indimmediate \
-             AND i.indpred IS NULL AND i.indexprs IS NULL) k ON true \
-         WHERE c.oid = pg_catalog.to_regclass('{name}') \
-           AND (c.relkind = 'p' OR (c.relkind = 'r' AND NOT c.relhassubclass)) \
-         GROUP BY c.oid"
-    ))
-}
-
 /// Scans one statement (or `\;`-joined statements) as psql sends it.
 pub fn scan(ctx: &Context, sql: &[u8]) -> ScanReport {
+    scan_as(ctx, sql, true)
+}
+
+/// `scan` for a server with the given `standard_conforming_strings`.
+fn scan_as(ctx: &Context, sql: &[u8], standard_strings: bool) -> ScanReport {
     let cwd = ctx.cwd.clone().unwrap_or_else(|| "/".into());
     let mut scanner = Scanner::new(&cwd);
+    scanner.set_standard_strings(standard_strings);
     scanner.scan_bytes(STATEMENT_LABEL, sql, Path::new(&cwd));
     scanner.finish()
+}
+
+/// How the server reads the bytes of a query string on one connection.
+struct Lexical {
+    /// `standard_conforming_strings`: off on legacy databases, where a
+    /// backslash in `'...'` escapes the next character.
+    standard_strings: bool,
+    /// The bytes a character of `client_encoding` spans, when that
+    /// encoding lets a byte after the first be `\` or `'` (SJIS, BIG5,
+    /// GBK, UHC, GB18030, JOHAB: client-only encodings for this reason).
+    char_len: Option<fn(&[u8]) -> usize>,
+}
+
+impl Lexical {
+    fn of(conn: &dyn Connection) -> Lexical {
+        let standard_strings = conn
+            .parameter("standard_conforming_strings")
+            .is_none_or(|v| !v.eq_ignore_ascii_case("off"));
+        let char_len = conn
+            .parameter("client_encoding")
+            .and_then(|e| unsafe_encoding_char_len(&e));
+        Lexical {
+            standard_strings,
+            char_len,
+        }
+    }
+
+    /// The bytes as the lexer must see them: in an unsafe encoding, every
+    /// byte after the first of a character becomes 0xFF, as psql's own
+    /// lexer does (psqlscan.l, `prepare_buffer`), so a trailing 0x5C is
+    /// never taken for a backslash. Borrowed as they are otherwise.
+    fn masked<'a>(&self, sql: &'a [u8]) -> std::borrow::Cow<'a, [u8]> {
+        let Some(char_len) = self.char_len else {
+            return std::borrow::Cow::Borrowed(sql);
+        };
+        if sql.is_ascii() {
+            return std::borrow::Cow::Borrowed(sql);
+        }
+        let mut out = sql.to_vec();
+        let mut i = 0;
+        while i < out.len() {
+            let len = char_len(&sql[i..]).max(1);
+            for b in out.iter_mut().skip(i + 1).take(len - 1) {
+                *b = 0xFF;
+            }
+            i += len;
+        }
+        std::borrow::Cow::Owned(out)
+    }
+}
+
+/// For the client encodings whose multibyte characters may hold ASCII
+/// bytes after the first, the length of the character at the start of
+/// the slice (PostgreSQL's `pg_*_mblen`); `None` for every other encoding.
+fn unsafe_encoding_char_len(encoding: &str) -> Option<fn(&[u8]) -> usize> {
+    let name: String = encoding
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect::<String>()
+        .to_ascii_uppercase();
+    fn high(b: &[u8]) -> bool {
+        b.first().is_some_and(|b| *b >= 0x80)
+    }
+    let f: fn(&[u8]) -> usize = match name.as_str() {
+        "SJIS" | "SHIFTJIS" | "MSKANJI" | "WIN932" | "WINDOWS932" | "SHIFTJIS2004" => {
+            |s| match s.first() {
+                Some(0xA1..=0xDF) => 1,
+                Some(b) if *b >= 0x80 => 2,
+                _ => 1,
+            }
+        }
+        "BIG5" | "WIN950" | "WINDOWS950" | "GBK" | "WIN936" | "WINDOWS936" | "UHC" | "WIN949"
+        | "WINDOWS949" => |s| if high(s) { 2 } else { 1 },
+        "GB18030" => |s| {
+            if !high(s) {
+                1
+            } else if s.get(1).is_some_and(|b| (0x30..=0x39).contains(b)) {
+                4
+            } else {
+                2
+            }
+        },
+        "JOHAB" => |s| match s.first() {
+            Some(0x8F) => 3,
+            Some(b) if *b >= 0x80 => 2,
+            _ => 1,
+        },
+        _ => return None,
+    };
+    Some(f)
+}
+
+/// The tables a query string creates (`CREATE [TEMP|UNLOGGED] TABLE name`,
+/// also `… AS`, not `IF NOT EXISTS`), folded as written; empty when it
+/// creates none, or when another statement in it may change what a name
+/// resolves to.
+fn tables_created(sql: &[u8], standard_strings: bool) -> Vec<String> {
+    use crate::sql::lexer::{Lexer, MetaCommand, Sink, Statement};
+    use crate::sql::token::{qualified_name, tokens};
+
+    #[derive(Default)]
+    struct Collect {
+        names: Vec<String>,
+        other: bool,
+    }
+    impl Sink for Collect {
+        fn variable(&self, _: &[u8]) -> Option<Vec<u8>> {
+            None
+        }
+        fn statement(&mut self, statement: &Statement<'_>) {
+            let toks = tokens(statement.text);
+            let mut i = 0;
+            let word = |i: usize, w: &str| toks.get(i).is_some_and(|t| t.is(w));
+            if !word(0, "create") {
+                let plain = toks.first().is_some_and(|t| {
+                    KEEPS_KEYS.iter().any(|k| t.is(k)) && !t.is("declare") && !t.is("prepare")
+                });
+                self.other |= !plain && !toks.is_empty();
+                return;
+            }
+            i += 1;
+            if word(i, "global") || word(i, "local") {
+                i += 1;
+            }
+            if word(i, "temp") || word(i, "temporary") || word(i, "unlogged") {
+                i += 1;
+            }
+            if !word(i, "table") || (word(i + 1, "if") && word(i + 2, "not")) {
+                self.other = true;
+                return;
+            }
+            match qualified_name(&toks, i + 1) {
+                // A quoted name holding a dot would be looked up as
+                // another (schema-qualified) name.
+                Some((name, end))
+                    if !statement.truncated && name.matches('.').count() == (end - i - 2) / 2 =>
+                {
+                    self.names.push(name)
+                }
+                _ => self.other = true,
+            }
+        }
+        fn meta(&mut self, _: &MetaCommand<'_>) {
+            self.other = true;
+        }
+    }
+    if !sql.windows(6).any(|w| w.eq_ignore_ascii_case(b"create")) {
+        return Vec::new();
+    }
+    let mut sink = Collect::default();
+    let mut lexer = Lexer::with_standard_strings(standard_strings);
+    lexer.feed(sql, &mut sink);
+    if lexer.finish(&mut sink).is_some() || sink.other {
+        return Vec::new();
+    }
+    sink.names
+}
+
+/// Folded names (`s.t`) as an SQL list of regclass literals.
+fn regclass_list(names: &[String]) -> String {
+    names
+        .iter()
+        .map(|n| {
+            let quoted: Vec<String> = n.split('.').map(quote_ident).collect();
+            quote_literal(&quoted.join("."))
+        })
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// The key a confirmed statement is known by: SHA-256 of its displayed
@@ -521,6 +821,99 @@ mod tests {
             g.check(&Fake(TxStatus::InError), b"drop table t;"),
             Verdict::Send
         );
+    }
+
+    /// An idle connection with the given server settings.
+    struct Settings(Vec<(&'static str, &'static str)>, TxStatus);
+
+    impl Connection for Settings {
+        fn settings(&self) -> Vec<(String, String)> {
+            Fake(self.1).settings()
+        }
+        fn transaction(&self) -> TxStatus {
+            self.1
+        }
+        fn explain(&self, _: &[String]) -> Vec<Option<String>> {
+            Vec::new()
+        }
+        fn parameter(&self, name: &str) -> Option<String> {
+            self.0
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v).to_owned())
+        }
+    }
+
+    #[test]
+    fn a_string_that_ends_a_failed_transaction_and_goes_on_is_checked() {
+        let g = guard(&[]);
+        let failed = Fake(TxStatus::InError);
+        for sql in [
+            "rollback; drop table t",
+            "rollback to savepoint s; truncate t",
+            "abort; delete from t where id > 0",
+        ] {
+            assert!(
+                matches!(g.check(&failed, sql.as_bytes()), Verdict::Replace(_)),
+                "{sql}"
+            );
+        }
+        // Alone, the statement fails on the server without our help.
+        assert_eq!(
+            g.check(&failed, b"delete from t where id > 0"),
+            Verdict::Send
+        );
+    }
+
+    #[test]
+    fn strings_are_read_with_the_connections_standard_conforming_strings() {
+        let g = guard(&[]);
+        let sql = br"select 'a\''; drop table t; --'";
+        let on = Settings(vec![("standard_conforming_strings", "on")], TxStatus::Idle);
+        let off = Settings(vec![("standard_conforming_strings", "off")], TxStatus::Idle);
+        assert_eq!(g.check(&on, sql), Verdict::Send, "one string, then another");
+        assert!(matches!(g.check(&off, sql), Verdict::Replace(_)));
+    }
+
+    #[test]
+    fn a_trailing_backslash_byte_of_a_multibyte_character_escapes_nothing() {
+        let g = guard(&[]);
+        for (encoding, sql) in [
+            ("SJIS", &b"select E'\x95\x5c'; drop table t; --'"[..]),
+            ("BIG5", &b"select E'\xa5\x5c'; drop table t; --'"[..]),
+            ("GBK", &b"select E'\x81\x5c'; drop table t; --'"[..]),
+            ("GB18030", &b"select E'\x81\x5c'; drop table t; --'"[..]),
+        ] {
+            let conn = Settings(vec![("client_encoding", encoding)], TxStatus::Idle);
+            assert!(
+                matches!(g.check(&conn, sql), Verdict::Replace(_)),
+                "{encoding}"
+            );
+        }
+        // In UTF8 (and EUC_JP, LATIN1, ...) 0x5C is always a backslash.
+        let utf8 = Settings(vec![("client_encoding", "UTF8")], TxStatus::Idle);
+        assert_eq!(
+            g.check(&utf8, b"select E'\xc3\\'; drop table t; --'"),
+            Verdict::Send
+        );
+    }
+
+    #[test]
+    fn the_tables_a_string_creates_are_read_from_plain_statements_only() {
+        let created = |sql: &str| tables_created(sql.as_bytes(), true);
+        assert_eq!(created("create table t (a int)"), ["t"]);
+        assert_eq!(
+            created(
+                "CREATE TEMP TABLE s.\"T\" (a int); insert into x values (1); create unlogged table u as select 1"
+            ),
+            ["s.T", "u"]
+        );
+        assert!(created("create table if not exists t (a int)").is_empty());
+        assert!(created("set search_path = x; create table t ()").is_empty());
+        assert!(created("create table t (); drop table t").is_empty());
+        assert!(created("create table \"a.b\" ()").is_empty());
+        assert!(created("create index on t (a)").is_empty());
+        assert!(created("select 'create table t ()'").is_empty());
     }
 
     #[test]

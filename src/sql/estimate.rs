@@ -4,17 +4,35 @@
 //! is: `delete_bulk`, `update_bulk`. The scanner marks such statements as
 //! candidates; a guard asks the server for the planner's estimate with a
 //! plain `EXPLAIN` (never executed) and turns the ones over the threshold
-//! into findings. When no estimate can be had (the table does not exist
-//! yet, a parameter, a failed transaction), the WHERE rule stands.
+//! into findings.
+//!
+//! An estimate never gives up silently:
+//! - a table without statistics (never analysed: the planner's guess of a
+//!   default selectivity hides that every row goes) is counted exactly
+//!   when it is small (under 8 MB, with `count(*)` under the statement's
+//!   own WHERE) and is bulk otherwise;
+//! - a statement pinning every column of a unique key changes one row at
+//!   most and is never bulk, in scripts as inside psql;
+//! - a statement too long to keep whole cannot be estimated and is bulk
+//!   (`Candidate::complete`).
+//!
+//! When the server cannot answer at all (the table does not exist yet, a
+//! parameter), the WHERE rule stands here; inside psql every string is
+//! estimated again when it is sent.
 
 use serde::Deserialize;
 
 use super::finding::{Finding, Kind, ScanReport};
-use super::token::{qualified_name, tokens};
+use super::pinned::{covers_a_key, pinned_columns, unique_keys_query};
+use super::token::{Tok, qualified_name, tokens};
 
-/// Candidates kept per scan; later ones keep the WHERE rule, so memory
-/// and the helper query stay small.
+/// Candidates a script's pre-flight keeps, so its memory and helper query
+/// stay small. The rest are not lost: psql sends each statement of a
+/// script as its own string, and the guard inside psql estimates it then.
 pub const MAX_CANDIDATES: usize = 100;
+
+/// A table smaller than this without statistics is counted exactly.
+const EXACT_COUNT_BYTES: u64 = 8 << 20;
 
 /// A DELETE or UPDATE with a WHERE, to estimate.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,6 +49,9 @@ pub struct Candidate {
     pub statement: String,
     /// The statement as sent, to EXPLAIN.
     pub text: String,
+    /// False when only the head of the statement was kept (it is too long
+    /// to keep whole): it cannot be estimated, and counts as bulk.
+    pub complete: bool,
 }
 
 impl Candidate {
@@ -61,6 +82,170 @@ impl Candidate {
     pub fn explain_table(&self) -> String {
         format!("EXPLAIN (FORMAT JSON) SELECT FROM {}", self.table_text)
     }
+
+    /// Whether the planner's estimate can be trusted: `analysed` when the
+    /// table (or a partition of it) has statistics; without any, for a
+    /// table under `EXACT_COUNT_BYTES`, `exact:CHANGED:TOTAL` counted
+    /// under the statement's own WHERE; `unanalysed` otherwise. The count
+    /// runs only in its branch of the CASE: a large table is never read.
+    pub fn statistics_query(&self) -> Option<String> {
+        if self.table_text.contains(['\\', '\0', ';']) {
+            return None;
+        }
+        let name = self.table_text.replace('\'', "''");
+        let count = match count_query(&self.text) {
+            Some(changed) => format!(
+                "'exact:' || ({changed}) || ':' || (SELECT count(*) FROM {})",
+                self.table_text
+            ),
+            None => "'unanalysed'".to_owned(),
+        };
+        Some(format!(
+            "SELECT CASE \
+               WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_stats s \
+                            JOIN pg_catalog.pg_namespace n ON n.nspname = s.schemaname \
+                            JOIN pg_catalog.pg_class p ON p.relnamespace = n.oid AND p.relname = s.tablename \
+                            WHERE p.oid = c.oid OR p.oid IN (SELECT relid FROM pg_catalog.pg_partition_tree(c.oid))) \
+                 THEN 'analysed' \
+               WHEN (SELECT coalesce(sum(pg_catalog.pg_relation_size(t.oid)), 0) FROM pg_catalog.pg_class t \
+                     WHERE t.oid = c.oid OR t.oid IN (SELECT relid FROM pg_catalog.pg_partition_tree(c.oid))) < {EXACT_COUNT_BYTES} \
+                 THEN {count} \
+               ELSE 'unanalysed' END \
+             FROM pg_catalog.pg_class c WHERE c.oid = pg_catalog.to_regclass('{name}')"
+        ))
+    }
+}
+
+/// Words that may stand before `(` in a WHERE that is counted: keywords,
+/// and functions that neither write nor call anything else.
+const HARMLESS_BEFORE_BRACKET: [&str; 34] = [
+    "and",
+    "or",
+    "not",
+    "in",
+    "exists",
+    "any",
+    "some",
+    "all",
+    "where",
+    "select",
+    "from",
+    "values",
+    "array",
+    "row",
+    "interval",
+    "now",
+    "lower",
+    "upper",
+    "coalesce",
+    "nullif",
+    "greatest",
+    "least",
+    "length",
+    "abs",
+    "date_trunc",
+    "extract",
+    "date_part",
+    "age",
+    "trim",
+    "substring",
+    "to_timestamp",
+    "to_date",
+    "make_interval",
+    "count",
+];
+
+/// `SELECT count(*)` of the rows a DELETE or UPDATE with a WHERE would
+/// change: the same table, alias, joined tables (`USING`, `FROM`; a join
+/// counts each match, never fewer rows than change) and WHERE. `None` for
+/// any other form (`WHERE CURRENT OF`, a statement it cannot split).
+pub fn count_query(text: &str) -> Option<String> {
+    let toks = tokens(text.as_bytes());
+    let word = |i: usize, w: &str| toks.get(i).is_some_and(|t| t.is(w));
+    let (mut i, update) = if word(0, "delete") && word(1, "from") {
+        (2, false)
+    } else if word(0, "update") {
+        (1, true)
+    } else {
+        return None;
+    };
+    let only = word(i, "only");
+    if only {
+        i += 1;
+    }
+    let start = toks.get(i)?.offset;
+    let (_, after) = qualified_name(&toks, i)?;
+    let last = toks.get(after - 1)?;
+    let table = &text[start..last.offset + last.text.len()];
+    i = after;
+    let mut alias = "";
+    if word(i, "as") {
+        i += 1;
+    }
+    if let Some(t) = toks.get(i)
+        && t.is_name()
+        && !["set", "using", "where", "returning"]
+            .iter()
+            .any(|k| t.is(k))
+    {
+        alias = std::str::from_utf8(t.text).ok()?;
+        i += 1;
+    }
+    // The clauses at the top level (outside brackets), by position.
+    let mut depth = 0usize;
+    let (mut join, mut where_at, mut returning) = (None, None, None);
+    for (j, t) in toks.iter().enumerate().skip(i) {
+        if t.is_punct(b'(') {
+            depth += 1;
+        } else if t.is_punct(b')') {
+            depth = depth.saturating_sub(1);
+        } else if depth == 0 {
+            if (t.is("using") && !update) || (t.is("from") && update && where_at.is_none()) {
+                join = Some(j);
+            } else if t.is("where") && where_at.is_none() {
+                where_at = Some(j);
+            } else if t.is("returning") {
+                returning = Some(j);
+            }
+        }
+    }
+    let where_at = where_at?;
+    if word(where_at + 1, "current") && word(where_at + 2, "of") {
+        return None;
+    }
+    // The count runs the WHERE on every row before anyone has confirmed
+    // anything: only functions known to change nothing may be called.
+    let counted =
+        join.filter(|j| *j < where_at).unwrap_or(where_at)..returning.unwrap_or(toks.len());
+    let calls_unknown = toks[counted].windows(2).any(|pair| {
+        pair[1].is_punct(b'(')
+            && pair[0].kind == Tok::Word
+            && !HARMLESS_BEFORE_BRACKET.iter().any(|k| pair[0].is(k))
+            || pair[0].kind == Tok::QuotedIdent && pair[1].is_punct(b'(')
+    });
+    if calls_unknown {
+        return None;
+    }
+    let offset = |j: usize| toks[j].offset;
+    let joined = match join {
+        Some(j) if j < where_at => format!(
+            ", {}",
+            text[offset(j) + toks[j].text.len()..offset(where_at)].trim()
+        ),
+        _ => String::new(),
+    };
+    let cond_end = returning.map_or(text.len(), offset);
+    let cond = text[offset(where_at) + toks[where_at].text.len()..cond_end]
+        .trim()
+        .trim_end_matches(';')
+        .trim_end();
+    if cond.is_empty() {
+        return None;
+    }
+    let only = if only { "ONLY " } else { "" };
+    Some(format!(
+        "SELECT count(*) FROM {only}{table} {alias}{joined} WHERE {cond}"
+    ))
 }
 
 /// When a DELETE or UPDATE counts as bulk.
@@ -136,35 +321,88 @@ pub fn candidate(text: &[u8]) -> Option<(Kind, String, String)> {
 }
 
 /// Turns the candidates of `report` that are over `threshold` into
-/// findings. `explain` runs `EXPLAIN (FORMAT JSON)` statements, all at
-/// once (one round trip on a live connection), and gives each one's
-/// output in order, or `None` where it failed (the WHERE rule then
-/// stands).
+/// findings. `explain` runs queries (`EXPLAIN (FORMAT JSON)`, the
+/// statistics check, the unique-key lookup), all at once (one round trip
+/// on a live connection), and gives each one's first value in order, or
+/// `None` where it failed. `check_keys`: a candidate pinning a unique key
+/// is never bulk (the caller may have ruled on keys itself).
 pub fn add_bulk_findings(
     report: &mut ScanReport,
     threshold: &Threshold,
+    check_keys: bool,
     explain: impl FnOnce(&[String]) -> Vec<Option<String>>,
 ) {
     let candidates = std::mem::take(&mut report.estimate_candidates);
-    let statements: Vec<String> = candidates
+    let estimated: Vec<&Candidate> = candidates.iter().filter(|c| c.complete).collect();
+    for c in candidates.iter().filter(|c| !c.complete) {
+        report.push_finding(c.finding());
+    }
+    let n = estimated.len();
+    let mut statements: Vec<String> = estimated
         .iter()
         .flat_map(|c| [c.explain_statement(), c.explain_table()])
         .collect();
+    // Later in the batch than the plans: on a live connection a failure
+    // ends the batch, and the plans matter most.
+    let statistics: Vec<Option<usize>> = estimated
+        .iter()
+        .map(|c| {
+            c.statistics_query().map(|q| {
+                statements.push(q);
+                statements.len() - 1
+            })
+        })
+        .collect();
+    let keys: Vec<Option<(usize, Vec<String>)>> = estimated
+        .iter()
+        .map(|c| {
+            if !check_keys {
+                return None;
+            }
+            let pinned = pinned_columns(c.text.as_bytes())?;
+            let query = unique_keys_query(&c.table_text)?;
+            statements.push(query);
+            Some((statements.len() - 1, pinned))
+        })
+        .collect();
+    if statements.is_empty() {
+        report.estimate_candidates = candidates;
+        return;
+    }
     let plans = explain(&statements);
-    for (i, c) in candidates.iter().enumerate() {
-        let rows = |k: usize| {
-            plans
-                .get(2 * i + k)
-                .and_then(Option::as_deref)
-                .and_then(planned_rows)
-        };
-        let Some(changed) = rows(0) else {
+    let answer = |k: usize| plans.get(k).and_then(Option::as_deref);
+    for (i, c) in estimated.iter().enumerate() {
+        let one_row = keys[i].as_ref().is_some_and(|(k, pinned)| {
+            answer(*k)
+                .and_then(|json| serde_json::from_str::<Vec<Vec<String>>>(json).ok())
+                .is_some_and(|keys| covers_a_key(pinned, &keys))
+        });
+        if one_row {
             continue;
+        }
+        let bulk = match statistics[i].and_then(answer) {
+            Some("unanalysed") => true,
+            Some(exact) if exact.starts_with("exact:") => {
+                let mut parts = exact.split(':').skip(1).map(str::parse::<f64>);
+                match (parts.next(), parts.next()) {
+                    (Some(Ok(changed)), Some(Ok(total))) => threshold.is_bulk(changed, Some(total)),
+                    _ => true,
+                }
+            }
+            // Statistics, or no answer: the planner's estimate.
+            _ => {
+                let rows = |k: usize| answer(2 * i + k).and_then(planned_rows);
+                match rows(0) {
+                    Some(changed) => threshold.is_bulk(changed, rows(1)),
+                    None => false,
+                }
+            }
         };
-        if threshold.is_bulk(changed, rows(1)) {
+        if bulk {
             report.push_finding(c.finding());
         }
     }
+    debug_assert!(2 * n <= statements.len());
     report.estimate_candidates = candidates;
 }
 
@@ -248,9 +486,15 @@ mod tests {
         );
         assert!(report.is_safe());
         let plan = |rows: u64| format!(r#"[{{"Plan": {{"Plan Rows": {rows}}}}}]"#);
-        add_bulk_findings(&mut report, &Threshold::default(), |statements| {
-            assert_eq!(statements.len(), 6);
+        add_bulk_findings(&mut report, &Threshold::default(), false, |statements| {
+            // Two plans per candidate, then each one's statistics check.
+            assert_eq!(statements.len(), 9);
             assert_eq!(statements[1], "EXPLAIN (FORMAT JSON) SELECT FROM big");
+            assert!(
+                statements[6].contains("to_regclass('big')"),
+                "{}",
+                statements[6]
+            );
             vec![
                 Some(plan(20_000)),
                 Some(plan(1_000_000)),
@@ -266,5 +510,110 @@ mod tests {
             .map(|f| (f.kind, f.objects[0].as_str()))
             .collect();
         assert_eq!(kinds, vec![(Kind::DeleteBulk, "big")]);
+    }
+
+    #[test]
+    fn the_rows_a_statement_changes_are_counted_under_its_own_where() {
+        let cases = [
+            (
+                "DELETE FROM t WHERE a > 1;",
+                "SELECT count(*) FROM t  WHERE a > 1",
+            ),
+            (
+                "delete from only s.t as x using u where x.id = u.id returning *",
+                "SELECT count(*) FROM ONLY s.t x, u WHERE x.id = u.id",
+            ),
+            (
+                "update t set a = (select f(1) from v where true), b = 2 where c is null",
+                "SELECT count(*) FROM t  WHERE c is null",
+            ),
+            (
+                "update \"T\" q set a = 1 from u where q.id = u.id",
+                "SELECT count(*) FROM \"T\" q, u WHERE q.id = u.id",
+            ),
+        ];
+        for (statement, count) in cases {
+            assert_eq!(
+                count_query(statement).as_deref(),
+                Some(count),
+                "{statement}"
+            );
+        }
+        for miss in [
+            "delete from t",
+            "delete from t where current of c",
+            "delete from t where audit_and_check(id)",
+            "update t set a = 1 where id = nextval('s')",
+            "delete from t where \"f\"(id)",
+            "select 1 where true",
+        ] {
+            assert_eq!(count_query(miss), None, "{miss}");
+        }
+    }
+
+    fn candidates(sql: &str) -> ScanReport {
+        let report = crate::sql::scan_str(sql);
+        assert!(!report.estimate_candidates.is_empty(), "{sql}");
+        report
+    }
+
+    #[test]
+    fn a_table_without_statistics_is_counted_when_small_and_bulk_when_large() {
+        let plan = |rows: u64| Some(format!(r#"[{{"Plan": {{"Plan Rows": {rows}}}}}]"#));
+        // The planner guesses a third of a made-up size; the truth differs.
+        for (statistics, bulk) in [
+            ("exact:100:100", true),
+            ("exact:1:100", false),
+            ("unanalysed", true),
+            ("analysed", false),
+        ] {
+            let mut report = candidates("DELETE FROM t WHERE created < now();");
+            add_bulk_findings(&mut report, &Threshold::default(), false, |statements| {
+                assert!(statements[2].contains("pg_stats"), "{}", statements[2]);
+                vec![plan(500), plan(1500), Some(statistics.to_owned())]
+            });
+            assert_eq!(!report.findings.is_empty(), bulk, "{statistics}");
+        }
+    }
+
+    #[test]
+    fn a_unique_key_pinned_by_the_where_is_never_bulk() {
+        let everything = |statements: &[String]| {
+            let mut out = vec![
+                Some(r#"[{"Plan": {"Plan Rows": 1}}]"#.to_owned()),
+                Some(r#"[{"Plan": {"Plan Rows": 1}}]"#.to_owned()),
+                Some("exact:1:1".to_owned()),
+            ];
+            out.resize(statements.len(), None);
+            if statements.len() == 4 {
+                assert!(statements[3].contains("indisunique"), "{}", statements[3]);
+                out[3] = Some(r#"[["id"]]"#.to_owned());
+            }
+            out
+        };
+        // The only row of a one-row table, by its key: not bulk.
+        let mut report = candidates("DELETE FROM t WHERE id = 5;");
+        add_bulk_findings(&mut report, &Threshold::default(), true, everything);
+        assert!(report.findings.is_empty());
+        // Without the key rule, all of the table.
+        let mut report = candidates("DELETE FROM t WHERE id = 5;");
+        add_bulk_findings(&mut report, &Threshold::default(), false, everything);
+        assert_eq!(report.findings.len(), 1);
+    }
+
+    #[test]
+    fn a_statement_too_long_to_keep_is_bulk_without_asking_the_server() {
+        let mut sql = String::from("DELETE FROM t WHERE id IN (0");
+        while sql.len() <= crate::sql::lexer::STATEMENT_CAP {
+            sql.push_str(", 1234567");
+        }
+        sql.push_str(");");
+        let mut report = candidates(&sql);
+        add_bulk_findings(&mut report, &Threshold::default(), true, |statements| {
+            assert!(statements.is_empty(), "nothing to estimate");
+            Vec::new()
+        });
+        assert_eq!(report.findings.len(), 1);
+        assert_eq!(report.findings[0].kind, Kind::DeleteBulk);
     }
 }

@@ -227,6 +227,9 @@ pub struct Lexer {
     copy_end: memmem::Finder<'static>,
     /// Names of variables being substituted, to stop self-reference.
     expanding: Vec<Vec<u8>>,
+    /// `standard_conforming_strings`: when off (a legacy server setting),
+    /// a plain `'...'` takes backslash escapes like `E'...'`.
+    standard_strings: bool,
 }
 
 impl Default for Lexer {
@@ -267,6 +270,16 @@ impl Lexer {
             copy_pending: false,
             copy_end: memmem::Finder::new(b"\n\\.").into_owned(),
             expanding: Vec::new(),
+            standard_strings: true,
+        }
+    }
+
+    /// A lexer for a server whose `standard_conforming_strings` is
+    /// `standard_strings` (psql follows the connection's setting too).
+    pub fn with_standard_strings(standard_strings: bool) -> Self {
+        Lexer {
+            standard_strings,
+            ..Self::new()
         }
     }
 
@@ -703,7 +716,7 @@ impl Lexer {
                 self.keep(b);
                 self.open_line = self.line;
                 self.state = State::Quote {
-                    escapes: e_prefix,
+                    escapes: e_prefix || !self.standard_strings,
                     end: QuoteEnd::Open,
                 };
             }

@@ -15,6 +15,36 @@ use sqlparser::ast::{BinaryOperator, Expr, FromTable, Statement, TableFactor, Un
 
 use super::classify::{ident, parse};
 
+/// The catalog query giving the unique keys of `table` (as written, and
+/// resolved by the server on the session's search_path) as a JSON list of
+/// column lists, or no row when the table does not qualify. Only keys that
+/// hold for every row at every moment count: unique, valid, checked at once
+/// (not deferrable), on plain columns, without a predicate; and only plain
+/// tables without inheritance children (a DELETE or UPDATE without ONLY
+/// reaches the children, which the parent's index does not cover) and
+/// partitioned tables (whose unique keys hold across all partitions).
+pub fn unique_keys_query(table: &str) -> Option<String> {
+    if table.contains(['\\', '\0']) {
+        return None;
+    }
+    let name = table.replace('\'', "''");
+    Some(format!(
+        "SELECT coalesce(json_agg(k.cols) FILTER (WHERE k.cols IS NOT NULL), '[]')::text \
+         FROM pg_catalog.pg_class c \
+         LEFT JOIN LATERAL (\
+           SELECT (SELECT json_agg(a.attname::text ORDER BY a.attnum) \
+                   FROM pg_catalog.pg_attribute a \
+                   WHERE a.attrelid = i.indrelid \
+                     AND a.attnum = ANY ((i.indkey::int2[])[0:i.indnkeyatts - 1])) AS cols \
+           FROM pg_catalog.pg_index i \
+           WHERE i.indrelid = c.oid AND i.indisunique AND i.indisvalid AND i.indimmediate \
+             AND i.indpred IS NULL AND i.indexprs IS NULL) k ON true \
+         WHERE c.oid = pg_catalog.to_regclass('{name}') \
+           AND (c.relkind = 'p' OR (c.relkind = 'r' AND NOT c.relhassubclass)) \
+         GROUP BY c.oid"
+    ))
+}
+
 /// The columns `text` (one DELETE or UPDATE) pins to a constant, folded as
 /// PostgreSQL folds them; `None` when it pins none or is of another form.
 pub fn pinned_columns(text: &[u8]) -> Option<Vec<String>> {

@@ -134,6 +134,8 @@ pub struct Scanner {
     /// ON_ERROR_STOP was set or unset inside an `\if` block: its value at
     /// run time is not known.
     on_error_stop_uncertain: bool,
+    /// The server's `standard_conforming_strings` (on unless told).
+    standard_strings: bool,
 }
 
 impl Scanner {
@@ -156,6 +158,7 @@ impl Scanner {
             serial: 0,
             conditional_depth: 0,
             on_error_stop_uncertain: false,
+            standard_strings: true,
         }
     }
 
@@ -176,6 +179,12 @@ impl Scanner {
     /// leaves it to psql.
     pub fn read_stdin_includes(&mut self, allowed: bool) {
         self.read_stdin_includes = allowed;
+    }
+
+    /// Lexes `'...'` as a server with `standard_conforming_strings = off`
+    /// does when `on` is false: backslashes escape, as in `E'...'`.
+    pub fn set_standard_strings(&mut self, on: bool) {
+        self.standard_strings = on;
     }
 
     /// Sets a psql variable, as `-v NAME=VALUE` does.
@@ -347,7 +356,7 @@ impl Scanner {
             return;
         }
         self.stack.push(frame);
-        let mut lexer = Lexer::new();
+        let mut lexer = Lexer::with_standard_strings(self.standard_strings);
         feed(self, &mut lexer);
         if let Some(open) = lexer.finish(self) {
             self.push_problem(
@@ -835,8 +844,7 @@ impl Scanner {
 
     /// Keeps a DELETE or UPDATE with a WHERE for the planner's estimate.
     fn note_estimate_candidate(&mut self, statement: &Statement<'_>) {
-        if statement.truncated || self.report.estimate_candidates.len() >= estimate::MAX_CANDIDATES
-        {
+        if self.report.estimate_candidates.len() >= estimate::MAX_CANDIDATES {
             return;
         }
         // Most statements are neither: skip tokenizing them.
@@ -852,8 +860,10 @@ impl Scanner {
                 kind,
                 table,
                 table_text,
-                statement: display_statement(statement.text, false),
+                statement: display_statement(statement.text, statement.truncated),
                 text: String::from_utf8_lossy(statement.text).into_owned(),
+                // Only the head of a long statement is kept: not estimable.
+                complete: !statement.truncated,
             });
         }
     }

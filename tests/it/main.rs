@@ -9,6 +9,7 @@ mod alembic_tools;
 mod backup;
 mod bad_input;
 mod completions;
+mod differential;
 mod doctor;
 mod guard;
 mod install;

@@ -122,7 +122,7 @@ impl Cluster {
         // Port races with another process are rare; retry on a new port.
         for _ in 0..3 {
             let options = format!(
-                "-k {} -p {} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200",
+                "-k {} -p {} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200 -c log_line_prefix=@%d@",
                 cluster.socket_dir.display(),
                 cluster.port
             );
@@ -203,6 +203,13 @@ impl Cluster {
             }
         }
         let _ = fs::remove_dir_all(&self.root);
+    }
+
+    /// The server's log. Each line opens with `@DATABASE@`, so a test
+    /// that turns on `log_statement` for its own database can pick out
+    /// what the server ran there.
+    pub fn server_log(&self) -> PathBuf {
+        self.root.join("server.log")
     }
 
     /// The real client tool, e.g. `psql` or `pg_dump`.

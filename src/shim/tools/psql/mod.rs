@@ -106,13 +106,11 @@ fn hand_over(
             }
         }
     }
-    let env = if scanned.interactive || report.builds_sql_at_run_time {
-        preload_env(ctx, report, scanned.interactive)?
-    } else {
-        // Everything psql will send was seen and judged: no preload, so
-        // the start-up stays as short as psql's own.
-        Vec::new()
-    };
+    // Every run that may send SQL gets the library: psql is an
+    // interpreter, and what it really sends (psqlrc, `\if`-chosen
+    // variables, files it writes itself, the server's lexical settings, a
+    // failed COPY's data lines) is checked where it leaves psql.
+    let env = preload_env(ctx, report, scanned.interactive)?;
     Ok(Launch::Exec {
         args: rewritten,
         env,
@@ -170,7 +168,7 @@ fn estimate_bulk(ctx: &Context, args: &PsqlArgs, report: &mut ScanReport) {
     let Ok(tools) = PgTools::resolve(ctx) else {
         return;
     };
-    crate::sql::estimate::add_bulk_findings(report, &threshold, |statements| {
+    crate::sql::estimate::add_bulk_findings(report, &threshold, true, |statements| {
         let plans: std::collections::HashMap<String, String> = tools
             .explain_all(&target, statements)
             .unwrap_or_default()
@@ -198,6 +196,12 @@ fn preload_env(
 ) -> Result<Vec<(OsString, OsString)>, Error> {
     let library = match live::preload_library(ctx) {
         Ok(path) => path,
+        // A script whose SQL was all seen before psql starts keeps psql's
+        // own output byte for byte: the missing library is `doctor`'s to
+        // report.
+        Err(_) if !interactive && !report.builds_sql_at_run_time => {
+            return Ok(Vec::new());
+        }
         Err(looked) => {
             if interactive {
                 note!(

@@ -1,0 +1,93 @@
+#!/bin/sh
+# Benchmark: what the psql shim and the preload library add to psql's
+# start-up, against the physical floor, a minimal C program that only
+# execs the real psql.
+#
+#   bench/startup.sh                    # 300 runs of each, alternating
+#   RUNS=100 bench/startup.sh
+#   BIN=target/release bench/startup.sh # an existing build: dbguard and
+#                                       # libdbguard_preload.so in BIN
+#
+# Each run is `psql -X -c 'select 1'` against a throwaway cluster, started
+# three ways in turn: the C exec shim; the dbguard shim (a `psql` symlink to
+# the binary, which loads the library into psql for every run that can send
+# SQL); the dbguard shim with DBGUARD_BYPASS=1 (pure exec, no library);
+# the C exec shim with the library preloaded (the library's own share).
+# Prints the medians and p90 of each, and the ratios to the C shim (target:
+# shim + library within 1.05).
+#
+# Needs: initdb/pg_ctl, psql, cc, python3. Runs the server as `postgres`
+# when run as root. Removes everything when done.
+set -eu
+
+RUNS=${RUNS:-300}
+here=$(cd "$(dirname "$0")/.." && pwd)
+
+bindir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1)
+[ -x "$bindir/initdb" ] || bindir=$(dirname "$(command -v initdb)")
+psql=$bindir/psql
+work=$(mktemp -d /tmp/dbguard-startup.XXXXXX)
+chmod 755 "$work"
+as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+[ "$(id -u)" = 0 ] && chown postgres "$work"
+cleanup() {
+    as_pg "$bindir/pg_ctl" -D "$work/data" -m fast stop >/dev/null 2>&1 || true
+    rm -rf "$work"
+}
+trap cleanup EXIT INT TERM
+
+bin=${BIN:-}
+if [ -z "$bin" ]; then
+    echo "building dbguard and the preload library (release)" >&2
+    (cd "$here" && cargo build --release --locked -p dbguard -p dbguard-preload >&2)
+    bin=${CARGO_TARGET_DIR:-$here/target}/release
+fi
+bin=$(cd "$bin" && pwd)
+[ -x "$bin/dbguard" ] && [ -f "$bin/libdbguard_preload.so" ] ||
+    { echo "no dbguard and libdbguard_preload.so in $bin" >&2; exit 1; }
+
+# The floor: parse nothing, exec the real psql with the same arguments.
+mkdir "$work/floor" "$work/shims"
+cat > "$work/floor.c" <<EOF
+#include <unistd.h>
+int main(int argc, char **argv) { (void)argc; execv("$psql", argv); return 127; }
+EOF
+cc -O2 -o "$work/floor/psql" "$work/floor.c"
+ln -s "$bin/dbguard" "$work/shims/psql"
+touch "$work/shims/.dbguard-shims"
+
+as_pg "$bindir/initdb" -D "$work/data" -A trust -U postgres >/dev/null
+as_pg "$bindir/pg_ctl" -D "$work/data" -l "$work/log" -w \
+    -o "-k $work -c listen_addresses= -c fsync=off" start >/dev/null
+export PGHOST="$work" PGUSER=postgres PGDATABASE=postgres
+export DBGUARD_BACKUP_DIR="$work/backups" DBGUARD_PRELOAD="$bin/libdbguard_preload.so"
+export DBGUARD_REAL_PSQL="$psql"
+
+python3 - "$work" "$RUNS" <<'EOF'
+import os, statistics, subprocess, sys, time
+work, runs = sys.argv[1], int(sys.argv[2])
+args = ["-X", "-q", "-c", "select 1"]
+base = dict(os.environ)
+sides = {
+    "C exec shim": ([f"{work}/floor/psql"] + args, base),
+    "dbguard shim + library": ([f"{work}/shims/psql"] + args, base),
+    "dbguard shim, bypass": ([f"{work}/shims/psql"] + args, dict(base, DBGUARD_BYPASS="1")),
+    # The library's own share, without the shim in front.
+    "C exec shim + library": ([f"{work}/floor/psql"] + args, dict(base, LD_PRELOAD=base["DBGUARD_PRELOAD"])),
+}
+times = {name: [] for name in sides}
+for r in range(runs):
+    names = list(sides)
+    # Rotate the order, so drifting load hits every side alike.
+    names = names[r % len(names):] + names[:r % len(names)]
+    for name in names:
+        argv, env = sides[name]
+        t = time.perf_counter()
+        subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, check=True)
+        times[name].append(time.perf_counter() - t)
+floor = statistics.median(times["C exec shim"])
+for name, ts in times.items():
+    ts.sort()
+    med, p90 = statistics.median(ts), ts[int(len(ts) * 0.9)]
+    print(f"{name:26} median {med * 1e3:.2f} ms  p90 {p90 * 1e3:.2f} ms  ratio {med / floor:.3f}  (+{(med - floor) * 1e3:.2f} ms)")
+EOF
