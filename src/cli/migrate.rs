@@ -195,7 +195,7 @@ fn offer_restore(
         connection: conn,
         yes: false,
         safety_backup: true,
-        jobs: None,
+        ..RestoreRequest::default()
     };
     let mut err = std::io::stderr();
     match restore(ctx, &request, &mut err) {

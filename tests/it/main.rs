@@ -13,6 +13,7 @@ mod doctor;
 mod guard;
 mod install;
 mod interactive;
+mod round_trip;
 mod scan;
 mod transparency;
 mod whole_database_guard;
