@@ -13,6 +13,7 @@ mod doctor;
 mod guard;
 mod install;
 mod interactive;
+mod restore;
 mod round_trip;
 mod scan;
 mod transparency;
