@@ -116,16 +116,28 @@ fn a_swap_keeps_the_replaced_database_and_says_how_to_drop_it() {
     );
 }
 
-/// A psql session idling on the database, until killed.
-fn idle_session(db: &TestDb) -> Child {
-    let child = Command::new(cluster().client("psql"))
-        .envs(db.env())
-        .args(["-X", "-q", "-c", "select pg_sleep(600)"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start psql");
+/// A psql session idling on the database; killed when dropped, so a
+/// failing test does not leave it behind.
+struct IdleSession(Child);
+
+impl Drop for IdleSession {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn idle_session(db: &TestDb) -> IdleSession {
+    let session = IdleSession(
+        Command::new(cluster().client("psql"))
+            .envs(db.env())
+            .args(["-X", "-q", "-c", "select pg_sleep(600)"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start psql"),
+    );
     let deadline = Instant::now() + Duration::from_secs(20);
     while Instant::now() < deadline {
         let n = cluster().sql(
@@ -136,7 +148,7 @@ fn idle_session(db: &TestDb) -> Child {
             ),
         );
         if n != "0" {
-            return child;
+            return session;
         }
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -171,7 +183,7 @@ fn other_sessions_refuse_the_swap_unchanged_until_terminate() {
         out.stdout_str()
     );
     assert_eq!(items(&s.db.name), "200");
-    let status = session.wait().expect("psql ends");
+    let status = session.0.wait().expect("psql ends");
     assert!(!status.success(), "the idle session was ended");
 }
 
