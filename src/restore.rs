@@ -541,6 +541,15 @@ fn restore_by_swap(
         )));
     }
 
+    // The database's own settings and grants come over only now: a
+    // setting such as default_transaction_read_only must not hit the restore.
+    if let Some(shape) = &shape {
+        let mut warnings = swap::carry_over(tools, &admin, &target.dbname, &staging);
+        warnings.extend(swap::hand_over(tools, &admin, &staging, shape));
+        for warning in warnings {
+            let _ = writeln!(out, "Warning: {warning}");
+        }
+    }
     if exists {
         let mut others =
             swap::sessions(tools, &admin, &target.dbname).map_err(|e| give_up(e.to_string()))?;

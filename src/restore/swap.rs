@@ -121,19 +121,135 @@ pub fn create_staging(
              --in-place restores into the existing database instead, with its limits (see --help)"
         ))
     })?;
-    if let Some(s) = shape {
-        // Ownership follows the replaced database; a role that cannot hand
-        // it over keeps it, which the report does not hide.
-        let _ = tools.query(
+    Ok(())
+}
+
+/// Hands the staging database to the replaced database's owner, last of
+/// all (after the restore and `carry_over`, which need ownership). A role
+/// that cannot hand it over keeps it, with a warning.
+pub fn hand_over(tools: &PgTools, admin: &Target, name: &str, shape: &Shape) -> Option<String> {
+    tools
+        .query(
             admin,
             &format!(
                 "ALTER DATABASE {} OWNER TO {}",
                 quote_ident(name),
-                quote_ident(&s.owner)
+                quote_ident(&shape.owner)
             ),
-        );
+        )
+        .err()
+        .map(|e| {
+            format!(
+                "the restored database could not be given to its owner \"{}\" ({})",
+                shape.owner,
+                query_detail(e)
+            )
+        })
+}
+
+/// Settings whose value is a list of identifiers, stored already quoted:
+/// they are written back as they are, every other value as one literal
+/// (pg_dump's own rule for `ALTER DATABASE ... SET`).
+const LIST_SETTINGS: [&str; 5] = [
+    "search_path",
+    "temp_tablespaces",
+    "session_preload_libraries",
+    "local_preload_libraries",
+    "shared_preload_libraries",
+];
+
+/// What `pg_dump` without `--create` leaves out because it belongs to the
+/// database itself: its settings (`ALTER DATABASE/ROLE ... IN DATABASE ...
+/// SET`), its grants, connection limit and comment. Copied from `from` to
+/// the staging database `to`, so the swap does not lose them. Returns what
+/// could not be copied, as warnings.
+pub fn carry_over(tools: &PgTools, admin: &Target, from: &str, to: &str) -> Vec<String> {
+    let rows = match tools.query(
+        admin,
+        &format!(
+            "with d as (select * from pg_database where datname = {from})
+             select 'set', coalesce(r.rolname, ''), c.kv
+               from d join pg_db_role_setting s on s.setdatabase = d.oid
+               left join pg_roles r on r.oid = s.setrole,
+               unnest(s.setconfig) c(kv)
+             union all
+             select 'grant', case when a.grantee = 0 then '' else pg_get_userbyid(a.grantee) end,
+                    a.privilege_type || case when a.is_grantable then ' grantable' else '' end
+               from d, aclexplode(coalesce(d.datacl, acldefault('d', d.datdba))) a
+             union all
+             select 'limit', '', d.datconnlimit::text from d
+             union all
+             select 'comment', '', shobj_description(d.oid, 'pg_database') from d
+              where shobj_description(d.oid, 'pg_database') is not null",
+            from = quote_literal(from)
+        ),
+    ) {
+        Ok(rows) => rows,
+        Err(e) => {
+            return vec![format!(
+                "the database's own settings were not read: {}",
+                query_detail(e)
+            )];
+        }
+    };
+    let db = quote_ident(to);
+    // The staging database starts with the default grants; the replaced
+    // database's grants replace them.
+    let mut sql = vec![format!("REVOKE ALL ON DATABASE {db} FROM PUBLIC")];
+    for row in rows.iter().filter(|r| r.len() == 3) {
+        let (what, role, value) = (row[0].as_str(), row[1].as_str(), row[2].as_str());
+        match what {
+            "set" => {
+                let Some((name, setting)) = value.split_once('=') else {
+                    continue;
+                };
+                let setting = if LIST_SETTINGS.contains(&name) {
+                    setting.to_owned()
+                } else {
+                    quote_literal(setting)
+                };
+                sql.push(if role.is_empty() {
+                    format!("ALTER DATABASE {db} SET {} = {setting}", quote_ident(name))
+                } else {
+                    format!(
+                        "ALTER ROLE {} IN DATABASE {db} SET {} = {setting}",
+                        quote_ident(role),
+                        quote_ident(name)
+                    )
+                });
+            }
+            "grant" => {
+                let (privilege, grantable) = match value.strip_suffix(" grantable") {
+                    Some(p) => (p, " WITH GRANT OPTION"),
+                    None => (value, ""),
+                };
+                let grantee = if role.is_empty() {
+                    "PUBLIC".to_owned()
+                } else {
+                    quote_ident(role)
+                };
+                sql.push(format!(
+                    "GRANT {privilege} ON DATABASE {db} TO {grantee}{grantable}"
+                ));
+            }
+            "limit" if value != "-1" => {
+                sql.push(format!("ALTER DATABASE {db} CONNECTION LIMIT {value}"));
+            }
+            "comment" => sql.push(format!(
+                "COMMENT ON DATABASE {db} IS {}",
+                quote_literal(value)
+            )),
+            _ => {}
+        }
     }
-    Ok(())
+    sql.into_iter()
+        .filter_map(|statement| {
+            tools
+                .query(admin, &statement)
+                .err()
+                .map(|e| format!("not carried over: {statement} ({})", query_detail(e)))
+        })
+        .collect()
 }
 
 /// Drops the staging database after a failure; a failure to drop it is

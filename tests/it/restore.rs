@@ -470,3 +470,55 @@ fn verify_cmd_failing_on_a_terminal_restores_when_the_name_is_typed() {
         "{decisions:?}"
     );
 }
+
+/// What belongs to the database itself (not in a dump without `--create`)
+/// survives the swap: its settings, grants, connection limit and comment.
+#[test]
+fn the_database_own_settings_and_grants_survive_the_swap() {
+    let s = setup("swap_settings");
+    let reader = format!("{}_reader", s.db.name);
+    let db = &s.db.name;
+    cluster().sql(
+        "postgres",
+        &format!(
+            "create role {reader};
+             alter database {db} set search_path = \"$user\", public, app;
+             alter database {db} set statement_timeout = '5min';
+             alter role {reader} in database {db} set work_mem = '8MB';
+             revoke connect on database {db} from public;
+             grant connect on database {db} to {reader};
+             alter database {db} connection limit 50;
+             comment on database {db} is 'the shop''s data'"
+        ),
+    );
+    let own = |name: &str| {
+        cluster().sql(
+            "postgres",
+            &format!(
+                "select (select string_agg(coalesce(r.rolname, '-') || ' ' || array_to_string(s.setconfig, ';'), ' | ' order by 1)
+                           from pg_db_role_setting s left join pg_roles r on r.oid = s.setrole
+                          where s.setdatabase = d.oid),
+                        has_database_privilege('{reader}', d.oid, 'CONNECT'),
+                        has_database_privilege('public', d.oid, 'CONNECT'),
+                        d.datconnlimit, shobj_description(d.oid, 'pg_database'), pg_get_userbyid(d.datdba)
+                   from pg_database d where datname = '{name}'"
+            ),
+        )
+    };
+    let before = own(db);
+    let id = backup(&s);
+    let out = ok(run(
+        &s.sandbox,
+        &["restore", &id, "--yes", "--no-safety-backup"],
+    ));
+    assert!(
+        !out.stdout_str().contains("Warning"),
+        "{}",
+        out.stdout_str()
+    );
+    assert_eq!(own(db), before);
+    assert!(
+        before.contains("search_path=\"$user\", public, app"),
+        "{before}"
+    );
+}
