@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use crate::support::guarded::{self, backups, id_of};
-use crate::support::sandbox::{capture, in_dir};
+use crate::support::sandbox::{capture, in_dir, write_file};
 use crate::support::{AlembicProject, Output, Sandbox, TestDb, cluster};
 
 const SAMPLE: &str = "
@@ -149,8 +149,18 @@ fn restore(sandbox: &Sandbox, id: &str) -> Output {
 
 /// Runs psql `sql` through the shim, checks that it changed the database,
 /// restores the guard's backup and compares.
-fn round_trip_psql(hint: &str, sql: &str) {
+fn round_trip_psql(hint: &str, sql: &str) -> serde_json::Value {
+    round_trip_psql_in("plain", hint, sql)
+}
+
+/// `round_trip_psql` with the guard's backups in `format`.
+/// Returns the backup's metadata.
+fn round_trip_psql_in(format: &str, hint: &str, sql: &str) -> serde_json::Value {
     let s = setup(hint);
+    write_file(
+        &in_dir(&s.sandbox, ".dbguard.toml"),
+        format!("[backup]\nformat = \"{format}\"\n"),
+    );
     let before = signature(&s.db.name);
     ok(capture(
         s.sandbox
@@ -162,6 +172,8 @@ fn round_trip_psql(hint: &str, sql: &str) {
     let id = only_backup(&s.store);
     ok(restore(&s.sandbox, &id));
     assert_same(&before, &signature(&s.db.name));
+    let meta = fs::read(s.store.join(format!("{id}.json"))).expect("metadata");
+    serde_json::from_slice(&meta).expect("json")
 }
 
 #[test]
@@ -179,6 +191,31 @@ fn drop_table_cascade_round_trips() {
 #[test]
 fn drop_schema_public_cascade_round_trips() {
     round_trip_psql("rt_drop_public", "drop schema public cascade");
+}
+
+#[test]
+fn drop_schema_public_cascade_round_trips_from_archives() {
+    for format in ["custom", "directory"] {
+        let meta = round_trip_psql_in(
+            format,
+            &format!("rt_drop_public_{format}"),
+            "drop schema public cascade",
+        );
+        assert_eq!(meta["format"], format);
+    }
+}
+
+#[test]
+fn update_all_of_a_referenced_table_round_trips_from_archives() {
+    for format in ["custom", "directory"] {
+        let meta = round_trip_psql_in(
+            format,
+            &format!("rt_update_{format}"),
+            "update users set email = 'x' || email",
+        );
+        assert_eq!(meta["format"], format);
+        assert_eq!(meta["scope"], serde_json::json!(["public.users"]));
+    }
 }
 
 #[test]
@@ -203,7 +240,12 @@ fn drop_other_round_trips() {
 /// depended on the table.
 #[test]
 fn truncate_of_a_table_with_a_view_round_trips() {
-    round_trip_psql("rt_truncate", "truncate orders");
+    let meta = round_trip_psql("rt_truncate", "truncate orders");
+    assert_eq!(
+        meta["scope"],
+        serde_json::json!(["public.orders"]),
+        "a table-scoped backup"
+    );
 }
 
 #[test]
@@ -220,9 +262,14 @@ fn delete_all_round_trips() {
 /// table-scoped backup must go back without touching either.
 #[test]
 fn update_all_of_a_referenced_table_round_trips() {
-    round_trip_psql(
+    let meta = round_trip_psql(
         "rt_update_all",
         "update users set email = 'x' || email, mood = 'cross'",
+    );
+    assert_eq!(
+        meta["scope"],
+        serde_json::json!(["public.users"]),
+        "a table-scoped backup"
     );
 }
 
