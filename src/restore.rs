@@ -500,7 +500,13 @@ fn restore_by_swap(
     let staging = swap::staging_name(&target.dbname, &format!("{stamp}_{}", std::process::id()));
     let replaced = exists.then(|| swap::replaced_name(&target.dbname, &stamp));
     let shape = if exists {
-        swap::shape(tools, &admin, &target.dbname).map_err(|e| e.to_string())?
+        swap::shape(tools, &admin, &target.dbname).map_err(|e| {
+            format!(
+                "{e}; a swap works from the database \"{}\" on the same server, so nothing was changed; \
+                 --in-place restores over the existing database instead, with its limits",
+                admin.dbname
+            )
+        })?
     } else {
         None
     };
