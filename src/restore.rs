@@ -616,6 +616,10 @@ fn summary(
         lines.push(format!("into {target}"));
     }
     lines.push(match method {
+        Method::Swap if current.is_none() => format!(
+            "How: into a new database, checked, then renamed to \"{}\".",
+            target.dbname
+        ),
         Method::Swap => "How: into a new database, checked, then swapped in by renaming; the current database is kept under another name until you drop it.".to_owned(),
         Method::Tables => "How: the backed-up tables' rows and sequences are put back in place in one transaction; views and foreign keys on them stay.".to_owned(),
         Method::InPlace => "How: in place (--in-place), over the existing database; objects created since the backup that depend on restored ones make it fail unchanged.".to_owned(),

@@ -20,8 +20,8 @@ kept as <db>__dbguard_replaced_<time> until you drop it. This needs CREATEDB and
 (--terminate ends them). --in-place restores over the existing database in one transaction instead; objects created since \
 the backup that depend on restored ones make it fail, unchanged. Table-scoped backups put the tables' rows back in place, \
 in one transaction.\n\n\
-Exit status: 0 restored and checked; 1 restored but some tables differ from the backup; 77 refused or not confirmed; \
-2 on an error (nothing was changed)."
+Exit status: 0 restored and checked; 1 the backup failed verification (nothing was restored) or, restored, some tables \
+differ from it; 77 refused or not confirmed; 2 on an error (nothing was changed, except by a parallel --in-place restore, which says so)."
 )]
 pub struct Args {
     /// The backup to restore (id from `dbguard list`, or its file name).

@@ -522,3 +522,12 @@ fn the_database_own_settings_and_grants_survive_the_swap() {
         "{before}"
     );
 }
+
+/// The help documents the target's precedence and the methods.
+#[test]
+fn help_documents_the_target_and_the_methods() {
+    let out = ok(run(&Sandbox::psql_only(), &["restore", "--help"]));
+    insta::with_settings!({ prepend_module_to_snapshot => false }, {
+        insta::assert_snapshot!("help_restore", out.stdout_str());
+    });
+}
