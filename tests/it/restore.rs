@@ -531,3 +531,62 @@ fn help_documents_the_target_and_the_methods() {
         insta::assert_snapshot!("help_restore", out.stdout_str());
     });
 }
+
+/// A table-scoped restore whose rows would leave another table's foreign
+/// key dangling (an order placed since, for a user the backup does not
+/// hold) fails as a whole: the foreign key is checked when it is added
+/// back, inside the same transaction.
+#[test]
+fn a_table_scoped_restore_that_would_break_a_foreign_key_changes_nothing() {
+    let s = setup("tables_fk");
+    s.db.sql(
+        "create table users (id int primary key, email text);
+         insert into users select g, 'u' || g from generate_series(1, 100) g;
+         create table orders (id int primary key, user_id int references users(id));
+         insert into orders select g, g from generate_series(1, 100) g;
+         create view user_emails as select email from users;
+         analyze;",
+    );
+    let mut yes = Sandbox::psql_only().with_db(&s.db);
+    yes.set("DBGUARD_BACKUP_DIR", s.store.to_str().expect("utf-8"));
+    yes.set("DBGUARD_YES", "1");
+    ok(capture(
+        yes.shim("psql")
+            .args(["-X", "-c", "update users set email = 'changed'"]),
+        None,
+    ));
+    let id = id_of(backups(&s.store).last().expect("a backup"));
+    let meta: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(s.store.join(format!("{id}.json"))).expect("metadata"),
+    )
+    .expect("json");
+    assert_eq!(meta["scope"], serde_json::json!(["public.users"]));
+    s.db.sql("insert into users values (101, 'late'); insert into orders values (101, 101)");
+
+    let out = run(&s.sandbox, &["restore", &id, "--yes", "--no-safety-backup"]);
+    assert_eq!(out.status, 2, "{}", out.stderr_str());
+    assert!(
+        out.stderr_str().contains("orders") && out.stderr_str().contains("unchanged"),
+        "{}",
+        out.stderr_str()
+    );
+    assert_eq!(
+        s.db.sql("select count(*), min(email) from users"),
+        "101|changed",
+        "unchanged"
+    );
+    assert_eq!(
+        s.db.sql("select count(*) from pg_constraint where conrelid = 'orders'::regclass and contype = 'f'"),
+        "1",
+        "the foreign key is still there"
+    );
+
+    // Without the late order the same backup restores, the view untouched.
+    s.db.sql("delete from orders where id = 101");
+    ok(run(
+        &s.sandbox,
+        &["restore", &id, "--yes", "--no-safety-backup"],
+    ));
+    assert_eq!(s.db.sql("select count(*), min(email) from users"), "100|u1");
+    assert_eq!(s.db.sql("select count(*) from user_emails"), "100");
+}
