@@ -47,6 +47,13 @@ pub struct Shape {
     pub encoding: String,
     pub collate: String,
     pub ctype: String,
+    /// `pg_database.datlocprovider`: `c` (libc), `i` (ICU), `b` (builtin);
+    /// empty before PostgreSQL 15.
+    pub provider: String,
+    /// The ICU or builtin locale, when the provider is not libc.
+    pub locale: String,
+    /// Empty for the default tablespace.
+    pub tablespace: String,
 }
 
 /// Where maintenance statements (CREATE, RENAME, DROP DATABASE) run: the
@@ -80,17 +87,27 @@ pub fn shape(tools: &PgTools, admin: &Target, db: &str) -> Result<Option<Shape>,
         .query(
             admin,
             &format!(
-                "select pg_get_userbyid(datdba), pg_encoding_to_char(encoding), datcollate, datctype
-                   from pg_database where datname = {}",
+                // Through jsonb, so that columns a server version lacks
+                // (datlocprovider before 15, datlocale before 17) read as null.
+                "select pg_get_userbyid(d.datdba), pg_encoding_to_char(d.encoding), d.datcollate, d.datctype,
+                        coalesce(j ->> 'datlocprovider', ''),
+                        coalesce(j ->> 'datlocale', j ->> 'daticulocale', ''),
+                        case when t.spcname = 'pg_default' then '' else t.spcname end
+                   from pg_database d cross join lateral to_jsonb(d) j
+                   join pg_tablespace t on t.oid = d.dattablespace
+                  where d.datname = {}",
                 quote_literal(db)
             ),
         )
         .map_err(|e| e.into_error(admin))?;
-    Ok(rows.into_iter().find(|r| r.len() == 4).map(|r| Shape {
+    Ok(rows.into_iter().find(|r| r.len() == 7).map(|r| Shape {
         owner: r[0].clone(),
         encoding: r[1].clone(),
         collate: r[2].clone(),
         ctype: r[3].clone(),
+        provider: r[4].clone(),
+        locale: r[5].clone(),
+        tablespace: r[6].clone(),
     }))
 }
 
@@ -112,6 +129,20 @@ pub fn create_staging(
             quote_literal(&s.collate),
             quote_literal(&s.ctype)
         ));
+        match s.provider.as_str() {
+            "i" => sql.push_str(&format!(
+                " LOCALE_PROVIDER icu ICU_LOCALE {}",
+                quote_literal(&s.locale)
+            )),
+            "b" => sql.push_str(&format!(
+                " LOCALE_PROVIDER builtin BUILTIN_LOCALE {}",
+                quote_literal(&s.locale)
+            )),
+            _ => {}
+        }
+        if !s.tablespace.is_empty() {
+            sql.push_str(&format!(" TABLESPACE {}", quote_ident(&s.tablespace)));
+        }
     }
     tools.query(admin, &sql).map_err(|e| {
         let detail = query_detail(e);

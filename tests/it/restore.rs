@@ -590,3 +590,48 @@ fn a_table_scoped_restore_that_would_break_a_foreign_key_changes_nothing() {
     assert_eq!(s.db.sql("select count(*), min(email) from users"), "100|u1");
     assert_eq!(s.db.sql("select count(*) from user_emails"), "100");
 }
+
+/// The restored database is created like the one it replaces: encoding,
+/// locale and locale provider.
+#[test]
+fn the_swap_keeps_the_database_locale_and_provider() {
+    let name = format!("{}_icu", cluster().create_db("swap_icu_base").name);
+    cluster().sql(
+        "postgres",
+        &format!(
+            "create database {name} template template0 encoding 'UTF8' locale_provider icu icu_locale 'en-US' lc_collate 'C' lc_ctype 'C'"
+        ),
+    );
+    cluster().sql(
+        &name,
+        "create table words (w text); insert into words values ('b'), ('a'), ('B')",
+    );
+    let shape = || {
+        cluster().sql(
+            "postgres",
+            &format!(
+                "select pg_encoding_to_char(encoding), datcollate, datctype, datlocprovider, daticulocale
+                   from pg_database where datname = '{name}'"
+            ),
+        )
+    };
+    let before = shape();
+    assert!(before.ends_with("|i|en-US"), "{before}");
+    let mut sandbox = Sandbox::psql_only();
+    for (k, v) in cluster().env() {
+        sandbox.set(&k, if k == "PGDATABASE" { &name } else { &v });
+    }
+    let store = guarded::use_store(&mut sandbox);
+    ok(run(&sandbox, &["backup", "--yes"]));
+    let id = id_of(backups(&store).last().expect("a backup"));
+    ok(run(
+        &sandbox,
+        &["restore", &id, "--yes", "--no-safety-backup"],
+    ));
+    assert_eq!(shape(), before);
+    assert_eq!(
+        cluster().sql(&name, "select string_agg(w, ',' order by w) from words"),
+        "a,b,B",
+        "ICU ordering, not C"
+    );
+}
