@@ -67,14 +67,16 @@ pub enum Method {
     InPlace,
 }
 
-/// Where the target came from, in order of precedence.
+/// Where the target came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TargetSource {
-    /// `-d/-h/-p/-U` or positional arguments (unset parts from `PG*`, as libpq does).
+    /// `-d/-h/-p/-U` or positional arguments, completed part by part from
+    /// `PG*` and then the backup's origin.
     Flags,
     /// `--origin`: the backup's recorded host, port, user and database.
     OriginFlag,
-    /// No flags: the `PG*` environment names a connection.
+    /// No flags: the `PG*` environment names at least part of the
+    /// connection (the rest comes from the backup's origin).
     Environment,
     /// No flags and no `PG*` connection variables: the backup's origin.
     Origin,
@@ -106,35 +108,45 @@ const CONNECTION_VARS: [&str; 6] = [
     "PGSERVICE",
 ];
 
-/// The restore target, by precedence: explicit flags (completed from `PG*`
-/// like every libpq tool), then `--origin`, then the `PG*` environment when
-/// it names a connection, then the database the backup came from.
+/// The restore target. `--origin` takes all of it from the backup.
+/// Otherwise each part (host, port, user, database) comes from the command
+/// line (`-h/-p/-U/-d`, positionals, a conninfo or URI in `-d`), else from
+/// the `PG*` environment, else from the backup's origin; with `PGSERVICE`
+/// set, parts the command line leaves open are the service file's, as in
+/// libpq. The source says which of these named the connection.
 pub fn choose_target(
     request: &RequestTarget,
     origin: &Target,
     env: impl Fn(&str) -> Option<String>,
 ) -> Result<(Target, TargetSource), Error> {
-    if !request.connection.is_empty() {
-        if request.origin {
+    let given = &request.connection;
+    if request.origin {
+        if !given.is_empty() {
             return Err(Error::Usage(
                 "--origin restores into the database the backup came from; it cannot go with -d/-h/-p/-U".into(),
             ));
         }
-        return Ok((
-            Target::resolve_with(&request.connection, &env)?,
-            TargetSource::Flags,
-        ));
-    }
-    if request.origin {
         return Ok((origin.clone(), TargetSource::OriginFlag));
     }
-    if CONNECTION_VARS.iter().any(|v| env(v).is_some()) {
-        return Ok((
-            Target::resolve_with(&ConnectionArgs::default(), &env)?,
-            TargetSource::Environment,
-        ));
-    }
-    Ok((origin.clone(), TargetSource::Origin))
+    let source = if !given.is_empty() {
+        TargetSource::Flags
+    } else if CONNECTION_VARS.iter().any(|v| env(v).is_some()) {
+        TargetSource::Environment
+    } else {
+        TargetSource::Origin
+    };
+    let service = env("PGSERVICE").is_some();
+    let from_origin = |flag: &Option<String>, vars: &[&str], value: String| {
+        flag.clone()
+            .or_else(|| (!service && vars.iter().all(|v| env(v).is_none())).then_some(value))
+    };
+    let filled = ConnectionArgs {
+        host: from_origin(&given.host, &["PGHOST", "PGHOSTADDR"], origin.host.clone()),
+        port: from_origin(&given.port, &["PGPORT"], origin.port.to_string()),
+        user: from_origin(&given.user, &["PGUSER"], origin.user.clone()),
+        dbname: from_origin(&given.dbname, &["PGDATABASE"], origin.dbname.clone()),
+    };
+    Ok((Target::resolve_with(&filled, &env)?, source))
 }
 
 /// The parts of a request that choose the target.
@@ -824,6 +836,75 @@ fn shell_word(word: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn pick(
+        connection: ConnectionArgs,
+        origin_flag: bool,
+        env: &[(&str, &str)],
+    ) -> Result<(String, TargetSource), Error> {
+        let origin = Target::explicit("/run/pg", 5433, "app", "shop");
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        choose_target(
+            &RequestTarget {
+                connection,
+                origin: origin_flag,
+            },
+            &origin,
+            |name| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()),
+        )
+        .map(|(t, source)| {
+            (
+                format!("{}:{} {} {}", t.host, t.port, t.user, t.dbname),
+                source,
+            )
+        })
+    }
+
+    #[test]
+    fn each_part_of_the_target_comes_from_flags_then_pg_then_the_origin() {
+        let none = ConnectionArgs::default();
+        assert_eq!(
+            pick(none.clone(), false, &[]).unwrap(),
+            ("/run/pg:5433 app shop".into(), TargetSource::Origin)
+        );
+        assert_eq!(
+            pick(none.clone(), false, &[("PGHOST", "db2"), ("PGUSER", "ops")]).unwrap(),
+            ("db2:5433 ops shop".into(), TargetSource::Environment)
+        );
+        let copy = ConnectionArgs {
+            dbname: Some("shop_copy".into()),
+            ..ConnectionArgs::default()
+        };
+        assert_eq!(
+            pick(copy.clone(), false, &[("PGPORT", "6000")]).unwrap(),
+            ("/run/pg:6000 app shop_copy".into(), TargetSource::Flags)
+        );
+        let uri = ConnectionArgs {
+            dbname: Some("postgresql://u@h:7000/d".into()),
+            ..ConnectionArgs::default()
+        };
+        assert_eq!(
+            pick(uri, false, &[("PGHOST", "ignored")]).unwrap(),
+            ("h:7000 u d".into(), TargetSource::Flags)
+        );
+        assert_eq!(
+            pick(
+                none.clone(),
+                true,
+                &[("PGHOST", "db2"), ("PGDATABASE", "x")]
+            )
+            .unwrap(),
+            ("/run/pg:5433 app shop".into(), TargetSource::OriginFlag)
+        );
+        assert!(matches!(pick(copy, true, &[]), Err(Error::Usage(_))));
+        // A service file decides what the command line leaves open.
+        let (resolved, source) = pick(none, false, &[("PGSERVICE", "prod")]).unwrap();
+        assert_eq!(source, TargetSource::Environment);
+        assert!(!resolved.contains("shop"), "{resolved}");
+    }
 
     #[test]
     fn exact_counts_must_match_estimates_need_only_exist() {

@@ -11,10 +11,11 @@ use crate::{Context, Error};
 #[derive(Debug, clap::Args)]
 #[command(
     disable_help_flag = true,
-    after_help = "Target: -d/-h/-p/-U (or DBNAME [USERNAME]) first, completed from the PG* environment as libpq does; \
-without them --origin, the database the backup came from; without that the PG* environment when it names a connection \
-(PGHOST, PGHOSTADDR, PGPORT, PGDATABASE, PGUSER, PGSERVICE); else the backup's origin. When the target is not where the \
-backup came from, dbguard says so; under --yes or DBGUARD_YES=1 such a target must be named on the command line.\n\n\
+    after_help = "Target: --origin is the database the backup came from. Otherwise each part (host, port, user, \
+database) comes from the command line (-h/-p/-U/-d, DBNAME [USERNAME], a conninfo or URI in -d), else from the PG* \
+environment (PGHOST/PGHOSTADDR, PGPORT, PGUSER, PGDATABASE), else from the backup's origin; with PGSERVICE set, the \
+service file fills what the command line leaves open. When the target is not where the backup came from, dbguard \
+says so; under --yes or DBGUARD_YES=1 such a target must be named on the command line (or --origin given).\n\n\
 Whole-database backups are restored into a new database, checked, then swapped in by renaming; the replaced database is \
 kept as <db>__dbguard_replaced_<time> until you drop it. This needs CREATEDB and no other sessions on the database \
 (--terminate ends them). --in-place restores over the existing database in one transaction instead; objects created since \
