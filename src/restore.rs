@@ -571,6 +571,15 @@ fn restore_by_swap(
     if exists {
         let mut others =
             swap::sessions(tools, &admin, &target.dbname).map_err(|e| give_up(e.to_string()))?;
+        // With --terminate, new connections are shut out first (a pool
+        // would reconnect between the terminate and the rename) and let in
+        // again afterwards, to whichever database then has the old one's name.
+        let mut closed = false;
+        let reopen_original = |closed: bool| {
+            if closed {
+                let _ = swap::allow_connections(tools, &admin, &target.dbname, true);
+            }
+        };
         if !others.is_empty() && request.terminate {
             let _ = writeln!(
                 out,
@@ -578,10 +587,14 @@ fn restore_by_swap(
                 others.len(),
                 target.dbname
             );
-            others = swap::terminate(tools, &admin, &target.dbname)
-                .map_err(|e| give_up(e.to_string()))?;
+            closed = swap::allow_connections(tools, &admin, &target.dbname, false).is_ok();
+            others = swap::terminate(tools, &admin, &target.dbname).map_err(|e| {
+                reopen_original(closed);
+                give_up(e.to_string())
+            })?;
         }
         if !others.is_empty() {
+            reopen_original(closed);
             let list: Vec<String> = others.iter().map(ToString::to_string).collect();
             return Err(give_up(format!(
                 "other sessions are connected to \"{}\" and a database in use cannot be renamed: {}; \
@@ -590,8 +603,21 @@ fn restore_by_swap(
                 list.join(", ")
             )));
         }
+        let swapped = swap::swap(tools, &admin, &target.dbname, &staging, replaced.as_deref());
+        match (&swapped, &replaced) {
+            (Ok(()), Some(old)) if closed => {
+                let _ = swap::allow_connections(tools, &admin, old, true);
+            }
+            _ => reopen_original(closed),
+        }
+        swapped.map_err(|e| {
+            give_up(format!(
+                "the swap failed ({e}); --in-place restores over the existing database instead, with its limits"
+            ))
+        })?;
+        return Ok(replaced);
     }
-    swap::swap(tools, &admin, &target.dbname, &staging, replaced.as_deref()).map_err(|e| {
+    swap::swap(tools, &admin, &target.dbname, &staging, None).map_err(|e| {
         give_up(format!(
             "the swap failed ({e}); --in-place restores over the existing database instead, with its limits"
         ))

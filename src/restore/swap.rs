@@ -368,6 +368,25 @@ pub fn terminate(tools: &PgTools, admin: &Target, db: &str) -> Result<Vec<Sessio
     }
 }
 
+/// Lets connections into database `db`, or shuts them out.
+pub fn allow_connections(
+    tools: &PgTools,
+    admin: &Target,
+    db: &str,
+    allow: bool,
+) -> Result<(), String> {
+    tools
+        .query(
+            admin,
+            &format!(
+                "ALTER DATABASE {} ALLOW_CONNECTIONS {allow}",
+                quote_ident(db)
+            ),
+        )
+        .map(|_| ())
+        .map_err(query_detail)
+}
+
 /// The swap itself, in one transaction: `db` becomes `replaced` (when it
 /// exists) and `staging` becomes `db`. Either both renames happen or none.
 pub fn swap(

@@ -185,6 +185,19 @@ fn other_sessions_refuse_the_swap_unchanged_until_terminate() {
     assert_eq!(items(&s.db.name), "200");
     let status = session.0.wait().expect("psql ends");
     assert!(!status.success(), "the idle session was ended");
+    // Connections were shut out for the swap only: both databases take them again.
+    let replaced = databases_like(&format!("{}__dbguard_replaced_", s.db.name));
+    assert_eq!(replaced.len(), 1, "{replaced:?}");
+    for name in [&s.db.name, &replaced[0]] {
+        assert_eq!(
+            cluster().sql(
+                "postgres",
+                &format!("select datallowconn from pg_database where datname = '{name}'")
+            ),
+            "t",
+            "{name}"
+        );
+    }
 }
 
 /// A restore that fails half-way (here the backup names a role that does
