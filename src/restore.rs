@@ -25,6 +25,7 @@
 pub mod swap;
 pub mod tables;
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::process::Stdio;
 
@@ -362,7 +363,7 @@ pub fn restore(
                 // were; nothing can depend on a table that does not exist.
                 run_restore(&tools, &target, &meta, &data_path, None)
             };
-            result.map(|()| None).map_err(|e| {
+            result.map(|()| (None, RowCounts::new())).map_err(|e| {
                 format!("{e}; it ran in one transaction, so the database is unchanged")
             })
         }
@@ -376,7 +377,7 @@ pub fn restore(
                 .map_err(|e| Error::io("writing to stdout", e))?;
             }
             run_restore(&tools, &target, &meta, &data_path, request.jobs)
-                .map(|()| None)
+                .map(|()| (None, RowCounts::new()))
                 .map_err(|e| {
                     format!(
                         "{e}; {}",
@@ -389,8 +390,8 @@ pub fn restore(
                 })
         }
     };
-    let replaced = match outcome {
-        Ok(replaced) => replaced,
+    let (replaced, counted) = match outcome {
+        Ok(done) => done,
         Err(e) => {
             let safety = safety
                 .as_deref()
@@ -410,17 +411,7 @@ pub fn restore(
     };
 
     let counts = tools.count_rows(&target, &tables)?;
-    let checks: Vec<TableCheck> = meta
-        .tables
-        .iter()
-        .zip(counts)
-        .map(|(t, actual)| TableCheck {
-            table: t.qualified(),
-            expected: t.rows.or(t.rows_estimate),
-            exact: t.rows.is_some(),
-            actual,
-        })
-        .collect();
+    let checks = table_checks(&meta, &counted, counts);
     audit.decision = "restored".into();
     audit.detail = Some(format!(
         "restored {} by {}{}{}",
@@ -506,7 +497,7 @@ fn restore_by_swap(
     tables: &[(String, String)],
     request: &RestoreRequest,
     out: &mut impl Write,
-) -> Result<Option<String>, String> {
+) -> Result<(Option<String>, RowCounts), String> {
     let admin = swap::maintenance(target);
     let stamp = chrono::Local::now().format("%Y%m%d_%H%M%S").to_string();
     let staging = swap::staging_name(&target.dbname, &format!("{stamp}_{}", std::process::id()));
@@ -531,7 +522,13 @@ fn restore_by_swap(
         }
     };
 
-    run_restore(tools, &staged, meta, data, request.jobs).map_err(|e| {
+    let streamed = meta.format != Format::Plain && request.jobs.is_none();
+    let restored = if streamed {
+        restore_archive_counting(tools, &staged, data)
+    } else {
+        run_restore(tools, &staged, meta, data, request.jobs).map(|()| HashMap::new())
+    };
+    let counted = restored.map_err(|e| {
         give_up(format!(
             "restoring into the new database \"{staging}\" failed: {e}"
         ))
@@ -539,16 +536,8 @@ fn restore_by_swap(
     let counts = tools
         .count_rows(&staged, tables)
         .map_err(|e| give_up(format!("the restored database cannot be checked: {e}")))?;
-    let wrong: Vec<String> = meta
-        .tables
-        .iter()
-        .zip(counts)
-        .map(|(t, actual)| TableCheck {
-            table: t.qualified(),
-            expected: t.rows.or(t.rows_estimate),
-            exact: t.rows.is_some(),
-            actual,
-        })
+    let wrong: Vec<String> = table_checks(meta, &counted, counts)
+        .into_iter()
         .filter(|c| !c.ok())
         .map(|c| c.table)
         .collect();
@@ -615,14 +604,109 @@ fn restore_by_swap(
                 "the swap failed ({e}); --in-place restores over the existing database instead, with its limits"
             ))
         })?;
-        return Ok(replaced);
+        return Ok((replaced, counted));
     }
     swap::swap(tools, &admin, &target.dbname, &staging, None).map_err(|e| {
         give_up(format!(
             "the swap failed ({e}); --in-place restores over the existing database instead, with its limits"
         ))
     })?;
-    Ok(replaced)
+    Ok((replaced, counted))
+}
+
+/// Rows per table as counted in an archive's data while it was restored.
+type RowCounts = HashMap<(String, String), i64>;
+
+/// The check of every table in the metadata against `actual` (in the same
+/// order): exact where the metadata or the restore counted the rows.
+fn table_checks(meta: &Metadata, counted: &RowCounts, actual: Vec<Option<i64>>) -> Vec<TableCheck> {
+    meta.tables
+        .iter()
+        .zip(actual)
+        .map(|(t, actual)| {
+            let rows = t
+                .rows
+                .or_else(|| counted.get(&(t.schema.clone(), t.name.clone())).copied());
+            TableCheck {
+                table: t.qualified(),
+                expected: rows.or(t.rows_estimate),
+                exact: rows.is_some(),
+                actual,
+            }
+        })
+        .collect()
+}
+
+/// Restores an archive into an empty database as one psql transaction fed
+/// by `pg_restore -f -`, counting each table's rows on the way, so that an
+/// archive's restore is checked against exact counts as a plain dump's is.
+fn restore_archive_counting(
+    tools: &PgTools,
+    target: &Target,
+    data: &std::path::Path,
+) -> Result<RowCounts, String> {
+    let mut script = tools.command(&tools.pg_restore, target);
+    script
+        .args(["-f", "-"])
+        .arg(data)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut script = script
+        .spawn()
+        .map_err(|e| format!("cannot run {}: {e}", tools.pg_restore.display()))?;
+    let mut psql = tools.command(&tools.psql, target);
+    psql.args(["-X", "-w", "-q", "-1", "-v", "ON_ERROR_STOP=1", "-f", "-"])
+        .args(target.libpq_args())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut psql = match psql.spawn() {
+        Ok(child) => child,
+        Err(e) => {
+            let _ = script.kill();
+            let _ = script.wait();
+            return Err(format!("cannot run {}: {e}", tools.psql.display()));
+        }
+    };
+    let script_err = script.stderr.take();
+    let script_err = std::thread::spawn(move || {
+        let mut text = String::new();
+        if let Some(mut e) = script_err {
+            let _ = std::io::Read::read_to_string(&mut e, &mut text);
+        }
+        text
+    });
+    let mut counter = crate::backup::dump::CopyCounter::default();
+    if let (Some(mut from), Some(mut to)) = (script.stdout.take(), psql.stdin.take()) {
+        let mut buf = vec![0u8; 256 * 1024];
+        loop {
+            match std::io::Read::read(&mut from, &mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    counter.feed(&buf[..n]);
+                    // psql gone (an error stopped it): its stderr says why.
+                    if to.write_all(&buf[..n]).is_err() {
+                        let _ = script.kill();
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    let script_status = script
+        .wait()
+        .map_err(|e| format!("waiting for pg_restore: {e}"))?;
+    let script_err = script_err.join().unwrap_or_default();
+    let done = psql
+        .wait_with_output()
+        .map_err(|e| format!("waiting for psql: {e}"))?;
+    if !done.status.success() {
+        return Err(first_error_line(&String::from_utf8_lossy(&done.stderr)));
+    }
+    if !script_status.success() {
+        return Err(first_error_line(&script_err));
+    }
+    Ok(counter.counts)
 }
 
 fn summary(

@@ -648,3 +648,23 @@ fn the_swap_keeps_the_database_locale_and_provider() {
         "ICU ordering, not C"
     );
 }
+
+/// An archive records only estimates; its swap restore counts the rows it
+/// restores and checks the new database against those exact numbers.
+#[test]
+fn an_archive_is_checked_against_exact_row_counts() {
+    for format in ["custom", "directory"] {
+        let s = setup(&format!("archive_counts_{format}"));
+        ok(run(&s.sandbox, &["backup", "--yes", "-F", format]));
+        let id = id_of(backups(&s.store).last().expect("a backup"));
+        s.db.sql("delete from items where id > 3");
+        let out = ok(run(&s.sandbox, &["restore", &id, "--yes", "--no-safety-backup"]));
+        let report = out.stdout_str();
+        assert!(
+            report.contains("public.items  200 rows now (200 rows in backup)")
+                && !report.contains("estimated"),
+            "{format}: {report}"
+        );
+        assert_eq!(items(&s.db.name), "200");
+    }
+}
