@@ -8,8 +8,9 @@
 //! type the target database's name; take a safety backup of the current
 //! state; then restore by one of three methods:
 //! - **swap** (whole-database backups, the default): into a new database,
-//!   checked there, then renamed into place while the replaced database is
-//!   kept under another name (`restore::swap`);
+//!   checked there (exact row counts: a plain dump's from its metadata, an
+//!   archive's counted as it is restored), then renamed into place while
+//!   the replaced database is kept under another name (`restore::swap`);
 //! - **tables** (table-scoped backups): rows and sequence positions put back
 //!   into the existing tables in one transaction, dependents untouched
 //!   (`restore::tables`); tables that no longer exist are recreated from the
