@@ -658,7 +658,10 @@ fn an_archive_is_checked_against_exact_row_counts() {
         ok(run(&s.sandbox, &["backup", "--yes", "-F", format]));
         let id = id_of(backups(&s.store).last().expect("a backup"));
         s.db.sql("delete from items where id > 3");
-        let out = ok(run(&s.sandbox, &["restore", &id, "--yes", "--no-safety-backup"]));
+        let out = ok(run(
+            &s.sandbox,
+            &["restore", &id, "--yes", "--no-safety-backup"],
+        ));
         let report = out.stdout_str();
         assert!(
             report.contains("public.items  200 rows now (200 rows in backup)")
