@@ -64,6 +64,10 @@ pub struct Record {
 ///   succeeded.
 /// - `"migration_failed"`: `dbguard migrate` backed up and alembic's
 ///   upgrade failed or was killed; `detail` has its exit status.
+/// - `"verification_failed"`: `dbguard migrate --verify-cmd` migrated, but
+///   the project's checks failed; no post-migration backup was taken.
+/// - `"restored"` / `"restore_failed"`: `dbguard restore` brought a backup
+///   back / tried and changed nothing (`detail` says why).
 /// - `"pruned"`: retention removed a backup (or an orphaned data file);
 ///   `backups` names it and `detail` the rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -76,6 +80,9 @@ pub enum Outcome {
     Bypass,
     Migrated,
     MigrationFailed,
+    VerificationFailed,
+    Restored,
+    RestoreFailed,
     Pruned,
 }
 

@@ -1,37 +1,161 @@
-//! Restoring a backup into a database, as safely as PostgreSQL allows.
+//! Restoring a backup into a database, exactly or not at all (DESIGN.md
+//! invariant 6).
 //!
 //! In order: find the backup and re-verify every byte (a corrupted or
-//! incomplete backup is refused); connect to the target and show what will
-//! be overwritten; have the person type the target database's name; take a
-//! safety backup of the current state; restore in one transaction (`psql -1
-//! -v ON_ERROR_STOP=1`, `pg_restore -1 --exit-on-error --clean --if-exists`)
-//! so a failure leaves the database as it was; then check that every table
-//! in the metadata exists and compare row counts.
+//! incomplete backup is refused); decide the target (see [`choose_target`]
+//! for the precedence between flags, the `PG*` environment and the
+//! backup's origin); show what will be overwritten and how; have the person
+//! type the target database's name; take a safety backup of the current
+//! state; then restore by one of three methods:
+//! - **swap** (whole-database backups, the default): into a new database,
+//!   checked there (exact row counts: a plain dump's from its metadata, an
+//!   archive's counted as it is restored), then renamed into place while
+//!   the replaced database is kept under another name (`restore::swap`);
+//! - **tables** (table-scoped backups): rows and sequence positions put back
+//!   into the existing tables in one transaction, dependents untouched
+//!   (`restore::tables`); tables that no longer exist are recreated from the
+//!   dump;
+//! - **in place** (`--in-place`, where a swap is impossible): the dump runs
+//!   over the existing database in one transaction (`psql -1`, `pg_restore
+//!   --single-transaction --clean --if-exists`); objects created after the
+//!   backup that depend on restored ones make it fail, unchanged.
+//!
+//! Afterwards every table in the metadata is checked for existence and row
+//! count, and the restore is written to the audit log.
 
+pub mod swap;
+pub mod tables;
+
+use std::collections::HashMap;
 use std::io::Write;
 use std::process::Stdio;
 
 use indicatif::HumanBytes;
 
+use crate::audit::{BackupRecord, Outcome, Record};
 use crate::backup::store::{Status, VerifyOutcome};
 use crate::backup::{self, Format, Metadata, Request, Scope, Store};
 use crate::config::Config;
-use crate::confirm::{self, Consent, Expect, Question};
-use crate::error::exit;
+use crate::confirm::{self, Consent, Expect, Question, YES_ENV};
+use crate::error::{Refusal, exit};
 use crate::pgtools::{DatabaseFacts, PgTools, first_error_line, identify, quote_ident};
 use crate::target::{ConnectionArgs, Target};
 use crate::{Context, Error};
 
 /// What to restore where.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct RestoreRequest {
     pub id: String,
-    /// An explicit connection; empty means the database the backup came from.
+    /// An explicit connection; empty means the `PG*` environment, or the
+    /// database the backup came from (see [`choose_target`]).
     pub connection: ConnectionArgs,
+    /// Restore into the database the backup came from, whatever `PG*` says.
+    pub origin: bool,
     pub yes: bool,
     pub safety_backup: bool,
-    /// Parallel pg_restore jobs (archive formats only; not atomic).
+    /// Parallel pg_restore jobs (archive formats only).
     pub jobs: Option<u32>,
+    /// Restore over the existing database instead of swapping in a new one.
+    pub in_place: bool,
+    /// End other sessions on the database being replaced by a swap.
+    pub terminate: bool,
+}
+
+/// How a restore is carried out (see the module documentation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Swap,
+    Tables,
+    InPlace,
+}
+
+/// Where the target came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TargetSource {
+    /// `-d/-h/-p/-U` or positional arguments, completed part by part from
+    /// `PG*` and then the backup's origin.
+    Flags,
+    /// `--origin`: the backup's recorded host, port, user and database.
+    OriginFlag,
+    /// No flags: the `PG*` environment names at least part of the
+    /// connection (the rest comes from the backup's origin).
+    Environment,
+    /// No flags and no `PG*` connection variables: the backup's origin.
+    Origin,
+}
+
+impl TargetSource {
+    /// Whether the person named the target on the command line.
+    pub fn explicit(self) -> bool {
+        matches!(self, TargetSource::Flags | TargetSource::OriginFlag)
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            TargetSource::Flags => "from the command line",
+            TargetSource::OriginFlag => "the backup's origin (--origin)",
+            TargetSource::Environment => "from the PG* environment",
+            TargetSource::Origin => "the backup's origin",
+        }
+    }
+}
+
+/// The `PG*` variables that say which database libpq connects to.
+const CONNECTION_VARS: [&str; 6] = [
+    "PGHOST",
+    "PGHOSTADDR",
+    "PGPORT",
+    "PGDATABASE",
+    "PGUSER",
+    "PGSERVICE",
+];
+
+/// The restore target. `--origin` takes all of it from the backup.
+/// Otherwise each part (host, port, user, database) comes from the command
+/// line (`-h/-p/-U/-d`, positionals, a conninfo or URI in `-d`), else from
+/// the `PG*` environment, else from the backup's origin; with `PGSERVICE`
+/// set, parts the command line leaves open are the service file's, as in
+/// libpq. The source says which of these named the connection.
+pub fn choose_target(
+    request: &RequestTarget,
+    origin: &Target,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<(Target, TargetSource), Error> {
+    let given = &request.connection;
+    if request.origin {
+        if !given.is_empty() {
+            return Err(Error::Usage(
+                "--origin restores into the database the backup came from; it cannot go with -d/-h/-p/-U".into(),
+            ));
+        }
+        return Ok((origin.clone(), TargetSource::OriginFlag));
+    }
+    let source = if !given.is_empty() {
+        TargetSource::Flags
+    } else if CONNECTION_VARS.iter().any(|v| env(v).is_some()) {
+        TargetSource::Environment
+    } else {
+        TargetSource::Origin
+    };
+    let service = env("PGSERVICE").is_some();
+    let from_origin = |flag: &Option<String>, vars: &[&str], value: String| {
+        flag.clone()
+            .or_else(|| (!service && vars.iter().all(|v| env(v).is_none())).then_some(value))
+    };
+    let filled = ConnectionArgs {
+        host: from_origin(&given.host, &["PGHOST", "PGHOSTADDR"], origin.host.clone()),
+        port: from_origin(&given.port, &["PGPORT"], origin.port.to_string()),
+        user: from_origin(&given.user, &["PGUSER"], origin.user.clone()),
+        dbname: from_origin(&given.dbname, &["PGDATABASE"], origin.dbname.clone()),
+    };
+    Ok((Target::resolve_with(&filled, &env)?, source))
+}
+
+/// The parts of a request that choose the target.
+#[derive(Debug, Clone, Default)]
+pub struct RequestTarget {
+    pub connection: ConnectionArgs,
+    pub origin: bool,
 }
 
 /// One table's state after the restore.
@@ -60,7 +184,10 @@ pub struct RestoreReport {
     pub id: String,
     pub target: Target,
     pub safety_backup: Option<String>,
+    pub method: Method,
     pub atomic: bool,
+    /// A swap's replaced database, kept until the user drops it.
+    pub replaced: Option<String>,
     pub checks: Vec<TableCheck>,
 }
 
@@ -115,13 +242,22 @@ pub fn restore(
 
     let tools = PgTools::resolve(ctx)?;
     let original = Target::explicit(&meta.host, meta.port, &meta.user, &meta.database);
-    let target = if request.connection.is_empty() {
-        original.clone()
-    } else {
-        Target::resolve(&request.connection, ctx)?
+    let env = |name: &str| {
+        ctx.var(name)
+            .and_then(|v| v.to_str())
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
     };
+    let (target, source) = choose_target(
+        &RequestTarget {
+            connection: request.connection.clone(),
+            origin: request.origin,
+        },
+        &original,
+        env,
+    )?;
 
-    // The target may not exist (dropped by accident): create it, after asking.
+    // The target may not exist (dropped by accident): it is created, after asking.
     let (target, current) = match backup::preflight(&tools, &target) {
         Ok(pre) => (pre.target.clone(), Some(pre)),
         Err(Error::Unreachable { detail, .. }) if detail.contains("does not exist") => {
@@ -130,14 +266,41 @@ pub fn restore(
         Err(e) => return Err(e),
     };
     let different =
-        target.dbname != meta.database || !same_server(&tools, &original, &target, request);
+        target.dbname != meta.database || !same_server(&tools, &original, &target, source);
+    let unasked = request.yes || ctx.flag(YES_ENV);
+    if different && unasked && !source.explicit() {
+        return Err(Refusal::of(
+            format!("restore into {target}"),
+            format!(
+                "it is not the database the backup came from (\"{}\" on {}:{}; the target came from {})",
+                meta.database,
+                meta.host,
+                meta.port,
+                source.describe()
+            ),
+        )
+        .hint("without a question the target must be explicit: name it with -d/-h/-p/-U, or use --origin for the backup's own database")
+        .into());
+    }
+    let method = match (&meta.scope, request.in_place) {
+        (Scope::Tables(_), _) => Method::Tables,
+        (_, true) => Method::InPlace,
+        _ => Method::Swap,
+    };
+    if request.jobs.is_some() && method == Method::Tables {
+        return Err(Error::Usage(
+            "-j/--jobs restores whole databases; a table-scoped backup is restored in one transaction".into(),
+        ));
+    }
 
     let question = Question {
         summary: summary(
             &meta,
             &target,
+            source,
             current.as_ref().map(|p| &p.facts),
             different,
+            method,
             request,
         ),
         expect: Expect::Word(target.dbname.clone()),
@@ -175,63 +338,137 @@ pub fn restore(
             safety = Some(created.metadata.id);
         }
         Some(_) => {}
-        None => create_database(&tools, &target)?,
+        None if method != Method::Swap => create_database(&tools, &target)?,
+        None => {}
     }
-
-    let atomic = request.jobs.is_none();
-    if !atomic {
-        writeln!(
-            out,
-            "Note: a parallel restore (-j) runs in several sessions and is NOT atomic; a failure can leave the database half restored."
-        )
-        .map_err(|e| Error::io("writing to stdout", e))?;
-    }
-    run_restore(&tools, &target, &meta, &data_path, request.jobs).map_err(|e| {
-        let safety = safety
-            .as_deref()
-            .map(|id| format!(" (safety backup: {id})"))
-            .unwrap_or_default();
-        Error::Failed {
-            message: format!(
-                "restore of {} into \"{}\" failed: {e}; {}{safety}",
-                entry.id,
-                target.dbname,
-                if atomic {
-                    "it ran in one transaction, so the database is unchanged"
-                } else {
-                    "the database may be partly restored"
-                }
-            ),
-            code: exit::ERROR,
-        }
-    })?;
 
     let tables: Vec<(String, String)> = meta
         .tables
         .iter()
         .map(|t| (t.schema.clone(), t.name.clone()))
         .collect();
+    let mut audit = Record::new(ctx, "restore", Outcome::RestoreFailed);
+    audit.target = Some((&target).into());
+    audit.yes = unasked;
+    let outcome = match method {
+        Method::Swap => restore_by_swap(
+            &tools,
+            &target,
+            current.is_some(),
+            &meta,
+            &data_path,
+            &tables,
+            request,
+            out,
+        ),
+        Method::Tables => {
+            let present = tools.count_rows(&target, &tables)?;
+            let result = if !tables.is_empty() && present.iter().all(Option::is_some) {
+                tables::restore(&tools, &target, &meta, &data_path, &tables)
+            } else {
+                // Tables that are gone come back from the dump as they
+                // were; nothing can depend on a table that does not exist.
+                run_restore(&tools, &target, &meta, &data_path, None)
+            };
+            result.map(|()| (None, RowCounts::new())).map_err(|e| {
+                format!("{e}; it ran in one transaction, so the database is unchanged")
+            })
+        }
+        Method::InPlace => {
+            let atomic = request.jobs.is_none();
+            if !atomic {
+                writeln!(
+                    out,
+                    "Note: a parallel in-place restore (-j) runs in several sessions and is NOT atomic; a failure can leave the database half restored."
+                )
+                .map_err(|e| Error::io("writing to stdout", e))?;
+            }
+            run_restore(&tools, &target, &meta, &data_path, request.jobs)
+                .map(|()| (None, RowCounts::new()))
+                .map_err(|e| {
+                    format!(
+                        "{e}; {}",
+                        if atomic {
+                            "it ran in one transaction, so the database is unchanged"
+                        } else {
+                            "the database may be partly restored"
+                        }
+                    )
+                })
+        }
+    };
+    let (replaced, counted) = match outcome {
+        Ok(done) => done,
+        Err(e) => {
+            let safety = safety
+                .as_deref()
+                .map(|id| format!(" (safety backup: {id})"))
+                .unwrap_or_default();
+            let message = format!(
+                "restore of {} into \"{}\" failed: {e}{safety}",
+                entry.id, target.dbname
+            );
+            audit.detail = Some(crate::target::redact(&message));
+            write_audit(&config, &audit);
+            return Err(Error::Failed {
+                message,
+                code: exit::ERROR,
+            });
+        }
+    };
+
     let counts = tools.count_rows(&target, &tables)?;
-    let checks = meta
-        .tables
-        .iter()
-        .zip(counts)
-        .map(|(t, actual)| TableCheck {
-            table: t.qualified(),
-            expected: t.rows.or(t.rows_estimate),
-            exact: t.rows.is_some(),
-            actual,
-        })
-        .collect();
+    let checks = table_checks(&meta, &counted, counts);
+    audit.decision = Outcome::Restored;
+    audit.detail = Some(format!(
+        "restored {} by {}{}{}",
+        entry.id,
+        match method {
+            Method::Swap => "swap",
+            Method::Tables => "table data in place",
+            Method::InPlace => "in-place restore",
+        },
+        replaced
+            .as_deref()
+            .map(|r| format!("; replaced database kept as \"{r}\""))
+            .unwrap_or_default(),
+        if checks.iter().all(TableCheck::ok) {
+            String::new()
+        } else {
+            "; some tables do not match the backup".to_owned()
+        }
+    ));
+    audit
+        .backups
+        .extend(entry.data.as_ref().map(|path| BackupRecord {
+            id: entry.id.clone(),
+            database: meta.database.clone(),
+            sha256: meta.sha256.clone(),
+            path: path.clone(),
+        }));
+    write_audit(&config, &audit);
     let report = RestoreReport {
         id: entry.id.clone(),
         target,
         safety_backup: safety,
-        atomic,
+        method,
+        atomic: method != Method::InPlace || request.jobs.is_none(),
+        replaced,
         checks,
     };
     write_report(out, &report).map_err(|e| Error::io("writing to stdout", e))?;
     Ok(report)
+}
+
+/// Appends `record` to the audit log beside the backups; a log that cannot
+/// be written is a warning, not a failed restore.
+fn write_audit(config: &Config, record: &Record) {
+    let written = config
+        .backup_dir()
+        .and_then(|dir| crate::audit::append(&dir, record).map_err(|e| Error::io("audit log", e)));
+    if let Err(e) = written {
+        note!("dbguard: warning: could not write the audit log: {e}");
+    }
 }
 
 /// Whether `target` is on the server the backup was taken from. Spelled
@@ -239,28 +476,253 @@ pub fn restore(
 /// directory, `127.0.0.1`, another port of the same server), the servers are
 /// asked who they are. When either cannot answer, the prompt errs on the
 /// side of saying "different".
-fn same_server(
-    tools: &PgTools,
-    original: &Target,
-    target: &Target,
-    request: &RestoreRequest,
-) -> bool {
-    if request.connection.is_empty()
+fn same_server(tools: &PgTools, original: &Target, target: &Target, source: TargetSource) -> bool {
+    if matches!(source, TargetSource::Origin | TargetSource::OriginFlag)
         || (target.host == original.host && target.port == original.port)
     {
         return true;
     }
-    match (identify(tools, original), identify(tools, target)) {
+    // The cluster answers for every database on it: when the backed-up one
+    // is gone, the maintenance database still says who the server is.
+    let ask = |t: &Target| identify(tools, t).or_else(|_| identify(tools, &swap::maintenance(t)));
+    match (ask(original), ask(target)) {
         (Ok(a), Ok(b)) => a.system_identifier == b.system_identifier,
         _ => false,
     }
 }
 
+/// The whole-database restore by swap; returns the replaced database's
+/// new name, if there was one. On error the target is as it was and the
+/// staging database is gone (or named in the error).
+#[allow(clippy::too_many_arguments)]
+fn restore_by_swap(
+    tools: &PgTools,
+    target: &Target,
+    exists: bool,
+    meta: &Metadata,
+    data: &std::path::Path,
+    tables: &[(String, String)],
+    request: &RestoreRequest,
+    out: &mut impl Write,
+) -> Result<(Option<String>, RowCounts), String> {
+    let admin = swap::maintenance(target);
+    let stamp = chrono::Local::now().format("%Y%m%d_%H%M%S").to_string();
+    let staging = swap::staging_name(&target.dbname, &format!("{stamp}_{}", std::process::id()));
+    let replaced = exists.then(|| swap::replaced_name(&target.dbname, &stamp));
+    let shape = if exists {
+        swap::shape(tools, &admin, &target.dbname).map_err(|e| {
+            format!(
+                "{e}; a swap works from the database \"{}\" on the same server, so nothing was changed; \
+                 --in-place restores over the existing database instead, with its limits",
+                admin.dbname
+            )
+        })?
+    } else {
+        None
+    };
+    swap::create_staging(tools, &admin, &staging, shape.as_ref()).map_err(|e| e.to_string())?;
+    let staged = target.with_dbname(&staging);
+    let give_up = |why: String| -> String {
+        match swap::drop_staging(tools, &admin, &staging) {
+            None => format!("{why}; \"{}\" was not touched", target.dbname),
+            Some(left) => format!("{why}; \"{}\" was not touched, but {left}", target.dbname),
+        }
+    };
+
+    let streamed = meta.format != Format::Plain && request.jobs.is_none();
+    let restored = if streamed {
+        restore_archive_counting(tools, &staged, data)
+    } else {
+        run_restore(tools, &staged, meta, data, request.jobs).map(|()| HashMap::new())
+    };
+    let counted = restored.map_err(|e| {
+        give_up(format!(
+            "restoring into the new database \"{staging}\" failed: {e}"
+        ))
+    })?;
+    let counts = tools
+        .count_rows(&staged, tables)
+        .map_err(|e| give_up(format!("the restored database cannot be checked: {e}")))?;
+    let wrong: Vec<String> = table_checks(meta, &counted, counts)
+        .into_iter()
+        .filter(|c| !c.ok())
+        .map(|c| c.table)
+        .collect();
+    if !wrong.is_empty() {
+        return Err(give_up(format!(
+            "the restored copy does not match the backup's metadata ({})",
+            wrong.join(", ")
+        )));
+    }
+
+    // The database's own settings and grants come over only now: a
+    // setting such as default_transaction_read_only must not hit the restore.
+    if let Some(shape) = &shape {
+        let mut warnings = swap::carry_over(tools, &admin, &target.dbname, &staging);
+        warnings.extend(swap::hand_over(tools, &admin, &staging, shape));
+        for warning in warnings {
+            let _ = writeln!(out, "Warning: {warning}");
+        }
+    }
+    if exists {
+        let mut others =
+            swap::sessions(tools, &admin, &target.dbname).map_err(|e| give_up(e.to_string()))?;
+        // With --terminate, new connections are shut out first (a pool
+        // would reconnect between the terminate and the rename) and let in
+        // again afterwards, to whichever database then has the old one's name.
+        let mut closed = false;
+        let reopen_original = |closed: bool| {
+            if closed {
+                let _ = swap::allow_connections(tools, &admin, &target.dbname, true);
+            }
+        };
+        if !others.is_empty() && request.terminate {
+            let _ = writeln!(
+                out,
+                "Ending {} other session(s) on \"{}\" (--terminate).",
+                others.len(),
+                target.dbname
+            );
+            closed = swap::allow_connections(tools, &admin, &target.dbname, false).is_ok();
+            others = swap::terminate(tools, &admin, &target.dbname).map_err(|e| {
+                reopen_original(closed);
+                give_up(e.to_string())
+            })?;
+        }
+        if !others.is_empty() {
+            reopen_original(closed);
+            let list: Vec<String> = others.iter().map(ToString::to_string).collect();
+            return Err(give_up(format!(
+                "other sessions are connected to \"{}\" and a database in use cannot be renamed: {}; \
+                 close them, or rerun with --terminate to end them (or --in-place to restore over the database in use, with its limits)",
+                target.dbname,
+                list.join(", ")
+            )));
+        }
+        let swapped = swap::swap(tools, &admin, &target.dbname, &staging, replaced.as_deref());
+        match (&swapped, &replaced) {
+            (Ok(()), Some(old)) if closed => {
+                let _ = swap::allow_connections(tools, &admin, old, true);
+            }
+            _ => reopen_original(closed),
+        }
+        swapped.map_err(|e| {
+            give_up(format!(
+                "the swap failed ({e}); --in-place restores over the existing database instead, with its limits"
+            ))
+        })?;
+        return Ok((replaced, counted));
+    }
+    swap::swap(tools, &admin, &target.dbname, &staging, None).map_err(|e| {
+        give_up(format!(
+            "the swap failed ({e}); --in-place restores over the existing database instead, with its limits"
+        ))
+    })?;
+    Ok((replaced, counted))
+}
+
+/// Rows per table as counted in an archive's data while it was restored.
+type RowCounts = HashMap<(String, String), i64>;
+
+/// The check of every table in the metadata against `actual` (in the same
+/// order): exact where the metadata or the restore counted the rows.
+fn table_checks(meta: &Metadata, counted: &RowCounts, actual: Vec<Option<i64>>) -> Vec<TableCheck> {
+    meta.tables
+        .iter()
+        .zip(actual)
+        .map(|(t, actual)| {
+            let rows = t
+                .rows
+                .or_else(|| counted.get(&(t.schema.clone(), t.name.clone())).copied());
+            TableCheck {
+                table: t.qualified(),
+                expected: rows.or(t.rows_estimate),
+                exact: rows.is_some(),
+                actual,
+            }
+        })
+        .collect()
+}
+
+/// Restores an archive into an empty database as one psql transaction fed
+/// by `pg_restore -f -`, counting each table's rows on the way, so that an
+/// archive's restore is checked against exact counts as a plain dump's is.
+fn restore_archive_counting(
+    tools: &PgTools,
+    target: &Target,
+    data: &std::path::Path,
+) -> Result<RowCounts, String> {
+    let mut script = tools.command(&tools.pg_restore, target);
+    script
+        .args(["-f", "-"])
+        .arg(data)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut script = script
+        .spawn()
+        .map_err(|e| format!("cannot run {}: {e}", tools.pg_restore.display()))?;
+    let mut psql = tools.command(&tools.psql, target);
+    psql.args(["-X", "-w", "-q", "-1", "-v", "ON_ERROR_STOP=1", "-f", "-"])
+        .args(target.libpq_args())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut psql = match psql.spawn() {
+        Ok(child) => child,
+        Err(e) => {
+            let _ = script.kill();
+            let _ = script.wait();
+            return Err(format!("cannot run {}: {e}", tools.psql.display()));
+        }
+    };
+    let script_err = script.stderr.take();
+    let script_err = std::thread::spawn(move || {
+        let mut text = String::new();
+        if let Some(mut e) = script_err {
+            let _ = std::io::Read::read_to_string(&mut e, &mut text);
+        }
+        text
+    });
+    let mut counter = crate::backup::engine::pg_dump::CopyCounter::default();
+    if let (Some(mut from), Some(mut to)) = (script.stdout.take(), psql.stdin.take()) {
+        let mut buf = vec![0u8; 256 * 1024];
+        loop {
+            match std::io::Read::read(&mut from, &mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    counter.feed(&buf[..n]);
+                    // psql gone (an error stopped it): its stderr says why.
+                    if to.write_all(&buf[..n]).is_err() {
+                        let _ = script.kill();
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    let script_status = script
+        .wait()
+        .map_err(|e| format!("waiting for pg_restore: {e}"))?;
+    let script_err = script_err.join().unwrap_or_default();
+    let done = psql
+        .wait_with_output()
+        .map_err(|e| format!("waiting for psql: {e}"))?;
+    if !done.status.success() {
+        return Err(first_error_line(&String::from_utf8_lossy(&done.stderr)));
+    }
+    if !script_status.success() {
+        return Err(first_error_line(&script_err));
+    }
+    Ok(counter.counts)
+}
+
 fn summary(
     meta: &Metadata,
     target: &Target,
+    source: TargetSource,
     current: Option<&DatabaseFacts>,
     different: bool,
+    method: Method,
     request: &RestoreRequest,
 ) -> Vec<String> {
     let mut lines = vec![format!(
@@ -273,12 +735,24 @@ fn summary(
     )];
     if different {
         lines.push(format!(
-            "into a DIFFERENT database than the one backed up: {target} (the backup is of \"{}\" on {}:{})",
-            meta.database, meta.host, meta.port
+            "into a DIFFERENT database than the one backed up: {target}, {} (the backup is of \"{}\" on {}:{})",
+            source.describe(),
+            meta.database,
+            meta.host,
+            meta.port
         ));
     } else {
         lines.push(format!("into {target}"));
     }
+    lines.push(match method {
+        Method::Swap if current.is_none() => format!(
+            "How: into a new database, checked, then renamed to \"{}\".",
+            target.dbname
+        ),
+        Method::Swap => "How: into a new database, checked, then swapped in by renaming; the current database is kept under another name until you drop it.".to_owned(),
+        Method::Tables => "How: the backed-up tables' rows and sequences are put back in place in one transaction; views and foreign keys on them stay.".to_owned(),
+        Method::InPlace => "How: in place (--in-place), over the existing database; objects created since the backup that depend on restored ones make it fail unchanged.".to_owned(),
+    });
     match current {
         None => lines.push(format!(
             "The database \"{}\" does not exist; it will be created.",
@@ -326,11 +800,20 @@ fn summary(
                 .map(|t| format!("{}.{}", t.schema, t.name))
                 .filter(|name| !meta.tables.iter().any(|b| b.qualified() == *name))
                 .collect();
-            lines.push(
-                "Every object in the backup is dropped and recreated: its current contents are lost."
-                    .to_owned(),
-            );
-            if !extra.is_empty() {
+            if method == Method::InPlace {
+                lines.push(
+                    "Every object in the backup is dropped and recreated: its current contents are lost."
+                        .to_owned(),
+                );
+            }
+            if method == Method::Swap {
+                if !extra.is_empty() {
+                    lines.push(format!(
+                        "Tables not in the backup stay only in the replaced database: {}",
+                        extra.join(", ")
+                    ));
+                }
+            } else if !extra.is_empty() {
                 lines.push(format!(
                     "Tables not in the backup are left as they are: {}",
                     extra.join(", ")
@@ -437,19 +920,108 @@ pub fn write_report(out: &mut impl Write, report: &RestoreReport) -> std::io::Re
             out,
             "All {} tables present with the expected rows.",
             report.checks.len()
-        )
+        )?;
     } else {
         writeln!(
             out,
             "{bad} of {} tables do not match the backup.",
             report.checks.len()
-        )
+        )?;
+    }
+    if let Some(old) = &report.replaced {
+        writeln!(
+            out,
+            "The database it replaced is kept as \"{old}\". When you no longer need it: dropdb {}",
+            shell_word(old)
+        )?;
+    }
+    Ok(())
+}
+
+/// `word` quoted for a POSIX shell when it needs it.
+fn shell_word(word: &str) -> String {
+    if word
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+    {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn pick(
+        connection: ConnectionArgs,
+        origin_flag: bool,
+        env: &[(&str, &str)],
+    ) -> Result<(String, TargetSource), Error> {
+        let origin = Target::explicit("/run/pg", 5433, "app", "shop");
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        choose_target(
+            &RequestTarget {
+                connection,
+                origin: origin_flag,
+            },
+            &origin,
+            |name| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()),
+        )
+        .map(|(t, source)| {
+            (
+                format!("{}:{} {} {}", t.host, t.port, t.user, t.dbname),
+                source,
+            )
+        })
+    }
+
+    #[test]
+    fn each_part_of_the_target_comes_from_flags_then_pg_then_the_origin() {
+        let none = ConnectionArgs::default();
+        assert_eq!(
+            pick(none.clone(), false, &[]).unwrap(),
+            ("/run/pg:5433 app shop".into(), TargetSource::Origin)
+        );
+        assert_eq!(
+            pick(none.clone(), false, &[("PGHOST", "db2"), ("PGUSER", "ops")]).unwrap(),
+            ("db2:5433 ops shop".into(), TargetSource::Environment)
+        );
+        let copy = ConnectionArgs {
+            dbname: Some("shop_copy".into()),
+            ..ConnectionArgs::default()
+        };
+        assert_eq!(
+            pick(copy.clone(), false, &[("PGPORT", "6000")]).unwrap(),
+            ("/run/pg:6000 app shop_copy".into(), TargetSource::Flags)
+        );
+        let uri = ConnectionArgs {
+            dbname: Some("postgresql://u@h:7000/d".into()),
+            ..ConnectionArgs::default()
+        };
+        assert_eq!(
+            pick(uri, false, &[("PGHOST", "ignored")]).unwrap(),
+            ("h:7000 u d".into(), TargetSource::Flags)
+        );
+        assert_eq!(
+            pick(
+                none.clone(),
+                true,
+                &[("PGHOST", "db2"), ("PGDATABASE", "x")]
+            )
+            .unwrap(),
+            ("/run/pg:5433 app shop".into(), TargetSource::OriginFlag)
+        );
+        assert!(matches!(pick(copy, true, &[]), Err(Error::Usage(_))));
+        // A service file decides what the command line leaves open.
+        let (resolved, source) = pick(none, false, &[("PGSERVICE", "prod")]).unwrap();
+        assert_eq!(source, TargetSource::Environment);
+        assert!(!resolved.contains("shop"), "{resolved}");
+    }
 
     #[test]
     fn exact_counts_must_match_estimates_need_only_exist() {

@@ -4,9 +4,14 @@
 //! the error stays on screen and the backup is offered for restore (the
 //! database's name typed on /dev/tty; under `DBGUARD_YES` or without a
 //! terminal only the restore command is printed, nothing is restored
-//! unasked); if it succeeds, a post-migration backup is taken. The audit
-//! log records the outcome (`migrated`, `migration_failed`, `refused`) with
-//! the backups. The exit status is alembic's, a death by signal re-raised.
+//! unasked). If it succeeds and `--verify-cmd` names the project's checks,
+//! they run next (`sh -c`, same environment and directory); when they fail
+//! the backup is offered exactly as for a failed migration. Only a
+//! migration that succeeded and passed its checks gets the post-migration
+//! backup. The audit log records the outcome (`migrated`,
+//! `migration_failed`, `verification_failed`, `refused`) with the backups.
+//! The exit status is alembic's, or the checks' when they failed, a death
+//! by signal re-raised.
 
 use std::fs::OpenOptions;
 use std::process::Command;
@@ -29,7 +34,7 @@ use crate::{Context, Error};
 
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "Exit status: alembic's own (a signal that killed it is re-raised); 77 when the backup before the migration cannot be taken (nothing was migrated); 2 on a usage error."
+    after_help = "Exit status: alembic's own (a signal that killed it is re-raised); the --verify-cmd command's own when alembic succeeded and the checks failed; 77 when the backup before the migration cannot be taken (nothing was migrated); 2 on a usage error."
 )]
 pub struct Args {
     #[command(flatten)]
@@ -37,6 +42,11 @@ pub struct Args {
     /// Passed to `alembic upgrade --tag`.
     #[arg(long, value_name = "TAG")]
     pub tag: Option<String>,
+    /// The project's checks, run by `sh -c` after a successful migration;
+    /// when they fail, the pre-migration backup is offered for restore and
+    /// no post-migration backup is taken.
+    #[arg(long, value_name = "CMD")]
+    pub verify_cmd: Option<String>,
     /// The revision to upgrade to.
     #[arg(value_name = "REVISION", default_value = "head")]
     pub revision: String,
@@ -97,11 +107,33 @@ pub fn run(args: Args, ctx: &Context) -> Result<u8, Error> {
         source: e,
     })?;
 
-    let how = match ended {
-        Ended::Code(c) => format!("exit status {c}"),
-        Ended::Signal(s) => format!("killed by signal {s}"),
-    };
+    let how = describe(ended);
     record.detail = Some(format!("alembic upgrade {}: {how}", args.revision));
+    if ended.success()
+        && let Some(check) = &args.verify_cmd
+    {
+        note!("dbguard: the migration succeeded; running the checks: {check}");
+        let checked = verify(ctx, check)?;
+        if !checked.success() {
+            let how = describe(checked);
+            record.decision = crate::audit::Outcome::VerificationFailed;
+            record.detail = Some(redact(&format!(
+                "alembic upgrade {}: exit status 0; checks `{check}`: {how}",
+                args.revision
+            )));
+            write_audit(&config, &record);
+            note!(
+                "dbguard: the checks failed ({how}) after alembic upgrade {}; no backup after the migration was taken.",
+                args.revision
+            );
+            offer_restore(ctx, &before, conn, &target);
+            return Ok(checked.exit_like());
+        }
+        record.detail = Some(redact(&format!(
+            "alembic upgrade {}: exit status 0; checks `{check}` passed",
+            args.revision
+        )));
+    }
     if ended.success() {
         // The migration is done either way; a failed second backup is a
         // warning, not a reason to report the migration as failed.
@@ -132,6 +164,28 @@ pub fn run(args: Args, ctx: &Context) -> Result<u8, Error> {
 /// The refusal of the whole command: the backup before it is the point.
 fn refusal(why: String) -> Refusal {
     Refusal::of("dbguard migrate", why).hint("nothing was migrated")
+}
+
+fn describe(ended: Ended) -> String {
+    match ended {
+        Ended::Code(c) => format!("exit status {c}"),
+        Ended::Signal(s) => format!("killed by signal {s}"),
+    }
+}
+
+/// Runs the project's checks with the terminal, in the directory and
+/// environment `dbguard migrate` itself got.
+fn verify(ctx: &Context, check: &str) -> Result<Ended, Error> {
+    let mut cmd = Command::new("/bin/sh");
+    cmd.arg("-c").arg(check);
+    cmd.env_clear().envs(ctx.env.iter().map(|(k, v)| (k, v)));
+    if let Some(cwd) = &ctx.cwd {
+        cmd.current_dir(cwd);
+    }
+    spawn::run(&mut cmd).map_err(|e| Error::Exec {
+        program: "/bin/sh".into(),
+        source: e,
+    })
 }
 
 fn take(
@@ -187,7 +241,7 @@ fn offer_restore(
         connection: conn,
         yes: false,
         safety_backup: true,
-        jobs: None,
+        ..RestoreRequest::default()
     };
     let mut err = std::io::stderr();
     match restore(ctx, &request, &mut err) {

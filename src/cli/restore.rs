@@ -1,6 +1,7 @@
 //! `dbguard restore ID [CONNECTION]`: put a verified backup back, after
 //! showing what will be overwritten and having the person type the target
-//! database's name. The work is in `crate::restore`.
+//! database's name. The work is in `crate::restore`; the help text below
+//! documents the target's precedence and the methods.
 
 use crate::error::exit;
 use crate::restore::{RestoreRequest, restore};
@@ -8,7 +9,21 @@ use crate::target::ConnectionArgs;
 use crate::{Context, Error};
 
 #[derive(Debug, clap::Args)]
-#[command(disable_help_flag = true)]
+#[command(
+    disable_help_flag = true,
+    after_help = "Target: --origin is the database the backup came from. Otherwise each part (host, port, user, \
+database) comes from the command line (-h/-p/-U/-d, DBNAME [USERNAME], a conninfo or URI in -d), else from the PG* \
+environment (PGHOST/PGHOSTADDR, PGPORT, PGUSER, PGDATABASE), else from the backup's origin; with PGSERVICE set, the \
+service file fills what the command line leaves open. When the target is not where the backup came from, dbguard \
+says so; under --yes or DBGUARD_YES=1 such a target must be named on the command line (or --origin given).\n\n\
+Whole-database backups are restored into a new database, checked, then swapped in by renaming; the replaced database is \
+kept as <db>__dbguard_replaced_<time> until you drop it. This needs CREATEDB and no other sessions on the database \
+(--terminate ends them). --in-place restores over the existing database in one transaction instead; objects created since \
+the backup that depend on restored ones make it fail, unchanged. Table-scoped backups put the tables' rows back in place, \
+in one transaction.\n\n\
+Exit status: 0 restored and checked; 1 the backup failed verification (nothing was restored) or, restored, some tables \
+differ from it; 77 refused or not confirmed; 2 on an error (nothing was changed, except by a parallel --in-place restore, which says so)."
+)]
 pub struct Args {
     /// The backup to restore (id from `dbguard list`, or its file name).
     #[arg(value_name = "ID")]
@@ -24,9 +39,18 @@ pub struct Args {
     /// Skip the backup of the current state taken before restoring.
     #[arg(long)]
     pub no_safety_backup: bool,
-    /// Parallel pg_restore jobs (custom/directory backups); not atomic.
+    /// Parallel pg_restore jobs (custom/directory backups, whole database).
     #[arg(short = 'j', long, value_name = "N")]
     pub jobs: Option<u32>,
+    /// Restore into the database the backup came from, whatever PG* says.
+    #[arg(long)]
+    pub origin: bool,
+    /// Restore over the existing database instead of swapping in a new one.
+    #[arg(long)]
+    pub in_place: bool,
+    /// End other sessions on the database a swap replaces.
+    #[arg(long)]
+    pub terminate: bool,
     /// Print help.
     #[arg(long, action = clap::ArgAction::Help)]
     pub help: Option<bool>,
@@ -36,9 +60,12 @@ pub fn run(args: Args, ctx: &Context) -> Result<u8, Error> {
     let request = RestoreRequest {
         id: args.id,
         connection: args.connection.with_positional(&args.positional)?,
+        origin: args.origin,
         yes: args.yes,
         safety_backup: !args.no_safety_backup,
         jobs: args.jobs,
+        in_place: args.in_place,
+        terminate: args.terminate,
     };
     let mut out = std::io::stdout().lock();
     let report = restore(ctx, &request, &mut out)?;

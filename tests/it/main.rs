@@ -16,6 +16,8 @@ mod install;
 mod interactive;
 mod log;
 mod retention;
+mod restore;
+mod round_trip;
 mod scan;
 mod transparency;
 mod whole_database_guard;
