@@ -1654,4 +1654,163 @@ def downgrade():
             vec!["2:drop_column users.age", "6:drop_table t"]
         );
     }
+
+    const DIALECTS: &str = r#"from alembic import op
+import sqlalchemy as sa
+
+
+def upgrade():
+    bind = op.get_bind()
+    if bind.dialect.name == "mysql":
+        op.drop_constraint("fk_mysql", "orders", type_="foreignkey")
+    elif bind.dialect.name in ("sqlite", "mssql"):
+        op.drop_table("sqlite_only")
+    else:
+        op.drop_index("ix_pg_only")
+    if op.get_context().dialect.name != "postgresql":
+        op.drop_column("users", "not_on_pg")
+    dialect = context.get_bind().dialect.name
+    is_sqlite = dialect == "sqlite"
+    if not is_sqlite and dialect.startswith("postgres"):
+        op.drop_column("users", "pg_only")
+    url = context.config.get_main_option("sqlalchemy.url")
+    if url.startswith("mysql"):
+        op.drop_table("mysql_url")
+    if url.startswith(("postgresql", "sqlite")):
+        op.drop_table("pg_url")
+    if feature_enabled():
+        op.drop_table("undecided")
+    else:
+        op.drop_table("undecided_else")
+    if _is_sqlite():
+        op.drop_table("helper_says_sqlite")
+    if bind.dialect.name == "sqlite": op.drop_table("inline_sqlite")
+    if bind.dialect.name != "postgresql":
+        return
+    op.drop_table("after_guard")
+
+
+def _is_sqlite():
+    return op.get_bind().dialect.name == "sqlite"
+
+
+def downgrade():
+    if op.get_bind().dialect.name == "postgresql":
+        op.drop_table("pg_down")
+        return
+    op.drop_table("other_down")
+"#;
+
+    #[test]
+    fn branches_that_cannot_run_on_postgresql_are_skipped() {
+        assert_eq!(
+            summary(&scan_function(DIALECTS, "upgrade", "d.py")),
+            vec![
+                "12:drop_other ix_pg_only",
+                "18:drop_column users.pg_only",
+                "23:drop_table pg_url",
+                "25:drop_table undecided",
+                "27:drop_table undecided_else",
+                "33:drop_table after_guard",
+            ]
+        );
+        assert_eq!(
+            summary(&scan_function(DIALECTS, "downgrade", "d.py")),
+            vec!["42:drop_table pg_down"]
+        );
+    }
+
+    const CORE: &str = r#"from alembic import op
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+users = sa.table("users", sa.column("id"), sa.column("name"))
+PURGE = "DELETE FROM audit_log"
+
+
+def upgrade():
+    conn = op.get_bind()
+    rows = conn.execute(sa.select(users.c.id)).fetchall()
+    conn.execute(users.select())
+    conn.execute(users.update().where(users.c.id == 1).values(name="x"))
+    conn.execute(sa.delete(users).where(users.c.id.in_([1, 2])))
+    conn.execute(users.update().values(name="everyone"))
+    conn.execute(sa.delete(users))
+    op.bulk_insert(users, [{"id": 1, "name": "a"}])
+    op.execute(users.insert().values(id=2, name="b"))
+    stmt = sa.text("UPDATE users SET name = lower(name)")
+    conn.execute(stmt)
+    conn.execute(sa.text(PURGE))
+    op.execute(sa.schema.DropTable(users))
+    session = Session(bind=op.get_bind())
+    session.execute(sa.text("TRUNCATE sessions"))
+    session.query(User).filter(User.id == 3).delete()
+    session.query(User).update({"active": False})
+    with op.get_bind().begin() as c:
+        c.execute(sa.text("DELETE FROM carts WHERE created < now()"))
+        c.exec_driver_sql("DELETE FROM carts")
+    with bind_helper().connect() as unrelated:
+        unrelated.execute(users.delete())
+    op.get_bind().execute(sa.text("UPDATE orders SET total = 0"))
+    Session(bind=op.get_bind()).execute(sa.text("DELETE FROM tokens"))
+    for table in ("a", "b"):
+        op.execute(f"DELETE FROM {table}")
+    name = "ledger"
+    op.execute(f"DROP TABLE {name}")
+    op.execute("UPDATE %s SET x = 1" % name)
+    op.execute(build_sql())
+    _purge(conn, "events")
+    _purge(conn, table="events")
+    _safe(conn)
+
+
+def _purge(connection, table):
+    connection.execute(sa.text(f"DELETE FROM {table}"))
+
+
+def _safe(connection):
+    connection.execute(sa.text("SELECT 1"))
+
+
+def downgrade():
+    pass
+"#;
+
+    #[test]
+    fn core_constructs_sessions_and_helpers_are_read_for_what_they_are() {
+        assert_eq!(
+            summary(&scan_function(CORE, "upgrade", "c.py")),
+            vec![
+                "15:update_all users",
+                "16:delete_all users",
+                "20:update_all users",
+                "21:delete_all audit_log",
+                "22:drop_table users",
+                "24:truncate sessions",
+                "26:update_all User",
+                "29:delete_all carts",
+                "32:update_all orders",
+                "33:delete_all tokens",
+                "35:delete_all {table}",
+                "37:drop_table ledger",
+                "38:update_all %s",
+                "39:dynamic ",
+                "46:delete_all events",
+            ]
+        );
+    }
+
+    #[test]
+    fn alembic_version_bookkeeping_is_not_the_migrations() {
+        let report = crate::sql::scan_str(
+            "DROP TABLE alembic_version;\nDROP TABLE public.alembic_version;\nDROP TABLE users;\nDROP TABLE alembic_version, users;\n",
+        );
+        let kept: Vec<String> = report
+            .findings
+            .iter()
+            .filter(|f| !is_version_bookkeeping(f, VERSION_TABLE))
+            .map(|f| f.objects.join(","))
+            .collect();
+        assert_eq!(kept, vec!["users", "alembic_version,users"]);
+    }
 }
