@@ -1,8 +1,10 @@
 //! The report of `dbguard check-migration`: for each revision a range of
-//! upgrades applies, the destructive operations it holds. Built from
-//! alembic's offline render (each finding attributed to the revision whose
-//! `-- Running upgrade` marker precedes it) or, when the render cannot
-//! run, from a static scan of each revision's `upgrade()`. The reporters
+//! upgrades applies (or a downgrade reverts), the destructive operations
+//! it holds. Built from alembic's offline render (each finding attributed
+//! to the revision whose `-- Running upgrade` or `-- Running downgrade`
+//! marker precedes it; alembic's own version-table bookkeeping left out)
+//! or, when the render cannot run, from a static scan of each revision's
+//! `upgrade()` or `downgrade()`. The reporters
 //! are pure functions over `io::Write`, like `sql::report`'s.
 
 use std::io::{self, Write};
@@ -10,7 +12,7 @@ use std::io::{self, Write};
 use serde::Serialize;
 
 use crate::alembic::script_dir::{Script, ScriptDir};
-use crate::alembic::static_scan;
+use crate::alembic::static_scan::{self, VERSION_TABLE, is_version_bookkeeping};
 use crate::shim::alembic_guard::{Direction, migration_steps};
 use crate::sql::{Finding, Scanner};
 
@@ -40,6 +42,9 @@ pub struct RevisionCheck {
 pub struct MigrationCheck {
     /// The range checked, as given or as worked out (`0003:heads`).
     pub range: String,
+    /// True when the range is checked as a downgrade.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub downgrade: bool,
     pub method: Method,
     /// Why the static scan was used, when it was.
     pub note: Option<String>,
@@ -58,38 +63,54 @@ impl MigrationCheck {
     /// From alembic's offline output for the range. `path_of` names a
     /// revision's file, when known.
     pub fn from_render(
+        direction: Direction,
         range: &str,
         sql: &str,
         log: &str,
         path_of: impl Fn(&str) -> Option<String>,
     ) -> MigrationCheck {
-        let steps = migration_steps(Direction::Upgrade, sql, log);
-        // Line of each step's marker comment, in order.
-        let mark = "Running upgrade ";
+        let downgrade = direction == Direction::Downgrade;
+        let steps = migration_steps(direction, sql, log);
+        // Line of each step's marker comment and the revision it applies
+        // (or reverts), in order.
+        let mark = format!("Running {} ", direction.command());
         let markers: Vec<(u64, String)> = sql
             .lines()
             .enumerate()
             .filter(|(_, l)| l.trim_start().starts_with("--"))
             .filter_map(|(i, l)| {
-                let rest = &l[l.find(mark)? + mark.len()..];
-                let (_, to) = rest.split_once("-> ")?;
-                Some((i as u64 + 1, to.trim().to_owned()))
+                let rest = &l[l.find(&mark)? + mark.len()..];
+                let (from, to) = rest.split_once("-> ")?;
+                let owner = if downgrade { from } else { to };
+                Some((i as u64 + 1, owner.trim().to_owned()))
             })
             .collect();
         let mut revisions: Vec<RevisionCheck> = steps
             .iter()
-            .map(|s| RevisionCheck {
-                revision: s.to.clone(),
-                down_revision: s.from.clone(),
-                message: s.message.clone(),
-                path: path_of(&s.to),
-                findings: Vec::new(),
+            .map(|s| {
+                let (revision, down_revision) = if downgrade {
+                    (s.from.clone(), s.to.clone())
+                } else {
+                    (s.to.clone(), s.from.clone())
+                };
+                RevisionCheck {
+                    path: path_of(&revision),
+                    revision,
+                    down_revision,
+                    message: s.message.clone(),
+                    findings: Vec::new(),
+                }
             })
             .collect();
         let mut scanner = Scanner::new("/");
-        scanner.scan_bytes("upgrade.sql", sql.as_bytes(), std::path::Path::new("/"));
+        let label = format!("{}.sql", direction.command());
+        scanner.scan_bytes(&label, sql.as_bytes(), std::path::Path::new("/"));
         let report = scanner.finish();
-        for f in report.findings {
+        let migrations = report
+            .findings
+            .into_iter()
+            .filter(|f| !is_version_bookkeeping(f, VERSION_TABLE));
+        for f in migrations {
             let owner = markers
                 .iter()
                 .rev()
@@ -104,6 +125,7 @@ impl MigrationCheck {
         }
         MigrationCheck {
             range: range.to_owned(),
+            downgrade,
             method: Method::Rendered,
             note: None,
             revisions,
@@ -113,6 +135,7 @@ impl MigrationCheck {
     /// From the revision files themselves, for when rendering failed.
     /// `display` names a file in findings and in the report.
     pub fn from_static(
+        direction: Direction,
         range: &str,
         path: &[&Script],
         note: String,
@@ -123,7 +146,7 @@ impl MigrationCheck {
             .map(|s| {
                 let shown = display(&s.path);
                 let findings = match std::fs::read_to_string(&s.path) {
-                    Ok(src) => static_scan::scan_function(&src, "upgrade", &shown),
+                    Ok(src) => static_scan::scan_function(&src, direction.command(), &shown),
                     Err(_) => Vec::new(),
                 };
                 RevisionCheck {
@@ -137,6 +160,7 @@ impl MigrationCheck {
             .collect();
         MigrationCheck {
             range: range.to_owned(),
+            downgrade: direction == Direction::Downgrade,
             method: Method::Static,
             note: Some(note),
             revisions,
@@ -155,8 +179,8 @@ pub fn static_path<'a>(
     dir.upgrade_path(from, to)
 }
 
-fn step_name(r: &RevisionCheck) -> String {
-    let from = if r.down_revision.is_empty() {
+fn step_name(r: &RevisionCheck, downgrade: bool) -> String {
+    let down = if r.down_revision.is_empty() {
         "base"
     } else {
         &r.down_revision
@@ -166,7 +190,11 @@ fn step_name(r: &RevisionCheck) -> String {
         .as_deref()
         .map(|m| format!(" ({m})"))
         .unwrap_or_default();
-    format!("{from} -> {}{message}", r.revision)
+    if downgrade {
+        format!("{} -> {down}{message}", r.revision)
+    } else {
+        format!("{down} -> {}{message}", r.revision)
+    }
 }
 
 /// For people:
@@ -181,7 +209,8 @@ pub fn text(check: &MigrationCheck, out: &mut impl Write) -> io::Result<()> {
         writeln!(out, "note: {note}")?;
     }
     if check.revisions.is_empty() {
-        return writeln!(out, "no revisions to apply in {}", check.range);
+        let verb = if check.downgrade { "revert" } else { "apply" };
+        return writeln!(out, "no revisions to {verb} in {}", check.range);
     }
     for r in &check.revisions {
         let path = r
@@ -190,10 +219,10 @@ pub fn text(check: &MigrationCheck, out: &mut impl Write) -> io::Result<()> {
             .map(|p| format!("  {p}"))
             .unwrap_or_default();
         if r.findings.is_empty() {
-            writeln!(out, "{}: nothing destructive{path}", step_name(r))?;
+            writeln!(out, "{}: nothing destructive{path}", step_name(r, check.downgrade))?;
             continue;
         }
-        writeln!(out, "{}{path}", step_name(r))?;
+        writeln!(out, "{}{path}", step_name(r, check.downgrade))?;
         for f in &r.findings {
             let mut head = format!("  {}", f.kind);
             if check.method == Method::Static {
@@ -343,7 +372,7 @@ INFO  [alembic.runtime.migration] Running upgrade 0002 -> 0004, drop users.nickn
 ";
 
     fn sample() -> MigrationCheck {
-        MigrationCheck::from_render("base:head", SQL, LOG, |rev| {
+        MigrationCheck::from_render(Direction::Upgrade, "base:head", SQL, LOG, |rev| {
             (rev != "0002").then(|| format!("migrations/versions/{rev}.py"))
         })
     }
@@ -390,7 +419,7 @@ INFO  [alembic.runtime.migration] Running upgrade 0002 -> 0004, drop users.nickn
 
     #[test]
     fn nothing_to_apply() {
-        let c = MigrationCheck::from_render("0004:heads", "BEGIN;\n\nCOMMIT;\n", "", |_| None);
+        let c = MigrationCheck::from_render(Direction::Upgrade, "0004:heads", "BEGIN;\n\nCOMMIT;\n", "", |_| None);
         assert!(!c.is_destructive());
         assert_eq!(render(text, &c), "no revisions to apply in 0004:heads\n");
     }
@@ -410,6 +439,7 @@ INFO  [alembic.runtime.migration] Running upgrade 0002 -> 0004, drop users.nickn
         )
         .expect("a revision");
         let c = MigrationCheck::from_static(
+            Direction::Upgrade,
             "0004:head",
             &[&script],
             "the offline render failed: boom; scanned the revision files instead".into(),
@@ -417,5 +447,32 @@ INFO  [alembic.runtime.migration] Running upgrade 0002 -> 0004, drop users.nickn
         );
         insta::assert_snapshot!(render(text, &c));
         insta::assert_snapshot!(render(github, &c));
+    }
+
+    #[test]
+    fn downgrades_belong_to_the_reverted_revision_without_the_version_table() {
+        let sql = "BEGIN;\n\n-- Running downgrade 0002 -> 0001\n\nALTER TABLE users DROP COLUMN email;\n\nUPDATE alembic_version SET version_num='0001' WHERE alembic_version.version_num = '0002';\n\n-- Running downgrade 0001 -> \n\nDROP TABLE users;\n\nDELETE FROM alembic_version WHERE alembic_version.version_num = '0001';\n\nDROP TABLE alembic_version;\n\nCOMMIT;\n";
+        let c = MigrationCheck::from_render(Direction::Downgrade, "0002:base", sql, "", |_| None);
+        let per: Vec<(String, String, Vec<String>)> = c
+            .revisions
+            .iter()
+            .map(|r| {
+                (
+                    r.revision.clone(),
+                    r.down_revision.clone(),
+                    r.findings.iter().map(|f| f.kind.to_string()).collect(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            per,
+            vec![
+                ("0002".into(), "0001".into(), vec!["drop_column".into()]),
+                ("0001".into(), "".into(), vec!["drop_table".into()]),
+            ]
+        );
+        let text = render(text, &c);
+        assert!(text.contains("0002 -> 0001\n  drop_column users.email"), "{text}");
+        assert!(text.contains("0001 -> base\n  drop_table users"), "{text}");
     }
 }
