@@ -1421,6 +1421,22 @@ impl Scan<'_> {
                     };
                     self.push_outcome(start, close, Outcome::Hits(vec![Hit::new(Kind::DropColumn, objects)]));
                 }
+                // Rendered, these are `ALTER COLUMN ... DROP NOT NULL` and
+                // `DROP DEFAULT`, which the SQL scanner counts as drop_other:
+                // the file says the same as its render.
+                "alter_column" if is_op => {
+                    let drops = args.keyword.iter().any(|(k, v)| {
+                        let value = self.name(v.start).filter(|_| v.len() == 1);
+                        matches!((k.as_str(), value), ("nullable", Some("True")) | ("server_default", Some("None")))
+                    });
+                    if drops {
+                        let objects = match &batch {
+                            Some(Some(t)) => vec![t.clone()],
+                            _ => literal(args.positional.first()).into_iter().collect(),
+                        };
+                        self.push_outcome(start, close, Outcome::Hits(vec![Hit::new(Kind::DropOther, objects)]));
+                    }
+                }
                 m if is_op && m.starts_with("drop_") && !m.ends_with("_comment") => {
                     let objects = literal(args.positional.first()).into_iter().collect();
                     self.push_outcome(start, close, Outcome::Hits(vec![Hit::new(Kind::DropOther, objects)]));
@@ -1812,5 +1828,19 @@ def downgrade():
             .map(|f| f.objects.join(","))
             .collect();
         assert_eq!(kept, vec!["users", "alembic_version,users"]);
+    }
+
+    #[test]
+    fn alter_column_drops_what_its_render_drops() {
+        let src = "def upgrade():\n    op.alter_column('a', 'x', nullable=True)\n    op.alter_column('a', 'y', nullable=False)\n    op.alter_column('a', 'z', server_default=None)\n    op.alter_column('a', 'w', new_column_name='v')\n";
+        assert_eq!(
+            summary(&scan_function(src, "upgrade", "a.py")),
+            vec!["2:drop_other a", "4:drop_other a"]
+        );
+        let rendered = crate::sql::scan_str(
+            "ALTER TABLE a ALTER COLUMN x DROP NOT NULL;\nALTER TABLE a ALTER COLUMN y SET NOT NULL;\nALTER TABLE a ALTER COLUMN z DROP DEFAULT;\nALTER TABLE a RENAME w TO v;\n",
+        );
+        let kinds: Vec<Kind> = rendered.findings.iter().map(|f| f.kind).collect();
+        assert_eq!(kinds, vec![Kind::DropOther, Kind::DropOther]);
     }
 }
