@@ -219,7 +219,11 @@ pub fn text(check: &MigrationCheck, out: &mut impl Write) -> io::Result<()> {
             .map(|p| format!("  {p}"))
             .unwrap_or_default();
         if r.findings.is_empty() {
-            writeln!(out, "{}: nothing destructive{path}", step_name(r, check.downgrade))?;
+            writeln!(
+                out,
+                "{}: nothing destructive{path}",
+                step_name(r, check.downgrade)
+            )?;
             continue;
         }
         writeln!(out, "{}{path}", step_name(r, check.downgrade))?;
@@ -419,7 +423,13 @@ INFO  [alembic.runtime.migration] Running upgrade 0002 -> 0004, drop users.nickn
 
     #[test]
     fn nothing_to_apply() {
-        let c = MigrationCheck::from_render(Direction::Upgrade, "0004:heads", "BEGIN;\n\nCOMMIT;\n", "", |_| None);
+        let c = MigrationCheck::from_render(
+            Direction::Upgrade,
+            "0004:heads",
+            "BEGIN;\n\nCOMMIT;\n",
+            "",
+            |_| None,
+        );
         assert!(!c.is_destructive());
         assert_eq!(render(text, &c), "no revisions to apply in 0004:heads\n");
     }
@@ -472,7 +482,10 @@ INFO  [alembic.runtime.migration] Running upgrade 0002 -> 0004, drop users.nickn
             ]
         );
         let text = render(text, &c);
-        assert!(text.contains("0002 -> 0001\n  drop_column users.email"), "{text}");
+        assert!(
+            text.contains("0002 -> 0001\n  drop_column users.email"),
+            "{text}"
+        );
         assert!(text.contains("0001 -> base\n  drop_table users"), "{text}");
     }
 }

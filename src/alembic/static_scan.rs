@@ -142,7 +142,13 @@ fn tokenize(src: &str) -> Vec<Token> {
                     }
                     i = end;
                 } else {
-                    push(&mut out, Tok::Name(word.to_owned()), line, start, line_start);
+                    push(
+                        &mut out,
+                        Tok::Name(word.to_owned()),
+                        line,
+                        start,
+                        line_start,
+                    );
                 }
             }
             b'\'' | b'"' => {
@@ -288,7 +294,9 @@ fn call_args(toks: &[Token], inside: Range<usize>) -> Args {
                 && piece.len() > 2
         });
         match kw {
-            Some(name) => args.keyword.push((name.to_owned(), piece.start + 2..piece.end)),
+            Some(name) => args
+                .keyword
+                .push((name.to_owned(), piece.start + 2..piece.end)),
             None if is_punct(toks.get(piece.start), '*') => {}
             None => args.positional.push(piece),
         }
@@ -515,7 +523,11 @@ fn scan_sql(sql: &str) -> Outcome {
             implied: f.implied,
         })
         .collect();
-    if report.problems.iter().any(|p| p.severity == crate::sql::Severity::Error) {
+    if report
+        .problems
+        .iter()
+        .any(|p| p.severity == crate::sql::Severity::Error)
+    {
         hits.push(Hit::new(Kind::Dynamic, Vec::new()));
     }
     Outcome::Hits(hits)
@@ -595,9 +607,9 @@ fn fill_fields(text: &str, env: &Env) -> String {
             rest = &tail[2..];
             continue;
         }
-        if tail.starts_with('}') {
+        if let Some(after) = tail.strip_prefix('}') {
             out.push('}');
-            rest = &tail[1..];
+            rest = after;
             continue;
         }
         let Some(close) = tail.find('}') else {
@@ -774,7 +786,10 @@ impl Scan<'_> {
 
     fn comparison(&self, at: &mut usize, end: usize, env: &Env) -> Val {
         let left = self.operand(at, end, env);
-        let op = match (self.tok(*at).map(|t| &t.tok), self.tok(*at + 1).map(|t| &t.tok)) {
+        let op = match (
+            self.tok(*at).map(|t| &t.tok),
+            self.tok(*at + 1).map(|t| &t.tok),
+        ) {
             _ if *at >= end => return left,
             (Some(Tok::Punct('=')), Some(Tok::Punct('='))) => "==",
             (Some(Tok::Punct('!')), Some(Tok::Punct('='))) => "!=",
@@ -1034,13 +1049,13 @@ impl Scan<'_> {
                 "lower" | "strip" => return receiver(),
                 "get_backend_name" => return Val::Dialect,
                 "batch_alter_table" => {
-                    let table = args
-                        .positional
-                        .first()
-                        .and_then(|p| match self.value(p.clone(), env) {
-                            Val::Str(s) => Some(s),
-                            _ => None,
-                        });
+                    let table =
+                        args.positional
+                            .first()
+                            .and_then(|p| match self.value(p.clone(), env) {
+                                Val::Str(s) => Some(s),
+                                _ => None,
+                            });
                     return Val::Batch(table);
                 }
                 "table" | "Table" => {
@@ -1069,7 +1084,10 @@ impl Scan<'_> {
             }
         }
         let tail: Vec<&str> = names.iter().rev().take(2).rev().copied().collect();
-        if matches!(tail.as_slice(), ["dialect" | "engine" | "get_dialect", "name"]) {
+        if matches!(
+            tail.as_slice(),
+            ["dialect" | "engine" | "get_dialect", "name"]
+        ) {
             return Val::Dialect;
         }
         let mentions_url = names.iter().any(|n| {
@@ -1139,7 +1157,9 @@ impl Scan<'_> {
         }
         let links = self.links(range);
         match links.first() {
-            Some((n, None)) if links.len() == 1 || links.get(1).is_some_and(|l| l.0 == "__table__") => {
+            Some((n, None))
+                if links.len() == 1 || links.get(1).is_some_and(|l| l.0 == "__table__") =>
+            {
                 vec![n.clone()]
             }
             _ => Vec::new(),
@@ -1366,8 +1386,10 @@ impl Scan<'_> {
     fn calls(&mut self, range: Range<usize>, env: &Env) {
         let mut k = range.start;
         while k + 1 < range.end {
-            let (Some(method), true) = (self.name(k).map(str::to_owned), is_punct(self.tok(k + 1), '('))
-            else {
+            let (Some(method), true) = (
+                self.name(k).map(str::to_owned),
+                is_punct(self.tok(k + 1), '('),
+            ) else {
                 k += 1;
                 continue;
             };
@@ -1405,13 +1427,18 @@ impl Scan<'_> {
                         Some(Some(t)) => vec![t.clone()],
                         _ => literal(args.positional.first()).into_iter().collect(),
                     };
-                    self.push_outcome(start, close, Outcome::Hits(vec![Hit::new(Kind::DropTable, objects)]));
+                    self.push_outcome(
+                        start,
+                        close,
+                        Outcome::Hits(vec![Hit::new(Kind::DropTable, objects)]),
+                    );
                 }
                 "drop_column" if is_op => {
                     let objects = match (&batch, args.positional.as_slice()) {
-                        (Some(Some(t)), [col, ..]) => {
-                            literal(Some(col)).map(|c| format!("{t}.{c}")).into_iter().collect()
-                        }
+                        (Some(Some(t)), [col, ..]) => literal(Some(col))
+                            .map(|c| format!("{t}.{c}"))
+                            .into_iter()
+                            .collect(),
                         (Some(None), _) => Vec::new(),
                         (None, [t, col, ..]) => match (literal(Some(t)), literal(Some(col))) {
                             (Some(t), Some(c)) => vec![format!("{t}.{c}")],
@@ -1419,7 +1446,11 @@ impl Scan<'_> {
                         },
                         _ => Vec::new(),
                     };
-                    self.push_outcome(start, close, Outcome::Hits(vec![Hit::new(Kind::DropColumn, objects)]));
+                    self.push_outcome(
+                        start,
+                        close,
+                        Outcome::Hits(vec![Hit::new(Kind::DropColumn, objects)]),
+                    );
                 }
                 // Rendered, these are `ALTER COLUMN ... DROP NOT NULL` and
                 // `DROP DEFAULT`, which the SQL scanner counts as drop_other:
@@ -1427,19 +1458,30 @@ impl Scan<'_> {
                 "alter_column" if is_op => {
                     let drops = args.keyword.iter().any(|(k, v)| {
                         let value = self.name(v.start).filter(|_| v.len() == 1);
-                        matches!((k.as_str(), value), ("nullable", Some("True")) | ("server_default", Some("None")))
+                        matches!(
+                            (k.as_str(), value),
+                            ("nullable", Some("True")) | ("server_default", Some("None"))
+                        )
                     });
                     if drops {
                         let objects = match &batch {
                             Some(Some(t)) => vec![t.clone()],
                             _ => literal(args.positional.first()).into_iter().collect(),
                         };
-                        self.push_outcome(start, close, Outcome::Hits(vec![Hit::new(Kind::DropOther, objects)]));
+                        self.push_outcome(
+                            start,
+                            close,
+                            Outcome::Hits(vec![Hit::new(Kind::DropOther, objects)]),
+                        );
                     }
                 }
                 m if is_op && m.starts_with("drop_") && !m.ends_with("_comment") => {
                     let objects = literal(args.positional.first()).into_iter().collect();
-                    self.push_outcome(start, close, Outcome::Hits(vec![Hit::new(Kind::DropOther, objects)]));
+                    self.push_outcome(
+                        start,
+                        close,
+                        Outcome::Hits(vec![Hit::new(Kind::DropOther, objects)]),
+                    );
                 }
                 "execute" | "exec_driver_sql"
                     if is_op || recv_is("context") || self.is_bindish(receiver.clone(), env) =>
@@ -1455,9 +1497,9 @@ impl Scan<'_> {
                         && self.is_bindish(receiver.clone(), env) =>
                 {
                     // ORM: session.query(Model)[.filter(...)].delete()
-                    let restricted = links
-                        .iter()
-                        .any(|(n, _)| matches!(n.as_str(), "filter" | "filter_by" | "where" | "get"));
+                    let restricted = links.iter().any(|(n, _)| {
+                        matches!(n.as_str(), "filter" | "filter_by" | "where" | "get")
+                    });
                     if !restricted {
                         let model = links
                             .iter()

@@ -116,12 +116,11 @@ pub fn analyse(args: &Args, ctx: &Context) -> Result<MigrationCheck, Error> {
         (to, Direction::Downgrade) => {
             let to = to.clone().unwrap_or_else(|| "base".to_owned());
             let current = pending_from(ctx, &alembic)?;
-            let range = render_range(Direction::Downgrade, &current, &to).map_err(|e| {
-                Error::Failed {
+            let range =
+                render_range(Direction::Downgrade, &current, &to).map_err(|e| Error::Failed {
                     message: e,
                     code: exit::ERROR,
-                }
-            })?;
+                })?;
             (current, to, range)
         }
     };
@@ -133,9 +132,13 @@ pub fn analyse(args: &Args, ctx: &Context) -> Result<MigrationCheck, Error> {
     };
     let why = match rendered {
         Ok(r) => {
-            return Ok(MigrationCheck::from_render(direction, &range, &r.sql, &r.log, |rev| {
-                scripts.get(rev).map(|s| display(&s.path))
-            }));
+            return Ok(MigrationCheck::from_render(
+                direction,
+                &range,
+                &r.sql,
+                &r.log,
+                |rev| scripts.get(rev).map(|s| display(&s.path)),
+            ));
         }
         Err(why) => why,
     };

@@ -308,7 +308,10 @@ fn the_fixture_histories_run_up_and_down_on_postgresql() {
         let sandbox = Sandbox::new();
         for args in [["upgrade", "head"], ["downgrade", "base"]] {
             let out = capture(
-                sandbox.real("alembic").current_dir(project.path()).args(args),
+                sandbox
+                    .real("alembic")
+                    .current_dir(project.path())
+                    .args(args),
                 None,
             );
             assert_eq!(out.status, 0, "{name} {args:?}: {}", out.stderr_str());
