@@ -681,6 +681,8 @@ struct Scan<'a> {
     findings: Vec<Finding>,
     /// Helpers being followed, against recursion.
     stack: Vec<String>,
+    /// Helpers whose returned value is being worked out, against recursion.
+    returning: std::cell::Cell<usize>,
 }
 
 impl Scan<'_> {
@@ -1115,6 +1117,17 @@ impl Scan<'_> {
     /// The value a helper returns when its body is straight-line
     /// assignments ending in `return EXPR` (`def _is_sqlite(): return ...`).
     fn returned_value(&self, name: &str) -> Val {
+        let depth = self.returning.get();
+        if depth >= HELPER_DEPTH {
+            return Val::Unknown;
+        }
+        self.returning.set(depth + 1);
+        let v = self.returned_value_of(name);
+        self.returning.set(depth);
+        v
+    }
+
+    fn returned_value_of(&self, name: &str) -> Val {
         let Some(def) = self.functions.get(name) else {
             return Val::Unknown;
         };
@@ -1575,6 +1588,7 @@ pub fn scan_function(source: &str, function: &str, path: &str) -> Vec<Finding> {
         module_env: Env::new(),
         findings: Vec::new(),
         stack: vec![function.to_owned()],
+        returning: std::cell::Cell::new(0),
     };
     scan.read_module_env();
     let lines = logical_lines(&scan.toks, body);
@@ -1884,5 +1898,14 @@ def downgrade():
         );
         let kinds: Vec<Kind> = rendered.findings.iter().map(|f| f.kind).collect();
         assert_eq!(kinds, vec![Kind::DropOther, Kind::DropOther]);
+    }
+
+    #[test]
+    fn helpers_that_call_each_other_end() {
+        let src = "def a():\n    return b()\n\ndef b():\n    return a()\n\ndef c(x):\n    c(x)\n    op.drop_table('t')\n\ndef upgrade():\n    if a():\n        op.drop_table('maybe')\n    c(1)\n";
+        assert_eq!(
+            summary(&scan_function(src, "upgrade", "a.py")),
+            vec!["13:drop_table maybe", "9:drop_table t"]
+        );
     }
 }
