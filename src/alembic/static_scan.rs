@@ -1092,17 +1092,17 @@ impl Scan<'_> {
         ) {
             return Val::Dialect;
         }
-        let mentions_url = names.iter().any(|n| {
-            let n = n.to_ascii_lowercase();
-            n.contains("url") || n == "drivername"
-        }) || links.iter().any(|(_, args)| {
-            args.as_ref().is_some_and(|a| {
-                self.toks[a.clone()].iter().any(
-                    |t| matches!(&t.tok, Tok::Str(s) if s.to_ascii_lowercase().contains("url")),
-                )
+        // The URL itself, or a setting holding it (`get_main_option(
+        // "sqlalchemy.url")`, `os.environ.get("DATABASE_URL")`); not
+        // something built from it, such as `create_engine(url).connect()`.
+        let last_lower = last.to_ascii_lowercase();
+        let url_argument = last_args.as_ref().is_some_and(|a| {
+            call_args(&self.toks, a.clone()).positional.iter().any(|p| {
+                p.len() == 1
+                    && matches!(&self.toks[p.start].tok, Tok::Str(s) if s.to_ascii_lowercase().contains("url"))
             })
         });
-        if mentions_url && !names.contains(&"execute") {
+        if last_lower.contains("url") || last_lower == "drivername" || url_argument {
             return Val::Url;
         }
         if self.is_bindish(range.clone(), env) {
@@ -1152,7 +1152,12 @@ impl Scan<'_> {
             Tok::Name(n) => {
                 matches!(
                     n.as_str(),
-                    "get_bind" | "Session" | "sessionmaker" | "scoped_session"
+                    "get_bind"
+                        | "Session"
+                        | "sessionmaker"
+                        | "scoped_session"
+                        | "create_engine"
+                        | "engine_from_config"
                 ) || env.get(n) == Some(&Val::Bind)
             }
             _ => false,
@@ -1495,6 +1500,40 @@ impl Scan<'_> {
                         close,
                         Outcome::Hits(vec![Hit::new(Kind::DropOther, objects)]),
                     );
+                }
+                // `table.drop(bind)`, `sa.Enum(..., name=...).drop(bind)`,
+                // `metadata.drop_all(bind)`: DDL run on the connection.
+                "drop" | "drop_all"
+                    if args
+                        .positional
+                        .first()
+                        .or_else(|| {
+                            args.keyword
+                                .iter()
+                                .find(|(k, _)| k == "bind")
+                                .map(|(_, v)| v)
+                        })
+                        .is_some_and(|b| self.is_bindish(b.clone(), env)) =>
+                {
+                    let hit = match (method.as_str(), self.value(receiver.clone(), env)) {
+                        ("drop_all", _) => Hit::new(Kind::DropTable, Vec::new()),
+                        (_, Val::Table(t)) => Hit::new(Kind::DropTable, vec![t]),
+                        _ => {
+                            // A type, sequence or index: its `name=`, else
+                            // its first literal argument.
+                            let name = links.iter().rev().find_map(|(_, a)| {
+                                let a = call_args(&self.toks, a.clone()?);
+                                a.keyword
+                                    .iter()
+                                    .find(|(k, _)| k == "name")
+                                    .map(|(_, v)| v.clone())
+                                    .or_else(|| a.positional.first().cloned())
+                                    .and_then(|v| literal(Some(&v)))
+                            });
+                            Hit::new(Kind::DropOther, name.into_iter().collect())
+                        }
+                    };
+                    self.push_outcome(start, close, Outcome::Hits(vec![hit]));
                 }
                 "execute" | "exec_driver_sql"
                     if is_op || recv_is("context") || self.is_bindish(receiver.clone(), env) =>
@@ -1906,6 +1945,35 @@ def downgrade():
         assert_eq!(
             summary(&scan_function(src, "upgrade", "a.py")),
             vec!["13:drop_table maybe", "9:drop_table t"]
+        );
+    }
+
+    #[test]
+    fn ddl_run_on_the_connection_and_engines_built_from_the_url() {
+        let src = r#"def downgrade():
+    bind = op.get_bind()
+    status = postgresql.ENUM("new", "paid", name="order_status")
+    status.drop(bind)
+    sa.Enum(name="kind").drop(op.get_bind(), checkfirst=True)
+    sa.Table("t", sa.MetaData()).drop(bind=bind)
+    metadata.drop_all(bind)
+    status.drop(something_else)
+    engine = create_engine(os.environ.get("DATABASE_URL"))
+    with engine.connect() as c:
+        c.execute(sa.text("DELETE FROM jobs"))
+    url = os.environ.get("DATABASE_URL")
+    if url.startswith("sqlite"):
+        op.drop_table("never")
+"#;
+        assert_eq!(
+            summary(&scan_function(src, "downgrade", "a.py")),
+            vec![
+                "4:drop_other ",
+                "5:drop_other kind",
+                "6:drop_table t",
+                "7:drop_table ",
+                "11:delete_all jobs",
+            ]
         );
     }
 }
