@@ -113,6 +113,56 @@ fn check_migration_lists_the_pending_revisions() {
 }
 
 #[test]
+fn check_migration_of_a_downgrade_starts_at_the_current_revision() {
+    let s = setup("check_downgrade", "0003");
+    let out = s.dbguard(&["check-migration", "--downgrade", "0001"]);
+    assert_eq!(out.status, 1, "{}", out.stderr_str());
+    let text = out.stdout_str();
+    assert!(
+        text.contains("0003 -> 0002 (create orders)  migrations/versions/0003_create_orders.py\n  drop_table orders"),
+        "{text}"
+    );
+    assert!(
+        text.contains("0002 -> 0001 (add users.email)  migrations/versions/0002_add_email.py\n  drop_column users.email"),
+        "{text}"
+    );
+    assert!(!text.contains("0001 -> base"), "0001 is kept: {text}");
+    assert!(
+        text.contains("2 revisions in 0003:0001, 2 with destructive operations"),
+        "{text}"
+    );
+    assert_eq!(version(&s.db), "0003", "checking changes nothing");
+
+    // To base, alembic's own version-table bookkeeping is not listed.
+    let out = s.dbguard(&["check-migration", "--downgrade", "--format", "json"]);
+    assert_eq!(out.status, 1, "{}", out.stderr_str());
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(doc["downgrade"], true);
+    assert_eq!(doc["range"], "0003:base");
+    let objects: Vec<String> = doc["revisions"]
+        .as_array()
+        .expect("revisions")
+        .iter()
+        .flat_map(|r| r["findings"].as_array().cloned().unwrap_or_default())
+        .map(|f| {
+            format!(
+                "{} {}",
+                f["kind"].as_str().unwrap_or(""),
+                f["objects"][0].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    assert_eq!(
+        objects,
+        vec![
+            "drop_table orders",
+            "drop_column users.email",
+            "drop_table users"
+        ]
+    );
+}
+
+#[test]
 fn a_migration_that_reads_data_is_scanned_statically() {
     let s = setup("check_static", "head");
     s.project.add_revision("0005_backfill_reads_data.py");
