@@ -1193,7 +1193,7 @@ impl Scan<'_> {
             let args = call_args(&self.toks, args_range.clone());
             let later = || links[i + 1..].iter().map(|(n, _)| n.as_str());
             match name.as_str() {
-                "text" | "literal_column" => {
+                "text" | "literal_column" | "DDL" => {
                     let first = args.positional.first()?;
                     return Some(self.sql_of(first.clone(), env));
                 }
@@ -1852,7 +1852,7 @@ def upgrade():
     stmt = sa.text("UPDATE users SET name = lower(name)")
     conn.execute(stmt)
     conn.execute(sa.text(PURGE))
-    op.execute(sa.schema.DropTable(users))
+    op.execute(sa.schema.DropTable(users)); op.execute(sa.DDL("DROP VIEW v"))
     session = Session(bind=op.get_bind())
     session.execute(sa.text("TRUNCATE sessions"))
     session.query(User).filter(User.id == 3).delete()
@@ -1897,6 +1897,7 @@ def downgrade():
                 "20:update_all users",
                 "21:delete_all audit_log",
                 "22:drop_table users",
+                "22:drop_other v",
                 "24:truncate sessions",
                 "26:update_all User",
                 "29:delete_all carts",
