@@ -480,6 +480,8 @@ enum Val {
     Batch(Option<String>),
     /// A table object (`sa.table("users", ...)`), by its SQL name.
     Table(String),
+    /// A type or sequence object (`sa.Enum(..., name="status")`), by name.
+    Named(String),
     /// A statement object, classified.
     Stmt(Outcome),
 }
@@ -707,7 +709,10 @@ impl Scan<'_> {
         for (n, &k) in margins.iter().enumerate() {
             let end = margins.get(n + 1).copied().unwrap_or(self.toks.len());
             if let Some((name, value)) = self.assignment(k..end, &env)
-                && matches!(value, Val::Table(_) | Val::Str(_) | Val::Strs(_))
+                && matches!(
+                    value,
+                    Val::Table(_) | Val::Named(_) | Val::Str(_) | Val::Strs(_)
+                )
             {
                 env.insert(name, value);
             }
@@ -1059,6 +1064,21 @@ impl Scan<'_> {
                                 _ => None,
                             });
                     return Val::Batch(table);
+                }
+                "Enum" | "ENUM" | "Sequence" => {
+                    let name = args
+                        .keyword
+                        .iter()
+                        .find(|(k, _)| k == "name")
+                        .map(|(_, v)| v.clone())
+                        .or_else(|| {
+                            (last == "Sequence")
+                                .then(|| args.positional.first().cloned())
+                                .flatten()
+                        });
+                    if let Some(Val::Str(n)) = name.map(|v| self.value(v, env)) {
+                        return Val::Named(n);
+                    }
                 }
                 "table" | "Table" => {
                     if let Some(Val::Str(s)) =
@@ -1518,6 +1538,7 @@ impl Scan<'_> {
                     let hit = match (method.as_str(), self.value(receiver.clone(), env)) {
                         ("drop_all", _) => Hit::new(Kind::DropTable, Vec::new()),
                         (_, Val::Table(t)) => Hit::new(Kind::DropTable, vec![t]),
+                        (_, Val::Named(n)) => Hit::new(Kind::DropOther, vec![n]),
                         _ => {
                             // A type, sequence or index: its `name=`, else
                             // its first literal argument.
@@ -1969,7 +1990,7 @@ def downgrade():
         assert_eq!(
             summary(&scan_function(src, "downgrade", "a.py")),
             vec![
-                "4:drop_other ",
+                "4:drop_other order_status",
                 "5:drop_other kind",
                 "6:drop_table t",
                 "7:drop_table ",
