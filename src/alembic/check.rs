@@ -12,7 +12,7 @@ use std::io::{self, Write};
 use serde::Serialize;
 
 use crate::alembic::script_dir::{Script, ScriptDir};
-use crate::alembic::static_scan::{self, VERSION_TABLE, is_version_bookkeeping};
+use crate::alembic::static_scan;
 use crate::shim::alembic_guard::{Direction, migration_steps};
 use crate::sql::{Finding, Scanner};
 
@@ -105,12 +105,8 @@ impl MigrationCheck {
         let mut scanner = Scanner::new("/");
         let label = format!("{}.sql", direction.command());
         scanner.scan_bytes(&label, sql.as_bytes(), std::path::Path::new("/"));
-        let report = scanner.finish();
-        let migrations = report
-            .findings
-            .into_iter()
-            .filter(|f| !is_version_bookkeeping(f, VERSION_TABLE));
-        for f in migrations {
+        let report = static_scan::without_version_bookkeeping(scanner.finish());
+        for f in report.findings {
             let owner = markers
                 .iter()
                 .rev()

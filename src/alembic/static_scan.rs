@@ -29,7 +29,7 @@
 use std::collections::HashMap;
 use std::ops::Range;
 
-use crate::sql::{Finding, Kind, scan_str};
+use crate::sql::{Finding, Kind, ScanReport, scan_str};
 
 /// The longest statement text kept per hit.
 const SHOWN_CHARS: usize = 200;
@@ -1674,6 +1674,15 @@ pub fn is_version_bookkeeping(finding: &Finding, version_table: &str) -> bool {
 /// alembic's default version table.
 pub const VERSION_TABLE: &str = "alembic_version";
 
+/// A scan of rendered SQL without alembic's own version-table bookkeeping
+/// (see `is_version_bookkeeping`), for the render paths.
+pub fn without_version_bookkeeping(mut report: ScanReport) -> ScanReport {
+    report
+        .findings
+        .retain(|f| !is_version_bookkeeping(f, VERSION_TABLE));
+    report
+}
+
 fn shorten(text: &str) -> String {
     let collapsed = text.split_whitespace().collect::<Vec<_>>().join(" ");
     if collapsed.chars().count() <= SHOWN_CHARS {
@@ -1945,6 +1954,11 @@ def downgrade():
             .map(|f| f.objects.join(","))
             .collect();
         assert_eq!(kept, vec!["users", "alembic_version,users"]);
+        let rendered = without_version_bookkeeping(crate::sql::scan_str(
+            "DROP TABLE users;\nDELETE FROM alembic_version WHERE version_num = '1';\nDROP TABLE alembic_version;\n",
+        ));
+        assert_eq!(rendered.findings.len(), 1);
+        assert_eq!(rendered.findings[0].objects, vec!["users"]);
     }
 
     #[test]
