@@ -1,9 +1,11 @@
 //! The report of `dbguard check-migration`: for each revision a range of
-//! upgrades applies, the destructive operations it holds. Built from
-//! alembic's offline render (each finding attributed to the revision whose
-//! `-- Running upgrade` marker precedes it) or, when the render cannot
-//! run, from a static scan of each revision's `upgrade()`. It is written
-//! by the reporters in `crate::report`, like every other report.
+//! upgrades applies (or a downgrade reverts), the destructive operations
+//! it holds. Built from alembic's offline render (each finding attributed
+//! to the revision whose `-- Running upgrade` or `-- Running downgrade`
+//! marker precedes it; alembic's own version-table bookkeeping left out)
+//! or, when the render cannot run, from a static scan of each revision's
+//! `upgrade()` or `downgrade()`. It is written by the reporters in
+//! `crate::report`, like every other report.
 
 use serde::Serialize;
 
@@ -38,6 +40,9 @@ pub struct RevisionCheck {
 pub struct MigrationCheck {
     /// The range checked, as given or as worked out (`0003:heads`).
     pub range: String,
+    /// True when the range is checked as a downgrade.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub downgrade: bool,
     pub method: Method,
     /// Why the static scan was used, when it was.
     pub note: Option<String>,
@@ -56,37 +61,49 @@ impl MigrationCheck {
     /// From alembic's offline output for the range. `path_of` names a
     /// revision's file, when known.
     pub fn from_render(
+        direction: Direction,
         range: &str,
         sql: &str,
         log: &str,
         path_of: impl Fn(&str) -> Option<String>,
     ) -> MigrationCheck {
-        let steps = migration_steps(Direction::Upgrade, sql, log);
-        // Line of each step's marker comment, in order.
-        let mark = "Running upgrade ";
+        let downgrade = direction == Direction::Downgrade;
+        let steps = migration_steps(direction, sql, log);
+        // Line of each step's marker comment and the revision it applies
+        // (or reverts), in order.
+        let mark = format!("Running {} ", direction.command());
         let markers: Vec<(u64, String)> = sql
             .lines()
             .enumerate()
             .filter(|(_, l)| l.trim_start().starts_with("--"))
             .filter_map(|(i, l)| {
-                let rest = &l[l.find(mark)? + mark.len()..];
-                let (_, to) = rest.split_once("-> ")?;
-                Some((i as u64 + 1, to.trim().to_owned()))
+                let rest = &l[l.find(&mark)? + mark.len()..];
+                let (from, to) = rest.split_once("-> ")?;
+                let owner = if downgrade { from } else { to };
+                Some((i as u64 + 1, owner.trim().to_owned()))
             })
             .collect();
         let mut revisions: Vec<RevisionCheck> = steps
             .iter()
-            .map(|s| RevisionCheck {
-                revision: s.to.clone(),
-                down_revision: s.from.clone(),
-                message: s.message.clone(),
-                path: path_of(&s.to),
-                findings: Vec::new(),
+            .map(|s| {
+                let (revision, down_revision) = if downgrade {
+                    (s.from.clone(), s.to.clone())
+                } else {
+                    (s.to.clone(), s.from.clone())
+                };
+                RevisionCheck {
+                    path: path_of(&revision),
+                    revision,
+                    down_revision,
+                    message: s.message.clone(),
+                    findings: Vec::new(),
+                }
             })
             .collect();
         let mut scanner = Scanner::new("/");
-        scanner.scan_bytes("upgrade.sql", sql.as_bytes(), std::path::Path::new("/"));
-        let report = scanner.finish();
+        let label = format!("{}.sql", direction.command());
+        scanner.scan_bytes(&label, sql.as_bytes(), std::path::Path::new("/"));
+        let report = static_scan::without_version_bookkeeping(scanner.finish());
         for f in report.findings {
             let owner = markers
                 .iter()
@@ -102,6 +119,7 @@ impl MigrationCheck {
         }
         MigrationCheck {
             range: range.to_owned(),
+            downgrade,
             method: Method::Rendered,
             note: None,
             revisions,
@@ -111,6 +129,7 @@ impl MigrationCheck {
     /// From the revision files themselves, for when rendering failed.
     /// `display` names a file in findings and in the report.
     pub fn from_static(
+        direction: Direction,
         range: &str,
         path: &[&Script],
         note: String,
@@ -121,7 +140,7 @@ impl MigrationCheck {
             .map(|s| {
                 let shown = display(&s.path);
                 let findings = match std::fs::read_to_string(&s.path) {
-                    Ok(src) => static_scan::scan_function(&src, "upgrade", &shown),
+                    Ok(src) => static_scan::scan_function(&src, direction.command(), &shown),
                     Err(_) => Vec::new(),
                 };
                 RevisionCheck {
@@ -135,6 +154,7 @@ impl MigrationCheck {
             .collect();
         MigrationCheck {
             range: range.to_owned(),
+            downgrade: direction == Direction::Downgrade,
             method: Method::Static,
             note: Some(note),
             revisions,
@@ -193,7 +213,7 @@ INFO  [alembic.runtime.migration] Running upgrade 0002 -> 0004, drop users.nickn
 ";
 
     fn sample() -> MigrationCheck {
-        MigrationCheck::from_render("base:head", SQL, LOG, |rev| {
+        MigrationCheck::from_render(Direction::Upgrade, "base:head", SQL, LOG, |rev| {
             (rev != "0002").then(|| format!("migrations/versions/{rev}.py"))
         })
     }
@@ -212,5 +232,29 @@ INFO  [alembic.runtime.migration] Running upgrade 0002 -> 0004, drop users.nickn
         );
         assert_eq!(c.destructive_count(), 2);
         assert!(c.is_destructive());
+    }
+
+    #[test]
+    fn downgrades_belong_to_the_reverted_revision_without_the_version_table() {
+        let sql = "BEGIN;\n\n-- Running downgrade 0002 -> 0001\n\nALTER TABLE users DROP COLUMN email;\n\nUPDATE alembic_version SET version_num='0001' WHERE alembic_version.version_num = '0002';\n\n-- Running downgrade 0001 -> \n\nDROP TABLE users;\n\nDELETE FROM alembic_version WHERE alembic_version.version_num = '0001';\n\nDROP TABLE alembic_version;\n\nCOMMIT;\n";
+        let c = MigrationCheck::from_render(Direction::Downgrade, "0002:base", sql, "", |_| None);
+        let per: Vec<(String, String, Vec<String>)> = c
+            .revisions
+            .iter()
+            .map(|r| {
+                (
+                    r.revision.clone(),
+                    r.down_revision.clone(),
+                    r.findings.iter().map(|f| f.kind.to_string()).collect(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            per,
+            vec![
+                ("0002".into(), "0001".into(), vec!["drop_column".into()]),
+                ("0001".into(), "".into(), vec!["drop_table".into()]),
+            ]
+        );
     }
 }

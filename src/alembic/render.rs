@@ -91,7 +91,7 @@ pub fn render(
     scanner.scan_bytes(&label, rendered.sql.as_bytes(), Path::new("/"));
     Ok(Render {
         steps: migration_steps(direction, &rendered.sql, &rendered.log),
-        report: scanner.finish(),
+        report: crate::alembic::static_scan::without_version_bookkeeping(scanner.finish()),
     })
 }
 

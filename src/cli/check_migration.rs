@@ -3,7 +3,7 @@
 //! database's version table) or those of an explicit RANGE, which needs no
 //! database. alembic renders the SQL offline; when it cannot (migrations
 //! that read data), the revision files are scanned statically and the
-//! report says so. Exit 0: nothing destructive; 1: destructive operations
+//! report says so. `--downgrade` checks what a downgrade reverts instead. Exit 0: nothing destructive; 1: destructive operations
 //! found; 2: error.
 
 use std::ffi::OsString;
@@ -26,7 +26,7 @@ use crate::{Context, Error};
 
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "RANGE is alembic's: FROM:TO (e.g. base:head, 0002:0004) or TO (from base). Without it, the revisions not yet applied to the database (read from its alembic_version table) are checked.\n\nExit status: 0 nothing destructive, 1 destructive operations found, 2 error."
+    after_help = "RANGE is alembic's: FROM:TO (e.g. base:head, 0002:0004) or TO (from base). Without it, the revisions not yet applied to the database (read from its alembic_version table) are checked. With --downgrade, FROM:TO goes down (e.g. head:base, 0004:0002), TO alone starts from the database's current revision, and no RANGE means down to base.\n\nExit status: 0 nothing destructive, 1 destructive operations found, 2 error."
 )]
 pub struct Args {
     #[command(flatten)]
@@ -34,6 +34,9 @@ pub struct Args {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+    /// Check what a downgrade over RANGE reverts (its downgrade() bodies).
+    #[arg(long)]
+    pub downgrade: bool,
     /// The revisions to check; default: the pending ones.
     #[arg(value_name = "RANGE")]
     pub range: Option<String>,
@@ -86,8 +89,13 @@ pub fn run(args: Args, ctx: &Context) -> Result<u8, Error> {
 pub fn analyse(args: &Args, ctx: &Context) -> Result<MigrationCheck, Error> {
     let alembic = args.alembic.alembic_args();
     let cwd = ctx.cwd.clone().unwrap_or_else(|| PathBuf::from("."));
-    let (from, to, range) = match &args.range {
-        Some(r) => {
+    let direction = if args.downgrade {
+        Direction::Downgrade
+    } else {
+        Direction::Upgrade
+    };
+    let (from, to, range) = match (&args.range, direction) {
+        (Some(r), Direction::Upgrade) => {
             let (from, to) = match r.split_once(':') {
                 Some(("base", to)) => (Vec::new(), to),
                 Some((from, to)) => (vec![from.to_owned()], to),
@@ -95,37 +103,69 @@ pub fn analyse(args: &Args, ctx: &Context) -> Result<MigrationCheck, Error> {
             };
             (from, to.to_owned(), r.clone())
         }
-        None => {
+        (Some(r), Direction::Downgrade) if r.contains(':') => {
+            let (from, to) = r.split_once(':').unwrap_or((r, "base"));
+            (vec![from.to_owned()], to.to_owned(), r.clone())
+        }
+        (None, Direction::Upgrade) => {
             let current = pending_from(ctx, &alembic)?;
             let range = render_range(Direction::Upgrade, &current, "heads")
                 .unwrap_or_else(|_| format!("{}:heads", current.join(",")));
             (current, "heads".to_owned(), range)
         }
+        (to, Direction::Downgrade) => {
+            let to = to.clone().unwrap_or_else(|| "base".to_owned());
+            let current = pending_from(ctx, &alembic)?;
+            let range =
+                render_range(Direction::Downgrade, &current, &to).map_err(|e| Error::Failed {
+                    message: e,
+                    code: exit::ERROR,
+                })?;
+            (current, to, range)
+        }
     };
     let scripts = project_scripts(ctx, &alembic, &cwd);
     let display = |p: &Path| p.strip_prefix(&cwd).unwrap_or(p).display().to_string();
     let rendered = match RealTool::resolve(Tool::Alembic, ctx) {
-        Ok(real) => render_sql(ctx, &alembic, &real.path, Direction::Upgrade, &range),
+        Ok(real) => render_sql(ctx, &alembic, &real.path, direction, &range),
         Err(e) => Err(format!("alembic cannot be run ({e})")),
     };
     let why = match rendered {
         Ok(r) => {
-            return Ok(MigrationCheck::from_render(&range, &r.sql, &r.log, |rev| {
-                scripts.get(rev).map(|s| display(&s.path))
-            }));
+            return Ok(MigrationCheck::from_render(
+                direction,
+                &range,
+                &r.sql,
+                &r.log,
+                |rev| scripts.get(rev).map(|s| display(&s.path)),
+            ));
         }
         Err(why) => why,
     };
-    let path = scripts
-        .upgrade_path(&from, &to)
-        .map_err(|e| Error::Failed {
-            message: format!("{why}; the revision files cannot be scanned instead either: {e}"),
-            code: exit::ERROR,
-        })?;
+    // `head` and prefixes name revisions; the walks take their ids.
+    let mut from_ids = Vec::new();
+    for name in &from {
+        match scripts.resolve(name) {
+            Ok(ids) => from_ids.extend(ids),
+            Err(_) => from_ids.push(name.clone()),
+        }
+    }
+    let path = match direction {
+        Direction::Upgrade => scripts.upgrade_path(&from_ids, &to),
+        Direction::Downgrade => scripts.downgrade_path(&from_ids, &to),
+    }
+    .map_err(|e| Error::Failed {
+        message: format!("{why}; the revision files cannot be scanned instead either: {e}"),
+        code: exit::ERROR,
+    })?;
     Ok(MigrationCheck::from_static(
+        direction,
         &range,
         &path,
-        format!("{why}; scanned the revision files' upgrade() instead"),
+        format!(
+            "{why}; scanned the revision files' {}() instead",
+            direction.command()
+        ),
         display,
     ))
 }

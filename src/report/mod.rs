@@ -73,6 +73,7 @@ pub(crate) mod samples {
     //! Reports the reporters' snapshot tests share.
 
     use crate::alembic::check::MigrationCheck;
+    use crate::alembic::render::Direction;
     use crate::sql::ScanReport;
 
     pub fn scan() -> ScanReport {
@@ -132,9 +133,13 @@ INFO  [alembic.runtime.migration] Running upgrade 0002 -> 0004, drop users.nickn
 ";
 
     pub fn migration() -> MigrationCheck {
-        MigrationCheck::from_render("base:head", RENDER_SQL, RENDER_LOG, |rev| {
-            (rev != "0002").then(|| format!("migrations/versions/{rev}.py"))
-        })
+        MigrationCheck::from_render(
+            Direction::Upgrade,
+            "base:head",
+            RENDER_SQL,
+            RENDER_LOG,
+            |rev| (rev != "0002").then(|| format!("migrations/versions/{rev}.py")),
+        )
     }
 
     /// A check that fell back to reading the revision files.
@@ -151,6 +156,7 @@ INFO  [alembic.runtime.migration] Running upgrade 0002 -> 0004, drop users.nickn
         )
         .expect("a revision");
         MigrationCheck::from_static(
+            Direction::Upgrade,
             "0004:head",
             &[&script],
             "the offline render failed: boom; scanned the revision files instead".into(),

@@ -95,8 +95,9 @@ fn scan_text(report: &ScanReport, out: &mut impl Write, paint: &Paint) -> io::Re
     }
 }
 
-fn step_name(r: &RevisionCheck) -> String {
-    let from = if r.down_revision.is_empty() {
+/// `from -> to (message)` in the direction the range runs.
+fn step_name(r: &RevisionCheck, downgrade: bool) -> String {
+    let down = if r.down_revision.is_empty() {
         "base"
     } else {
         &r.down_revision
@@ -106,7 +107,11 @@ fn step_name(r: &RevisionCheck) -> String {
         .as_deref()
         .map(|m| format!(" ({m})"))
         .unwrap_or_default();
-    format!("{from} -> {}{message}", r.revision)
+    if downgrade {
+        format!("{} -> {down}{message}", r.revision)
+    } else {
+        format!("{down} -> {}{message}", r.revision)
+    }
 }
 
 /// ```text
@@ -119,7 +124,8 @@ fn migration_text(check: &MigrationCheck, out: &mut impl Write) -> io::Result<()
         writeln!(out, "note: {note}")?;
     }
     if check.revisions.is_empty() {
-        return writeln!(out, "no revisions to apply in {}", check.range);
+        let verb = if check.downgrade { "revert" } else { "apply" };
+        return writeln!(out, "no revisions to {verb} in {}", check.range);
     }
     for r in &check.revisions {
         let path = r
@@ -128,10 +134,14 @@ fn migration_text(check: &MigrationCheck, out: &mut impl Write) -> io::Result<()
             .map(|p| format!("  {p}"))
             .unwrap_or_default();
         if r.findings.is_empty() {
-            writeln!(out, "{}: nothing destructive{path}", step_name(r))?;
+            writeln!(
+                out,
+                "{}: nothing destructive{path}",
+                step_name(r, check.downgrade)
+            )?;
             continue;
         }
-        writeln!(out, "{}{path}", step_name(r))?;
+        writeln!(out, "{}{path}", step_name(r, check.downgrade))?;
         for f in &r.findings {
             let at = match check.method {
                 Method::Static => format!("line {}: ", f.line),
@@ -238,7 +248,13 @@ mod tests {
 
     #[test]
     fn nothing_to_apply() {
-        let check = MigrationCheck::from_render("0004:heads", "BEGIN;\n\nCOMMIT;\n", "", |_| None);
+        let check = MigrationCheck::from_render(
+            crate::alembic::render::Direction::Upgrade,
+            "0004:heads",
+            "BEGIN;\n\nCOMMIT;\n",
+            "",
+            |_| None,
+        );
         assert_eq!(
             render(|out| text(&Report::Migration(&check), out, false)),
             "no revisions to apply in 0004:heads\n"
@@ -255,5 +271,28 @@ mod tests {
             locate: &locate,
         };
         insta::assert_snapshot!(render(|out| text(&Report::Guard(summary), out, false)));
+    }
+
+    #[test]
+    fn a_downgrade_names_each_step_from_the_reverted_revision() {
+        use crate::alembic::render::Direction;
+        let sql = "BEGIN;\n\n-- Running downgrade 0002 -> 0001\n\nALTER TABLE users DROP COLUMN email;\n\n-- Running downgrade 0001 -> \n\nDROP TABLE users;\n\nCOMMIT;\n";
+        let check =
+            MigrationCheck::from_render(Direction::Downgrade, "0002:base", sql, "", |_| None);
+        let text = render(|out| super::text(&Report::Migration(&check), out, false));
+        assert!(
+            text.contains("0002 -> 0001\n  drop_column users.email"),
+            "{text}"
+        );
+        assert!(text.contains("0001 -> base\n  drop_table users"), "{text}");
+        let none = MigrationCheck::from_render(
+            Direction::Downgrade,
+            "0001:0001",
+            "BEGIN;\n\nCOMMIT;\n",
+            "",
+            |_| None,
+        );
+        let text = render(|out| super::text(&Report::Migration(&none), out, false));
+        assert_eq!(text, "no revisions to revert in 0001:0001\n");
     }
 }
