@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs and a fresh Debian machine may lack:
 # PostgreSQL's server binaries (initdb, pg_ctl, postgres) and client tools
-# (psql, pg_dump, pg_restore), Python's venv module for the alembic venv,
+# (psql, pg_dump, pg_restore), Python's venv module for the alembic venv
+# and the S3 server (moto) venv of the remote-copy tests,
 # GNU time, and fish for the completion tests.
 # Each package is installed only when missing; re-running is a no-op.
 set -euo pipefail

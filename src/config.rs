@@ -27,7 +27,19 @@
 //! host = "localhost"
 //! port = 5433
 //! policy = "protect"       # protect | confirm | off
+//!
+//! [[remote]]               # off-machine copies, in this order for restores
+//! name = "offsite"
+//! url = "s3://bucket/prefix"
+//! endpoint = "http://127.0.0.1:9000"   # any S3-compatible server (optional)
+//! region = "eu-west-1"                  # optional
+//! encryption_key_file = "offsite.key"   # from `dbguard keygen`; relative to this file
+//! keep_daily = 31                       # retention keys as in [retention]
+//! keep_monthly = 12
 //! ```
+//!
+//! Remotes take their credentials only from the standard AWS environment
+//! variables and files, never from this file.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -71,6 +83,89 @@ pub struct ConfigFile {
     pub alembic: AlembicSection,
     #[serde(default)]
     pub bulk: BulkSection,
+    #[serde(default, rename = "remote")]
+    pub remotes: Vec<RemoteSection>,
+}
+
+/// One `[[remote]]`: S3-compatible storage that receives a copy of every
+/// backup. Credentials are deliberately not among the keys: they come from
+/// `AWS_*` variables and `~/.aws`, so the file can be committed.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RemoteSection {
+    /// How commands name it (`--from`, `--remote`, `list`).
+    pub name: String,
+    pub url: RemoteUrl,
+    /// An S3-compatible server other than AWS (`http://host:port`).
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    /// A key file from `dbguard keygen`; relative to the config file.
+    pub encryption_key_file: Option<PathBuf>,
+    keep_within: Option<Age>,
+    keep_last: Option<u32>,
+    keep_daily: Option<u32>,
+    keep_weekly: Option<u32>,
+    keep_monthly: Option<u32>,
+    keep_yearly: Option<u32>,
+}
+
+impl RemoteSection {
+    /// This remote's retention: its own keys over the defaults of
+    /// `[retention]` (a remote usually keeps longer than the laptop).
+    pub fn retention(&self) -> Result<Retention, String> {
+        Retention::try_from(RetentionTable {
+            keep_within: self.keep_within,
+            keep_last: self.keep_last,
+            keep_daily: self.keep_daily,
+            keep_weekly: self.keep_weekly,
+            keep_monthly: self.keep_monthly,
+            keep_yearly: self.keep_yearly,
+        })
+        .map_err(|e| e.replace("[retention]", &format!("[[remote]] {}", self.name)))
+    }
+}
+
+/// `s3://BUCKET/PREFIX`, split once where it is read.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct RemoteUrl {
+    pub bucket: String,
+    /// Without leading or trailing `/`; empty for the bucket's root.
+    pub prefix: String,
+}
+
+impl TryFrom<String> for RemoteUrl {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<RemoteUrl, String> {
+        let rest = text.strip_prefix("s3://").ok_or_else(|| {
+            format!("remote url \"{text}\" is not s3://BUCKET/PREFIX (only S3-compatible storage is supported)")
+        })?;
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        let valid_bucket = !bucket.is_empty()
+            && bucket
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.');
+        if !valid_bucket {
+            return Err(format!(
+                "remote url \"{text}\": `{bucket}` is not a bucket name (lowercase letters, digits, `-`, `.`)"
+            ));
+        }
+        Ok(RemoteUrl {
+            bucket: bucket.to_owned(),
+            prefix: prefix.trim_matches('/').to_owned(),
+        })
+    }
+}
+
+impl std::fmt::Display for RemoteUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.prefix.is_empty() {
+            write!(f, "s3://{}", self.bucket)
+        } else {
+            write!(f, "s3://{}/{}", self.bucket, self.prefix)
+        }
+    }
 }
 
 /// `[bulk]`: when a DELETE or UPDATE with a WHERE counts as destructive,
@@ -421,6 +516,33 @@ impl Config {
         self.file.retention
     }
 
+    /// The `[[remote]]` named `name`.
+    pub fn remote(&self, name: &str) -> Result<&RemoteSection, Error> {
+        self.file
+            .remotes
+            .iter()
+            .find(|r| r.name == name)
+            .ok_or_else(|| {
+                let known: Vec<&str> = self.file.remotes.iter().map(|r| r.name.as_str()).collect();
+                Error::Usage(if known.is_empty() {
+                    format!("no remote named `{name}`: the configuration has no [[remote]]")
+                } else {
+                    format!("no remote named `{name}`; configured: {}", known.join(", "))
+                })
+            })
+    }
+
+    /// A remote's key file, relative paths taken from the config file's directory.
+    pub fn key_file(&self, remote: &RemoteSection) -> Option<PathBuf> {
+        let file = remote.encryption_key_file.as_ref()?;
+        let base = self
+            .source
+            .as_deref()
+            .and_then(Path::parent)
+            .unwrap_or(Path::new("."));
+        Some(base.join(file))
+    }
+
     /// The policy for `target`: the first matching `[[database]]` rule, else `confirm`.
     pub fn policy_for(&self, target: &Target) -> Policy {
         self.file
@@ -442,10 +564,39 @@ fn parse_file(path: &Path) -> Result<ConfigFile, Error> {
         path: path.to_path_buf(),
         message: format!("cannot read: {e}"),
     })?;
-    toml::from_str(&text).map_err(|e| Error::Config {
+    let file: ConfigFile = toml::from_str(&text).map_err(|e| Error::Config {
         path: path.to_path_buf(),
         message: describe_toml_error(&text, &e),
-    })
+    })?;
+    check_remotes(&file.remotes).map_err(|message| Error::Config {
+        path: path.to_path_buf(),
+        message,
+    })?;
+    Ok(file)
+}
+
+/// What serde cannot see one `[[remote]]` at a time: names are unique and
+/// usable on a command line, and each retention keeps something.
+fn check_remotes(remotes: &[RemoteSection]) -> Result<(), String> {
+    for (i, remote) in remotes.iter().enumerate() {
+        let name = &remote.name;
+        let usable = !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if !usable || name == "local" {
+            return Err(format!(
+                "[[remote]] name \"{name}\": use letters, digits, `-` and `_` (and not `local`)"
+            ));
+        }
+        if remotes[..i].iter().any(|r| r.name == *name) {
+            return Err(format!(
+                "two [[remote]] tables are named \"{name}\"; names must be unique"
+            ));
+        }
+        remote.retention()?;
+    }
+    Ok(())
 }
 
 /// toml's error as one line: where (`line N`), what, and for an unknown
@@ -644,7 +795,7 @@ mod tests {
             config_error(
                 "[backup]\nformat = \"custom\"\n\n[[databases]]\ndbname = \"shop\"\npolicy = \"protect\"\n"
             ),
-            "line 4: unknown table `databases`, expected one of `backup`, `retention`, `database`, `alembic`, `bulk`; did you mean `database`?"
+            "line 4: unknown table `databases`, expected one of `backup`, `retention`, `database`, `alembic`, `bulk`, `remote`; did you mean `database`?"
         );
         let err = config_error("[bakup]\ndir = \"b\"\n");
         assert!(err.starts_with("line 1: unknown table `bakup`"), "{err}");
@@ -659,12 +810,74 @@ mod tests {
         );
         assert!(err.ends_with("did you mean `protect`?"), "{err}");
         // Nothing close: no guess.
-        let err = config_error("[remote]\nurl = \"s3://x\"\n");
-        assert!(err.starts_with("line 1: unknown table `remote`"), "{err}");
+        let err = config_error("[frobnicate]\nurl = \"s3://x\"\n");
+        assert!(
+            err.starts_with("line 1: unknown table `frobnicate`"),
+            "{err}"
+        );
         assert!(!err.contains("did you mean"), "{err}");
         // Not a typo at all: the line is still there.
         let err = config_error("[backup]\nformat = \n");
         assert!(err.starts_with("line 2: "), "{err}");
+    }
+
+    #[test]
+    fn remotes_are_read_strictly_and_keep_no_credentials() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join(PROJECT_FILE);
+        fs::write(
+            &file,
+            "[[remote]]\nname = \"offsite\"\nurl = \"s3://bkt/team/db/\"\nendpoint = \"http://127.0.0.1:9000\"\nencryption_key_file = \"k.age\"\nkeep_daily = 31\nkeep_monthly = 12\n",
+        )
+        .unwrap();
+        let config = Config::from_file(&file).unwrap();
+        let remote = config.remote("offsite").unwrap();
+        assert_eq!(remote.url.bucket, "bkt");
+        assert_eq!(remote.url.prefix, "team/db");
+        assert_eq!(remote.url.to_string(), "s3://bkt/team/db");
+        assert_eq!(config.key_file(remote).unwrap(), dir.path().join("k.age"));
+        let retention = remote.retention().unwrap();
+        assert_eq!(
+            (
+                retention.keep_daily,
+                retention.keep_monthly,
+                retention.keep_last
+            ),
+            (31, 12, 10)
+        );
+        assert!(
+            config
+                .remote("other")
+                .unwrap_err()
+                .to_string()
+                .contains("configured: offsite")
+        );
+
+        let err =
+            config_error("[[remote]]\nname = \"o\"\nurl = \"s3://b\"\nsecret_access_key = \"x\"\n");
+        assert!(
+            err.starts_with("line 4: unknown key `secret_access_key`"),
+            "{err}"
+        );
+        let err =
+            config_error("[[remote]]\nname = \"o\"\nurl = \"s3://b\"\nendpiont = \"http://x\"\n");
+        assert!(err.ends_with("did you mean `endpoint`?"), "{err}");
+        let err = config_error("[[remote]]\nname = \"o\"\nurl = \"gs://b\"\n");
+        assert!(
+            err.starts_with("line 3: ") && err.contains("not s3://BUCKET/PREFIX"),
+            "{err}"
+        );
+        let err = config_error(
+            "[[remote]]\nname = \"o\"\nurl = \"s3://b\"\n[[remote]]\nname = \"o\"\nurl = \"s3://c\"\n",
+        );
+        assert!(
+            err.contains("two [[remote]] tables are named \"o\""),
+            "{err}"
+        );
+        let err = config_error("[[remote]]\nname = \"local\"\nurl = \"s3://b\"\n");
+        assert!(err.contains("not `local`"), "{err}");
+        let err = config_error("[[remote]]\nname = \"o\"\nurl = \"s3://b\"\nkeep_last = 0\n");
+        assert!(err.starts_with("[[remote]] o keeps nothing"), "{err}");
     }
 
     #[test]

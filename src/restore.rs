@@ -59,6 +59,8 @@ pub struct RestoreRequest {
     pub in_place: bool,
     /// End other sessions on the database being replaced by a swap.
     pub terminate: bool,
+    /// Restore from this remote's copy (`--from`), even when the local one verifies.
+    pub from: Option<String>,
 }
 
 /// How a restore is carried out (see the module documentation).
@@ -199,6 +201,12 @@ pub fn restore(
 ) -> Result<RestoreReport, Error> {
     let config = Config::load(ctx)?;
     let store = Store::new(&config.backup_dir()?);
+    // Along the hierarchy: the local copy when it verifies, else a remote one.
+    if let Some(note) =
+        backup::copies::bring_back(&config, &store, &request.id, request.from.as_deref())?
+    {
+        eprintln!("{note}");
+    }
     let entry = store.find(&request.id)?.ok_or_else(|| {
         Error::Usage(format!(
             "no backup {} in {}; `dbguard list` shows the ids",

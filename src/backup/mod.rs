@@ -14,12 +14,15 @@
 //!   (`dbguard backup`, `dbguard restore`'s safety backup).
 
 pub mod catalog;
+pub mod copies;
 pub mod dest;
 pub mod durable;
+pub mod encryption;
 pub mod engine;
 pub mod lock;
 pub mod metadata;
 pub mod partial;
+pub mod remote_prune;
 pub mod retention;
 pub mod sink;
 pub mod store;
@@ -267,4 +270,20 @@ pub fn take_for(
     let tools = PgTools::resolve(ctx)?;
     let pre = preflight(&tools, target)?;
     take(&config, &tools, &pre, &Request::new(reason, scope))
+}
+
+/// Starts copying `created` to every configured remote in a detached
+/// `dbguard sync`, which records its outcome: a guarded command never
+/// waits for the network. A copy that cannot even start is said, never
+/// fatal: the local backup is complete, and `dbguard sync` retries.
+pub fn copy_in_background(config: &Config, created: &Created) {
+    if config.file.remotes.is_empty() {
+        return;
+    }
+    if let Err(e) = copies::spawn_detached(&created.metadata.id) {
+        eprintln!(
+            "dbguard: could not start copying {} to the remotes ({e}); `dbguard sync` will copy it",
+            created.metadata.id
+        );
+    }
 }

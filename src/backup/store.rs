@@ -278,7 +278,9 @@ impl Store {
         let mut by_id: HashMap<String, Entry> = HashMap::new();
         for item in read.flatten() {
             let name = item.file_name().to_string_lossy().into_owned();
-            if !name.starts_with("backup_") {
+            // `<id>.copies.json` records where copies are (`copies`); it
+            // is not a sidecar.
+            if !name.starts_with("backup_") || name.ends_with(".copies.json") {
                 continue;
             }
             let Some((stem, ext)) = name.rsplit_once('.') else {

@@ -45,6 +45,10 @@ pub struct Args {
     /// Do not apply the retention rules afterwards.
     #[arg(long)]
     pub no_prune: bool,
+    /// Do not wait for the copies to the remotes: they continue in the
+    /// background (`dbguard list` shows when they are there).
+    #[arg(long)]
+    pub no_wait: bool,
     /// Print help.
     #[arg(long, action = clap::ArgAction::Help)]
     pub help: Option<bool>,
@@ -81,7 +85,44 @@ pub fn run(args: Args, ctx: &Context) -> Result<u8, Error> {
     let created = backup::take(&config, &tools, &pre, &request)?;
     let mut out = std::io::stdout().lock();
     report(&mut out, &created).map_err(|e| Error::io("writing to stdout", e))?;
-    Ok(crate::error::exit::OK)
+    if args.output.is_some() || config.file.remotes.is_empty() {
+        return Ok(crate::error::exit::OK);
+    }
+    let id = &created.metadata.id;
+    if args.no_wait {
+        backup::copies::spawn_detached(id)
+            .map_err(|e| Error::io("cannot start the copy to the remotes", e))?;
+        writeln!(
+            out,
+            "Copying to the remotes in the background (see `dbguard list`)"
+        )
+        .map_err(|e| Error::io("writing to stdout", e))?;
+        return Ok(crate::error::exit::OK);
+    }
+    let store = backup::Store::new(&config.backup_dir()?);
+    let entry = store.find(id)?.ok_or_else(|| {
+        Error::BackupFailed(format!(
+            "{id} disappeared from {} before it was copied",
+            store.dir().display()
+        ))
+    })?;
+    let mut failures = Vec::new();
+    for attempt in backup::copies::copy_to_remotes(&config, store.dir(), &entry) {
+        match attempt.result {
+            Ok(location) => writeln!(out, "  copy     {}: {location}", attempt.remote)
+                .map_err(|e| Error::io("writing to stdout", e))?,
+            Err(e) => failures.push(e.to_string()),
+        }
+    }
+    if failures.is_empty() {
+        return Ok(crate::error::exit::OK);
+    }
+    // The local backup is complete; only the off-machine copy is missing,
+    // and `dbguard sync` retries it.
+    Err(Error::BackupFailed(format!(
+        "{id} is complete locally but not on every remote: {}; `dbguard sync` retries",
+        failures.join("; ")
+    )))
 }
 
 /// The success report: what was written where, and what retention did.

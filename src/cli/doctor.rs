@@ -69,6 +69,8 @@ pub struct Facts {
     /// The preload library that guards interactive psql sessions, or
     /// where it was looked for.
     pub preload: Result<PathBuf, String>,
+    /// Configured remotes without `encryption_key_file`, with their urls.
+    pub unencrypted_remotes: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone)]
@@ -143,6 +145,18 @@ impl Facts {
             tools,
             dbguard_on_path,
             preload: crate::shim::live::preload_library(ctx),
+            // A configuration that does not load is `dbguard config`'s to
+            // report; here it only means no remotes to judge.
+            unencrypted_remotes: crate::config::Config::load(ctx)
+                .map(|c| {
+                    c.file
+                        .remotes
+                        .iter()
+                        .filter(|r| r.encryption_key_file.is_none())
+                        .map(|r| (r.name.clone(), r.url.to_string()))
+                        .collect()
+                })
+                .unwrap_or_default(),
         }
     }
 }
@@ -378,6 +392,17 @@ pub fn diagnose(ctx: &Context, facts: &Facts) -> Diagnosis {
             fix: Some(
                 "run ./install.sh again (it installs the library in <prefix>/lib/dbguard), or set DBGUARD_PRELOAD to its path".into(),
             ),
+        });
+    }
+
+    for (name, url) in &facts.unencrypted_remotes {
+        warnings.push(Warning {
+            problem: format!(
+                "remote {name} ({url}) has no encryption_key_file: its copies are stored as plain dumps, readable by whoever can read the bucket"
+            ),
+            fix: Some(format!(
+                "dbguard keygen {name}.key, then encryption_key_file = \"{name}.key\" in its [[remote]]"
+            )),
         });
     }
 
@@ -658,7 +683,29 @@ mod tests {
             ],
             dbguard_on_path: true,
             preload: Ok("/b/libdbguard_preload.so".into()),
+            unencrypted_remotes: Vec::new(),
         }
+    }
+
+    #[test]
+    fn a_remote_without_encryption_is_a_warning() {
+        let mut facts = guarded_facts();
+        facts.unencrypted_remotes = vec![("offsite".into(), "s3://b/p".into())];
+        let ctx = Context::for_test(&["dbguard"], &[("PATH", "/s:/v/bin:/usr/bin")]);
+        let d = diagnose(&ctx, &facts);
+        assert_eq!(d.warnings.len(), 1, "{:?}", d.warnings);
+        assert!(
+            d.warnings[0]
+                .problem
+                .starts_with("remote offsite (s3://b/p) has no encryption_key_file")
+        );
+        assert!(
+            d.warnings[0]
+                .fix
+                .as_deref()
+                .unwrap()
+                .contains("dbguard keygen")
+        );
     }
 
     fn guarded_facts() -> Facts {

@@ -2,6 +2,12 @@
 //! table that fits the terminal or as JSON. The reason shown for a guard's
 //! backup is the statement it protects (from the audit log), else the
 //! reason recorded in its metadata.
+//!
+//! With remotes configured, each backup also says where it lives (`local`
+//! and the remotes holding a complete copy, as the remotes' own listings
+//! say), and a backup whose only copies are remote is listed too, from its
+//! sidecar on the remote. A remote that cannot be listed is one warning
+//! line; what the copies files record stands in for it.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -13,6 +19,7 @@ use serde::Serialize;
 use super::table::{self, Cell, Column, Layout};
 use crate::backup::Store;
 use crate::backup::catalog::short_id;
+use crate::backup::copies::{self, Copies};
 use crate::backup::store::{Entry, VerifyOutcome};
 use crate::config::Config;
 use crate::{Context, Error};
@@ -36,6 +43,9 @@ pub fn run(args: Args, ctx: &Context) -> Result<u8, Error> {
         .map(|log| super::log::statements_by_backup(&log))
         .unwrap_or_default();
     let mut rows = rows(&store, &statements)?;
+    if !config.file.remotes.is_empty() {
+        add_remote_locations(&config, &store, &mut rows);
+    }
     if let Some(database) = &args.database {
         rows.retain(|r| r.database.as_deref() == Some(database.as_str()));
     }
@@ -69,8 +79,12 @@ pub struct Row {
     /// The statement the backup was taken for, when the audit log says.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub statement: Option<String>,
-    /// `complete`, `incomplete` (no usable metadata) or `missing` (no data).
+    /// `complete`, `incomplete` (no usable metadata), `missing` (no data)
+    /// or `remote` (only remote copies).
     pub state: &'static str,
+    /// Where complete copies are: `local` and remote names, in the
+    /// configuration's order.
+    pub locations: Vec<String>,
     pub last_verification: Option<VerifyOutcome>,
 }
 
@@ -106,13 +120,83 @@ fn row(
             (true, false) => "missing",
         },
         last_verification: verifications.get(&entry.id).cloned(),
+        locations: if meta.is_some() && entry.data.is_some() {
+            vec!["local".to_owned()]
+        } else {
+            Vec::new()
+        },
     }
+}
+
+/// Adds each remote's copies to `rows`, and rows for backups only a remote
+/// holds (newest first, as the rest).
+fn add_remote_locations(config: &Config, store: &Store, rows: &mut Vec<Row>) {
+    for remote in &config.file.remotes {
+        let listed = copies::open_remote(config, remote).and_then(|s3| {
+            let found = copies::remote_backups(&s3)?;
+            Ok((s3, found))
+        });
+        let (s3, found) = match listed {
+            Ok(listed) => listed,
+            Err(e) => {
+                eprintln!("dbguard: {e}; showing the copies recorded here instead");
+                for row in rows.iter_mut() {
+                    if Copies::read(store.dir(), &row.id).has(&remote.name) {
+                        row.locations.push(format!("{} (recorded)", remote.name));
+                    }
+                }
+                continue;
+            }
+        };
+        for backup in found {
+            if let Some(row) = rows.iter_mut().find(|r| r.id == backup.id) {
+                row.locations.push(remote.name.clone());
+                continue;
+            }
+            // Only on the remote: its sidecar says what it is.
+            let meta = s3
+                .download_small(&backup.sidecar_file)
+                .ok()
+                .and_then(|bytes| serde_json::from_slice::<crate::backup::Metadata>(&bytes).ok());
+            let Some(meta) = meta else {
+                eprintln!(
+                    "dbguard: remote {}: the metadata of {} cannot be read; not listed",
+                    remote.name, backup.id
+                );
+                continue;
+            };
+            rows.push(Row {
+                id: backup.id.clone(),
+                database: Some(meta.database.clone()),
+                created_at: Some(meta.created_at.to_rfc3339()),
+                size_bytes: Some(meta.size_bytes),
+                format: Some(meta.format.to_string()),
+                scope: Some(meta.scope.to_string()),
+                reason: Some(meta.reason.clone()),
+                statement: None,
+                state: "remote",
+                last_verification: None,
+                locations: vec![remote.name.clone()],
+            });
+        }
+    }
+    rows.sort_by(|a, b| {
+        let when = |r: &Row| {
+            r.created_at
+                .as_deref()
+                .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        };
+        when(b).cmp(&when(a)).then(b.id.cmp(&a.id))
+    });
 }
 
 pub fn json(out: &mut impl Write, rows: &[Row]) -> std::io::Result<()> {
     serde_json::to_writer_pretty(&mut *out, rows)?;
     writeln!(out)
 }
+
+/// The WHERE column, shown when some backup is not only local.
+const WHERE: Column = Column::optional("WHERE", 1);
 
 const COLUMNS: [Column; 8] = [
     Column::fixed("ID"),
@@ -137,10 +221,14 @@ pub fn text(
         return writeln!(out, "No backups in {}", store.dir().display());
     }
     let unknown = || "?".to_owned();
+    let with_where = rows
+        .iter()
+        .any(|r| r.locations.iter().any(|l| l != "local"));
     let table: Vec<Vec<Cell>> = rows
         .iter()
         .map(|r| {
             let (verified, style) = match (&r.last_verification, r.state) {
+                (_, "remote") => ("remote only".to_owned(), Style::new().yellow()),
                 (_, "incomplete") => ("INCOMPLETE".to_owned(), Style::new().red().bold()),
                 (_, "missing") => ("MISSING".to_owned(), Style::new().red().bold()),
                 (Some(v), _) => {
@@ -163,7 +251,7 @@ pub fn text(
                 .clone()
                 .or_else(|| r.reason.clone())
                 .unwrap_or_default();
-            vec![
+            let mut cells = vec![
                 Cell::styled(short_id(&r.id), Style::new().cyan()),
                 Cell::plain(r.database.clone().unwrap_or_else(unknown)),
                 Cell::plain(
@@ -182,10 +270,18 @@ pub fn text(
                 Cell::plain(r.scope.clone().unwrap_or_else(unknown)),
                 Cell::styled(verified, style),
                 Cell::plain(reason),
-            ]
+            ];
+            if with_where {
+                cells.insert(7, Cell::plain(r.locations.join(", ")));
+            }
+            cells
         })
         .collect();
-    table::write(out, &COLUMNS, &table, layout)
+    let mut columns = COLUMNS.to_vec();
+    if with_where {
+        columns.insert(7, WHERE);
+    }
+    table::write(out, &columns, &table, layout)
 }
 
 #[cfg(test)]

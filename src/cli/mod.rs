@@ -8,6 +8,7 @@ pub mod completions;
 pub mod config;
 pub mod doctor;
 pub mod init;
+pub mod keygen;
 pub mod list;
 pub mod log;
 pub mod man;
@@ -16,6 +17,7 @@ pub mod prune;
 pub mod restore;
 pub mod scan;
 pub mod shim_dir;
+pub mod sync;
 mod table;
 pub mod uninstall;
 pub mod verify;
@@ -58,6 +60,10 @@ pub enum Command {
     Restore(restore::Args),
     /// Remove old backups according to the retention rules.
     Prune(prune::Args),
+    /// Copy backups that a configured remote lacks, retrying failed copies.
+    Sync(sync::Args),
+    /// Create an encryption key file for remote copies.
+    Keygen(keygen::Args),
     /// Show which psql, alembic, dropdb and pg_restore this shell runs, and whether they are guarded.
     Doctor(doctor::Args),
     /// Print shell code that keeps the shim directory first on PATH.
@@ -96,6 +102,8 @@ pub fn run(ctx: &Context) -> Result<u8, Error> {
         Command::Verify(args) => verify::run(args, ctx),
         Command::Restore(args) => restore::run(args, ctx),
         Command::Prune(args) => prune::run(args, ctx),
+        Command::Sync(args) => sync::run(args, ctx),
+        Command::Keygen(args) => keygen::run(args, ctx),
         Command::Doctor(args) => doctor::run(args, ctx),
         Command::Init(args) => init::run(args, ctx),
         Command::Config(args) => config::run(args, ctx),

@@ -16,15 +16,37 @@ pub struct Args {
     /// Show what would be removed, remove nothing.
     #[arg(short = 'n', long)]
     pub dry_run: bool,
+    /// Apply this remote's retention to its copies instead of the local
+    /// directory (its own keep_* keys; the newest copy of each database
+    /// always stays).
+    #[arg(long, value_name = "NAME")]
+    pub remote: Option<String>,
 }
 
 pub fn run(args: Args, ctx: &Context) -> Result<u8, Error> {
     let config = Config::load(ctx)?;
     let dir = config.backup_dir()?;
     let store = Store::new(&dir);
-    let policy = config.retention();
-    let outcome =
-        retention::prune_store(&store, policy, None, args.dry_run, Duration::from_secs(30))?;
+    let (policy, outcome) = match &args.remote {
+        Some(name) => {
+            let remote = config.remote(name)?;
+            let policy = remote.retention().map_err(Error::Usage)?;
+            let outcome =
+                crate::backup::remote_prune::prune_remote(&config, &store, remote, args.dry_run)?;
+            (policy, outcome)
+        }
+        None => {
+            let policy = config.retention();
+            let outcome = retention::prune_store(
+                &store,
+                policy,
+                None,
+                args.dry_run,
+                Duration::from_secs(30),
+            )?;
+            (policy, outcome)
+        }
+    };
     retention::audit_removals(ctx, &dir, &outcome.removed);
     let mut out = std::io::stdout().lock();
     report(&mut out, &policy, &outcome, args.dry_run)

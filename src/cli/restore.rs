@@ -51,6 +51,11 @@ pub struct Args {
     /// End other sessions on the database a swap replaces.
     #[arg(long)]
     pub terminate: bool,
+    /// Restore this remote's copy instead of the local one.
+    // Without it a remote copy is used only when the local one is missing
+    // or does not verify, the remotes tried in the configuration's order.
+    #[arg(long, value_name = "REMOTE")]
+    pub from: Option<String>,
     /// Print help.
     #[arg(long, action = clap::ArgAction::Help)]
     pub help: Option<bool>,
@@ -66,6 +71,7 @@ pub fn run(args: Args, ctx: &Context) -> Result<u8, Error> {
         jobs: args.jobs,
         in_place: args.in_place,
         terminate: args.terminate,
+        from: args.from,
     };
     let mut out = std::io::stdout().lock();
     let report = restore(ctx, &request, &mut out)?;

@@ -1,5 +1,8 @@
 //! `dbguard verify`: re-read backups and compare every byte with the
 //! checksum and size in their metadata. Exit 1 when any is not OK.
+//! `--remote NAME` re-reads that remote's copies instead: every stored byte
+//! against the checksum recorded when it was copied, decrypted, and the
+//! plaintext against the backup's own SHA-256 from its sidecar there.
 
 use std::io::Write;
 
@@ -7,7 +10,9 @@ use chrono::Local;
 use indicatif::HumanBytes;
 
 use crate::backup::Store;
-use crate::backup::store::{Status, Verdict, VerifyOutcome};
+use crate::backup::copies::{self, RemoteBackup};
+use crate::backup::dest::s3::S3;
+use crate::backup::store::{Entry, Status, Verdict, VerifyOutcome};
 use crate::config::Config;
 use crate::error::exit;
 use crate::{Context, Error};
@@ -20,12 +25,18 @@ pub struct Args {
     /// Check every backup in the backup directory.
     #[arg(long, conflicts_with = "ids")]
     pub all: bool,
+    /// Check the copies on this remote instead of the local files.
+    #[arg(long, value_name = "NAME")]
+    pub remote: Option<String>,
 }
 
 pub fn run(args: Args, ctx: &Context) -> Result<u8, Error> {
     let config = Config::load(ctx)?;
     let store = Store::new(&config.backup_dir()?);
-    let verdicts = verify(&store, &args.ids)?;
+    let verdicts = match &args.remote {
+        Some(name) => verify_remote(&config, name, &args.ids)?,
+        None => verify(&store, &args.ids)?,
+    };
     let mut out = std::io::stdout().lock();
     report(&mut out, &verdicts).map_err(|e| Error::io("writing to stdout", e))?;
     Ok(if verdicts.iter().all(|v| v.status.is_ok()) {
@@ -71,6 +82,74 @@ pub fn verify(store: &Store, ids: &[String]) -> Result<Vec<Verdict>, Error> {
         }
     }
     Ok(verdicts)
+}
+
+/// Re-reads the copies on remote `name` (all, or those named by `ids`).
+pub fn verify_remote(config: &Config, name: &str, ids: &[String]) -> Result<Vec<Verdict>, Error> {
+    let remote = config.remote(name)?;
+    let s3 = copies::open_remote(config, remote)?;
+    let mut found = copies::remote_backups(&s3)?;
+    found.sort_by(|a, b| b.id.cmp(&a.id));
+    let candidates: Vec<Entry> = found
+        .iter()
+        .map(|b| Entry {
+            id: b.id.clone(),
+            data: None,
+            sidecar: None,
+            metadata: None,
+        })
+        .collect();
+    let mut wanted = Vec::new();
+    for id in ids {
+        match crate::backup::catalog::resolve(&candidates, id)? {
+            Some(entry) => wanted.push(entry.id),
+            None => {
+                return Err(Error::Usage(format!("remote {name}: no backup {id}")));
+            }
+        }
+    }
+    let mut verdicts = Vec::new();
+    for backup in found
+        .iter()
+        .filter(|b| wanted.is_empty() || wanted.contains(&b.id))
+    {
+        let clock = std::time::Instant::now();
+        let (status, bytes_read) = check_remote(&s3, backup);
+        verdicts.push(Verdict {
+            id: backup.id.clone(),
+            status,
+            bytes_read,
+            seconds: clock.elapsed().as_secs_f64(),
+        });
+    }
+    Ok(verdicts)
+}
+
+fn check_remote(s3: &S3, backup: &RemoteBackup) -> (Status, u64) {
+    let meta = match s3.download_small(&backup.sidecar_file).map(|bytes| {
+        serde_json::from_slice::<crate::backup::Metadata>(&bytes)
+            .map_err(|e| format!("metadata is not valid: {e}"))
+    }) {
+        Ok(Ok(meta)) => meta,
+        Ok(Err(e)) => return (Status::Incomplete(e), 0),
+        Err(e) => return (Status::Corrupted(e.to_string()), 0),
+    };
+    let Some(data_file) = &backup.data_file else {
+        return (Status::Ok, 0);
+    };
+    match s3.download(data_file, &mut std::io::sink()) {
+        Ok((sha256, size)) if sha256 == meta.sha256 && size == meta.size_bytes => {
+            (Status::Ok, size)
+        }
+        Ok((sha256, size)) => (
+            Status::Corrupted(format!(
+                "{size} bytes with SHA-256 {sha256}; the metadata says {} bytes, {}",
+                meta.size_bytes, meta.sha256
+            )),
+            size,
+        ),
+        Err(e) => (Status::Corrupted(e.to_string()), 0),
+    }
 }
 
 pub fn report(out: &mut impl Write, verdicts: &[Verdict]) -> std::io::Result<()> {

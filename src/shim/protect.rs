@@ -411,7 +411,9 @@ pub fn take_backup(
     pre: &backup::Preflight,
     request: &Request,
 ) -> Result<Created, Error> {
-    backup::take(config, tools, pre, request)
+    let created = backup::take(config, tools, pre, request)?;
+    backup::copy_in_background(config, &created);
+    Ok(created)
 }
 
 /// A backup as the audit log lists it.

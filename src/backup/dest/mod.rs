@@ -9,6 +9,7 @@
 //! counts only when it is complete and its checksum confirmed.
 
 pub mod local;
+pub mod s3;
 
 use std::path::Path;
 

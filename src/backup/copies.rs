@@ -1,0 +1,441 @@
+//! Where the copies of each backup are: one small JSON file per backup,
+//! `<id>.copies.json` beside its sidecar, replaced atomically on every
+//! change. The sidecar is written once (invariant 4) and never rewritten, so
+//! what changes after a backup is published lives here.
+//!
+//! A remote is recorded as holding a copy only after the copy was confirmed
+//! (`dest::s3`); the last failure per remote is kept too, so `list` and
+//! `sync` can say what is missing and why.
+//!
+//! [`copy_to_remotes`] is the one place that copies a published backup to
+//! every configured remote and records the outcome: used by `dbguard
+//! backup`, the detached `dbguard sync --backup ID` a guard starts, and
+//! `dbguard sync`.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, FixedOffset};
+use serde::{Deserialize, Serialize};
+
+use super::dest::s3::S3;
+use super::dest::{Destination, Published};
+use super::durable;
+use super::store::Entry;
+use crate::Error;
+use crate::config::{Config, RemoteSection};
+
+/// The file's contents.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Copies {
+    #[serde(default)]
+    pub copies: Vec<CopyRecord>,
+    #[serde(default)]
+    pub failures: Vec<CopyFailure>,
+}
+
+/// One confirmed copy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CopyRecord {
+    pub remote: String,
+    /// The data object's URL (the sidecar's for a restore point).
+    pub location: String,
+    pub encrypted: bool,
+    pub copied_at: DateTime<FixedOffset>,
+}
+
+/// The last failed attempt at copying to one remote.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CopyFailure {
+    pub remote: String,
+    pub error: String,
+    pub at: DateTime<FixedOffset>,
+}
+
+/// The copies file of backup `id` in `dir`.
+pub fn path_for(dir: &Path, id: &str) -> PathBuf {
+    dir.join(format!("{id}.copies.json"))
+}
+
+impl Copies {
+    /// What is recorded for `id`; nothing recorded is an empty record. A
+    /// file that does not parse counts as no copies (`sync` then copies
+    /// again), never as an error that hides the backup.
+    pub fn read(dir: &Path, id: &str) -> Copies {
+        fs::read(path_for(dir, id))
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .unwrap_or_default()
+    }
+
+    pub fn has(&self, remote: &str) -> bool {
+        self.copies.iter().any(|c| c.remote == remote)
+    }
+
+    fn write(&self, dir: &Path, id: &str) -> io::Result<()> {
+        let mut json = serde_json::to_vec_pretty(self).map_err(io::Error::other)?;
+        json.push(b'\n');
+        durable::replace(&path_for(dir, id), &json)
+    }
+
+    /// Records a confirmed copy on `remote` (replacing an earlier record and
+    /// clearing its failure).
+    pub fn record_copy(dir: &Path, id: &str, record: CopyRecord) -> io::Result<()> {
+        let mut copies = Copies::read(dir, id);
+        copies.copies.retain(|c| c.remote != record.remote);
+        copies.failures.retain(|f| f.remote != record.remote);
+        copies.copies.push(record);
+        copies.write(dir, id)
+    }
+
+    /// Records a failed attempt; an earlier confirmed copy stays recorded.
+    pub fn record_failure(dir: &Path, id: &str, failure: CopyFailure) -> io::Result<()> {
+        let mut copies = Copies::read(dir, id);
+        copies.failures.retain(|f| f.remote != failure.remote);
+        copies.failures.push(failure);
+        copies.write(dir, id)
+    }
+
+    /// Forgets the copy on `remote` (removed by retention).
+    pub fn forget(dir: &Path, id: &str, remote: &str) -> io::Result<()> {
+        let mut copies = Copies::read(dir, id);
+        copies.copies.retain(|c| c.remote != remote);
+        if copies == Copies::default() {
+            return match fs::remove_file(path_for(dir, id)) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+                _ => Ok(()),
+            };
+        }
+        copies.write(dir, id)
+    }
+}
+
+/// Connects to a configured remote.
+pub fn open_remote(config: &Config, remote: &RemoteSection) -> Result<S3, Error> {
+    S3::open(remote, config.key_file(remote).as_deref())
+}
+
+/// One backup a remote holds completely (its sidecar is there, and the
+/// sidecar goes last).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteBackup {
+    pub id: String,
+    /// The data file's local name; `None` for a restore point.
+    pub data_file: Option<String>,
+    pub sidecar_file: String,
+}
+
+/// The complete backups on a remote, in no particular order.
+pub fn remote_backups(s3: &S3) -> Result<Vec<RemoteBackup>, Error> {
+    let files = s3.files()?;
+    let mut found = Vec::new();
+    for sidecar in files.iter().filter(|f| f.file_name.ends_with(".json")) {
+        let Some(id) = sidecar.file_name.strip_suffix(".json") else {
+            continue;
+        };
+        let data_file = files
+            .iter()
+            .map(|f| f.file_name.as_str())
+            .find(|name| {
+                name.strip_prefix(id)
+                    .and_then(|rest| rest.strip_prefix('.'))
+                    .is_some_and(|ext| super::Format::from_extension(ext).is_some())
+            })
+            .map(str::to_owned);
+        found.push(RemoteBackup {
+            id: id.to_owned(),
+            data_file,
+            sidecar_file: sidecar.file_name.clone(),
+        });
+    }
+    Ok(found)
+}
+
+/// The outcome of copying one backup to one remote.
+#[derive(Debug)]
+pub struct Attempt {
+    pub remote: String,
+    pub result: Result<String, Error>,
+}
+
+/// Copies backup `entry` (in `dir`) to every remote that lacks it (all of
+/// them with `again`), recording each outcome. Only complete, confirmed
+/// copies are recorded as copies.
+pub fn copy_to_remotes(config: &Config, dir: &Path, entry: &Entry) -> Vec<Attempt> {
+    let recorded = Copies::read(dir, &entry.id);
+    let mut attempts = Vec::new();
+    for remote in &config.file.remotes {
+        if recorded.has(&remote.name) {
+            continue;
+        }
+        let result = copy_one(config, remote, entry);
+        let now = chrono::Local::now().fixed_offset();
+        let logged = match &result {
+            Ok((location, encrypted)) => Copies::record_copy(
+                dir,
+                &entry.id,
+                CopyRecord {
+                    remote: remote.name.clone(),
+                    location: location.clone(),
+                    encrypted: *encrypted,
+                    copied_at: now,
+                },
+            ),
+            Err(e) => Copies::record_failure(
+                dir,
+                &entry.id,
+                CopyFailure {
+                    remote: remote.name.clone(),
+                    error: e.to_string(),
+                    at: now,
+                },
+            ),
+        };
+        let result = match (result, logged) {
+            (Ok(_), Err(e)) => Err(Error::io(
+                format!(
+                    "the copy on {} is complete but could not be recorded",
+                    remote.name
+                ),
+                e,
+            )),
+            (result, _) => result.map(|(location, _)| location),
+        };
+        attempts.push(Attempt {
+            remote: remote.name.clone(),
+            result,
+        });
+    }
+    attempts
+}
+
+fn copy_one(
+    config: &Config,
+    remote: &RemoteSection,
+    entry: &Entry,
+) -> Result<(String, bool), Error> {
+    let sidecar = entry.sidecar.as_deref().ok_or_else(|| {
+        Error::BackupFailed(format!("{}: no metadata, so it is not copied", entry.id))
+    })?;
+    let meta = entry.meta().ok_or_else(|| {
+        Error::BackupFailed(format!(
+            "{}: its metadata does not parse, so it is not copied",
+            entry.id
+        ))
+    })?;
+    let s3 = open_remote(config, remote)?;
+    let copied = s3.put(&Published {
+        id: &entry.id,
+        data: entry.data.as_deref(),
+        sidecar,
+        sha256: &meta.sha256,
+    })?;
+    Ok((copied.location, s3.is_encrypted()))
+}
+
+/// Makes backup `wanted` usable locally for a restore: when the local copy
+/// is missing or does not verify (or `from` names a remote), downloads a
+/// remote copy, in the remotes' order, checks it (stored checksum, then the
+/// plaintext against the sidecar's SHA-256) and publishes it in the store
+/// the way every backup is published. A corrupt local file is kept aside as
+/// `<name>.corrupt`, never replaced silently. Returns what was done, for the
+/// person; `None` when the local copy was used.
+pub fn bring_back(
+    config: &Config,
+    store: &super::Store,
+    wanted: &str,
+    from: Option<&str>,
+) -> Result<Option<String>, Error> {
+    let local = store.find(wanted)?;
+    let local_problem = match &local {
+        None => Some("there is no local copy".to_owned()),
+        Some(entry) => {
+            let verdict = store.verify(entry);
+            (!verdict.status.is_ok()).then(|| {
+                format!(
+                    "the local copy is {} ({})",
+                    verdict.status.label(),
+                    verdict.status.detail().unwrap_or("no metadata")
+                )
+            })
+        }
+    };
+    let local_ok = local.is_some() && local_problem.is_none();
+    let Some(why) = local_problem.or_else(|| from.map(|f| format!("--from {f}"))) else {
+        return Ok(None);
+    };
+    let remotes: Vec<&RemoteSection> = match from {
+        Some(name) => vec![config.remote(name)?],
+        None => config.file.remotes.iter().collect(),
+    };
+    if remotes.is_empty() {
+        return Ok(None);
+    }
+    let mut tried = Vec::new();
+    for remote in remotes {
+        match fetch_from(config, store, remote, wanted, local.as_ref(), local_ok) {
+            Ok(id) => {
+                return Ok(Some(format!(
+                    "{why}: restoring {id} from remote {} (downloaded and verified)",
+                    remote.name
+                )));
+            }
+            Err(e) => tried.push(e.to_string()),
+        }
+    }
+    Err(Error::Failed {
+        message: format!(
+            "{why}, and no remote copy could be used: {}",
+            tried.join("; ")
+        ),
+        code: crate::error::exit::FOUND,
+    })
+}
+
+fn fetch_from(
+    config: &Config,
+    store: &super::Store,
+    remote: &RemoteSection,
+    wanted: &str,
+    local: Option<&Entry>,
+    local_ok: bool,
+) -> Result<String, Error> {
+    let s3 = open_remote(config, remote)?;
+    let found = remote_backups(&s3)?;
+    let candidates: Vec<Entry> = found
+        .iter()
+        .map(|b| Entry {
+            id: b.id.clone(),
+            data: None,
+            sidecar: None,
+            metadata: None,
+        })
+        .collect();
+    let id = match local {
+        Some(entry) => entry.id.clone(),
+        None => super::catalog::resolve(&candidates, wanted)?
+            .map(|e| e.id)
+            .ok_or_else(|| Error::Usage(format!("remote {}: no backup {wanted}", remote.name)))?,
+    };
+    let backup = found
+        .iter()
+        .find(|b| b.id == id)
+        .ok_or_else(|| Error::Usage(format!("remote {}: no copy of {id}", remote.name)))?;
+    let data_file = backup
+        .data_file
+        .as_deref()
+        .ok_or_else(|| Error::Usage(format!("remote {}: {id} has no data file", remote.name)))?;
+    let sidecar_json = s3.download_small(&backup.sidecar_file)?;
+    let meta: super::Metadata = serde_json::from_slice(&sidecar_json).map_err(|e| {
+        Error::BackupFailed(format!(
+            "remote {}: metadata of {id} is not valid: {e}",
+            remote.name
+        ))
+    })?;
+    let dir = store.dir();
+    store.prepare(true)?;
+    let local_dir = super::dest::local::Local::new(dir);
+    let mut tmp = local_dir.stage_file()?;
+    let (sha256, _) = s3.download(data_file, tmp.as_file_mut())?;
+    if sha256 != meta.sha256 {
+        return Err(Error::BackupFailed(format!(
+            "remote {}: {data_file} has SHA-256 {sha256}, but its metadata says {}; not used",
+            remote.name, meta.sha256
+        )));
+    }
+    let final_path = dir.join(data_file);
+    if local_ok {
+        // `--from` with a good local copy: the remote one verified against
+        // the same checksum, so the bytes are the same; keep the local file.
+        return Ok(id);
+    }
+    // The damaged local file, if any, is kept for inspection, out of the
+    // way of the good copy.
+    if final_path.exists() {
+        let aside = dir.join(format!("{data_file}.corrupt"));
+        std::fs::rename(&final_path, &aside).map_err(|e| {
+            Error::io(
+                format!("cannot move the damaged {} aside", final_path.display()),
+                e,
+            )
+        })?;
+    }
+    let (_, path, _) =
+        local_dir.publish_file(tmp, &super::sink::Naming::Exact(data_file.to_owned()), "")?;
+    let sidecar = dir.join(&backup.sidecar_file);
+    if !sidecar.exists() {
+        super::sink::write_sidecar(&sidecar, &sidecar_json, Some(path.as_path()))?;
+    }
+    Ok(id)
+}
+
+/// Starts `dbguard sync --backup ID --quiet` in its own session, detached
+/// from the terminal and from the caller, which does not wait for it.
+pub fn spawn_detached(id: &str) -> std::io::Result<()> {
+    use std::os::unix::process::CommandExt;
+    use std::process::{Command, Stdio};
+    let exe = std::env::current_exe()?;
+    let mut cmd = Command::new(exe);
+    cmd.args(["sync", "--quiet", "--backup", id])
+        .env(crate::env::ARGV0, "dbguard")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    // SAFETY: setsid is async-signal-safe; the copy must outlive a
+    // terminal that closes and must not receive the guarded tool's signals.
+    unsafe {
+        cmd.pre_exec(|| {
+            nix::unistd::setsid()
+                .map(drop)
+                .map_err(std::io::Error::from)
+        });
+    }
+    // Not waited for: reaped by init once the caller execs or exits.
+    cmd.spawn().map(drop)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(text: &str) -> DateTime<FixedOffset> {
+        DateTime::parse_from_rfc3339(text).unwrap()
+    }
+
+    #[test]
+    fn copies_and_failures_are_recorded_per_remote_and_forgotten() {
+        let dir = tempfile::tempdir().unwrap();
+        let id = "backup_app_20260101_000000";
+        assert_eq!(Copies::read(dir.path(), id), Copies::default());
+        Copies::record_failure(
+            dir.path(),
+            id,
+            CopyFailure {
+                remote: "offsite".into(),
+                error: "cannot reach".into(),
+                at: at("2026-01-01T00:00:00Z"),
+            },
+        )
+        .unwrap();
+        assert!(!Copies::read(dir.path(), id).has("offsite"));
+        Copies::record_copy(
+            dir.path(),
+            id,
+            CopyRecord {
+                remote: "offsite".into(),
+                location: "s3://b/p/x.sql".into(),
+                encrypted: true,
+                copied_at: at("2026-01-01T00:01:00Z"),
+            },
+        )
+        .unwrap();
+        let copies = Copies::read(dir.path(), id);
+        assert!(
+            copies.has("offsite") && copies.failures.is_empty(),
+            "{copies:?}"
+        );
+        Copies::forget(dir.path(), id, "offsite").unwrap();
+        assert!(!path_for(dir.path(), id).exists());
+    }
+}

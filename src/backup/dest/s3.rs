@@ -1,0 +1,573 @@
+//! S3-compatible storage (AWS, MinIO, Garage, Ceph…) as a destination for
+//! copies of published backups, through `object_store`.
+//!
+//! Objects live under the remote's prefix with the local file names, plus
+//! `.age` when the remote has an encryption key. Each upload is streamed in
+//! fixed-size parts (multipart: memory stays constant whatever the size)
+//! while two SHA-256 sums run: the plaintext's, which must equal the
+//! backup's recorded checksum, and the stored bytes', written afterwards to
+//! `<object>.sha256`. A copy is confirmed when the object's size as the
+//! server reports it equals what was sent and the checksum object reads back
+//! the same; the sidecar goes last, so a remote listing offers only complete
+//! copies. An S3 multipart upload is invisible until completed: an upload
+//! killed half-way leaves no object behind.
+//!
+//! Credentials come only from the standard `AWS_*` environment variables
+//! (and the instance's role, where there is one); this module never reads
+//! them from the configuration, nor puts them in a message.
+//!
+//! The async client runs on a current-thread tokio runtime owned here:
+//! nothing else in dbguard is async.
+
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use object_store::aws::{AmazonS3, AmazonS3Builder};
+use object_store::path::Path as ObjectPath;
+use object_store::{
+    BackoffConfig, ClientOptions, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig,
+    WriteMultipart,
+};
+use sha2::{Digest, Sha256};
+
+use super::{Copied, Destination, Published};
+use crate::Error;
+use crate::backup::encryption::KeyFile;
+use crate::config::RemoteSection;
+
+/// Part size of multipart uploads: S3's minimum is 5 MiB; larger parts
+/// mean fewer requests on a fast link.
+const PART_SIZE: usize = 16 << 20;
+
+/// Parts in flight at once: memory is at most `PART_SIZE * (this + 1)`.
+const PARTS_IN_FLIGHT: usize = 4;
+
+/// Suffix of encrypted objects (age's own convention).
+const ENCRYPTED_SUFFIX: &str = ".age";
+
+/// Suffix of the object holding the stored bytes' SHA-256.
+const CHECKSUM_SUFFIX: &str = ".sha256";
+
+/// One `[[remote]]`, connected.
+pub struct S3 {
+    name: String,
+    url: String,
+    prefix: String,
+    store: Arc<AmazonS3>,
+    runtime: tokio::runtime::Runtime,
+    key: Option<KeyFile>,
+}
+
+/// One object of a remote backup, as listed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteFile {
+    /// The local file name it is a copy of (`backup_app_….sql`).
+    pub file_name: String,
+    pub size: u64,
+}
+
+/// What one upload amounted to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    /// Where it is, as a URL.
+    pub location: String,
+    /// SHA-256 and size of the bytes as stored (the ciphertext when encrypted).
+    pub stored_sha256: String,
+    pub stored_bytes: u64,
+}
+
+impl S3 {
+    /// Connects to `remote` (nothing is sent until the first request).
+    pub fn open(remote: &RemoteSection, key_file: Option<&Path>) -> Result<S3, Error> {
+        let key = key_file.map(KeyFile::read).transpose()?;
+        // rustls is built without a default provider (ring, not aws-lc);
+        // installing it twice is harmless.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let mut builder = AmazonS3Builder::from_env()
+            .with_bucket_name(&remote.url.bucket)
+            .with_client_options(
+                ClientOptions::new()
+                    .with_connect_timeout(Duration::from_secs(10))
+                    .with_timeout(Duration::from_secs(300))
+                    .with_allow_http(true),
+            )
+            // An unreachable remote is reported within seconds, not after
+            // object_store's default three minutes of retries.
+            .with_retry(RetryConfig {
+                backoff: BackoffConfig {
+                    init_backoff: Duration::from_millis(200),
+                    max_backoff: Duration::from_secs(2),
+                    base: 2.0,
+                },
+                max_retries: 2,
+                retry_timeout: Duration::from_secs(20),
+            });
+        if let Some(endpoint) = &remote.endpoint {
+            // Self-hosted servers rarely have a DNS name per bucket.
+            builder = builder
+                .with_endpoint(endpoint)
+                .with_virtual_hosted_style_request(false);
+        }
+        if let Some(region) = &remote.region {
+            builder = builder.with_region(region);
+        }
+        let store = builder.build().map_err(|e| {
+            Error::Usage(format!(
+                "remote {}: {}",
+                remote.name,
+                first_line(&e.to_string())
+            ))
+        })?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Error::io("cannot start the remote client", e))?;
+        Ok(S3 {
+            name: remote.name.clone(),
+            url: remote.url.to_string(),
+            prefix: remote.url.prefix.clone(),
+            store: Arc::new(store),
+            runtime,
+            key,
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn is_encrypted(&self) -> bool {
+        self.key.is_some()
+    }
+
+    /// The object name of a local file name.
+    fn object(&self, file_name: &str) -> ObjectPath {
+        let suffix = if self.key.is_some() {
+            ENCRYPTED_SUFFIX
+        } else {
+            ""
+        };
+        self.path(&format!("{file_name}{suffix}"))
+    }
+
+    fn path(&self, name: &str) -> ObjectPath {
+        if self.prefix.is_empty() {
+            ObjectPath::from(name)
+        } else {
+            ObjectPath::from(format!("{}/{name}", self.prefix))
+        }
+    }
+
+    fn location(&self, object: &ObjectPath) -> String {
+        let name = object.filename().unwrap_or_default();
+        format!("{}/{name}", self.url)
+    }
+
+    /// One line for an error of a request on the bucket itself (starting
+    /// an upload, listing), where "not found" can only mean the bucket.
+    fn bucket_error(&self, what: &str, e: &object_store::Error) -> Error {
+        if matches!(e, object_store::Error::NotFound { .. }) {
+            return Error::BackupFailed(format!(
+                "remote {} ({}): {what}: the bucket does not exist (create it, or fix the url)",
+                self.name, self.url
+            ));
+        }
+        self.error(what, e)
+    }
+
+    /// One line for an error of this remote.
+    fn error(&self, what: &str, e: &object_store::Error) -> Error {
+        Error::BackupFailed(format!(
+            "remote {} ({}): {what}: {}",
+            self.name,
+            self.url,
+            describe(e)
+        ))
+    }
+
+    /// Uploads `source` as the copy of `file_name`, checking that its
+    /// plaintext has SHA-256 `expected`; returns once the copy is confirmed.
+    pub fn upload(
+        &self,
+        source: &mut impl Read,
+        file_name: &str,
+        expected: Option<&str>,
+    ) -> Result<Stored, Error> {
+        let object = self.object(file_name);
+        // `WriteMultipart` spawns each part as a task on the current
+        // runtime; the tasks run while `wait_for_capacity` blocks on them.
+        let _runtime = self.runtime.enter();
+        let upload = self
+            .runtime
+            .block_on(self.store.put_multipart(&object))
+            .map_err(|e| self.bucket_error(&format!("cannot start uploading {file_name}"), &e))?;
+        let mut parts = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
+        let streamed = self.stream_into(source, &mut parts);
+        let (plain_sha256, stored_sha256, stored_bytes) = match streamed {
+            Ok(sums) => sums,
+            Err(e) => {
+                let _ = self.runtime.block_on(parts.abort());
+                return Err(e);
+            }
+        };
+        if let Some(expected) = expected.filter(|&e| e != plain_sha256) {
+            let _ = self.runtime.block_on(parts.abort());
+            return Err(Error::BackupFailed(format!(
+                "{file_name} changed while it was copied to remote {} (SHA-256 {plain_sha256}, expected {expected}); nothing was kept there",
+                self.name
+            )));
+        }
+        self.runtime
+            .block_on(parts.finish())
+            .map_err(|e| self.error(&format!("cannot complete the upload of {file_name}"), &e))?;
+        let checksum_object = self.path(&format!(
+            "{}{CHECKSUM_SUFFIX}",
+            object.filename().unwrap_or_default()
+        ));
+        self.runtime
+            .block_on(self.store.put(
+                &checksum_object,
+                PutPayload::from(format!("{stored_sha256}\n")),
+            ))
+            .map_err(|e| self.error(&format!("cannot store the checksum of {file_name}"), &e))?;
+        self.confirm(&object, &stored_sha256, stored_bytes)?;
+        Ok(Stored {
+            location: self.location(&object),
+            stored_sha256,
+            stored_bytes,
+        })
+    }
+
+    /// Reads what the server holds back: the object's size and its
+    /// checksum object must be what was sent.
+    fn confirm(&self, object: &ObjectPath, sha256: &str, size: u64) -> Result<(), Error> {
+        let name = object.filename().unwrap_or_default().to_owned();
+        let head = self
+            .runtime
+            .block_on(self.store.head(object))
+            .map_err(|e| self.error(&format!("cannot confirm {name}"), &e))?;
+        let recorded = self.stored_checksum(&name)?;
+        if head.size != size || recorded != sha256 {
+            return Err(Error::BackupFailed(format!(
+                "remote {}: {name} holds {} bytes with recorded SHA-256 {recorded}, but {size} bytes with SHA-256 {sha256} were sent; the copy does not count",
+                self.name, head.size
+            )));
+        }
+        Ok(())
+    }
+
+    /// The SHA-256 recorded beside stored object `name`.
+    fn stored_checksum(&self, name: &str) -> Result<String, Error> {
+        let checksum_object = self.path(&format!("{name}{CHECKSUM_SUFFIX}"));
+        let bytes = self
+            .runtime
+            .block_on(async { self.store.get(&checksum_object).await?.bytes().await })
+            .map_err(|e| self.error(&format!("cannot read the checksum of {name}"), &e))?;
+        Ok(String::from_utf8_lossy(&bytes).trim().to_owned())
+    }
+
+    /// Streams `source` through the plaintext hash, the encryption (if
+    /// any) and the stored-bytes hash into `parts`.
+    fn stream_into(
+        &self,
+        source: &mut impl Read,
+        parts: &mut WriteMultipart,
+    ) -> Result<(String, String, u64), Error> {
+        let mut out = PartWriter {
+            parts,
+            runtime: &self.runtime,
+            hasher: Sha256::new(),
+            size: 0,
+        };
+        let mut plain = Sha256::new();
+        let mut buf = vec![0u8; super::super::sink::CHUNK];
+        let read_error = |e: io::Error| Error::BackupFailed(format!("cannot read the backup: {e}"));
+        let upload_error = |e: io::Error| {
+            Error::BackupFailed(format!(
+                "remote {} ({}): upload failed: {e}",
+                self.name, self.url
+            ))
+        };
+        match &self.key {
+            Some(key) => {
+                let mut sealed = key.encryptor(&mut out).map_err(upload_error)?;
+                loop {
+                    let n = read_some(source, &mut buf).map_err(read_error)?;
+                    if n == 0 {
+                        break;
+                    }
+                    plain.update(&buf[..n]);
+                    sealed.write_all(&buf[..n]).map_err(upload_error)?;
+                }
+                sealed.finish().map_err(upload_error)?;
+            }
+            None => loop {
+                let n = read_some(source, &mut buf).map_err(read_error)?;
+                if n == 0 {
+                    break;
+                }
+                plain.update(&buf[..n]);
+                out.write_all(&buf[..n]).map_err(upload_error)?;
+            },
+        }
+        Ok((
+            hex::encode(plain.finalize()),
+            hex::encode(out.hasher.finalize()),
+            out.size,
+        ))
+    }
+}
+
+impl S3 {
+    /// Downloads the copy of `file_name` into `to`, decrypting it, and
+    /// returns the plaintext's SHA-256 and size. The stored bytes are
+    /// checked against their recorded checksum as they stream; a mismatch,
+    /// a cut object or a failed decryption is an error (what was already
+    /// written to `to` must then be discarded by the caller).
+    pub fn download(&self, file_name: &str, to: &mut impl Write) -> Result<(String, u64), Error> {
+        let object = self.object(file_name);
+        let name = object.filename().unwrap_or_default().to_owned();
+        let recorded = self.stored_checksum(&name)?;
+        let result = self
+            .runtime
+            .block_on(self.store.get(&object))
+            .map_err(|e| self.error(&format!("cannot read {name}"), &e))?;
+        let mut stored = StoredReader {
+            stream: result.into_stream(),
+            runtime: &self.runtime,
+            pending: bytes::Bytes::new(),
+            hasher: Sha256::new(),
+        };
+        let mut plain = Sha256::new();
+        let mut size = 0u64;
+        let mut buf = vec![0u8; super::super::sink::CHUNK];
+        let damaged =
+            |why: String| Error::BackupFailed(format!("remote {}: {name}: {why}", self.name));
+        {
+            let mut reader: Box<dyn Read + '_> = match &self.key {
+                Some(key) => Box::new(key.decrypt(&mut stored).map_err(damaged)?),
+                None => Box::new(&mut stored),
+            };
+            loop {
+                let n = read_some(&mut reader, &mut buf).map_err(|e| {
+                    damaged(format!(
+                        "cannot be read to the end ({e}); the object is damaged or was altered"
+                    ))
+                })?;
+                if n == 0 {
+                    break;
+                }
+                plain.update(&buf[..n]);
+                size += n as u64;
+                to.write_all(&buf[..n])
+                    .map_err(|e| Error::io(format!("cannot write the download of {name}"), e))?;
+            }
+        }
+        // Age stops at its authenticated last chunk: whatever follows it
+        // must still be read for the stored checksum to be complete.
+        io::copy(&mut stored, &mut io::sink())
+            .map_err(|e| damaged(format!("cannot be read to the end ({e})")))?;
+        let got = hex::encode(stored.hasher.finalize());
+        if got != recorded {
+            return Err(damaged(format!(
+                "its SHA-256 is {got}, not the {recorded} recorded when it was copied; the object is damaged or was altered"
+            )));
+        }
+        Ok((hex::encode(plain.finalize()), size))
+    }
+
+    /// Downloads a small object whole (a sidecar), decrypted.
+    pub fn download_small(&self, file_name: &str) -> Result<Vec<u8>, Error> {
+        let mut out = Vec::new();
+        self.download(file_name, &mut out)?;
+        Ok(out)
+    }
+
+    /// Every backup file on the remote whose copy is complete, by local
+    /// file name (sidecars included).
+    pub fn files(&self) -> Result<Vec<RemoteFile>, Error> {
+        let prefix = (!self.prefix.is_empty()).then(|| ObjectPath::from(self.prefix.as_str()));
+        let listed: Vec<_> = self
+            .runtime
+            .block_on(self.store.list(prefix.as_ref()).collect::<Vec<_>>());
+        let suffix = if self.key.is_some() {
+            ENCRYPTED_SUFFIX
+        } else {
+            ""
+        };
+        let mut names = std::collections::HashSet::new();
+        let mut objects = Vec::new();
+        for meta in listed {
+            let meta = meta.map_err(|e| self.bucket_error("cannot list the backups", &e))?;
+            let Some(name) = meta.location.filename() else {
+                continue;
+            };
+            names.insert(name.to_owned());
+            objects.push((name.to_owned(), meta.size));
+        }
+        Ok(objects
+            .into_iter()
+            .filter(|(name, _)| names.contains(&format!("{name}{CHECKSUM_SUFFIX}")))
+            .filter_map(|(name, size)| {
+                let file_name = name.strip_suffix(suffix)?;
+                file_name.starts_with("backup_").then(|| RemoteFile {
+                    file_name: file_name.to_owned(),
+                    size,
+                })
+            })
+            .collect())
+    }
+
+    /// Removes the copy of `file_name` and its checksum object.
+    pub fn remove(&self, file_name: &str) -> Result<(), Error> {
+        let object = self.object(file_name);
+        let name = object.filename().unwrap_or_default().to_owned();
+        let checksum = self.path(&format!("{name}{CHECKSUM_SUFFIX}"));
+        self.runtime
+            .block_on(async {
+                self.store.delete(&object).await?;
+                self.store.delete(&checksum).await
+            })
+            .map_err(|e| self.error(&format!("cannot remove {name}"), &e))
+    }
+}
+
+impl Destination for S3 {
+    fn describe(&self) -> String {
+        format!("remote {} ({})", self.name, self.url)
+    }
+
+    fn put(&self, backup: &Published<'_>) -> Result<Copied, Error> {
+        let file_name = |path: &Path| {
+            path.file_name()
+                .and_then(|n| n.to_str())
+                .map(str::to_owned)
+                .ok_or_else(|| Error::BackupFailed(format!("{}: not a file name", path.display())))
+        };
+        let data = match backup.data {
+            Some(dir) if dir.is_dir() => {
+                return Err(Error::BackupFailed(format!(
+                    "{}: directory-format backups are not copied to remotes yet; use format = \"custom\" or \"plain\"",
+                    backup.id
+                )));
+            }
+            Some(data) => {
+                let mut source = File::open(data).map_err(|e| {
+                    Error::BackupFailed(format!("cannot read {}: {e}", data.display()))
+                })?;
+                Some(self.upload(&mut source, &file_name(data)?, Some(backup.sha256))?)
+            }
+            None => None,
+        };
+        let mut sidecar = File::open(backup.sidecar).map_err(|e| {
+            Error::BackupFailed(format!("cannot read {}: {e}", backup.sidecar.display()))
+        })?;
+        let sidecar = self.upload(&mut sidecar, &file_name(backup.sidecar)?, None)?;
+        Ok(Copied {
+            destination: self.name.clone(),
+            location: data.unwrap_or(sidecar).location,
+        })
+    }
+}
+
+/// The stored bytes of a download as a `Read`: chunks from the response
+/// stream, hashed as they pass.
+struct StoredReader<'r> {
+    stream: futures_util::stream::BoxStream<'static, object_store::Result<bytes::Bytes>>,
+    runtime: &'r tokio::runtime::Runtime,
+    pending: bytes::Bytes,
+    hasher: Sha256,
+}
+
+impl Read for StoredReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.pending.is_empty() {
+            match self.runtime.block_on(self.stream.next()) {
+                Some(Ok(chunk)) => {
+                    self.hasher.update(&chunk);
+                    self.pending = chunk;
+                }
+                Some(Err(e)) => return Err(io::Error::other(describe(&e))),
+                None => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.pending.len());
+        buf[..n].copy_from_slice(&self.pending[..n]);
+        self.pending = self.pending.slice(n..);
+        Ok(n)
+    }
+}
+
+/// The stored bytes' side of an upload: hashed, counted, handed to the
+/// parts, waiting while too many parts are in flight (constant memory).
+struct PartWriter<'p> {
+    parts: &'p mut WriteMultipart,
+    runtime: &'p tokio::runtime::Runtime,
+    hasher: Sha256,
+    size: u64,
+}
+
+impl Write for PartWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.hasher.update(buf);
+        self.size += buf.len() as u64;
+        self.parts.write(buf);
+        self.runtime
+            .block_on(self.parts.wait_for_capacity(PARTS_IN_FLIGHT))
+            .map_err(|e| io::Error::other(describe(&e)))?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+fn read_some(source: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        match source.read(buf) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            other => return other,
+        }
+    }
+}
+
+fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or(text)
+}
+
+/// object_store's error as one line a person can act on. The common faults
+/// get their own words; anything else keeps the innermost cause.
+fn describe(e: &object_store::Error) -> String {
+    let mut chain = vec![e.to_string()];
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        chain.push(s.to_string());
+        source = s.source();
+    }
+    let all = chain.join(" | ");
+    let has = |needle: &str| all.contains(needle);
+    if has("NoSuchBucket") {
+        "the bucket does not exist (create it, or fix the url)".to_owned()
+    } else if has("InvalidAccessKeyId")
+        || has("SignatureDoesNotMatch")
+        || has("AccessDenied")
+        || has("403 Forbidden")
+    {
+        "access denied: check the credentials in AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or ~/.aws".to_owned()
+    } else if has("Connection refused")
+        || has("error sending request")
+        || has("dns error")
+        || has("timed out")
+    {
+        "cannot reach the server (is the endpoint right and the server up?)".to_owned()
+    } else if matches!(e, object_store::Error::NotFound { .. }) {
+        "no such object".to_owned()
+    } else {
+        first_line(chain.last().map_or("", String::as_str)).to_owned()
+    }
+}

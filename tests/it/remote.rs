@@ -1,0 +1,491 @@
+//! Off-machine copies against a real S3-compatible server (moto's, started
+//! by `support::s3` on loopback): `dbguard backup` copies and confirms,
+//! `sync` retries, `keygen` + `encryption_key_file` keep the server from
+//! ever seeing plaintext, and the faults a remote can have are one line
+//! each with nothing recorded as copied.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use crate::support::guarded;
+use crate::support::s3::s3_server;
+use crate::support::sandbox::capture;
+use crate::support::{Output, Sandbox, TestDb, cluster};
+
+struct Setup {
+    db: TestDb,
+    sandbox: Sandbox,
+    store: PathBuf,
+    bucket: String,
+}
+
+const SAMPLE: &str = "
+    create table users (id serial primary key, email text not null);
+    insert into users (email) select 'u' || g || '@example.com' from generate_series(1, 300) g;
+";
+
+/// A database with rows, a store, a fresh bucket and a config whose one
+/// remote (`offsite`) is `remote_extra` plus the url and endpoint.
+fn setup(hint: &str, remote_extra: &str) -> Setup {
+    let server = s3_server();
+    let db = cluster().create_db(hint);
+    db.sql(SAMPLE);
+    let mut sandbox = Sandbox::psql_only().with_db(&db);
+    let store = guarded::use_store(&mut sandbox);
+    for (k, v) in server.env() {
+        sandbox.set(k, &v);
+    }
+    let bucket = server.create_bucket(hint);
+    write_config(&sandbox, &bucket, &server.endpoint, remote_extra);
+    Setup {
+        db,
+        sandbox,
+        store,
+        bucket,
+    }
+}
+
+fn write_config(sandbox: &Sandbox, bucket: &str, endpoint: &str, remote_extra: &str) {
+    fs::write(
+        sandbox.dir.path().join(".dbguard.toml"),
+        format!(
+            "[[remote]]\nname = \"offsite\"\nurl = \"s3://{bucket}/team/db\"\nendpoint = \"{endpoint}\"\n{remote_extra}"
+        ),
+    )
+    .expect("write config");
+}
+
+fn run(sandbox: &Sandbox, args: &[&str]) -> Output {
+    capture(sandbox.dbguard().args(args), None)
+}
+
+fn ok(out: &Output) -> &Output {
+    assert_eq!(
+        out.status,
+        0,
+        "stdout:\n{}\nstderr:\n{}",
+        out.stdout_str(),
+        out.stderr_str()
+    );
+    out
+}
+
+fn backup_id(out: &Output) -> String {
+    out.stdout_str()
+        .lines()
+        .find_map(|l| l.split(" as ").nth(1))
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_else(|| panic!("no id in {}", out.stdout_str()))
+}
+
+fn copies(store: &Path, id: &str) -> serde_json::Value {
+    fs::read(store.join(format!("{id}.copies.json")))
+        .map(|b| serde_json::from_slice(&b).expect("copies file is JSON"))
+        .unwrap_or(serde_json::Value::Null)
+}
+
+fn copied_to(store: &Path, id: &str) -> Vec<String> {
+    copies(store, id)["copies"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|c| c["remote"].as_str().unwrap_or_default().to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_backup_is_copied_to_the_remote_byte_for_byte_and_recorded() {
+    let s = setup("remote_copy", "");
+    let out = run(&s.sandbox, &["backup", "--format", "custom"]);
+    ok(&out);
+    let id = backup_id(&out);
+    let file = format!("{id}.dump");
+    let location = format!("s3://{}/team/db/{file}", s.bucket);
+    assert!(
+        out.stdout_str()
+            .contains(&format!("copy     offsite: {location}")),
+        "{}",
+        out.stdout_str()
+    );
+    let server = s3_server();
+    assert_eq!(
+        server.keys(&s.bucket),
+        vec![
+            format!("team/db/{file}"),
+            format!("team/db/{file}.sha256"),
+            format!("team/db/{id}.json"),
+            format!("team/db/{id}.json.sha256"),
+        ]
+    );
+    let local = fs::read(s.store.join(&file)).unwrap();
+    assert_eq!(server.get(&s.bucket, &format!("team/db/{file}")), local);
+    assert_eq!(copied_to(&s.store, &id), vec!["offsite"]);
+    assert_eq!(copies(&s.store, &id)["copies"][0]["location"], location);
+    // Nothing of the credentials anywhere dbguard wrote.
+    for entry in fs::read_dir(&s.store).unwrap().flatten() {
+        let bytes = fs::read(entry.path()).unwrap_or_default();
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(
+            !text.contains(crate::support::s3::SECRET_KEY),
+            "{:?}",
+            entry.path()
+        );
+    }
+    drop(s.db);
+}
+
+#[test]
+fn an_encrypted_remote_never_sees_plaintext_and_only_its_key_opens_it() {
+    let s = setup("remote_enc", "encryption_key_file = \"offsite.key\"\n");
+    let key = s.sandbox.dir.path().join("offsite.key");
+    let out = run(&s.sandbox, &["keygen", key.to_str().unwrap()]);
+    ok(&out);
+    assert!(
+        out.stdout_str().contains("public key  age1"),
+        "{}",
+        out.stdout_str()
+    );
+    assert!(!out.stdout_str().contains("AGE-SECRET-KEY"));
+    // A second keygen over the same file would orphan every copy: refused.
+    let again = run(&s.sandbox, &["keygen", key.to_str().unwrap()]);
+    assert_eq!(again.status, 2, "{}", again.stderr_str());
+    assert!(
+        again.stderr_str().contains("already exists"),
+        "{}",
+        again.stderr_str()
+    );
+
+    let out = run(&s.sandbox, &["backup", "--format", "plain"]);
+    ok(&out);
+    let id = backup_id(&out);
+    let server = s3_server();
+    let keys = server.keys(&s.bucket);
+    assert!(keys.contains(&format!("team/db/{id}.sql.age")), "{keys:?}");
+    assert!(keys.contains(&format!("team/db/{id}.json.age")), "{keys:?}");
+    for object in [format!("{id}.sql.age"), format!("{id}.json.age")] {
+        let stored = server.get(&s.bucket, &format!("team/db/{object}"));
+        assert!(stored.starts_with(b"age-encryption.org/v1\n"), "{object}");
+        let text = String::from_utf8_lossy(&stored);
+        assert!(
+            !text.contains("u17@example.com") && !text.contains("\"sha256\""),
+            "{object}"
+        );
+    }
+    assert_eq!(copies(&s.store, &id)["copies"][0]["encrypted"], true);
+    drop(s.db);
+}
+
+#[test]
+fn a_missing_bucket_is_one_line_nothing_is_recorded_and_sync_retries() {
+    let server = s3_server();
+    let s = setup("remote_retry", "");
+    let missing = format!("{}-not-yet", s.bucket);
+    write_config(&s.sandbox, &missing, &server.endpoint, "");
+    let out = run(&s.sandbox, &["backup"]);
+    assert_eq!(out.status, 2, "{}", out.stdout_str());
+    let err = out.stderr_str();
+    assert_eq!(
+        err.trim_end()
+            .lines()
+            .last()
+            .map(|l| l.starts_with("dbguard: ")),
+        Some(true),
+        "{err}"
+    );
+    assert!(err.contains("the bucket does not exist"), "{err}");
+    assert!(!err.contains(crate::support::s3::SECRET_KEY), "{err}");
+    let id = guarded::id_of(&guarded::backups(&s.store)[0]);
+    assert!(copied_to(&s.store, &id).is_empty());
+    assert_eq!(copies(&s.store, &id)["failures"][0]["remote"], "offsite");
+    // The local backup is untouched and verifies.
+    ok(&run(&s.sandbox, &["verify", &id]));
+
+    // Once the bucket exists, `sync` copies what is missing.
+    server.create_named_bucket(&missing);
+    let out = run(&s.sandbox, &["sync"]);
+    ok(&out);
+    assert!(
+        out.stdout_str()
+            .contains(&format!("copied {id} to offsite")),
+        "{}",
+        out.stdout_str()
+    );
+    assert_eq!(copied_to(&s.store, &id), vec!["offsite"]);
+    assert!(
+        copies(&s.store, &id)["failures"]
+            .as_array()
+            .is_none_or(Vec::is_empty)
+    );
+    // Nothing left to do.
+    let out = run(&s.sandbox, &["sync"]);
+    ok(&out);
+    assert!(
+        out.stdout_str().contains("on every remote already"),
+        "{}",
+        out.stdout_str()
+    );
+    drop(s.db);
+}
+
+#[test]
+fn an_unreachable_endpoint_is_one_line_and_the_local_backup_stands() {
+    let s = setup("remote_down", "");
+    // A port nothing listens on: bound, then released.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    write_config(
+        &s.sandbox,
+        &s.bucket,
+        &format!("http://127.0.0.1:{port}"),
+        "",
+    );
+    let out = run(&s.sandbox, &["backup"]);
+    assert_eq!(out.status, 2, "{}", out.stdout_str());
+    let err = out.stderr_str();
+    assert!(err.contains("cannot reach the server"), "{err}");
+    assert_eq!(
+        err.lines().filter(|l| l.starts_with("dbguard:")).count(),
+        1,
+        "{err}"
+    );
+    let id = guarded::id_of(&guarded::backups(&s.store)[0]);
+    assert!(copied_to(&s.store, &id).is_empty());
+    ok(&run(&s.sandbox, &["verify", &id]));
+    drop(s.db);
+}
+
+#[test]
+fn wrong_credentials_are_one_line_and_never_shown() {
+    let (server, (key_id, secret)) = crate::support::s3::authenticating_server();
+    let s = setup("remote_creds", "");
+    write_config(&s.sandbox, "guarded", &server.endpoint, "");
+    let mut sandbox = s.sandbox;
+    sandbox.set("AWS_ACCESS_KEY_ID", &key_id);
+    sandbox.set("AWS_SECRET_ACCESS_KEY", "not-the-secret");
+    let out = run(&sandbox, &["backup"]);
+    assert_eq!(out.status, 2, "{}", out.stdout_str());
+    let err = out.stderr_str();
+    assert!(
+        err.contains("access denied: check the credentials"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("not-the-secret") && !err.contains(&secret),
+        "{err}"
+    );
+    let id = guarded::id_of(&guarded::backups(&s.store)[0]);
+    assert!(copied_to(&s.store, &id).is_empty());
+
+    // The right secret: copied.
+    sandbox.set("AWS_SECRET_ACCESS_KEY", &secret);
+    let out = run(&sandbox, &["sync"]);
+    ok(&out);
+    assert_eq!(copied_to(&s.store, &id), vec!["offsite"]);
+    drop(s.db);
+}
+
+fn users(db: &TestDb) -> String {
+    db.sql("select count(*) from users")
+}
+
+#[test]
+fn a_backup_only_the_remote_holds_is_listed_and_restored_from_there() {
+    let s = setup("remote_only", "");
+    let out = run(&s.sandbox, &["backup", "--format", "custom"]);
+    ok(&out);
+    let id = backup_id(&out);
+    let listed = ok(&run(&s.sandbox, &["list", "--json"])).stdout_str();
+    let rows: serde_json::Value = serde_json::from_str(&listed).unwrap();
+    assert_eq!(
+        rows[0]["locations"],
+        serde_json::json!(["local", "offsite"]),
+        "{listed}"
+    );
+
+    // The laptop loses its backups.
+    fs::remove_dir_all(&s.store).unwrap();
+    let listed = ok(&run(&s.sandbox, &["list", "--json"])).stdout_str();
+    let rows: serde_json::Value = serde_json::from_str(&listed).unwrap();
+    assert_eq!(rows.as_array().map(Vec::len), Some(1), "{listed}");
+    assert_eq!(rows[0]["id"], id.as_str());
+    assert_eq!(rows[0]["state"], "remote");
+    assert_eq!(rows[0]["locations"], serde_json::json!(["offsite"]));
+    let table = ok(&run(&s.sandbox, &["list"])).stdout_str();
+    assert!(
+        table.contains("remote only") && table.contains("offsite"),
+        "{table}"
+    );
+
+    s.db.sql("delete from users where id > 10");
+    let out = run(&s.sandbox, &["restore", &id, "--yes", "--no-safety-backup"]);
+    ok(&out);
+    assert!(
+        out.stderr_str().contains(&format!(
+            "there is no local copy: restoring {id} from remote offsite"
+        )),
+        "{}",
+        out.stderr_str()
+    );
+    assert_eq!(users(&s.db).trim(), "300");
+    // It is a local backup again, verified.
+    ok(&run(&s.sandbox, &["verify", &id]));
+}
+
+#[test]
+fn a_corrupt_local_copy_is_set_aside_and_the_remote_one_restores() {
+    let s = setup("remote_corrupt_local", "");
+    let out = run(&s.sandbox, &["backup", "--format", "plain"]);
+    ok(&out);
+    let id = backup_id(&out);
+    let file = s.store.join(format!("{id}.sql"));
+    let mut bytes = fs::read(&file).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x20;
+    fs::write(&file, &bytes).unwrap();
+    s.db.sql("delete from users");
+    let out = run(&s.sandbox, &["restore", &id, "--yes", "--no-safety-backup"]);
+    ok(&out);
+    assert!(
+        out.stderr_str().contains("the local copy is CORRUPTED"),
+        "{}",
+        out.stderr_str()
+    );
+    assert_eq!(users(&s.db).trim(), "300");
+    assert_eq!(
+        fs::read(s.store.join(format!("{id}.sql.corrupt"))).unwrap(),
+        bytes
+    );
+    ok(&run(&s.sandbox, &["verify", &id]));
+}
+
+#[test]
+fn verify_remote_rereads_copies_and_a_tampered_one_is_never_restored() {
+    let s = setup("remote_tamper", "encryption_key_file = \"k.key\"\n");
+    ok(&run(&s.sandbox, &["keygen", "k.key"]));
+    let out = run(&s.sandbox, &["backup", "--format", "custom"]);
+    ok(&out);
+    let id = backup_id(&out);
+    let out = ok(&run(&s.sandbox, &["verify", "--remote", "offsite"])).stdout_str();
+    assert!(
+        out.contains(&format!("OK          {id}")) || out.contains("1 OK, 0 bad"),
+        "{out}"
+    );
+
+    // Someone with access to the bucket cuts the object short, checksum object untouched.
+    let server = s3_server();
+    let key = format!("team/db/{id}.dump.age");
+    let stored = server.get(&s.bucket, &key);
+    server.put(&s.bucket, &key, &stored[..stored.len() - 100]);
+    let out = run(&s.sandbox, &["verify", "--remote", "offsite"]);
+    assert_eq!(out.status, 1, "{}", out.stdout_str());
+    assert!(
+        out.stdout_str().contains("CORRUPTED"),
+        "{}",
+        out.stdout_str()
+    );
+
+    // --from the damaged remote: refused, the database unchanged.
+    s.db.sql("delete from users where id > 5");
+    let out = run(
+        &s.sandbox,
+        &[
+            "restore",
+            &id,
+            "--yes",
+            "--no-safety-backup",
+            "--from",
+            "offsite",
+        ],
+    );
+    assert_ne!(out.status, 0);
+    assert!(
+        out.stderr_str().contains("no remote copy could be used"),
+        "{}",
+        out.stderr_str()
+    );
+    assert_eq!(users(&s.db).trim(), "5");
+
+    // The wrong key: one clear line.
+    fs::remove_file(s.sandbox.dir.path().join("k.key")).unwrap();
+    ok(&run(&s.sandbox, &["keygen", "k.key"]));
+    let out = run(&s.sandbox, &["verify", "--remote", "offsite"]);
+    assert_eq!(out.status, 1, "{}", out.stdout_str());
+    assert!(
+        out.stdout_str().contains("encrypted for another key"),
+        "{}",
+        out.stdout_str()
+    );
+}
+
+#[test]
+fn remote_retention_plans_then_removes_and_keeps_the_newest() {
+    let s = setup("remote_prune", "keep_within = \"0\"\nkeep_last = 1\n");
+    let first = backup_id(ok(&run(&s.sandbox, &["backup", "--format", "custom"])));
+    let second = backup_id(ok(&run(&s.sandbox, &["backup", "--format", "custom"])));
+    let server = s3_server();
+    let before = server.keys(&s.bucket);
+    let out = ok(&run(
+        &s.sandbox,
+        &["prune", "--remote", "offsite", "--dry-run"],
+    ))
+    .stdout_str();
+    assert!(out.contains(&format!("would remove  {first}")), "{out}");
+    assert!(out.contains(&second), "{out}");
+    assert_eq!(server.keys(&s.bucket), before);
+
+    let out = ok(&run(&s.sandbox, &["prune", "--remote", "offsite"])).stdout_str();
+    assert!(out.contains(&format!("remove        {first}")), "{out}");
+    let after = server.keys(&s.bucket);
+    assert!(after.iter().all(|k| !k.contains(&first)), "{after:?}");
+    assert!(
+        after.contains(&format!("team/db/{second}.dump")),
+        "{after:?}"
+    );
+    // The local backups are the local retention's business: untouched.
+    assert!(s.store.join(format!("{first}.dump")).exists());
+    assert!(copied_to(&s.store, &first).is_empty());
+    let audit = guarded::audit_lines(&s.store);
+    assert!(
+        audit
+            .iter()
+            .any(|r| r["backups"][0]["id"] == first.as_str()),
+        "{audit:?}"
+    );
+}
+
+#[test]
+fn a_guard_does_not_wait_for_the_copy_which_arrives_by_itself() {
+    let mut s = setup("remote_guard", "");
+    s.sandbox.set("DBGUARD_YES", "1");
+    let out = guarded::without_terminal(
+        s.sandbox
+            .shim("psql")
+            .args(["-X", "-c", "drop table users"]),
+        None,
+    );
+    assert_eq!(out.status, 0, "{}", out.stderr_str());
+    // The table is gone: the guarded command ran.
+    assert_eq!(
+        s.db.sql("select count(*) from pg_tables where tablename = 'users'")
+            .trim(),
+        "0"
+    );
+    let id = guarded::id_of(&guarded::backups(&s.store)[0]);
+    // The detached `dbguard sync` records the copy when it is confirmed.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while copied_to(&s.store, &id).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no copy recorded: {}",
+            copies(&s.store, &id)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let keys = s3_server().keys(&s.bucket);
+    assert!(keys.contains(&format!("team/db/{id}.json")), "{keys:?}");
+}

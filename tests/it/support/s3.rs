@@ -1,0 +1,247 @@
+//! A real S3-compatible server for the remote-copy tests: moto's standalone
+//! server (pinned, installed into its own venv under target/ once and
+//! reused), started once per test run on a free loopback port. Each test
+//! creates its own bucket through the S3 API itself (a signed PUT, as any
+//! client does), so tests never see each other's objects.
+//!
+//! Credentials reach dbguard the standard way, through `AWS_*` variables
+//! that [`S3Server::env`] returns; moto accepts any key pair by default.
+
+use std::fs;
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use nix::fcntl::{Flock, FlockArg};
+
+/// The pins; changing them rebuilds the venv on the next run. `moto[s3]`
+/// plus flask is the S3 server alone (`moto[server]` would bring every
+/// service's dependencies).
+pub const PINS: &[&str] = &["moto[s3]==5.2.5", "flask==3.1.3", "flask-cors==6.0.5"];
+
+/// Test credentials: moto's defaults accept any, but they must be present.
+pub const ACCESS_KEY: &str = "dbguard-test-key";
+pub const SECRET_KEY: &str = "dbguard-test-secret-3f1c";
+
+pub struct S3Server {
+    pub endpoint: String,
+    child: Child,
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+static SERVER: OnceLock<S3Server> = OnceLock::new();
+
+/// The server for this test run (started on first use).
+pub fn s3_server() -> &'static S3Server {
+    SERVER.get_or_init(|| match start() {
+        Ok(server) => server,
+        Err(message) => panic!("S3 test server: {message}"),
+    })
+}
+
+/// A server of its own that checks signatures (moto's IAM enforcement),
+/// with one bucket, `guarded`, and the key pair of a user allowed `s3:*`.
+/// For the wrong-credentials tests; stopped when dropped.
+pub fn authenticating_server() -> (S3Server, (String, String)) {
+    // The first three requests (creating the user, its key and its policy)
+    // are let through; everything after is checked.
+    let server = start_with(&[("INITIAL_NO_AUTH_ACTION_COUNT", "3")])
+        .unwrap_or_else(|e| panic!("S3 test server: {e}"));
+    let out = server.python(
+        "import json\n\
+         iam = boto3.client('iam', endpoint_url=c.meta.endpoint_url, aws_access_key_id='x', aws_secret_access_key='x', region_name='us-east-1')\n\
+         iam.create_user(UserName='dbguard')\n\
+         k = iam.create_access_key(UserName='dbguard')['AccessKey']\n\
+         iam.put_user_policy(UserName='dbguard', PolicyName='s3', PolicyDocument=json.dumps({'Version': '2012-10-17', 'Statement': [{'Effect': 'Allow', 'Action': 's3:*', 'Resource': '*'}]}))\n\
+         boto3.client('s3', endpoint_url=c.meta.endpoint_url, aws_access_key_id=k['AccessKeyId'], aws_secret_access_key=k['SecretAccessKey'], region_name='us-east-1').create_bucket(Bucket='guarded')\n\
+         print(k['AccessKeyId'], k['SecretAccessKey'])",
+    );
+    let mut words = out.split_whitespace().map(str::to_owned);
+    let key = (
+        words.next().expect("access key id"),
+        words.next().expect("secret key"),
+    );
+    (server, key)
+}
+
+fn start() -> Result<S3Server, String> {
+    start_with(&[])
+}
+
+fn start_with(env: &[(&str, &str)]) -> Result<S3Server, String> {
+    let bin = ensure_venv()?;
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map_err(|e| e.to_string())?
+        .port();
+    let log = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("moto-{port}.log"));
+    let log_file = fs::File::create(&log).map_err(|e| e.to_string())?;
+    let child = Command::new(bin.join("moto_server"))
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(log_file.try_clone().map_err(|e| e.to_string())?)
+        .stderr(log_file)
+        .spawn()
+        .map_err(|e| format!("cannot start moto_server: {e}"))?;
+    // The shared server lives in a static, which is never dropped: a
+    // detached shell stops it once this test process is gone, however it
+    // ended.
+    let _ = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "while kill -0 {} 2>/dev/null; do sleep 1; done; kill {} 2>/dev/null",
+            std::process::id(),
+            child.id()
+        ))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn();
+    let server = S3Server {
+        endpoint: format!("http://127.0.0.1:{port}"),
+        child,
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if Instant::now() > deadline {
+            return Err(format!(
+                "moto_server did not listen within 60 s; its log: {}",
+                log.display()
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Ok(server)
+}
+
+fn ensure_venv() -> Result<PathBuf, String> {
+    let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let venv = base.join("s3-venv");
+    let bin = venv.join("bin");
+    let stamp = venv.join(".dbguard-pins");
+    let wanted = PINS.join("\n");
+    let lock_file = fs::File::create(base.join("s3-venv.lock")).map_err(|e| e.to_string())?;
+    let _lock = Flock::lock(lock_file, FlockArg::LockExclusive).map_err(|(_, e)| e.to_string())?;
+    if fs::read_to_string(&stamp).is_ok_and(|s| s == wanted) && bin.join("moto_server").exists() {
+        return Ok(bin);
+    }
+    let _ = fs::remove_dir_all(&venv);
+    let python = std::env::var("DBGUARD_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+    run(Command::new(&python).args(["-m", "venv"]).arg(&venv))
+        .map_err(|e| format!("{e} (on Debian: apt-get install -y python3-venv)"))?;
+    run(Command::new(bin.join("pip"))
+        .args(["install", "--quiet", "--disable-pip-version-check"])
+        .args(PINS))?;
+    fs::write(&stamp, wanted).map_err(|e| e.to_string())?;
+    Ok(bin)
+}
+
+fn run(cmd: &mut Command) -> Result<(), String> {
+    let out = cmd.output().map_err(|e| format!("{cmd:?}: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{cmd:?} failed:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
+impl S3Server {
+    /// The `AWS_*` variables a client needs for this server.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ACCESS_KEY_ID", ACCESS_KEY.to_owned()),
+            ("AWS_SECRET_ACCESS_KEY", SECRET_KEY.to_owned()),
+            ("AWS_DEFAULT_REGION", "us-east-1".to_owned()),
+            // No instance-metadata lookups from a test machine.
+            ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
+        ]
+    }
+
+    /// A new, empty bucket with a name unique to this run, created with a
+    /// plain S3 `PUT /bucket` through the python client moto ships with.
+    pub fn create_bucket(&self, hint: &str) -> String {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let name = format!(
+            "{}-{}-{}",
+            hint.to_lowercase().replace('_', "-"),
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        );
+        self.create_named_bucket(&name);
+        name
+    }
+
+    /// Creates bucket `name`.
+    pub fn create_named_bucket(&self, name: &str) {
+        self.python(&format!("c.create_bucket(Bucket={name:?})"));
+    }
+
+    /// Object keys in `bucket`, sorted.
+    pub fn keys(&self, bucket: &str) -> Vec<String> {
+        let out = self.python(&format!(
+            "print('\\n'.join(sorted(o['Key'] for o in c.list_objects_v2(Bucket={bucket:?}).get('Contents', []))))"
+        ));
+        out.lines().map(str::to_owned).collect()
+    }
+
+    /// The bytes of one object.
+    pub fn get(&self, bucket: &str, key: &str) -> Vec<u8> {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let to = dir.path().join("object");
+        self.python(&format!(
+            "c.download_file({bucket:?}, {key:?}, {:?})",
+            to.display().to_string()
+        ));
+        fs::read(&to).expect("downloaded object")
+    }
+
+    /// Replaces one object's bytes, as damage or tampering on the server would.
+    pub fn put(&self, bucket: &str, key: &str, bytes: &[u8]) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let from = dir.path().join("object");
+        fs::write(&from, bytes).expect("write object");
+        self.python(&format!(
+            "c.upload_file({:?}, {bucket:?}, {key:?})",
+            from.display().to_string()
+        ));
+    }
+
+    /// Runs `statement` with `c`, a boto3 S3 client for this server.
+    fn python(&self, statement: &str) -> String {
+        let python = venv_bin().join("python");
+        let script = format!(
+            "import boto3\nc = boto3.client('s3', endpoint_url={:?}, aws_access_key_id={ACCESS_KEY:?}, aws_secret_access_key={SECRET_KEY:?}, region_name='us-east-1')\n{statement}\n",
+            self.endpoint
+        );
+        let out = Command::new(python)
+            .arg("-c")
+            .arg(&script)
+            .output()
+            .expect("run the venv's python");
+        assert!(
+            out.status.success(),
+            "{statement}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+fn venv_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| ensure_venv().unwrap_or_else(|e| panic!("S3 test venv: {e}")))
+}
