@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use crate::tool::Tool;
 
-/// Exit statuses shared by every personality (README, "Exit statuses").
+/// Exit statuses shared by every personality (docs/exit-statuses-and-environment.md, "Exit statuses").
 pub mod exit {
     /// Success; for a shim, whatever the real tool returned.
     pub const OK: u8 = 0;
