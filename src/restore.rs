@@ -563,7 +563,9 @@ fn restore_by_swap(
         // A parallel restore streams nothing past dbguard: the expected
         // rows and checksums come from the archive's own data.
         seen = archive_data(tools, &staged, data).map_err(|e| {
-            give_up(format!("the archive's data cannot be read for the check: {e}"))
+            give_up(format!(
+                "the archive's data cannot be read for the check: {e}"
+            ))
         })?;
     }
     let counted = seen.counts.clone();
@@ -669,13 +671,19 @@ fn restore_by_swap(
 /// The checksum each table in the metadata should have, where one is
 /// known: recorded in the sidecar (plain dumps), else summed from the
 /// archive's data as it went past (`seen`).
-fn expected_checksums(meta: &Metadata, seen: &CopyCounter) -> Vec<(String, (String, String), String)> {
+fn expected_checksums(
+    meta: &Metadata,
+    seen: &CopyCounter,
+) -> Vec<(String, (String, String), String)> {
     let from_archive = seen.checksums();
     meta.tables
         .iter()
         .filter_map(|t| {
             let key = (t.schema.clone(), t.name.clone());
-            let sum = t.checksum.clone().or_else(|| from_archive.get(&key).cloned())?;
+            let sum = t
+                .checksum
+                .clone()
+                .or_else(|| from_archive.get(&key).cloned())?;
             Some((t.qualified(), key, sum))
         })
         .collect()
