@@ -8,8 +8,10 @@
 //! type the target database's name; take a safety backup of the current
 //! state; then restore by one of three methods:
 //! - **swap** (whole-database backups, the default): into a new database,
-//!   checked there (exact row counts: a plain dump's from its metadata, an
-//!   archive's counted as it is restored), then renamed into place while
+//!   checked there (exact row counts and content checksums: a plain
+//!   dump's from its metadata, an archive's computed from its data as it
+//!   is restored; the new database read back by pg_dump, see
+//!   `pg_dump::read_back`), then renamed into place while
 //!   the replaced database is kept under another name (`restore::swap`);
 //! - **tables** (table-scoped backups): rows and sequence positions put back
 //!   into the existing tables in one transaction, dependents untouched
@@ -21,7 +23,8 @@
 //!   backup that depend on restored ones make it fail, unchanged.
 //!
 //! Afterwards every table in the metadata is checked for existence and row
-//! count, and the restore is written to the audit log.
+//! count, and the restore is written to the audit log; so is a restore
+//! refused or cancelled before anything changed.
 
 pub mod swap;
 pub mod tables;
