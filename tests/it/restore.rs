@@ -298,6 +298,20 @@ fn pg_environment_is_the_target_and_under_yes_a_different_one_must_be_explicit()
         "t",
         "untouched"
     );
+    let audit = audit_lines(&s.store);
+    let last = audit.last().expect("an audit line");
+    assert_eq!(
+        (&last["tool"], &last["decision"]),
+        (&"restore".into(), &"refused".into()),
+        "{last}"
+    );
+    assert_eq!(last["target"]["database"], other.name.as_str(), "{last}");
+    assert!(
+        last["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("not the database the backup came from")),
+        "{last}"
+    );
 
     // Named on the command line, the other database is restored into, with a warning.
     let out = ok(capture(
