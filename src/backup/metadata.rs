@@ -70,6 +70,12 @@ pub struct TableEntry {
     /// COPY data as it streamed; null for other formats.
     #[serde(default)]
     pub rows: Option<i64>,
+    /// The order-independent checksum of the table's rows in the dump
+    /// (16 hex digits; `pg_dump::CopyCounter` defines it), computed from a
+    /// plain dump's COPY data as it streamed; absent for other formats and
+    /// in sidecars written before checksums were recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<String>,
 }
 
 impl TableEntry {
@@ -120,6 +126,10 @@ impl Metadata {
                     .rows
                     .get(&(t.schema.clone(), t.name.clone()))
                     .copied(),
+                checksum: dumped
+                    .checksums
+                    .get(&(t.schema.clone(), t.name.clone()))
+                    .cloned(),
             })
             .collect();
         Metadata {

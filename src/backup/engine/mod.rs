@@ -57,6 +57,9 @@ pub struct Taken {
     pub size_bytes: u64,
     /// Exact row counts per (schema, table), where the engine saw them.
     pub rows: HashMap<(String, String), i64>,
+    /// Content checksums per (schema, table), where the engine saw the
+    /// rows (`pg_dump::CopyCounter` says how they are computed).
+    pub checksums: HashMap<(String, String), String>,
     /// Per-file entries of a directory-format backup.
     pub files: Vec<FileEntry>,
     /// How completeness was proven, for the metadata.
