@@ -482,13 +482,18 @@ pub fn read_back(
 /// `\.` ends the block.
 ///
 /// The checksum of a table is independent of row order: the sum, modulo
-/// 2^64, of the first 8 bytes (little endian) of each row line's SHA-256.
+/// 2^64, of each row line's 64-bit XXH3 hash. XXH3 rather than SHA-256:
+/// this guards against a restore that lost or changed rows, not against
+/// an adversary (the file's SHA-256 does that), and a cryptographic hash
+/// per row made the counter the slowest step of a plain backup of narrow
+/// rows (88 MB/s for 28-byte rows, against about 600 MB/s for the file's
+/// own hash).
 /// pg_dump's `COPY ... TO stdout` carries no `ORDER BY`, so the order of
 /// rows is the heap's, which a restore (or a later VACUUM FULL, CLUSTER,
 /// parallel restore) does not keep; a sum is the same in any order, and
 /// with the exact row count beside it a missing, extra or changed row
 /// shows.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct CopyCounter {
     /// Start of the current line, capped (only headers need reading).
     line: Vec<u8>,
@@ -496,7 +501,7 @@ pub struct CopyCounter {
     current: Option<(String, String)>,
     current_rows: i64,
     /// The current COPY row's hash, fed part by part as the line streams.
-    row: sha2::Sha256,
+    row: xxhash_rust::xxh3::Xxh3Default,
     current_sum: u64,
     pub counts: HashMap<(String, String), i64>,
     /// Per table, the order-independent content checksum (see above).
@@ -539,7 +544,7 @@ impl CopyCounter {
     fn push(&mut self, part: &[u8]) {
         // Inside a COPY block only the terminator `\.` matters: keep 3 bytes.
         let keep = if self.current.is_some() {
-            sha2::Digest::update(&mut self.row, part);
+            self.row.update(part);
             3
         } else {
             LINE_KEEP
@@ -553,7 +558,8 @@ impl CopyCounter {
 
     fn end_line(&mut self) {
         if self.current.is_some() {
-            let digest = sha2::Digest::finalize_reset(&mut self.row);
+            let digest = self.row.digest();
+            self.row.reset();
             if self.line_len == 2 && self.line == b"\\." {
                 if let Some(table) = self.current.take() {
                     self.counts.insert(table.clone(), self.current_rows);
@@ -561,9 +567,7 @@ impl CopyCounter {
                 }
             } else {
                 self.current_rows += 1;
-                let mut prefix = [0u8; 8];
-                prefix.copy_from_slice(&digest[..8]);
-                self.current_sum = self.current_sum.wrapping_add(u64::from_le_bytes(prefix));
+                self.current_sum = self.current_sum.wrapping_add(digest);
             }
         } else if self.line_len == self.line.len()
             && let Some(table) = parse_copy_header(&self.line)
