@@ -141,6 +141,7 @@ pub fn restore(
             request,
         ),
         expect: Expect::Word(target.dbname.clone()),
+        emphasis: vec![target.dbname.clone()],
     };
     if confirm::confirm(ctx, &question, request.yes)? != Consent::Typed {
         for line in &question.summary {

@@ -14,6 +14,7 @@ use crate::pgtools::{PgTools, quote_ident, quote_literal};
 use crate::shim::guard::{self, Decision, Guard, TableFacts};
 use crate::shim::protect::{self, Rows, View};
 use crate::sql::{Kind, ScanReport, Severity};
+use crate::error::Place;
 use crate::target::Target;
 use crate::{Context, Error};
 
@@ -23,23 +24,36 @@ const SHOWN_FINDINGS: usize = 20;
 /// Target, policy, facts, question, backups and audit for destructive SQL
 /// aimed at `target`: here, the live connection of an interactive session
 /// (`shim::live`). `tools` finds the client programs.
-pub fn protect_on(
+/// `place` says whether the session is in a transaction; `own_locks`
+/// names the tables among those given (`None`: any table) on which the
+/// session itself holds a lock a backup would wait for.
+pub fn protect_on<'a>(
     ctx: &Context,
     target: Result<Target, Error>,
     report: &ScanReport,
-    tools: impl Fn() -> Result<PgTools, Error>,
+    tools: impl Fn() -> Result<PgTools, Error> + 'a,
+    place: Place,
+    own_locks: impl Fn(Option<&[String]>) -> Vec<String> + 'a,
 ) -> Result<(), Error> {
-    protect::protect(
-        ctx,
-        &Statements::new(Rc::new(report.clone()), target, tools),
-    )
+    let mut statements = Statements::new(Rc::new(report.clone()), target, tools);
+    statements.place = place;
+    statements.own_locks = Some(Box::new(own_locks));
+    protect::protect(ctx, &statements)
 }
+
+/// Finds the tables (among those given, or any) the person's own session
+/// holds a lock on that a backup would wait for.
+type OwnLocks<'a> = Box<dyn Fn(Option<&[String]>) -> Vec<String> + 'a>;
 
 /// Destructive SQL psql is about to send, as the protect pipeline sees it.
 pub struct Statements<'a> {
     report: Rc<ScanReport>,
     target: Result<Target, String>,
     tools: Box<dyn Fn() -> Result<PgTools, Error> + 'a>,
+    /// A shell (the psql guard's pre-flight) or inside psql.
+    place: Place,
+    /// Inside psql: the session's own locks (see `protect_on`).
+    own_locks: Option<OwnLocks<'a>>,
 }
 
 impl<'a> Statements<'a> {
@@ -54,6 +68,8 @@ impl<'a> Statements<'a> {
             report,
             target: target.map_err(|e| format!("cannot tell which database it is for ({e})")),
             tools: Box::new(tools),
+            place: Place::Shell,
+            own_locks: None,
         }
     }
 }
@@ -92,14 +108,17 @@ impl protect::Operation for Statements<'_> {
     }
 
     fn when_absent(&self, database: &str, target: &Target) -> Option<(Target, String)> {
-        (database != target.dbname).then(|| {
-            (
-                target.clone(),
-                format!(
-                    "dbguard: database \"{database}\" does not exist, so dropping it removes nothing"
-                ),
-            )
-        })
+        if database == target.dbname {
+            // psql cannot connect to a database that does not exist (a
+            // misspelt `-d`): nothing can run, and psql says so itself.
+            // Only when the server, asked from its maintenance database,
+            // positively says so; anything less is still a refusal.
+            return (self.place == Place::Shell).then(|| (target.with_dbname("postgres"), String::new()));
+        }
+        Some((
+            target.clone(),
+            format!("dbguard: database \"{database}\" does not exist, so dropping it removes nothing"),
+        ))
     }
 
     fn scope(&self, plan: Guard, target: &Target, rows: &Rows) -> Guard {
@@ -122,6 +141,48 @@ impl protect::Operation for Statements<'_> {
     fn before_refusal(&self, target: Option<&Target>) {
         print_summary(&self.report, target, &[], "", &mut io::stderr());
     }
+
+    fn place(&self) -> Place {
+        self.place
+    }
+
+    fn blocked_by_own_locks(&self, plan: Option<&Guard>) -> Option<String> {
+        let own_locks = self.own_locks.as_ref()?;
+        let locked = match plan {
+            None => {
+                let named = named_tables(&self.report);
+                if named.is_empty() {
+                    return None;
+                }
+                own_locks(Some(&named))
+            }
+            Some(plan) => {
+                let mut locked = Vec::new();
+                for step in &plan.backups {
+                    let found = match &step.scope {
+                        Scope::Tables(tables) => own_locks(Some(tables)),
+                        Scope::Database(_) => own_locks(None),
+                    };
+                    for table in found {
+                        if !locked.contains(&table) {
+                            locked.push(table);
+                        }
+                    }
+                }
+                locked
+            }
+        };
+        (!locked.is_empty()).then(|| own_locks_refusal(&locked))
+    }
+}
+
+/// Why a backup cannot be taken while the session's own transaction holds
+/// `locked`, and what to do instead.
+fn own_locks_refusal(locked: &[String]) -> String {
+    format!(
+        "this session's open transaction holds a lock on {} that the backup must wait for, so no backup is possible inside it; roll back (or commit the earlier changes first), then run the statement outside the transaction",
+        locked.join(", ")
+    )
 }
 
 /// The table facts from the helper query's rows, or why there are none.
