@@ -105,11 +105,11 @@ pub fn confirm(ctx: &Context, question: &Question, yes_flag: bool) -> Result<Con
     let tty = match OpenOptions::new().read(true).write(true).open("/dev/tty") {
         Ok(tty) => tty,
         Err(_) => {
-            return Err(
-                Refusal::because("no terminal to ask for confirmation on")
-                    .hint(format!("rerun with --yes or {YES_ENV}=1 to proceed without asking"))
-                    .into(),
-            );
+            return Err(Refusal::because("no terminal to ask for confirmation on")
+                .hint(format!(
+                    "rerun with --yes or {YES_ENV}=1 to proceed without asking"
+                ))
+                .into());
         }
     };
     let reader = BufReader::new(Interruptible(
@@ -212,11 +212,7 @@ impl Read for Interruptible {
 /// with `…` (the statements' full text is in the audit log), the quoted
 /// names in `emphasis` in bold cyan, then the prompt with the word to type
 /// in bold yellow. Pure, so every layout is snapshot-tested.
-pub fn render_question(
-    out: &mut impl Write,
-    question: &Question,
-    look: Look,
-) -> io::Result<()> {
+pub fn render_question(out: &mut impl Write, question: &Question, look: Look) -> io::Result<()> {
     let name = console::Style::new()
         .cyan()
         .bold()

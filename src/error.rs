@@ -305,7 +305,10 @@ pub fn render_refusal(
         } else {
             ("  ", "    ")
         };
-        for (j, piece) in wrap(line, width, first.len(), rest.len()).iter().enumerate() {
+        for (j, piece) in wrap(line, width, first.len(), rest.len())
+            .iter()
+            .enumerate()
+        {
             let indent = if j == 0 { first } else { rest };
             if i == 0 {
                 writeln!(out, "{indent}{}", style.apply_to(piece))?;

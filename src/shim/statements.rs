@@ -10,16 +10,28 @@ use std::rc::Rc;
 
 use crate::backup::Scope;
 use crate::config::Policy;
+use crate::error::Place;
 use crate::pgtools::{PgTools, quote_ident, quote_literal};
 use crate::shim::guard::{self, Decision, Guard, TableFacts};
 use crate::shim::protect::{self, Rows, View};
+use crate::shim::whole_database::thousands;
 use crate::sql::{Kind, ScanReport, Severity};
-use crate::error::Place;
 use crate::target::Target;
 use crate::{Context, Error};
 
 /// Findings listed before the prompt; the rest are counted.
 const SHOWN_FINDINGS: usize = 20;
+
+/// Tables dropped by CASCADE listed before the prompt; the rest are counted.
+const SHOWN_CASCADED: usize = 10;
+
+/// A row count for the summary: `1,000 rows`, or why it is not known.
+fn rows_text(rows: Option<i64>) -> String {
+    rows.map_or_else(
+        || "row count unknown".to_owned(),
+        |n| format!("{} rows", thousands(n)),
+    )
+}
 
 /// Target, policy, facts, question, backups and audit for destructive SQL
 /// aimed at `target`: here, the live connection of an interactive session
@@ -113,11 +125,14 @@ impl protect::Operation for Statements<'_> {
             // misspelt `-d`): nothing can run, and psql says so itself.
             // Only when the server, asked from its maintenance database,
             // positively says so; anything less is still a refusal.
-            return (self.place == Place::Shell).then(|| (target.with_dbname("postgres"), String::new()));
+            return (self.place == Place::Shell)
+                .then(|| (target.with_dbname("postgres"), String::new()));
         }
         Some((
             target.clone(),
-            format!("dbguard: database \"{database}\" does not exist, so dropping it removes nothing"),
+            format!(
+                "dbguard: database \"{database}\" does not exist, so dropping it removes nothing"
+            ),
         ))
     }
 
@@ -128,7 +143,26 @@ impl protect::Operation for Statements<'_> {
 
     fn summary(&self, view: &View<'_>, out: &mut Vec<u8>) {
         let (facts, facts_error) = facts_of(view.rows);
-        let radius = blast_radius(facts.as_deref(), facts_error.as_deref());
+        let mut radius = blast_radius(facts.as_deref(), facts_error.as_deref());
+        radius.extend(estimate_lines(&self.report));
+        let cascaded = cascaded_tables(view.rows);
+        if !cascaded.is_empty() {
+            radius.push(format!(
+                "dropped with them by CASCADE: {} {}",
+                cascaded.len(),
+                if cascaded.len() == 1 {
+                    "table"
+                } else {
+                    "tables"
+                }
+            ));
+            for (table, rows) in cascaded.iter().take(SHOWN_CASCADED) {
+                radius.push(format!("  {table}: {}", rows_text(*rows)));
+            }
+            if cascaded.len() > SHOWN_CASCADED {
+                radius.push(format!("  and {} more", cascaded.len() - SHOWN_CASCADED));
+            }
+        }
         print_summary(
             &self.report,
             Some(view.target),
@@ -263,46 +297,111 @@ fn regclass_literal(name: &str) -> String {
     quote_literal(&quoted.join("."))
 }
 
-/// One helper query for every named table: does it exist, is it a plain
-/// table, how many rows (exact below 8 MB and only where we may read it,
-/// else the planner's estimate), and can deleting its rows change anything
-/// else. `None` when no table is named.
-fn table_facts_query(report: &ScanReport) -> Option<String> {
-    let names = named_tables(report);
-    if names.is_empty() {
-        return None;
-    }
-    let values: Vec<String> = names
-        .iter()
-        .map(|n| format!("({}, {})", quote_literal(n), regclass_literal(n)))
-        .collect();
-    let sql = format!(
-        "select v.name,
-       coalesce(quote_ident(n.nspname) || '.' || quote_ident(c.relname), ''),
-       coalesce(c.relkind = 'r', false),
-       case when c.oid is null then ''
+/// The row count of table `oid` as SQL: exact below 8 MB where we may read
+/// it (and always for a table the planner knows nothing about), else the
+/// planner's estimate; empty when neither is known.
+const ROWS_OF_C: &str = "case when c.oid is null then ''
             when c.relkind in ('r', 'p', 'm') and pg_relation_size(c.oid) < 8388608
                  and has_table_privilege(c.oid, 'SELECT') then
               (xpath('/row/c/text()', query_to_xml(format('select count(*) as c from %s', c.oid::regclass), false, true, '')))[1]::text
             when c.reltuples >= 0 then c.reltuples::bigint::text
-            else '' end,
+            else '' end";
+
+/// One helper query for every named table: does it exist, is it a plain
+/// table, how many rows (exact below 8 MB and only where we may read it,
+/// else the planner's estimate), and can deleting its rows change anything
+/// else; then (marked `cascade`) every other table a `DROP SCHEMA …
+/// CASCADE` or `DROP TABLE … CASCADE` takes with it, found by walking
+/// pg_depend as the server's own DROP does, with its rows. `None` when no
+/// table or schema is named.
+fn table_facts_query(report: &ScanReport) -> Option<String> {
+    let names = named_tables(report);
+    let cascade = cascade_query(report);
+    if names.is_empty() && cascade.is_none() {
+        return None;
+    }
+    let mut parts = Vec::new();
+    if !names.is_empty() {
+        let values: Vec<String> = names
+            .iter()
+            .map(|n| format!("({}, {})", quote_literal(n), regclass_literal(n)))
+            .collect();
+        parts.push(format!(
+            "select v.name,
+       coalesce(quote_ident(n.nspname) || '.' || quote_ident(c.relname), ''),
+       coalesce(c.relkind = 'r', false),
+       {ROWS_OF_C},
        coalesce(exists (select 1 from pg_constraint k where k.confrelid = c.oid and k.contype = 'f'
                           and (k.confdeltype in ('c', 'n', 'd') or k.confupdtype in ('c', 'n', 'd')))
              or exists (select 1 from pg_trigger t where t.tgrelid = c.oid and not t.tgisinternal)
              or exists (select 1 from pg_rewrite r where r.ev_class = c.oid and r.rulename <> '_RETURN')
-             or exists (select 1 from pg_inherits i where i.inhparent = c.oid), false)
+             or exists (select 1 from pg_inherits i where i.inhparent = c.oid), false),
+       'named'
 from (values {}) v(name, reg)
 left join pg_class c on c.oid = to_regclass(v.reg)
 left join pg_namespace n on n.oid = c.relnamespace",
-        values.join(", ")
-    );
-    Some(sql)
+            values.join(", ")
+        ));
+    }
+    parts.extend(cascade);
+    Some(parts.join("\nunion all\n"))
 }
 
-/// The rows of `table_facts_query`, as facts.
+/// The tables dropped along with the schemas and tables that findings drop
+/// with CASCADE, other than those named: what depends on them, and on
+/// that, in pg_depend (normal, automatic and internal dependencies, and
+/// the owner of an internal part, as a view owns its rule). `None` when
+/// nothing is dropped with CASCADE.
+fn cascade_query(report: &ScanReport) -> Option<String> {
+    let mut starts: Vec<String> = Vec::new();
+    for f in report.findings.iter().filter(|f| f.cascade) {
+        for o in &f.objects {
+            match f.kind {
+                Kind::DropSchema => starts.push(format!(
+                    "select 'pg_namespace'::regclass::oid, oid from pg_namespace where nspname = {}",
+                    quote_literal(o)
+                )),
+                Kind::DropTable => starts.push(format!(
+                    "select 'pg_class'::regclass::oid, to_regclass({})::oid",
+                    regclass_literal(o)
+                )),
+                _ => {}
+            }
+        }
+    }
+    if starts.is_empty() {
+        return None;
+    }
+    let named: Vec<String> = named_tables(report)
+        .iter()
+        .map(|n| format!("to_regclass({})", regclass_literal(n)))
+        .chain(["0".to_owned()])
+        .collect();
+    Some(format!(
+        "select * from (with recursive walk(classid, objid) as (
+    {}
+  union
+    select case when d.refclassid = w.classid and d.refobjid = w.objid then d.classid else d.refclassid end,
+           case when d.refclassid = w.classid and d.refobjid = w.objid then d.objid else d.refobjid end
+      from walk w join pg_depend d
+        on (d.refclassid = w.classid and d.refobjid = w.objid and d.objsubid = 0 and d.deptype in ('n', 'a', 'i'))
+        or (d.classid = w.classid and d.objid = w.objid and d.deptype = 'i')
+)
+select '', quote_ident(n.nspname) || '.' || quote_ident(c.relname), c.relkind = 'r',
+       {ROWS_OF_C}, false, 'cascade'
+  from walk w join pg_class c on w.classid = 'pg_class'::regclass and c.oid = w.objid
+  join pg_namespace n on n.oid = c.relnamespace
+ where c.relkind in ('r', 'p') and c.oid not in ({})
+ order by 2) cascaded",
+        starts.join("\n  union\n    "),
+        named.join(", ")
+    ))
+}
+
+/// The rows of `table_facts_query` for the named tables, as facts.
 fn table_facts(rows: Vec<Vec<String>>) -> Vec<TableFacts> {
     rows.into_iter()
-        .filter(|r| r.len() >= 5)
+        .filter(|r| r.len() >= 6 && r[5] == "named")
         .map(|r| TableFacts {
             name: r[0].clone(),
             qualified: (!r[1].is_empty()).then(|| r[1].clone()),
@@ -311,6 +410,47 @@ fn table_facts(rows: Vec<Vec<String>>) -> Vec<TableFacts> {
             side_effects: r[4] == "t",
         })
         .collect()
+}
+
+/// The rows each bulk DELETE or UPDATE changes: `statement:1: ~90,000 of
+/// 100,000 rows in orders (the planner's estimate)`.
+fn estimate_lines(report: &ScanReport) -> Vec<String> {
+    report
+        .row_estimates
+        .iter()
+        .map(|e| {
+            let table = report
+                .findings
+                .iter()
+                .find(|f| f.path == e.path && f.line == e.line)
+                .and_then(|f| f.objects.first())
+                .map(|t| format!(" in {t}"))
+                .unwrap_or_default();
+            let of = e
+                .total
+                .map(|t| format!(" of {}", thousands(t.try_into().unwrap_or(i64::MAX))))
+                .unwrap_or_default();
+            let changed = thousands(e.changed.try_into().unwrap_or(i64::MAX));
+            let how = if e.exact {
+                format!("{changed}{of} rows{table} (counted)")
+            } else {
+                format!("~{changed}{of} rows{table} (the planner's estimate)")
+            };
+            format!("{}:{}: changes {how}", e.path, e.line)
+        })
+        .collect()
+}
+
+/// The tables dropped along with others by CASCADE, with their rows.
+fn cascaded_tables(rows: &Rows) -> Vec<(String, Option<i64>)> {
+    match rows {
+        Some(Ok(rows)) => rows
+            .iter()
+            .filter(|r| r.len() >= 6 && r[5] == "cascade")
+            .map(|r| (r[1].clone(), r[3].parse().ok()))
+            .collect(),
+        _ => Vec::new(),
+    }
 }
 
 /// "Blast radius" lines: rows in each named table, or why that is unknown.
@@ -323,8 +463,7 @@ fn blast_radius(facts: Option<&[TableFacts]>, error: Option<&str>) -> Vec<String
         .iter()
         .map(|t| match (&t.qualified, t.rows) {
             (None, _) => format!("{}: does not exist yet", t.name),
-            (Some(q), Some(n)) => format!("{q}: {n} rows"),
-            (Some(q), None) => format!("{q}: row count unknown"),
+            (Some(q), rows) => format!("{q}: {}", rows_text(rows)),
         })
         .collect()
 }
@@ -356,7 +495,7 @@ fn print_summary(
     let _ = match target {
         Some(t) => writeln!(
             out,
-            "dbguard: psql is about to run destructive SQL on database \"{}\" (host {}, port {}, user {}):",
+            "dbguard: psql is about to run destructive SQL on database \"{}\"\n  (host {}, port {}, user {}):",
             t.dbname, t.host, t.port, t.user
         ),
         None => writeln!(out, "dbguard: psql is about to run destructive SQL:"),
