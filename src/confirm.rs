@@ -208,8 +208,11 @@ impl Read for Interruptible {
     }
 }
 
-/// Writes `question`: its summary, lines longer than the terminal cut
-/// with `…` (the statements' full text is in the audit log), the quoted
+/// How deep a statement's text is indented beneath its finding in a summary.
+const STATEMENT_INDENT: &str = "      ";
+
+/// Writes `question`: its summary, statements longer than the terminal cut
+/// with `…` (their full text is in the audit log), the quoted
 /// names in `emphasis` in bold cyan, then the prompt with the word to type
 /// in bold yellow. Pure, so every layout is snapshot-tested.
 pub fn render_question(out: &mut impl Write, question: &Question, look: Look) -> io::Result<()> {
@@ -222,7 +225,14 @@ pub fn render_question(out: &mut impl Write, question: &Question, look: Look) ->
         .bold()
         .force_styling(look.colour);
     for line in &question.summary {
-        let mut line = console::truncate_str(line, look.width.max(20), "…").into_owned();
+        // A statement's text (indented beneath its finding) may be any
+        // length and is cut; every other line is short by construction and
+        // shown whole, so a long database name is never cut off.
+        let mut line = if line.starts_with(STATEMENT_INDENT) {
+            console::truncate_str(line, look.width.max(20), "…").into_owned()
+        } else {
+            line.clone()
+        };
         if look.colour {
             for emphasised in &question.emphasis {
                 let quoted = format!("\"{emphasised}\"");

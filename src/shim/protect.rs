@@ -173,8 +173,22 @@ pub fn protect(ctx: &Context, op: &dyn Operation) -> Result<(), Error> {
             ));
         }
     };
+    // Refused at once: the backup could only wait for the person's own
+    // transaction, which waits for the backup.
+    let blocked = |record: &mut Record, why: String| -> Error {
+        match refuse_now(record, why) {
+            Error::Refused(mut refusal) => {
+                refusal.hint = Some(format!(
+                    "{}; then run the statement outside a transaction, or commit the earlier changes before it",
+                    place.after_no()
+                ));
+                refusal.into()
+            }
+            other => other,
+        }
+    };
     if let Some(why) = op.blocked_by_own_locks(None) {
-        return Err(refuse_now(&mut record, why));
+        return Err(blocked(&mut record, why));
     }
     let query = op.helper_query();
     let (rows, preflights) = loop {
@@ -212,7 +226,7 @@ pub fn protect(ctx: &Context, op: &dyn Operation) -> Result<(), Error> {
     };
     let plan = op.scope(plan, &target, &rows);
     if let Some(why) = op.blocked_by_own_locks(Some(&plan)) {
-        return Err(refuse_now(&mut record, why));
+        return Err(blocked(&mut record, why));
     }
     let mut summary = Vec::new();
     op.summary(

@@ -211,10 +211,10 @@ impl protect::Operation for Statements<'_> {
 }
 
 /// Why a backup cannot be taken while the session's own transaction holds
-/// `locked`, and what to do instead.
+/// `locked`.
 fn own_locks_refusal(locked: &[String]) -> String {
     format!(
-        "this session's open transaction holds a lock on {} that the backup must wait for, so no backup is possible inside it; roll back (or commit the earlier changes first), then run the statement outside the transaction",
+        "this session's open transaction holds a lock on {} that the backup would wait for",
         locked.join(", ")
     )
 }
@@ -523,5 +523,207 @@ fn print_summary(
     }
     if !backup.is_empty() {
         let _ = writeln!(out, "  {backup}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Every layout of the question and of the refusals a psql guard
+    //! shows, at 80 and 120 columns, with and without colour.
+
+    use super::*;
+    use crate::confirm::{Expect, Look, Question, render_question};
+    use crate::error::{Place, Refusal, render_refusal};
+    use crate::sql::RowEstimate;
+
+    const LOOKS: [Look; 4] = [
+        Look {
+            width: 80,
+            colour: false,
+        },
+        Look {
+            width: 120,
+            colour: false,
+        },
+        Look {
+            width: 80,
+            colour: true,
+        },
+        Look {
+            width: 120,
+            colour: true,
+        },
+    ];
+
+    fn target() -> Target {
+        let settings: Vec<(String, String)> = [
+            ("host", "/var/run/postgresql"),
+            ("port", "5432"),
+            ("user", "alice"),
+            ("dbname", "shop"),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+        Target::from_settings(&settings, |_| None).unwrap()
+    }
+
+    /// Each look's rendering under a heading naming it.
+    fn in_every_look(render: impl Fn(&mut Vec<u8>, Look)) -> String {
+        let mut all = String::new();
+        for look in LOOKS {
+            let mut out = Vec::new();
+            render(&mut out, look);
+            all.push_str(&format!(
+                "--- {} columns, {} ---\n{}\n",
+                look.width,
+                if look.colour { "colour" } else { "no colour" },
+                String::from_utf8(out).unwrap()
+            ));
+        }
+        all
+    }
+
+    fn question_of(report: &ScanReport, radius: &[String], backup: &str, word: &str) -> Question {
+        let mut summary = Vec::new();
+        print_summary(report, Some(&target()), radius, backup, &mut summary);
+        Question {
+            summary: String::from_utf8(summary)
+                .unwrap()
+                .lines()
+                .map(str::to_owned)
+                .collect(),
+            expect: Expect::Word(word.into()),
+            emphasis: vec!["shop".into()],
+        }
+    }
+
+    #[test]
+    fn question_for_a_drop_schema_cascade() {
+        let report = crate::sql::scan_str("drop schema archive cascade;\n");
+        let radius = vec![
+            "dropped with them by CASCADE: 2 tables".to_owned(),
+            format!("  archive.old_orders: {}", rows_text(Some(2_500_000))),
+            format!("  archive.notes: {}", rows_text(Some(3))),
+        ];
+        let q = question_of(
+            &report,
+            &radius,
+            "backup first: the whole database \"shop\"",
+            "DROP",
+        );
+        insta::assert_snapshot!(in_every_look(|out, look| {
+            render_question(out, &q, look).unwrap();
+        }));
+    }
+
+    #[test]
+    fn question_for_a_bulk_update_with_a_long_statement() {
+        let mut report = crate::sql::scan_str(
+            "update orders set total = 0, note = 'written off by the end-of-year clean-up job' where id > 100;\n",
+        );
+        let candidate = report.estimate_candidates.remove(0);
+        let finding = candidate.finding();
+        report.row_estimates.push(RowEstimate {
+            path: finding.path.clone(),
+            line: finding.line,
+            changed: 90_000,
+            total: Some(100_000),
+            exact: false,
+        });
+        report.push_finding(finding);
+        let mut radius = vec!["public.orders: 100,000 rows".to_owned()];
+        radius.extend(estimate_lines(&report));
+        let q = question_of(
+            &report,
+            &radius,
+            "backup first: tables public.orders of \"shop\"",
+            "UPDATE",
+        );
+        insta::assert_snapshot!(in_every_look(|out, look| {
+            render_question(out, &q, look).unwrap();
+        }));
+    }
+
+    fn refusals() -> Vec<(&'static str, Refusal)> {
+        let what = "drop table orders (statement:1) on database \"shop\"";
+        vec![
+            (
+                "shell_without_a_terminal",
+                Refusal::guarded(
+                    "delete from orders (-c:1) on database \"shop\"",
+                    "no terminal to ask for confirmation on",
+                ),
+            ),
+            (
+                "shell_under_yes",
+                Refusal::guarded(
+                    "delete from orders (-c:1) on database \"shop\"",
+                    "the backup of \"shop\" failed (pg_dump: error: permission denied for table orders)",
+                )
+                .under_yes(),
+            ),
+            (
+                "shell_declined",
+                Refusal::of("dropdb \"shop\"", "cancelled by a signal (Ctrl-C)")
+                    .hint(Place::Shell.after_no()),
+            ),
+            (
+                "session_declined",
+                Refusal::of(what, "cancelled: the answer did not match \"DROP\" exactly")
+                    .hint(Place::Session.after_no()),
+            ),
+            (
+                "session_backup_failed",
+                Refusal::guarded_at(
+                    Place::Session,
+                    what,
+                    "the backup of \"shop\" failed (no space left on device)",
+                ),
+            ),
+            (
+                "transaction_declined",
+                Refusal::of(what, "cancelled by a signal (Ctrl-C)")
+                    .hint(Place::Transaction.after_no()),
+            ),
+            (
+                "transaction_own_locks",
+                Refusal::guarded_at(
+                    Place::Transaction,
+                    what,
+                    own_locks_refusal(&["orders".to_owned()]),
+                )
+                .hint(format!(
+                    "{}; then run the statement outside a transaction, or commit the earlier changes before it",
+                    Place::Transaction.after_no()
+                )),
+            ),
+        ]
+    }
+
+    #[test]
+    fn every_refusal_layout() {
+        for (name, refusal) in refusals() {
+            insta::assert_snapshot!(
+                format!("refusal_{name}"),
+                in_every_look(|out, look| {
+                    render_refusal(out, &refusal, look.width, look.colour).unwrap();
+                })
+            );
+        }
+    }
+
+    #[test]
+    fn a_refusal_reads_reason_then_what_to_do_then_the_bypass() {
+        let lines = Refusal::guarded_at(Place::Transaction, "x", "why").lines();
+        assert_eq!(lines[0], "refused x: why");
+        assert!(lines[1].contains("must be rolled back"), "{lines:?}");
+        assert_eq!(lines[2], crate::error::SESSION_BYPASS_HINT);
+        // A "no" never claims nothing changed inside a transaction.
+        assert!(
+            !Place::Transaction
+                .after_no()
+                .contains("nothing was changed")
+        );
     }
 }

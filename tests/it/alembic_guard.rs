@@ -169,12 +169,12 @@ fn a_wrong_word_or_no_terminal_leaves_schema_and_data_untouched() {
 
     let out = s.without_terminal(&["downgrade", "-1"]);
     assert_eq!(out.status, REFUSED, "{}", out.stderr_str());
-    let last = out
-        .stderr_str()
+    let stderr = out.stderr_str();
+    let last = stderr
         .lines()
-        .last()
-        .unwrap_or_default()
-        .to_owned();
+        .skip_while(|l| !l.starts_with("dbguard: refused"))
+        .collect::<Vec<_>>()
+        .join("\n");
     assert!(
         last.contains("no terminal") && last.contains("DBGUARD_YES=1"),
         "{last}"
@@ -249,7 +249,8 @@ fn no_database_url_is_a_clear_refusal() {
     let out = s.without_terminal(&["downgrade", "-1"]);
     assert_eq!(out.status, REFUSED, "{}", out.stderr_str());
     let stderr = out.stderr_str();
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    // The reason on one line, the bypass on the next.
+    assert_eq!(stderr.lines().count(), 2, "{stderr}");
     assert!(
         stderr.contains("has no sqlalchemy.url in [alembic]"),
         "{stderr}"
