@@ -398,6 +398,83 @@ select '', quote_ident(n.nspname) || '.' || quote_ident(c.relname), c.relkind = 
     ))
 }
 
+/// What a migration's findings destroy, for its summary: the rows of each
+/// table it drops or empties and the values in each column it drops
+/// (`orders.note`: rows where it is not null), counted below 8 MB, else
+/// the planner's estimate of the table's rows. Rows of `(label, count)`;
+/// `None` when the findings name no table or column.
+pub fn destroyed_rows_query(report: &ScanReport) -> Option<String> {
+    let tables = named_tables(report);
+    let mut columns: Vec<(String, String, String)> = Vec::new();
+    for f in report
+        .findings
+        .iter()
+        .filter(|f| f.kind == Kind::DropColumn)
+    {
+        for o in &f.objects {
+            if let Some((table, column)) = o.rsplit_once('.')
+                && !columns.iter().any(|(name, _, _)| name == o)
+            {
+                columns.push((o.clone(), table.to_owned(), column.to_owned()));
+            }
+        }
+    }
+    let mut parts = Vec::new();
+    if !tables.is_empty() {
+        let values: Vec<String> = tables
+            .iter()
+            .map(|n| format!("({}, {})", quote_literal(n), regclass_literal(n)))
+            .collect();
+        parts.push(format!(
+            "select coalesce(quote_ident(n.nspname) || '.' || quote_ident(c.relname), v.name), {ROWS_OF_C}
+from (values {}) v(name, reg)
+left join pg_class c on c.oid = to_regclass(v.reg)
+left join pg_namespace n on n.oid = c.relnamespace",
+            values.join(", ")
+        ));
+    }
+    if !columns.is_empty() {
+        let values: Vec<String> = columns
+            .iter()
+            .map(|(name, table, column)| {
+                format!(
+                    "({}, {}, {})",
+                    quote_literal(name),
+                    regclass_literal(table),
+                    quote_literal(column)
+                )
+            })
+            .collect();
+        parts.push(format!(
+            "select v.name || ' (values)',
+       case when c.oid is null or a.attnum is null then ''
+            when pg_relation_size(c.oid) < 8388608 and has_table_privilege(c.oid, 'SELECT') then
+              (xpath('/row/c/text()', query_to_xml(format('select count(%I) as c from %s', v.col, c.oid::regclass), false, true, '')))[1]::text
+            when c.reltuples >= 0 then c.reltuples::bigint::text
+            else '' end
+from (values {}) v(name, reg, col)
+left join pg_class c on c.oid = to_regclass(v.reg)
+left join pg_attribute a on a.attrelid = c.oid and a.attname = v.col and a.attnum > 0 and not a.attisdropped",
+            values.join(", ")
+        ));
+    }
+    (!parts.is_empty()).then(|| parts.join("\nunion all\n"))
+}
+
+/// The summary lines of `destroyed_rows_query`'s rows: `public.orders:
+/// 1,000 rows`, or why they are not known.
+pub fn destroyed_rows_lines(rows: &Rows) -> Vec<String> {
+    match rows {
+        None => Vec::new(),
+        Some(Err(e)) => vec![format!("rows affected: unknown ({e})")],
+        Some(Ok(rows)) => rows
+            .iter()
+            .filter(|r| r.len() >= 2)
+            .map(|r| format!("{}: {}", r[0], rows_text(r[1].parse().ok())))
+            .collect(),
+    }
+}
+
 /// The rows of `table_facts_query` for the named tables, as facts.
 fn table_facts(rows: Vec<Vec<String>>) -> Vec<TableFacts> {
     rows.into_iter()

@@ -108,6 +108,12 @@ fn downgrade_with_the_word_reverts_and_the_backup_restores_exactly() {
         "{summary}"
     );
     assert!(summary.contains("drop_table orders"), "{summary}");
+    // The blast radius: the rows the dropped table holds, counted.
+    let rows = s.db.sql("select count(*) from orders");
+    assert!(
+        summary.contains(&format!("public.orders: {rows} rows")),
+        "{summary}"
+    );
     assert!(summary.contains("Type \"DOWNGRADE\""), "{summary}");
     // Nothing has run while the question is open.
     assert_eq!(snapshot(&s.db), before);
@@ -298,6 +304,12 @@ fn an_upgrade_that_drops_a_column_is_caught_and_names_it() {
         "{stderr}"
     );
     assert!(stderr.contains("drop_column users.nickname"), "{stderr}");
+    // The blast radius: the values the dropped column holds, counted.
+    let values = s.db.sql("select count(nickname) from users");
+    assert!(
+        stderr.contains(&format!("users.nickname (values): {values} rows")),
+        "{stderr}"
+    );
     assert_eq!(snapshot(&s.db), before);
 
     let mut p = s.on_terminal(&["upgrade", "head"]);
