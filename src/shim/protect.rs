@@ -86,12 +86,13 @@ pub trait Operation {
     fn place(&self) -> Place {
         Place::Shell
     }
-    /// Why the backup `plan` needs cannot be taken now, when the person's
-    /// own session holds a lock on a table it must read (inside psql:
-    /// `BEGIN; ALTER TABLE t …; DROP TABLE t;`). `plan` is `None` before
-    /// the helper query: then only the tables the statements name count,
-    /// since the helper query reads them too.
-    fn blocked_by_own_locks(&self, _plan: Option<&Guard>) -> Option<String> {
+    /// Why a backup cannot be taken now, when the person's own session
+    /// holds a lock on a table it must read (inside psql: `BEGIN; ALTER
+    /// TABLE t …; DROP TABLE t;`). `tables` are the ones to read, as
+    /// `schema.table` or as written; `None` before the helper query, when
+    /// the operation checks the tables it names (the helper query reads
+    /// them too).
+    fn blocked_by_own_locks(&self, _tables: Option<&[String]>) -> Option<String> {
         None
     }
 }
@@ -225,7 +226,7 @@ pub fn protect(ctx: &Context, op: &dyn Operation) -> Result<(), Error> {
         }
     };
     let plan = op.scope(plan, &target, &rows);
-    if let Some(why) = op.blocked_by_own_locks(Some(&plan)) {
+    if let Some(why) = op.blocked_by_own_locks(Some(&tables_to_dump(&plan, &preflights))) {
         return Err(blocked(&mut record, why));
     }
     let mut summary = Vec::new();
@@ -288,6 +289,25 @@ impl Drop for Spinner {
             bar.finish_and_clear();
         }
     }
+}
+
+/// The tables the plan's backups read: a table scope's, or every table a
+/// second connection sees in the database (what pg_dump will lock; a table
+/// the session created and has not committed is not among them).
+fn tables_to_dump(plan: &Guard, preflights: &[backup::Preflight]) -> Vec<String> {
+    let mut tables = Vec::new();
+    for (step, pre) in plan.backups.iter().zip(preflights) {
+        match &step.scope {
+            backup::Scope::Tables(named) => tables.extend(named.iter().cloned()),
+            backup::Scope::Database(_) => tables.extend(
+                pre.facts
+                    .tables
+                    .iter()
+                    .map(|t| format!("{}.{}", t.schema, t.name)),
+            ),
+        }
+    }
+    tables
 }
 
 /// Whether `database` exists on the server `maintenance` reaches; `Err`

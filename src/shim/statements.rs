@@ -180,32 +180,20 @@ impl protect::Operation for Statements<'_> {
         self.place
     }
 
-    fn blocked_by_own_locks(&self, plan: Option<&Guard>) -> Option<String> {
+    fn blocked_by_own_locks(&self, tables: Option<&[String]>) -> Option<String> {
         let own_locks = self.own_locks.as_ref()?;
-        let locked = match plan {
+        let named;
+        let tables = match tables {
+            Some(tables) => tables,
             None => {
-                let named = named_tables(&self.report);
-                if named.is_empty() {
-                    return None;
-                }
-                own_locks(Some(&named))
-            }
-            Some(plan) => {
-                let mut locked = Vec::new();
-                for step in &plan.backups {
-                    let found = match &step.scope {
-                        Scope::Tables(tables) => own_locks(Some(tables)),
-                        Scope::Database(_) => own_locks(None),
-                    };
-                    for table in found {
-                        if !locked.contains(&table) {
-                            locked.push(table);
-                        }
-                    }
-                }
-                locked
+                named = named_tables(&self.report);
+                &named
             }
         };
+        if tables.is_empty() {
+            return None;
+        }
+        let locked = own_locks(Some(tables));
         (!locked.is_empty()).then(|| own_locks_refusal(&locked))
     }
 }

@@ -250,3 +250,29 @@ fn ctrl_c_at_the_question_starts_the_refusal_on_a_new_line() {
     assert_eq!(count(&s.db, "orders"), "1000");
     assert!(backups(&s.store).is_empty());
 }
+
+#[test]
+fn a_table_created_in_the_same_transaction_does_not_block_the_backup() {
+    let s = setup("own_new_table");
+    let mut p = open(&s);
+    p.send_line("begin;").expect("type");
+    p.expect(prompt(&s.db.name, "*")).expect("prompt");
+    // The new table is locked by this transaction, but a second connection
+    // (pg_dump's) cannot see it, so the whole-database backup is possible.
+    p.send_line("create table scratch (n int);").expect("type");
+    p.expect(prompt(&s.db.name, "*")).expect("prompt");
+    p.send_line("drop schema archive cascade;").expect("type");
+    p.expect("Type \"DROP\"")
+        .expect("asked, not refused for the new table's lock");
+    p.send_line("DROP").expect("type");
+    p.expect("DROP SCHEMA").expect("ran after the backup");
+    p.expect(prompt(&s.db.name, "*")).expect("prompt");
+    p.send_line("commit;").expect("type");
+    p.expect(prompt(&s.db.name, "")).expect("prompt");
+    quit(p);
+    assert_eq!(
+        s.db.sql("select count(*) from pg_namespace where nspname = 'archive'"),
+        "0"
+    );
+    assert_eq!(backups(&s.store).len(), 1);
+}
