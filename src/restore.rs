@@ -325,6 +325,7 @@ pub fn restore(
             request,
         ),
         expect: Expect::Word(target.dbname.clone()),
+        emphasis: vec![target.dbname.clone()],
     };
     if confirm::confirm(ctx, &question, request.yes).map_err(refused)? != Consent::Typed {
         for line in &question.summary {

@@ -462,7 +462,21 @@ impl LiveGuard {
             // session's own open transaction.
             PgTools::beside_psql(&self.ctx, psql).map(|t| t.with_lock_timeout(LOCK_TIMEOUT_MS))
         };
-        match crate::shim::statements::protect_on(&self.ctx, target, &report, tools) {
+        let place = match state {
+            TxStatus::InTransaction | TxStatus::InError => crate::error::Place::Transaction,
+            _ => crate::error::Place::Session,
+        };
+        // Only an open transaction holds locks past its statement.
+        let own_locks = |tables: Option<&[String]>| {
+            if state == TxStatus::InTransaction {
+                own_locks(conn, tables)
+            } else {
+                Vec::new()
+            }
+        };
+        match crate::shim::statements::protect_on(
+            &self.ctx, target, &report, tools, place, own_locks,
+        ) {
             Ok(()) => Verdict::Send,
             Err(e) => Verdict::Replace(refusal_statement(&e.to_string())),
         }
@@ -503,6 +517,32 @@ impl LiveGuard {
         }
         true
     }
+}
+
+/// The tables among `tables` (`None`: any) on which this session holds an
+/// ACCESS EXCLUSIVE lock: pg_dump's ACCESS SHARE lock on them would wait
+/// for this session's transaction, which waits for the backup. Asked on
+/// the session's own connection, so `pg_backend_pid()` is the session.
+fn own_locks(conn: &dyn Connection, tables: Option<&[String]>) -> Vec<String> {
+    let only = tables.map_or_else(String::new, |names| {
+        let regs: Vec<String> = names
+            .iter()
+            .map(|n| {
+                let quoted: Vec<String> = n.split('.').map(quote_ident).collect();
+                format!("to_regclass({})", quote_literal(&quoted.join(".")))
+            })
+            .collect();
+        format!(" and c.oid in ({})", regs.join(", "))
+    });
+    let sql = format!(
+        "select string_agg(distinct c.oid::regclass::text, ', ') from pg_locks l \
+         join pg_class c on c.oid = l.relation \
+         where l.pid = pg_backend_pid() and l.locktype = 'relation' and l.granted \
+         and l.mode = 'AccessExclusiveLock' and c.relkind in ('r', 'p', 'm'){only}"
+    );
+    conn.query_value(&sql)
+        .map(|list| list.split(", ").map(str::to_owned).collect())
+        .unwrap_or_default()
 }
 
 /// Scans one statement (or `\;`-joined statements) as psql sends it.

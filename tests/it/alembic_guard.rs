@@ -108,6 +108,12 @@ fn downgrade_with_the_word_reverts_and_the_backup_restores_exactly() {
         "{summary}"
     );
     assert!(summary.contains("drop_table orders"), "{summary}");
+    // The blast radius: the rows the dropped table holds, counted.
+    let rows = s.db.sql("select count(*) from orders");
+    assert!(
+        summary.contains(&format!("public.orders: {rows} rows")),
+        "{summary}"
+    );
     assert!(summary.contains("Type \"DOWNGRADE\""), "{summary}");
     // Nothing has run while the question is open.
     assert_eq!(snapshot(&s.db), before);
@@ -173,12 +179,12 @@ fn a_wrong_word_or_no_terminal_leaves_schema_and_data_untouched() {
 
     let out = s.without_terminal(&["downgrade", "-1"]);
     assert_eq!(out.status, REFUSED, "{}", out.stderr_str());
-    let last = out
-        .stderr_str()
+    let stderr = out.stderr_str();
+    let last = stderr
         .lines()
-        .last()
-        .unwrap_or_default()
-        .to_owned();
+        .skip_while(|l| !l.starts_with("dbguard: refused"))
+        .collect::<Vec<_>>()
+        .join("\n");
     assert!(
         last.contains("no terminal") && last.contains("DBGUARD_YES=1"),
         "{last}"
@@ -253,7 +259,8 @@ fn no_database_url_is_a_clear_refusal() {
     let out = s.without_terminal(&["downgrade", "-1"]);
     assert_eq!(out.status, REFUSED, "{}", out.stderr_str());
     let stderr = out.stderr_str();
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    // The reason on one line, the bypass on the next.
+    assert_eq!(stderr.lines().count(), 2, "{stderr}");
     assert!(
         stderr.contains("has no sqlalchemy.url in [alembic]"),
         "{stderr}"
@@ -301,6 +308,12 @@ fn an_upgrade_that_drops_a_column_is_caught_and_names_it() {
         "{stderr}"
     );
     assert!(stderr.contains("drop_column users.nickname"), "{stderr}");
+    // The blast radius: the values the dropped column holds, counted.
+    let values = s.db.sql("select count(nickname) from users");
+    assert!(
+        stderr.contains(&format!("users.nickname (values): {values} rows")),
+        "{stderr}"
+    );
     assert_eq!(snapshot(&s.db), before);
 
     let mut p = s.on_terminal(&["upgrade", "head"]);

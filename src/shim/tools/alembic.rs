@@ -248,8 +248,15 @@ impl protect::Operation for Migration {
         }
     }
 
+    fn helper_query(&self) -> Option<String> {
+        self.report
+            .as_ref()
+            .and_then(crate::shim::statements::destroyed_rows_query)
+    }
+
     fn summary(&self, view: &View<'_>, out: &mut Vec<u8>) {
         Outlook {
+            radius: crate::shim::statements::destroyed_rows_lines(view.rows),
             target: view.target,
             direction: self.direction,
             current: self.current.as_deref().ok(),
@@ -455,6 +462,8 @@ struct Outlook<'a> {
     steps: &'a [Step],
     report: Option<&'a ScanReport>,
     render_error: Option<&'a str>,
+    /// The rows in the tables and columns it drops or empties.
+    radius: Vec<String>,
 }
 
 impl Outlook<'_> {
@@ -467,6 +476,7 @@ impl Outlook<'_> {
             steps,
             report,
             render_error,
+            ref radius,
         } = *self;
         let from = match current {
             Some([]) => "no revision".to_owned(),
@@ -542,6 +552,9 @@ impl Outlook<'_> {
                 );
             }
         }
+        for line in radius {
+            let _ = writeln!(out, "  {line}");
+        }
         let _ = writeln!(
             out,
             "  backup first: the whole database \"{}\"",
@@ -595,6 +608,7 @@ mod tests {
             steps: &migration_steps(Direction::Downgrade, OFFLINE_SQL, LOG),
             report: Some(&report),
             render_error: None,
+            radius: vec!["public.orders: 1,000 rows".to_owned()],
         }
         .print(&mut out);
         let text = String::from_utf8(out).unwrap();
@@ -611,8 +625,10 @@ mod tests {
         assert!(text.contains("drop_table orders"), "{text}");
         assert!(text.contains("drop_table users"), "{text}");
         assert!(
-            text.contains("backup first: the whole database \"shop\""),
-            "{text}"
+            text.contains(
+                "  public.orders: 1,000 rows\n  backup first: the whole database \"shop\""
+            ),
+            "the rows it destroys, then the backup: {text}"
         );
 
         let mut out = Vec::new();
@@ -624,6 +640,7 @@ mod tests {
             steps: &[],
             report: None,
             render_error: Some("the offline render failed: boom"),
+            radius: Vec::new(),
         }
         .print(&mut out);
         let text = String::from_utf8(out).unwrap();
