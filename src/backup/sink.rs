@@ -300,12 +300,7 @@ pub fn publish_file(
 }
 
 /// Publishes a finished, fsync'd directory under the first free final name.
-pub fn publish_dir(
-    out: &Path,
-    dir: &Path,
-    naming: &Naming,
-    ext: &str,
-) -> Result<Published, Error> {
+pub fn publish_dir(out: &Path, dir: &Path, naming: &Naming, ext: &str) -> Result<Published, Error> {
     durable::sync_dir(out).map_err(|e| dir_error(dir, &e))?;
     publish(dir, naming, ext, |final_path| {
         durable::publish_dir(out, final_path)
