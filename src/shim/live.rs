@@ -1120,4 +1120,18 @@ mod tests {
             "DO $dbguard$ BEGIN RAISE EXCEPTION USING MESSAGE = E'dbguard: statement not run: it''s \\x24dbguard\\x24 \\\\ done'; END $dbguard$"
         );
     }
+
+    #[test]
+    fn the_check_library_is_looked_for_beside_the_preload_library() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let first = dir.path().join(PRELOAD_FILE);
+        std::fs::write(&first, "").expect("write");
+        let missing = check_library(&first).expect_err("no check yet");
+        assert!(
+            missing.contains(CHECK_FILE) && missing.contains("refused"),
+            "{missing}"
+        );
+        std::fs::write(dir.path().join(CHECK_FILE), "").expect("write");
+        assert_eq!(check_library(&first), Ok(dir.path().join(CHECK_FILE)));
+    }
 }
