@@ -88,13 +88,18 @@ type GetResultFn = unsafe extern "C" fn(*mut PgConn) -> *mut PgResult;
 ///
 /// # Safety
 /// `name` is null or NUL-terminated.
+#[inline(never)]
 pub unsafe extern "C" fn real_function(name: *const c_char) -> *mut c_void {
     if name.is_null() {
         return ptr::null_mut();
     }
-    // SAFETY: dlsym with a NUL-terminated name (the caller's contract);
-    // RTLD_NEXT is relative to this library, the caller of dlsym.
-    unsafe { libc::dlsym(libc::RTLD_NEXT, name) }
+    // SAFETY: dlsym with a NUL-terminated name (the caller's contract).
+    let found = unsafe { libc::dlsym(libc::RTLD_NEXT, name) };
+    // RTLD_NEXT means "after the object dlsym returns into". Kept from
+    // being a tail call (which an optimised build makes of it), so that
+    // object is this library, not the second stage that called us: from
+    // there the next `PQgetResult` would not be libpq's.
+    std::hint::black_box(found)
 }
 
 /// Looks `name` up after this library, as a function pointer of type `$ty`.
