@@ -142,7 +142,8 @@ impl Facts {
             shim_dir,
             tools,
             dbguard_on_path,
-            preload: crate::shim::live::preload_library(ctx),
+            preload: crate::shim::live::preload_library(ctx)
+                .and_then(|first| crate::shim::live::check_library(&first).map(|_| first)),
         }
     }
 }

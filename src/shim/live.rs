@@ -28,8 +28,12 @@ use crate::target::Target;
 use crate::{Context, Error};
 
 pub use crate::env::{LIVE_CONFIRMED as CONFIRMED_ENV, PRELOAD as PRELOAD_ENV};
-/// File name of the preload library.
+/// File name of the preload library, the small first stage psql gets in
+/// `LD_PRELOAD` (`preload/first`).
 pub const PRELOAD_FILE: &str = "libdbguard_preload.so";
+/// File name of the check it loads, from its own directory, on the first
+/// string that may be destructive (`preload/`, this module behind it).
+pub const CHECK_FILE: &str = "libdbguard_check.so";
 /// How long a backup taken from inside a session waits for a table lock.
 /// The session's own open transaction may hold it (`BEGIN; ALTER TABLE t
 /// ...; DROP TABLE t;`): waiting longer would only hang psql.
@@ -779,6 +783,21 @@ pub fn preload_library(ctx: &Context) -> Result<PathBuf, String> {
     ))
 }
 
+/// The check library beside the preload library `first`. Without it the
+/// first stage refuses every string that may be destructive, so this is
+/// for `doctor` and install checks; the shim preloads `first` anyway.
+pub fn check_library(first: &Path) -> Result<PathBuf, String> {
+    let check = first.with_file_name(CHECK_FILE);
+    if check.is_file() {
+        Ok(check)
+    } else {
+        Err(format!(
+            "{CHECK_FILE} is missing beside {}: statements that may be destructive are refused",
+            first.display()
+        ))
+    }
+}
+
 /// Writes the confirmed keys to a private (0600) file for the library,
 /// which reads and removes it when psql starts.
 pub fn write_confirmed(keys: &[String]) -> std::io::Result<PathBuf> {
@@ -1140,5 +1159,19 @@ mod tests {
             sql,
             "DO $dbguard$ BEGIN RAISE EXCEPTION USING MESSAGE = E'dbguard: statement not run: it''s \\x24dbguard\\x24 \\\\ done'; END $dbguard$"
         );
+    }
+
+    #[test]
+    fn the_check_library_is_looked_for_beside_the_preload_library() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let first = dir.path().join(PRELOAD_FILE);
+        std::fs::write(&first, "").expect("write");
+        let missing = check_library(&first).expect_err("no check yet");
+        assert!(
+            missing.contains(CHECK_FILE) && missing.contains("refused"),
+            "{missing}"
+        );
+        std::fs::write(dir.path().join(CHECK_FILE), "").expect("write");
+        assert_eq!(check_library(&first), Ok(dir.path().join(CHECK_FILE)));
     }
 }
