@@ -330,6 +330,7 @@ fn run_streamed(tools: &PgTools, job: &Job<'_>, local: &Local) -> Result<Taken, 
         completeness,
         elapsed: Duration::ZERO,
         reservation,
+        restore_point: None,
     })
 }
 
@@ -409,6 +410,7 @@ fn run_directory(tools: &PgTools, job: &Job<'_>, local: &Local) -> Result<Taken,
         completeness: "archive read back in full by pg_restore".to_owned(),
         elapsed: Duration::ZERO,
         reservation,
+        restore_point: None,
     })
 }
 
