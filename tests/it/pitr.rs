@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::support::guarded;
-use crate::support::pgbackrest::{STANZA, pitr_cluster};
+use crate::support::pgbackrest::{STANZA, pitr_cluster, repository_exclusive, repository_shared};
 use crate::support::sandbox::{capture, write_file};
 use crate::support::{Output, Sandbox, TestDb};
 
@@ -101,6 +101,7 @@ fn ok(out: Output) -> Output {
 
 #[test]
 fn a_dropped_table_comes_back_from_its_restore_point_with_the_rows_written_after_the_full_backup() {
+    let _repository = repository_shared();
     let s = setup("pitr_round_trip", "");
     // More rows, in separate transactions, after the database was created.
     s.db.sql("insert into items (name) values ('late 1')");
@@ -182,4 +183,135 @@ fn a_dropped_table_comes_back_from_its_restore_point_with_the_rows_written_after
             .contains(point["name"].as_str().unwrap()),
         "{recovered:?}"
     );
+}
+
+/// Guards a DROP of `items` and returns the restore point's backup id.
+fn drop_items(s: &Setup) -> String {
+    ok(guarded_drop(s, "items"));
+    let metas = sidecars(&s.store);
+    assert_eq!(metas[0]["engine"], "pgbackrest", "{metas:?}");
+    metas[0]["id"].as_str().unwrap().to_owned()
+}
+
+fn items_exist(s: &Setup) -> bool {
+    s.db.sql("select count(*) from pg_tables where tablename = 'items'") == "1"
+}
+
+fn assert_failed_with(out: &Output, status: i32, message: &str) {
+    assert_eq!(out.status, status, "{}", out.stderr_str());
+    assert!(out.stderr_str().contains(message), "{}", out.stderr_str());
+}
+
+#[test]
+fn a_taken_scratch_port_is_refused_before_anything_is_restored() {
+    let _repository = repository_shared();
+    let s = setup("pitr_port_taken", "");
+    let id = drop_items(&s);
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let out = dbguard(
+        &s,
+        &[
+            "restore",
+            &id,
+            "--yes",
+            "--no-safety-backup",
+            "--scratch-port",
+            &port,
+        ],
+    );
+    assert_failed_with(&out, 2, &format!("scratch port {port} is taken"));
+    assert!(!items_exist(&s));
+    assert_eq!(sidecars(&s.store).len(), 1, "something was recovered");
+}
+
+/// A sidecar naming a restore point the WAL never saw (the fault a real
+/// guard cannot produce): recovery ends without reaching it, and the live
+/// database is left as it was.
+#[test]
+fn a_restore_point_missing_from_the_wal_restores_nothing() {
+    let _repository = repository_shared();
+    let s = setup("pitr_point_missing", "");
+    let id = drop_items(&s);
+    let path = s.store.join(format!("{id}.json"));
+    let mut meta: serde_json::Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+    meta["restore_point"]["name"] = "dbguard_never_created".into();
+    fs::write(&path, serde_json::to_vec_pretty(&meta).unwrap()).unwrap();
+
+    let out = dbguard(&s, &["restore", &id, "--yes", "--no-safety-backup"]);
+    assert_failed_with(
+        &out,
+        2,
+        "restore point dbguard_never_created was not found in the archived WAL",
+    );
+    assert!(!items_exist(&s));
+    assert_eq!(s.db.sql("select count(*) from keep"), "1");
+}
+
+#[test]
+fn unhealthy_archiving_falls_back_to_pg_dump_or_refuses_when_pitr_is_required() {
+    let _repository = repository_shared();
+    // pgbackrest info fails for a stanza that was never created.
+    let s = setup("pitr_unhealthy", "");
+    let config = s.sandbox.dir.path().join("dbguard.toml");
+    let rule = |extra: &str| {
+        pitr_cluster()
+            .database_rule(&s.db, extra)
+            .replace(&format!("stanza = \"{STANZA}\""), "stanza = \"nosuch\"")
+    };
+
+    write_file(&config, rule("require_pitr = true\n"));
+    let refused = guarded_drop(&s, "items");
+    assert_failed_with(&refused, 77, "require_pitr = true");
+    assert!(
+        refused.stderr_str().contains("nosuch"),
+        "{}",
+        refused.stderr_str()
+    );
+    assert!(items_exist(&s), "dropped without a backup");
+    assert!(sidecars(&s.store).is_empty());
+
+    write_file(&config, rule(""));
+    let fell_back = ok(guarded_drop(&s, "items"));
+    assert!(
+        fell_back
+            .stderr_str()
+            .contains("backing up with pg_dump instead"),
+        "{}",
+        fell_back.stderr_str()
+    );
+    assert!(!items_exist(&s));
+    let metas = sidecars(&s.store);
+    assert_eq!(metas.len(), 1, "{metas:?}");
+    assert_eq!(metas[0]["engine"], "pg_dump");
+}
+
+/// After a newer full backup and pgBackRest's own expiry, the WAL from the
+/// old base backup to the restore point is gone: verify says so and
+/// restore refuses, instead of offering a point that cannot be reached.
+#[test]
+fn a_restore_point_whose_wal_expired_is_reported_and_never_restored() {
+    let _repository = repository_exclusive();
+    let pitr = pitr_cluster();
+    let s = setup("pitr_expired", "");
+    let id = drop_items(&s);
+    ok(dbguard(&s, &["verify", &id]));
+
+    pitr.pgbackrest(&["--type=full", "backup"]).unwrap();
+    pitr.pgbackrest(&["--repo1-retention-full=1", "expire"])
+        .unwrap();
+
+    let verified = dbguard(&s, &["verify", &id]);
+    assert_ne!(verified.status, 0, "{}", verified.stdout_str());
+    let said = format!("{}{}", verified.stdout_str(), verified.stderr_str());
+    assert!(said.contains("WAL has expired"), "{said}");
+
+    let restored = dbguard(&s, &["restore", &id, "--yes", "--no-safety-backup"]);
+    assert_ne!(restored.status, 0);
+    assert!(
+        restored.stderr_str().contains("refusing to restore"),
+        "{}",
+        restored.stderr_str()
+    );
+    assert!(!items_exist(&s));
 }

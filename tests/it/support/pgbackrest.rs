@@ -9,7 +9,7 @@
 use std::fs;
 use std::path::PathBuf;
 use std::process::Command;
-use std::sync::{Mutex, OnceLock};
+use std::sync::{OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use super::cluster::{Cluster, TestDb};
 
@@ -25,9 +25,20 @@ pub struct PitrCluster {
 
 static PITR: OnceLock<PitrCluster> = OnceLock::new();
 
-/// Serialises what changes the repository as a whole (backups, expiry),
-/// which pgBackRest itself allows only one at a time.
-pub static REPOSITORY: Mutex<()> = Mutex::new(());
+/// A test that expires backups and WAL holds this exclusively; every
+/// other PITR test holds it shared for as long as it needs what the
+/// repository holds now.
+static REPOSITORY: RwLock<()> = RwLock::new(());
+
+/// The repository, for a test that only adds restore points to it.
+pub fn repository_shared() -> RwLockReadGuard<'static, ()> {
+    REPOSITORY.read().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The repository, for a test that expires what others may need.
+pub fn repository_exclusive() -> RwLockWriteGuard<'static, ()> {
+    REPOSITORY.write().unwrap_or_else(|e| e.into_inner())
+}
 
 /// The archiving cluster for this test run, started, stanza created and
 /// fully backed up on first use.
