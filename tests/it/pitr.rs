@@ -315,3 +315,54 @@ fn a_restore_point_whose_wal_expired_is_reported_and_never_restored() {
     );
     assert!(!items_exist(&s));
 }
+
+/// Archiving that fails on the server (archive_command broken, as after a
+/// full disk or a lost repository): pg_stat_archiver shows a failure newer
+/// than the last success, and a guard that requires PITR refuses while
+/// one that does not falls back to pg_dump. Archiving is repaired before
+/// the repository is handed back to the other tests.
+#[test]
+fn a_failing_archive_command_makes_a_guard_that_requires_pitr_refuse() {
+    let _repository = repository_exclusive();
+    let s = setup("pitr_archiving_broken", "require_pitr = true\n");
+    let failures = || s.db.sql("select failed_count from pg_stat_archiver");
+    let before = failures();
+    s.db.sql("alter system set archive_command = 'false'");
+    s.db.sql("select pg_reload_conf()");
+    // Something to archive: a record, then a new segment.
+    s.db.sql("select pg_create_restore_point('broken')");
+    s.db.sql("select pg_switch_wal()");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while failures() == before {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "archiving never failed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+
+    let refused = guarded_drop(&s, "items");
+    assert_failed_with(&refused, 77, "failed after the last success");
+    assert!(items_exist(&s));
+
+    s.db.sql("alter system reset archive_command");
+    s.db.sql("select pg_reload_conf()");
+    // Repaired: the failed segment is archived on the next attempt, and
+    // the guard takes a restore point again.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let behind = s.db.sql(
+            "select coalesce(last_failed_time > coalesce(last_archived_time, '-infinity'), false) from pg_stat_archiver",
+        );
+        if behind == "f" {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "archiving did not recover"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    ok(guarded_drop(&s, "items"));
+    assert_eq!(sidecars(&s.store)[0]["engine"], "pgbackrest");
+}

@@ -103,9 +103,7 @@ impl Engine for PgBackRest<'_> {
             .reserve_id(database, started_at.naive_local())
             .map_err(|e| Error::BackupFailed(format!("cannot reserve a backup id: {e}")))?;
         let id = reserved.id.as_str().to_owned();
-        // Unique across backup directories sharing one cluster: the id is
-        // unique in its directory, the nanoseconds tell directories apart.
-        let name = format!("dbguard_{id}_{:x}", started_at.timestamp_subsec_nanos());
+        let name = point_name(&id, started_at);
         let point = create_point(self.tools, job, self.stanza, &name)?;
         let point = RestorePoint {
             backup_label: self.health.backup_label.clone(),
@@ -135,6 +133,24 @@ impl Engine for PgBackRest<'_> {
             restore_point: Some(point),
         })
     }
+}
+
+/// The restore point's name: `dbguard_<time>_<hash>`, within PostgreSQL's
+/// 63 characters whatever the database's name. Unique across backup
+/// directories sharing one cluster: the id is unique in its directory, the
+/// nanoseconds and the process tell directories apart.
+pub fn point_name(id: &str, started_at: &chrono::DateTime<chrono::Local>) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(format!(
+        "{id}/{}/{}",
+        started_at.timestamp_nanos_opt().unwrap_or_default(),
+        std::process::id()
+    ));
+    format!(
+        "dbguard_{}_{}",
+        started_at.format("%Y%m%d_%H%M%S"),
+        &hex::encode(digest)[..16]
+    )
 }
 
 /// Whether the engine can protect the database now; `Err` says why not,
@@ -449,6 +465,16 @@ mod tests {
     const S3: &str = "000000010000000000000003";
     const S5: &str = "000000010000000000000005";
     const S7: &str = "000000010000000000000007";
+
+    #[test]
+    fn restore_point_names_fit_postgres_whatever_the_database_is_called() {
+        let at = chrono::Local::now();
+        let long = format!("backup_{}_20260101_000000_2", "d".repeat(63));
+        let name = point_name(&long, &at);
+        assert!(name.len() <= 63, "{name}");
+        assert!(name.starts_with("dbguard_"), "{name}");
+        assert_ne!(name, point_name("backup_other_20260101_000000", &at));
+    }
 
     #[test]
     fn a_point_with_its_base_backup_and_wal_is_restorable() {
