@@ -122,6 +122,13 @@ fn a_dropped_table_comes_back_from_its_restore_point_with_the_rows_written_after
     assert_eq!(metas.len(), 1, "{metas:?}");
     let meta = &metas[0];
     assert_eq!(meta["engine"], "pgbackrest", "{meta}");
+    assert!(
+        meta["pg_dump_version"]
+            .as_str()
+            .unwrap()
+            .starts_with("pgBackRest 2."),
+        "{meta}"
+    );
     let point = &meta["restore_point"];
     assert_eq!(point["stanza"], STANZA, "{meta}");
     assert!(
@@ -365,4 +372,47 @@ fn a_failing_archive_command_makes_a_guard_that_requires_pitr_refuse() {
     }
     ok(guarded_drop(&s, "items"));
     assert_eq!(sidecars(&s.store)[0]["engine"], "pgbackrest");
+}
+
+/// The cost of guarding `DROP TABLE` on a database of at least 1 GB with
+/// each engine (the statement runs inside a transaction that rolls back,
+/// so both engines guard the same table). Not a timed assertion: run with
+/// `cargo test --test it pitr::benchmark -- --ignored --nocapture` and read
+/// the figures.
+#[test]
+#[ignore = "benchmark: builds a 1 GB database"]
+fn benchmark_guarding_drop_table_on_a_gigabyte_database() {
+    let _repository = repository_shared();
+    let s = setup("pitr_benchmark", "");
+    s.db.sql(
+        "create table big (id bigint primary key, payload text);
+         insert into big select g, repeat(md5(g::text), 6) from generate_series(1, 4500000) g",
+    );
+    let size: u64 =
+        s.db.sql("select pg_database_size(current_database())")
+            .parse()
+            .unwrap();
+    assert!(size >= 1 << 30, "only {size} bytes");
+    let config = s.sandbox.dir.path().join("dbguard.toml");
+    let guard = |engine: &str| {
+        let mut psql = s.sandbox.shim("psql");
+        psql.env("DBGUARD_YES", "1")
+            .args(["-X", "-v", "ON_ERROR_STOP=1"]);
+        let clock = std::time::Instant::now();
+        let out = capture(&mut psql, Some(b"begin;\ndrop table big;\nrollback;\n"));
+        let seconds = clock.elapsed().as_secs_f64();
+        assert_eq!(out.status, 0, "{}", out.stderr_str());
+        let metas = sidecars(&s.store);
+        let engines: Vec<&str> = metas
+            .iter()
+            .map(|m| m["engine"].as_str().unwrap())
+            .collect();
+        assert!(engines.contains(&engine), "{engines:?}");
+        println!("guarded DROP TABLE on {size} bytes with {engine}: {seconds:.2} s");
+        seconds
+    };
+    let pitr = guard("pgbackrest");
+    write_file(&config, "[[database]]\nengine = \"pg_dump\"\n");
+    let dump = guard("pg_dump");
+    println!("pgbackrest {pitr:.2} s, pg_dump {dump:.2} s");
 }
