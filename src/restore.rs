@@ -22,10 +22,14 @@
 //!   --single-transaction --clean --if-exists`); objects created after the
 //!   backup that depend on restored ones make it fail, unchanged.
 //!
+//! A pgBackRest restore point is first recovered in a scratch cluster and
+//! dumped, then restored by one of the above (`restore::pitr`).
+//!
 //! Afterwards every table in the metadata is checked for existence and row
 //! count, and the restore is written to the audit log; so is a restore
 //! refused or cancelled before anything changed.
 
+pub mod pitr;
 pub mod swap;
 pub mod tables;
 
@@ -63,6 +67,9 @@ pub struct RestoreRequest {
     pub in_place: bool,
     /// End other sessions on the database being replaced by a swap.
     pub terminate: bool,
+    /// The port for the scratch cluster a restore point is restored into;
+    /// `None` picks a free one.
+    pub scratch_port: Option<u16>,
 }
 
 /// How a restore is carried out (see the module documentation).
@@ -236,6 +243,9 @@ pub fn restore(
             });
         }
     };
+    if let Some(point) = &meta.restore_point {
+        return pitr::restore(ctx, request, &meta, point, out);
+    }
     let data_path = entry
         .data
         .clone()

@@ -54,6 +54,10 @@ pub struct Metadata {
     /// Directory format: every file with its size and checksum.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub files: Vec<FileEntry>,
+    /// The pgBackRest engine's restore point: what a restore replays WAL
+    /// up to. Such a backup has no data file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore_point: Option<super::engine::RestorePoint>,
 }
 
 fn pg_dump_engine() -> String {
@@ -160,6 +164,7 @@ impl Metadata {
             dump_seconds: elapsed.as_secs_f64(),
             completeness: dumped.completeness.clone(),
             files: dumped.files.clone(),
+            restore_point: dumped.restore_point.clone(),
         }
     }
 

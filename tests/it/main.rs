@@ -15,6 +15,7 @@ mod guard;
 mod install;
 mod interactive;
 mod log;
+mod pitr;
 mod prompts;
 mod restore;
 mod retention;

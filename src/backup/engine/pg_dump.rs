@@ -331,6 +331,7 @@ fn run_streamed(tools: &PgTools, job: &Job<'_>, local: &Local) -> Result<Taken, 
         completeness,
         elapsed: Duration::ZERO,
         reservation,
+        restore_point: None,
     })
 }
 
@@ -411,6 +412,7 @@ fn run_directory(tools: &PgTools, job: &Job<'_>, local: &Local) -> Result<Taken,
         completeness: "archive read back in full by pg_restore".to_owned(),
         elapsed: Duration::ZERO,
         reservation,
+        restore_point: None,
     })
 }
 
