@@ -102,7 +102,8 @@ fn downgrade_with_the_word_reverts_and_the_backup_restores_exactly() {
         summary.contains(&format!("downgrade database \"{}\"", s.db.name)),
         "{summary}"
     );
-    assert!(summary.contains("from 0003 to -1"), "{summary}");
+    // `-1` is shown as the revision it resolves to.
+    assert!(summary.contains("from 0003 to 0002 (-1):"), "{summary}");
     assert!(
         summary.contains("reverts 0003 -> 0002 (create orders)"),
         "{summary}"
@@ -461,7 +462,11 @@ fn an_upgrade_alembic_cannot_render_is_scanned_statically_and_still_guarded() {
     assert_eq!(out.status, REFUSED, "{}", out.stderr_str());
     let stderr = out.stderr_str();
     assert!(
-        stderr.contains("scanned the revision files' upgrade() instead"),
+        stderr.contains("revision 0005 cannot be rendered offline: "),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("scanned its upgrade() in the revision file instead"),
         "{stderr}"
     );
     assert!(
