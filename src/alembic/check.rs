@@ -183,6 +183,12 @@ fn static_revision(
     }
 }
 
+/// The name findings in the SQL alembic rendered for one revision alone
+/// carry: their lines count from the start of that SQL.
+pub fn rendered_label(direction: Direction, revision: &str) -> String {
+    format!("{revision}.{}.sql", direction.command())
+}
+
 /// The range alembic renders one revision with, on its own: from its
 /// parent to it (or back). `None` for a merge, which has several parents
 /// and no single range.
@@ -218,6 +224,9 @@ impl MigrationCheck {
         let mut revisions = Vec::new();
         for script in path {
             let rendered = match revision_range(direction, script) {
+                // A run of one revision has just failed as a whole: the
+                // same render would fail the same way.
+                Some(_) if path.len() == 1 => Err(why.to_owned()),
                 Some(one) => render_one(&one).map(|r| (one, r)),
                 None => Err("a merge revision is not rendered on its own".to_owned()),
             };
@@ -236,6 +245,10 @@ impl MigrationCheck {
                     if let Some(mut own) = found.pop() {
                         own.message = own.message.or_else(|| script.message.clone());
                         own.down_revision = script.down.join(", ");
+                        // Lines count in this revision's own SQL: say so.
+                        for f in &mut own.findings {
+                            f.path = rendered_label(direction, &script.revision);
+                        }
                         revisions.push(own);
                         continue;
                     }
@@ -266,8 +279,13 @@ impl MigrationCheck {
         let note = if fell_back.is_empty() {
             format!("{why}; every revision rendered on its own")
         } else {
+            let how = if path.len() > 1 {
+                "rendered revision by revision, and "
+            } else {
+                ""
+            };
             format!(
-                "{why}; rendered revision by revision, and scanned the {}() of {} statically: {}",
+                "{why}; {how}scanned the {}() of {} statically: {}",
                 direction.command(),
                 if fell_back.len() == 1 {
                     "1 revision that cannot be rendered offline".to_owned()
@@ -476,6 +494,7 @@ INFO  [alembic.runtime.migration] Running upgrade 0002 -> 0004, drop users.nickn
                 ),
             ]
         );
+        assert_eq!(c.revisions[0].findings[0].path, "0001.upgrade.sql");
         assert_eq!(c.revisions[1].findings[0].path, "0002.py");
         let note = c.note.unwrap();
         assert!(

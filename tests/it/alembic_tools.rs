@@ -174,7 +174,9 @@ fn a_migration_that_reads_data_is_scanned_statically() {
         "{text}"
     );
     assert!(
-        text.contains("scanned the revision files' upgrade() instead"),
+        text.contains(
+            "scanned the upgrade() of 1 revision that cannot be rendered offline statically: 0005 ("
+        ),
         "{text}"
     );
     assert!(
@@ -326,7 +328,7 @@ fn help_of_the_alembic_subcommands() {
 
 /// A copy of the fixture history `name` (tests/fixtures/alembic_histories)
 /// whose alembic.ini points at `url`.
-fn history(name: &str, url: &str) -> tempfile::TempDir {
+pub(crate) fn history(name: &str, url: &str) -> tempfile::TempDir {
     let from = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/alembic_histories")
         .join(name);
@@ -348,7 +350,7 @@ fn history(name: &str, url: &str) -> tempfile::TempDir {
     dir
 }
 
-const HISTORIES: [&str; 3] = ["shop", "ledger", "forum"];
+pub(crate) const HISTORIES: [&str; 3] = ["shop", "ledger", "forum"];
 
 #[test]
 fn the_fixture_histories_run_up_and_down_on_postgresql() {
@@ -383,14 +385,14 @@ fn the_fixture_histories_run_up_and_down_on_postgresql() {
 
 /// One hand-labelled destructive operation of a fixture history.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-struct Label {
-    revision: String,
-    file: String,
-    line: u64,
-    kind: String,
+pub(crate) struct Label {
+    pub revision: String,
+    pub file: String,
+    pub line: u64,
+    pub kind: String,
 }
 
-fn labels(name: &str, direction: &str) -> Vec<Label> {
+pub(crate) fn labels(name: &str, direction: &str) -> Vec<Label> {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/alembic_histories")
         .join(name)
@@ -416,21 +418,21 @@ fn labels(name: &str, direction: &str) -> Vec<Label> {
 /// file's lines, so they match on (file, line, kind), each distinct
 /// operation once; a rendered report's lines are the SQL's, so they match
 /// on (revision, kind), counted.
-struct Score {
-    method: String,
-    labelled: usize,
-    found: usize,
-    hits: usize,
-    missed: Vec<String>,
-    extra: Vec<String>,
+pub(crate) struct Score {
+    pub method: String,
+    pub labelled: usize,
+    pub found: usize,
+    pub hits: usize,
+    pub missed: Vec<String>,
+    pub extra: Vec<String>,
 }
 
 impl Score {
-    fn recall(&self) -> f64 {
+    pub fn recall(&self) -> f64 {
         self.hits as f64 / self.labelled.max(1) as f64
     }
 
-    fn precision(&self) -> f64 {
+    pub fn precision(&self) -> f64 {
         if self.found == 0 {
             return 1.0;
         }
@@ -468,7 +470,7 @@ fn score(doc: &serde_json::Value, labels: &[Label]) -> Score {
 /// of a revision `is_static` says was read from its file matches on
 /// (file, line, kind), each distinct operation once; any other on
 /// (revision, kind), counted.
-fn scored(
+pub(crate) fn scored(
     method: String,
     labels: &[Label],
     found: &[(bool, Label)],

@@ -585,10 +585,12 @@ impl Outlook<'_> {
         }
         match (render_error, report) {
             (Some(why), Some(_)) => {
-                let _ = writeln!(
-                    out,
-                    "  cannot render the whole run offline ({why}); rendered each revision on its own"
-                );
+                if steps.len() > 1 {
+                    let _ = writeln!(
+                        out,
+                        "  cannot render the whole run offline ({why}); rendered each revision on its own"
+                    );
+                }
                 for (rev, why) in fallbacks {
                     let _ = writeln!(
                         out,
@@ -614,15 +616,18 @@ impl Outlook<'_> {
             if report.findings.is_empty() && !report.has_errors() {
                 let _ = writeln!(out, "  no destructive statement found in {scanned}");
             }
-            // A finding read from a revision file names the file's line.
+            // A finding of the whole run's SQL names its line there; one
+            // read from a revision file, or from the SQL rendered for one
+            // revision alone, names that file too.
+            let whole_run = format!("{}.sql", direction.command());
             protect::write_findings(
                 report,
                 SHOWN_FINDINGS,
                 |f| {
-                    if f.path.ends_with(".py") {
-                        format!("{}:{}", f.path, f.line)
-                    } else {
+                    if f.path == whole_run {
                         format!("line {}", f.line)
+                    } else {
+                        format!("{}:{}", f.path, f.line)
                     }
                 },
                 out,
