@@ -566,12 +566,12 @@ fn owners_by_line(direction: &str, sql: &str) -> Vec<String> {
     let mut owner = String::new();
     sql.lines()
         .map(|l| {
-            if let Some(at) = l.find(&mark).filter(|_| l.trim_start().starts_with("--")) {
-                if let Some((from, to)) = l[at + mark.len()..].split_once("-> ") {
-                    owner = if direction == "downgrade" { from } else { to }
-                        .trim()
-                        .to_owned();
-                }
+            if let Some(at) = l.find(&mark).filter(|_| l.trim_start().starts_with("--"))
+                && let Some((from, to)) = l[at + mark.len()..].split_once("-> ")
+            {
+                owner = if direction == "downgrade" { from } else { to }
+                    .trim()
+                    .to_owned();
             }
             owner.clone()
         })
