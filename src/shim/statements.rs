@@ -145,10 +145,13 @@ impl protect::Operation for Statements<'_> {
         let (facts, facts_error) = facts_of(view.rows);
         let mut radius = blast_radius(facts.as_deref(), facts_error.as_deref());
         radius.extend(estimate_lines(&self.report));
-        let cascaded = cascaded_tables(view.rows);
-        if !cascaded.is_empty() {
+        for (label, how) in [("cascade", "dropped"), ("truncated", "emptied")] {
+            let cascaded = cascaded_tables(view.rows, label);
+            if cascaded.is_empty() {
+                continue;
+            }
             radius.push(format!(
-                "dropped with them by CASCADE: {} {}",
+                "{how} with them by CASCADE: {} {}",
                 cascaded.len(),
                 if cascaded.len() == 1 {
                     "table"
@@ -353,12 +356,29 @@ fn cascade_query(report: &ScanReport) -> Option<String> {
                     "select 'pg_class'::regclass::oid, to_regclass({})::oid",
                     regclass_literal(o)
                 )),
+                // A view, sequence, type, domain or extension: whichever
+                // of them the name is (at most one of each exists).
+                Kind::DropOther => {
+                    starts.push(format!(
+                        "select 'pg_class'::regclass::oid, to_regclass({})::oid",
+                        regclass_literal(o)
+                    ));
+                    starts.push(format!(
+                        "select 'pg_type'::regclass::oid, to_regtype({})::oid",
+                        regclass_literal(o)
+                    ));
+                    starts.push(format!(
+                        "select 'pg_extension'::regclass::oid, oid from pg_extension where extname = {}",
+                        quote_literal(o)
+                    ));
+                }
                 _ => {}
             }
         }
     }
+    let truncated = truncate_cascade_query(report);
     if starts.is_empty() {
-        return None;
+        return truncated;
     }
     let named: Vec<String> = named_tables(report)
         .iter()
@@ -381,6 +401,46 @@ select '', quote_ident(n.nspname) || '.' || quote_ident(c.relname), c.relkind = 
   join pg_namespace n on n.oid = c.relnamespace
  where c.relkind in ('r', 'p') and c.oid not in ({})
  order by 2) cascaded",
+        starts.join("\n  union\n    "),
+        named.join(", ")
+    ))
+    .map(|dropped| match truncated {
+        Some(t) => format!("{dropped}\nunion all\n{t}"),
+        None => dropped,
+    })
+}
+
+/// The tables a `TRUNCATE … CASCADE` empties besides those named: every
+/// table whose foreign key points at one it empties, and so on. `None`
+/// when no TRUNCATE has CASCADE.
+fn truncate_cascade_query(report: &ScanReport) -> Option<String> {
+    let starts: Vec<String> = report
+        .findings
+        .iter()
+        .filter(|f| f.cascade && f.kind == Kind::Truncate)
+        .flat_map(|f| f.objects.iter())
+        .map(|o| format!("select to_regclass({})::oid", regclass_literal(o)))
+        .collect();
+    if starts.is_empty() {
+        return None;
+    }
+    let named: Vec<String> = named_tables(report)
+        .iter()
+        .map(|n| format!("to_regclass({})", regclass_literal(n)))
+        .chain(["0".to_owned()])
+        .collect();
+    Some(format!(
+        "select * from (with recursive emptied(oid) as (
+    {}
+  union
+    select k.conrelid from emptied e join pg_constraint k on k.confrelid = e.oid and k.contype = 'f'
+)
+select '', quote_ident(n.nspname) || '.' || quote_ident(c.relname), c.relkind = 'r',
+       {ROWS_OF_C}, false, 'truncated'
+  from emptied e join pg_class c on c.oid = e.oid
+  join pg_namespace n on n.oid = c.relnamespace
+ where c.relkind in ('r', 'p') and c.oid not in ({})
+ order by 2) truncated",
         starts.join("\n  union\n    "),
         named.join(", ")
     ))
@@ -506,12 +566,13 @@ fn estimate_lines(report: &ScanReport) -> Vec<String> {
         .collect()
 }
 
-/// The tables dropped along with others by CASCADE, with their rows.
-fn cascaded_tables(rows: &Rows) -> Vec<(String, Option<i64>)> {
+/// The tables dropped (`label` "cascade") or emptied ("truncated") along
+/// with others by CASCADE, with their rows.
+fn cascaded_tables(rows: &Rows, label: &str) -> Vec<(String, Option<i64>)> {
     match rows {
         Some(Ok(rows)) => rows
             .iter()
-            .filter(|r| r.len() >= 6 && r[5] == "cascade")
+            .filter(|r| r.len() >= 6 && r[5] == label)
             .map(|r| (r[1].clone(), r[3].parse().ok()))
             .collect(),
         _ => Vec::new(),

@@ -276,3 +276,37 @@ fn a_table_created_in_the_same_transaction_does_not_block_the_backup() {
     );
     assert_eq!(backups(&s.store).len(), 1);
 }
+
+#[test]
+fn drop_type_and_truncate_cascade_list_the_tables_they_take() {
+    let s = setup("radius_type_truncate");
+    s.db.sql(
+        "create type person as (name text);
+         create table people of person;
+         insert into people select 'p' || g from generate_series(1, 7) g;
+         create table lines (id int references orders (id));
+         insert into lines select g from generate_series(1, 12) g;",
+    );
+    // A typed table goes with its type.
+    let out = shim_without_terminal(&s.sandbox, &["-X", "-c", "drop type person cascade"]);
+    assert_eq!(out.status, REFUSED, "{}", out.stderr_str());
+    let stderr = out.stderr_str();
+    assert!(
+        stderr.contains("dropped with them by CASCADE: 1 table\n"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("public.people: 7 rows"), "{stderr}");
+    assert_eq!(count(&s.db, "people"), "7");
+
+    // TRUNCATE ... CASCADE empties every table whose foreign key points here.
+    let out = shim_without_terminal(&s.sandbox, &["-X", "-c", "truncate orders cascade"]);
+    assert_eq!(out.status, REFUSED, "{}", out.stderr_str());
+    let stderr = out.stderr_str();
+    assert!(
+        stderr.contains("emptied with them by CASCADE: 1 table\n"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("public.lines: 12 rows"), "{stderr}");
+    assert!(!stderr.contains("dropped with them"), "{stderr}");
+    assert_eq!(count(&s.db, "lines"), "12");
+}
