@@ -177,9 +177,13 @@ readonly dest=$bin_dir/dbguard
 # The preload library that guards interactive psql sessions; the shim looks
 # for it in <its own directory>/../lib/dbguard.
 readonly LIBRARY=libdbguard_preload.so
+# The check it loads from its own directory on the first string that may be
+# destructive; installed with it, always as a pair.
+readonly CHECK_LIBRARY=libdbguard_check.so
 lib_dir=$(dirname -- "$bin_dir")/lib/dbguard
 readonly lib_dir
 readonly lib_dest=$lib_dir/$LIBRARY
+readonly check_dest=$lib_dir/$CHECK_LIBRARY
 readonly manifest=$shim_dir/$MANIFEST
 # Manual pages go where man finds them for a bin directory: <prefix>/share/man.
 man_dir=$(dirname -- "$bin_dir")/share/man/man1
@@ -197,6 +201,8 @@ m_binary=
 m_sha=
 m_library=
 m_library_sha=
+m_check=
+m_check_sha=
 m_marker=
 m_links=()
 m_dirs=()
@@ -217,6 +223,8 @@ read_manifest() {
 		sha256) m_sha=$value ;;
 		library) m_library=$value ;;
 		library-sha256) m_library_sha=$value ;;
+		check-library) m_check=$value ;;
+		check-library-sha256) m_check_sha=$value ;;
 		marker) m_marker=$value ;;
 		link) m_links+=("$value") ;;
 		dir) m_dirs+=("$value") ;;
@@ -247,6 +255,12 @@ is_our_binary() {
 is_our_library() {
 	[[ -n $m_library && $1 == "$m_library" && -f $1 && ! -L $1 && -n $m_library_sha ]] &&
 		[[ $(sha256_of "$1") == "$m_library_sha" ]]
+}
+
+# The check library at $1 is the one the manifest recorded, unchanged since.
+is_our_check() {
+	[[ -n $m_check && $1 == "$m_check" && -f $1 && ! -L $1 && -n $m_check_sha ]] &&
+		[[ $(sha256_of "$1") == "$m_check_sha" ]]
 }
 
 # The manual page at $1 is one the manifest recorded ("<sha256> <path>"),
@@ -371,6 +385,12 @@ uninstall_dbguard() {
 	elif [[ -n $m_library && (-e $m_library || -L $m_library) ]]; then
 		warn "left $m_library in place: it changed since install.sh installed it"
 	fi
+	if is_our_check "$m_check"; then
+		rm -f -- "$m_check"
+		say "removed $m_check"
+	elif [[ -n $m_check && (-e $m_check || -L $m_check) ]]; then
+		warn "left $m_check in place: it changed since install.sh installed it"
+	fi
 	local entry page
 	for entry in ${m_mans[@]+"${m_mans[@]}"}; do
 		page=${entry#* }
@@ -468,9 +488,9 @@ build_binary() {
 				build_failed "cargo build --release --locked --target $triple -p dbguard"
 			# The preload library is loaded into the dynamically linked
 			# psql, so it is an ordinary shared object.
-			say "building the preload library (cargo build --release --locked -p dbguard-preload)" >&2
-			(cd -- "$repo" && "$cargo" build --release --locked -p dbguard-preload) >&2 ||
-				build_failed "cargo build --release --locked -p dbguard-preload"
+			say "building the preload libraries (cargo build --release --locked -p dbguard-preload -p dbguard-check)" >&2
+			(cd -- "$repo" && "$cargo" build --release --locked -p dbguard-preload -p dbguard-check) >&2 ||
+				build_failed "cargo build --release --locked -p dbguard-preload -p dbguard-check"
 		else
 			say "building dbguard (cargo build --release --locked)" >&2
 			(cd -- "$repo" && "$cargo" build --release --locked) >&2 ||
@@ -555,6 +575,12 @@ install_dbguard() {
 	[[ $version == "dbguard "* ]] || die "$src is not a dbguard binary (its --version printed: ${version:-nothing})"
 	local lib_src
 	lib_src=$(find_library "$src")
+	local check_src=''
+	if [[ -n $lib_src ]]; then
+		check_src=$(dirname -- "$lib_src")/$CHECK_LIBRARY
+		[[ -f $check_src ]] ||
+			die "no $CHECK_LIBRARY beside $lib_src: the preload library refuses every statement that may be destructive without it; build both (cargo build --release -p dbguard-preload -p dbguard-check)"
+	fi
 	# The manual pages are generated before anything is changed, so a
 	# binary that cannot write them stops the run here.
 	man_tmp=$(mktemp -d)
@@ -580,6 +606,12 @@ install_dbguard() {
 		fi
 		if [[ -e $lib_dest ]] && ! is_our_library "$lib_dest" && ! cmp -s -- "$lib_src" "$lib_dest"; then
 			die "refusing to overwrite $lib_dest: install.sh did not install it; move it away or pass --bin-dir"
+		fi
+		if [[ -L $check_dest || (-e $check_dest && ! -f $check_dest) ]]; then
+			die "refusing to replace $check_dest: not a file install.sh installed; move it away or pass --bin-dir"
+		fi
+		if [[ -e $check_dest ]] && ! is_our_check "$check_dest" && ! cmp -s -- "$check_src" "$check_dest"; then
+			die "refusing to overwrite $check_dest: install.sh did not install it; move it away or pass --bin-dir"
 		fi
 		check_dir "$lib_dir"
 	fi
@@ -647,6 +679,20 @@ install_dbguard() {
 		tmp_binary=
 		library=$lib_dest
 		say "installed $lib_dest"
+	fi
+	local check=''
+	if [[ -n $lib_src ]] && [[ -f $check_dest ]] && cmp -s -- "$check_src" "$check_dest"; then
+		check=$check_dest
+		say "kept $check_dest (unchanged)"
+	elif [[ -n $lib_src ]]; then
+		make_dir "$lib_dir"
+		tmp_binary=$(mktemp -- "$lib_dir/.$CHECK_LIBRARY.XXXXXX")
+		cp -- "$check_src" "$tmp_binary"
+		chmod 0644 -- "$tmp_binary"
+		mv -f -- "$tmp_binary" "$check_dest"
+		tmp_binary=
+		check=$check_dest
+		say "installed $check_dest"
 	fi
 
 	make_dir "$man_dir"
@@ -731,6 +777,10 @@ install_dbguard() {
 		rm -f -- "$m_library"
 		say "removed the previous install's library $m_library"
 	fi
+	if [[ -n $m_check && $m_check != "$check_dest" ]] && is_our_check "$m_check"; then
+		rm -f -- "$m_check"
+		say "removed the previous install's library $m_check"
+	fi
 
 	local sha dir
 	sha=$(sha256_of "$dest")
@@ -741,6 +791,10 @@ install_dbguard() {
 		if [[ -n $library ]]; then
 			printf 'library %s\n' "$library"
 			printf 'library-sha256 %s\n' "$(sha256_of "$library")"
+		fi
+		if [[ -n $check ]]; then
+			printf 'check-library %s\n' "$check"
+			printf 'check-library-sha256 %s\n' "$(sha256_of "$check")"
 		fi
 		for tool in "${TOOLS[@]}"; do printf 'link %s\n' "$shim_dir/$tool"; done
 		if [[ -n $marker ]]; then printf 'marker %s\n' "$marker"; fi

@@ -1,5 +1,7 @@
 #!/bin/sh
-# Benchmark: what the preload library (the guard inside psql) costs.
+# Benchmark: what the preload library (the guard inside psql) costs: its
+# first stage, and the check it loads for a string that may be destructive
+# (MIX=delete loads it; the default mix never does).
 #
 #   bench/interactive.sh                        # 20,000 statements, 5 rounds
 #   STATEMENTS=5000 ROUNDS=3 bench/interactive.sh
@@ -45,7 +47,7 @@ trap cleanup EXIT INT TERM
 lib=${LIB:-}
 if [ -z "$lib" ]; then
     echo "building the preload library (release)" >&2
-    (cd "$here" && cargo build --release --locked -p dbguard-preload >&2)
+    (cd "$here" && cargo build --release --locked -p dbguard-preload -p dbguard-check >&2)
     target=${CARGO_TARGET_DIR:-$here/target}
     lib=$target/release/libdbguard_preload.so
 fi

@@ -5,8 +5,9 @@
 #
 #   bench/startup.sh                    # 300 runs of each, alternating
 #   RUNS=100 bench/startup.sh
-#   BIN=target/release bench/startup.sh # an existing build: dbguard and
-#                                       # libdbguard_preload.so in BIN
+#   BIN=target/release bench/startup.sh # an existing build: dbguard,
+#                                       # libdbguard_preload.so and
+#                                       # libdbguard_check.so in BIN
 #
 # Each run is `psql -X -c 'select 1'` against a throwaway cluster, started
 # three ways in turn: the C exec shim; the dbguard shim (a `psql` symlink to
@@ -38,13 +39,13 @@ trap cleanup EXIT INT TERM
 
 bin=${BIN:-}
 if [ -z "$bin" ]; then
-    echo "building dbguard and the preload library (release)" >&2
-    (cd "$here" && cargo build --release --locked -p dbguard -p dbguard-preload >&2)
+    echo "building dbguard and the preload libraries (release)" >&2
+    (cd "$here" && cargo build --release --locked -p dbguard -p dbguard-preload -p dbguard-check >&2)
     bin=${CARGO_TARGET_DIR:-$here/target}/release
 fi
 bin=$(cd "$bin" && pwd)
-[ -x "$bin/dbguard" ] && [ -f "$bin/libdbguard_preload.so" ] ||
-    { echo "no dbguard and libdbguard_preload.so in $bin" >&2; exit 1; }
+[ -x "$bin/dbguard" ] && [ -f "$bin/libdbguard_preload.so" ] && [ -f "$bin/libdbguard_check.so" ] ||
+    { echo "no dbguard, libdbguard_preload.so and libdbguard_check.so in $bin" >&2; exit 1; }
 
 # The floor: parse nothing, exec the real psql with the same arguments.
 mkdir "$work/floor" "$work/shims"

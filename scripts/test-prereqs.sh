@@ -2,8 +2,9 @@
 # Installs what the test suite needs and a fresh Debian machine may lack:
 # PostgreSQL's server binaries (initdb, pg_ctl, postgres) and client tools
 # (psql, pg_dump, pg_restore), Python's venv module for the alembic venv
-# and the S3 server (moto) venv of the remote-copy tests,
-# GNU time, and fish for the completion tests.
+# and the S3 server (moto) venv of the remote-copy tests, GNU time, fish
+# for the completion tests, and pgBackRest for the point-in-time recovery
+# tests.
 # Each package is installed only when missing; re-running is a no-op.
 set -euo pipefail
 
@@ -22,6 +23,8 @@ command -v python3 >/dev/null 2>&1 || packages+=(python3 python3-venv)
 [ -x /usr/bin/time ] || packages+=(time)
 # The completion tests load the generated scripts into a real fish.
 command -v fish >/dev/null 2>&1 || packages+=(fish)
+# The PITR tests archive WAL to a real pgBackRest repository.
+command -v pgbackrest >/dev/null 2>&1 || packages+=(pgbackrest)
 
 if ((${#packages[@]} == 0)); then
     exit 0

@@ -26,7 +26,11 @@
 //! dbname = "shop_*"        # `*` and `?` wildcards; host and port optional
 //! host = "localhost"
 //! port = 5433
-//! policy = "protect"       # protect | confirm | off
+//! policy = "protect"       # protect | confirm | off (default confirm)
+//! engine = "pgbackrest"    # pg_dump (default) | pgbackrest: a restore point
+//! stanza = "main"          #   in archived WAL instead of a dump
+//! require_pitr = true      # refuse, rather than fall back to pg_dump, when
+//!                          #   WAL archiving is unhealthy (default false)
 //!
 //! [[remote]]               # off-machine copies, in this order for restores
 //! name = "offsite"
@@ -376,14 +380,93 @@ pub enum Policy {
     Off,
 }
 
-/// One `[[database]]` entry: patterns that must all match, and the policy.
+/// One `[[database]]` entry: patterns that must all match, the policy and
+/// the backup engine.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "DatabaseTable")]
 pub struct DatabaseRule {
     pub dbname: Option<String>,
     pub host: Option<String>,
     pub port: Option<u16>,
     pub policy: Policy,
+    pub engine: EngineChoice,
+}
+
+/// Which backup engine protects a database.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum EngineChoice {
+    /// A pg_dump of what the operation destroys (the default).
+    #[default]
+    PgDump,
+    /// A restore point in the cluster's archived WAL (see
+    /// `backup::engine::pgbackrest`).
+    PgBackRest(PitrSettings),
+}
+
+/// The pgBackRest engine's settings for one database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PitrSettings {
+    /// pgBackRest's stanza; its other settings come from pgBackRest's own
+    /// configuration file and `PGBACKREST_*` environment.
+    pub stanza: String,
+    /// Refuse the operation when archiving is unhealthy, instead of
+    /// falling back to pg_dump.
+    pub require: bool,
+}
+
+/// A `[[database]]` table as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DatabaseTable {
+    dbname: Option<String>,
+    host: Option<String>,
+    port: Option<u16>,
+    #[serde(default = "confirm_policy")]
+    policy: Policy,
+    engine: Option<String>,
+    stanza: Option<String>,
+    require_pitr: Option<bool>,
+}
+
+fn confirm_policy() -> Policy {
+    Policy::Confirm
+}
+
+impl TryFrom<DatabaseTable> for DatabaseRule {
+    type Error = String;
+
+    fn try_from(t: DatabaseTable) -> Result<Self, String> {
+        let engine = match (t.engine.as_deref(), t.stanza, t.require_pitr) {
+            (None | Some("pg_dump"), None, None) => EngineChoice::PgDump,
+            (None | Some("pg_dump"), Some(_), _) => {
+                return Err("`stanza` belongs to engine = \"pgbackrest\"".into());
+            }
+            (None | Some("pg_dump"), None, Some(_)) => {
+                return Err("`require_pitr` belongs to engine = \"pgbackrest\"".into());
+            }
+            (Some("pgbackrest"), Some(stanza), require) if !stanza.is_empty() => {
+                EngineChoice::PgBackRest(PitrSettings {
+                    stanza,
+                    require: require.unwrap_or(false),
+                })
+            }
+            (Some("pgbackrest"), _, _) => {
+                return Err("engine = \"pgbackrest\" needs `stanza`, the pgBackRest stanza of this database's cluster".into());
+            }
+            (Some(other), _, _) => {
+                return Err(format!(
+                    "unknown engine `{other}`, expected `pg_dump` or `pgbackrest`"
+                ));
+            }
+        };
+        Ok(DatabaseRule {
+            dbname: t.dbname,
+            host: t.host,
+            port: t.port,
+            policy: t.policy,
+            engine,
+        })
+    }
 }
 
 impl DatabaseRule {
@@ -550,6 +633,16 @@ impl Config {
             .iter()
             .find(|rule| rule.matches(target))
             .map_or(Policy::Confirm, |rule| rule.policy)
+    }
+
+    /// The backup engine for `target`: the first matching `[[database]]`
+    /// rule's, else pg_dump.
+    pub fn engine_for(&self, target: &Target) -> EngineChoice {
+        self.file
+            .databases
+            .iter()
+            .find(|rule| rule.matches(target))
+            .map_or(EngineChoice::PgDump, |rule| rule.engine.clone())
     }
 }
 
@@ -922,6 +1015,45 @@ mod tests {
                 err.starts_with("line 1: [retention] keeps nothing"),
                 "{err}"
             );
+        }
+    }
+
+    #[test]
+    fn the_engine_is_chosen_per_database_and_its_settings_are_checked() {
+        let root = tempfile::tempdir().unwrap();
+        let file = root.path().join("c.toml");
+        fs::write(
+            &file,
+            "[[database]]\ndbname = \"app\"\nengine = \"pgbackrest\"\nstanza = \"main\"\n\n[[database]]\ndbname = \"big\"\nengine = \"pgbackrest\"\nstanza = \"main\"\nrequire_pitr = true\npolicy = \"protect\"\n",
+        )
+        .unwrap();
+        let config = Config::from_file(&file).unwrap();
+        let t = |db: &str| Target::explicit("localhost", 5432, "u", db);
+        let pitr = |require| {
+            EngineChoice::PgBackRest(PitrSettings {
+                stanza: "main".into(),
+                require,
+            })
+        };
+        assert_eq!(config.engine_for(&t("app")), pitr(false));
+        // A rule naming only the engine keeps the default policy.
+        assert_eq!(config.policy_for(&t("app")), Policy::Confirm);
+        assert_eq!(config.engine_for(&t("big")), pitr(true));
+        assert_eq!(config.policy_for(&t("big")), Policy::Protect);
+        assert_eq!(config.engine_for(&t("other")), EngineChoice::PgDump);
+
+        for (text, expected) in [
+            ("engine = \"pgbackrest\"\n", "needs `stanza`"),
+            ("stanza = \"main\"\n", "`stanza` belongs to engine"),
+            ("require_pitr = true\n", "`require_pitr` belongs to engine"),
+            ("engine = \"barman\"\n", "unknown engine `barman`"),
+            (
+                "engine = \"pgbackrest\"\nstanza = \"m\"\nstansa = \"x\"\n",
+                "stansa",
+            ),
+        ] {
+            let err = config_error(&format!("[[database]]\ndbname = \"x\"\n{text}"));
+            assert!(err.contains(expected), "{text:?}: {err}");
         }
     }
 

@@ -33,8 +33,42 @@ pub struct Question {
     /// Lines shown before the prompt, explaining what will happen.
     pub summary: Vec<String>,
     pub expect: Expect,
+    /// Names shown in colour wherever the summary has them in quotes
+    /// (`"shop"`): the database, so the eye finds it first.
+    pub emphasis: Vec<String>,
 }
 
+/// How a question is drawn: the terminal's width and whether colour is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Look {
+    pub width: usize,
+    pub colour: bool,
+}
+
+impl Look {
+    /// The terminal's look: its width, colour unless `NO_COLOR` is set or
+    /// `TERM` is unset or `dumb`.
+    pub fn of_terminal(tty: &std::fs::File) -> Look {
+        use std::os::fd::AsRawFd;
+        let mut size = libc::winsize {
+            ws_row: 0,
+            ws_col: 0,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        // SAFETY: TIOCGWINSZ writes one winsize into the struct given.
+        let asked = unsafe { libc::ioctl(tty.as_raw_fd(), libc::TIOCGWINSZ, &mut size) };
+        let width = if asked == 0 && size.ws_col > 0 {
+            usize::from(size.ws_col)
+        } else {
+            80
+        };
+        Look {
+            width,
+            colour: crate::error::colour_wanted(),
+        }
+    }
+}
 /// How the go-ahead was given.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Consent {
@@ -47,14 +81,6 @@ pub enum Consent {
 }
 
 impl Question {
-    /// The prompt line, e.g. `Type the database name "shop" to continue: `.
-    pub fn prompt(&self) -> String {
-        match &self.expect {
-            Expect::Word(word) => format!("Type \"{word}\" to continue (anything else cancels): "),
-            Expect::YesNo => "Continue? [y/N] ".to_owned(),
-        }
-    }
-
     /// Whether `answer` (one line as read, line ending included) says yes.
     pub fn accepts(&self, answer: &str) -> bool {
         let line = answer.strip_suffix('\n').unwrap_or(answer);
@@ -90,11 +116,17 @@ pub fn confirm(ctx: &Context, question: &Question, yes_flag: bool) -> Result<Con
         tty.try_clone().map_err(|e| Error::io("/dev/tty", e))?,
     ));
     let _signals = CatchSignals::install();
-    match ask_on(reader, tty, question) {
+    let look = Look::of_terminal(&tty);
+    discard_type_ahead(&tty);
+    let mut echo = tty.try_clone().map_err(|e| Error::io("/dev/tty", e))?;
+    match ask_on(reader, tty, question, look) {
         // Ctrl-C, a hang-up or a terminal that went away is a "no" like any
         // other, with the refusal status rather than death by signal.
         Err(Error::Io { source, .. }) => {
             let why = if INTERRUPTED.load(Ordering::SeqCst) {
+                // The terminal echoed `^C` after the prompt: what comes
+                // next starts on a line of its own.
+                let _ = writeln!(echo);
                 "cancelled by a signal (Ctrl-C)".to_owned()
             } else {
                 format!("cancelled: the terminal failed ({source})")
@@ -176,18 +208,59 @@ impl Read for Interruptible {
     }
 }
 
+/// How deep a statement's text is indented beneath its finding in a summary.
+const STATEMENT_INDENT: &str = "      ";
+
+/// Writes `question`: its summary, statements longer than the terminal cut
+/// with `…` (their full text is in the audit log), the quoted
+/// names in `emphasis` in bold cyan, then the prompt with the word to type
+/// in bold yellow. Pure, so every layout is snapshot-tested.
+pub fn render_question(out: &mut impl Write, question: &Question, look: Look) -> io::Result<()> {
+    let name = console::Style::new()
+        .cyan()
+        .bold()
+        .force_styling(look.colour);
+    let word = console::Style::new()
+        .yellow()
+        .bold()
+        .force_styling(look.colour);
+    for line in &question.summary {
+        // A statement's text (indented beneath its finding) may be any
+        // length and is cut; every other line is short by construction and
+        // shown whole, so a long database name is never cut off.
+        let mut line = if line.starts_with(STATEMENT_INDENT) {
+            console::truncate_str(line, look.width.max(20), "…").into_owned()
+        } else {
+            line.clone()
+        };
+        if look.colour {
+            for emphasised in &question.emphasis {
+                let quoted = format!("\"{emphasised}\"");
+                line = line.replace(&quoted, &name.apply_to(&quoted).to_string());
+            }
+        }
+        writeln!(out, "{line}")?;
+    }
+    match &question.expect {
+        Expect::Word(w) => write!(
+            out,
+            "Type \"{}\" to continue (anything else cancels): ",
+            word.apply_to(w)
+        ),
+        Expect::YesNo => write!(out, "Continue? [y/N] "),
+    }
+}
+
 /// The conversation itself, over any reader and writer (unit tests use
 /// buffers; `confirm` uses the terminal).
 pub fn ask_on(
     mut input: impl BufRead,
     mut output: impl Write,
     question: &Question,
+    look: Look,
 ) -> Result<Consent, Error> {
     let io_err = |e: io::Error| Error::io("writing to the terminal", e);
-    for line in &question.summary {
-        writeln!(output, "{line}").map_err(io_err)?;
-    }
-    write!(output, "{}", question.prompt()).map_err(io_err)?;
+    render_question(&mut output, question, look).map_err(io_err)?;
     output.flush().map_err(io_err)?;
     let mut answer = String::new();
     let read = input
@@ -206,14 +279,28 @@ pub fn ask_on(
     Err(Refusal::because(why).hint(NOTHING_CHANGED).into())
 }
 
+/// Throws away whatever was typed before the question appeared, so a key
+/// pressed while the summary was computed is never taken as the answer.
+fn discard_type_ahead(tty: &std::fs::File) {
+    // A terminal that cannot be flushed is still asked: the answer must
+    // match the word exactly in any case.
+    let _ = nix::sys::termios::tcflush(tty, nix::sys::termios::FlushArg::TCIFLUSH);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const PLAIN: Look = Look {
+        width: 80,
+        colour: false,
+    };
 
     fn word(w: &str) -> Question {
         Question {
             summary: vec!["This replaces database \"shop\".".into()],
             expect: Expect::Word(w.into()),
+            emphasis: vec!["shop".into()],
         }
     }
 
@@ -233,6 +320,7 @@ mod tests {
         let q = Question {
             summary: vec![],
             expect: Expect::YesNo,
+            emphasis: vec![],
         };
         for ok in ["y\n", "Y\n", "yes\n", " YES \n"] {
             assert!(q.accepts(ok), "{ok:?}");
@@ -245,15 +333,15 @@ mod tests {
     #[test]
     fn conversation_shows_summary_then_prompt_and_refuses_on_eof() {
         let mut shown = Vec::new();
-        let consent = ask_on(&b"shop\n"[..], &mut shown, &word("shop")).unwrap();
+        let consent = ask_on(&b"shop\n"[..], &mut shown, &word("shop"), PLAIN).unwrap();
         assert_eq!(consent, Consent::Typed);
         assert_eq!(
             String::from_utf8(shown).unwrap(),
             "This replaces database \"shop\".\nType \"shop\" to continue (anything else cancels): "
         );
-        let err = ask_on(&b""[..], Vec::new(), &word("shop")).unwrap_err();
+        let err = ask_on(&b""[..], Vec::new(), &word("shop"), PLAIN).unwrap_err();
         assert_eq!(err.exit_code(), crate::error::exit::REFUSED);
-        let err = ask_on(&b"yes\n"[..], Vec::new(), &word("shop")).unwrap_err();
+        let err = ask_on(&b"yes\n"[..], Vec::new(), &word("shop"), PLAIN).unwrap_err();
         assert!(err.to_string().contains("did not match \"shop\""), "{err}");
     }
 

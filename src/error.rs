@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use crate::tool::Tool;
 
-/// Exit statuses shared by every personality (README, "Exit statuses").
+/// Exit statuses shared by every personality (docs/exit-statuses-and-environment.md, "Exit statuses").
 pub mod exit {
     /// Success; for a shim, whatever the real tool returned.
     pub const OK: u8 = 0;
@@ -139,14 +139,32 @@ impl Error {
         }
         // Not eprintln!: stderr may be a terminal that just hung up, and a
         // failed report must not turn a refusal into a panic (exit 101).
-        use std::io::Write;
-        let _ = writeln!(std::io::stderr(), "dbguard: {self}");
+        use std::io::{IsTerminal, Write};
+        let mut stderr = std::io::stderr();
+        if let Error::Refused(refusal) = self {
+            let terminal = stderr.is_terminal();
+            let width = terminal
+                .then(|| console::Term::stderr().size_checked())
+                .flatten()
+                .map_or(usize::MAX, |(_, cols)| usize::from(cols));
+            let _ = render_refusal(&mut stderr, refusal, width, terminal && colour_wanted());
+            return;
+        }
+        let _ = writeln!(stderr, "dbguard: {self}");
     }
 }
 
-/// A refusal, in the order the person needs it: what was not run, why,
-/// then how to proceed (for the guards, the bypass comes last). Shown as
-/// `refused <what>: <why>; <hint>`, the parts that are absent left out.
+/// Whether the environment allows colour on a terminal: `NO_COLOR` unset
+/// (or empty) and a `TERM` that is set and not `dumb`, as for `dbguard scan`.
+pub fn colour_wanted() -> bool {
+    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        && std::env::var_os("TERM").is_some_and(|t| !t.is_empty() && t != "dumb")
+}
+
+/// A refusal, in the order the person needs it: what was not run and
+/// why, then how to proceed, then (for the guards) the bypass, last. Shown
+/// as short lines: `refused <what>: <why>`, then the hint and the bypass
+/// each on a line of its own (indented), the parts that are absent left out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {
     /// The operation not run (`dropdb "shop"`), when there is one to name;
@@ -154,12 +172,53 @@ pub struct Refusal {
     pub what: Option<String>,
     /// Why, in a few words.
     pub why: String,
-    /// What to do next: the way around it, or what state things are in.
+    /// What to do next, or what state things are in now.
     pub hint: Option<String>,
+    /// The way past the guard, phrased for where the person is.
+    pub bypass: Option<String>,
 }
 
-/// The way past a guard's refusal, named last in every guard's refusal.
+/// The way past a guard's refusal from a shell, named last in every guard's refusal.
 pub const BYPASS_HINT: &str = "to run it anyway: DBGUARD_YES=1 (backs up first, no prompt) or DBGUARD_BYPASS=1 (no guard at all)";
+
+/// The same from inside psql, where the environment cannot be changed:
+/// the way is to quit and start psql again.
+pub const SESSION_BYPASS_HINT: &str = "to run it anyway: \\q, then start psql with DBGUARD_YES=1 (backs up first, no prompt) or DBGUARD_BYPASS=1 (no guard at all)";
+
+/// Where the person reads a guard's refusal, which decides what they can
+/// do next: a shell can set variables and rerun; inside psql they cannot,
+/// and a refused statement aborts an open transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Place {
+    /// A command line: the shim refuses and psql, dropdb… never start.
+    Shell,
+    /// Inside a running psql, outside a transaction.
+    Session,
+    /// Inside a running psql, in an open transaction: the refused statement
+    /// fails on the server, so the transaction is now aborted.
+    Transaction,
+}
+
+impl Place {
+    /// The state things are in after a "no" here.
+    pub fn after_no(self) -> &'static str {
+        match self {
+            Place::Shell => "nothing was changed",
+            Place::Session => "the statement was not run; send it again to be asked again",
+            Place::Transaction => {
+                "the transaction is now aborted and must be rolled back: type ROLLBACK; (its earlier changes are undone)"
+            }
+        }
+    }
+
+    /// The way past a guard's refusal, from here.
+    pub fn bypass(self) -> &'static str {
+        match self {
+            Place::Shell => BYPASS_HINT,
+            Place::Session | Place::Transaction => SESSION_BYPASS_HINT,
+        }
+    }
+}
 
 impl Refusal {
     /// A refusal of `what` because of `why`, without a hint yet.
@@ -168,6 +227,7 @@ impl Refusal {
             what: Some(what.into()),
             why: why.into(),
             hint: None,
+            bypass: None,
         }
     }
 
@@ -177,12 +237,27 @@ impl Refusal {
             what: None,
             why: why.into(),
             hint: None,
+            bypass: None,
         }
     }
 
-    /// A guard's refusal of `what`: the hint is the bypass.
+    /// A guard's refusal of `what` from a shell: the bypass comes last.
     pub fn guarded(what: impl Into<String>, why: impl Into<String>) -> Refusal {
-        Refusal::of(what, why).hint(BYPASS_HINT)
+        Refusal::guarded_at(Place::Shell, what, why)
+    }
+
+    /// A guard's refusal of `what`, read at `place`: inside a transaction
+    /// it says the transaction must be rolled back, and the bypass is
+    /// phrased for where the person is.
+    pub fn guarded_at(place: Place, what: impl Into<String>, why: impl Into<String>) -> Refusal {
+        let refusal = Refusal {
+            bypass: Some(place.bypass().to_owned()),
+            ..Refusal::of(what, why)
+        };
+        match place {
+            Place::Transaction => refusal.hint(place.after_no()),
+            Place::Shell | Place::Session => refusal,
+        }
     }
 
     pub fn hint(mut self, hint: impl Into<String>) -> Refusal {
@@ -194,26 +269,85 @@ impl Refusal {
     /// suggesting it again would send them round in a circle, so only the
     /// bypass is left.
     pub fn under_yes(mut self) -> Refusal {
-        if self.hint.as_deref() == Some(BYPASS_HINT) {
-            self.hint = Some(YES_DID_NOT_HELP_HINT.to_owned());
+        if self.bypass.as_deref() == Some(BYPASS_HINT) {
+            self.bypass = Some(YES_DID_NOT_HELP_HINT.to_owned());
         }
         self
+    }
+
+    /// The lines of the refusal, without the `dbguard: ` of the first.
+    pub fn lines(&self) -> Vec<String> {
+        let mut lines = vec![match &self.what {
+            Some(what) => format!("refused {what}: {}", self.why),
+            None => self.why.clone(),
+        }];
+        lines.extend(self.hint.iter().chain(&self.bypass).cloned());
+        lines
     }
 }
 
 /// The hint of a guard's refusal that happened under `DBGUARD_YES=1`.
 pub const YES_DID_NOT_HELP_HINT: &str = "DBGUARD_YES=1 does not get past this; to run it anyway: DBGUARD_BYPASS=1 (no guard at all, no backup)";
 
+/// Writes `refusal` as `dbguard: ` and its lines, the later ones indented,
+/// each wrapped at `width` columns; with `colour`, the first line in bold
+/// red. Pure, so every layout is snapshot-tested.
+pub fn render_refusal(
+    out: &mut impl io::Write,
+    refusal: &Refusal,
+    width: usize,
+    colour: bool,
+) -> io::Result<()> {
+    let style = console::Style::new().red().bold().force_styling(colour);
+    for (i, line) in refusal.lines().iter().enumerate() {
+        let (first, rest) = if i == 0 {
+            ("dbguard: ", "  ")
+        } else {
+            ("  ", "    ")
+        };
+        for (j, piece) in wrap(line, width, first.len(), rest.len())
+            .iter()
+            .enumerate()
+        {
+            let indent = if j == 0 { first } else { rest };
+            if i == 0 {
+                writeln!(out, "{indent}{}", style.apply_to(piece))?;
+            } else {
+                writeln!(out, "{indent}{piece}")?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `text` broken at spaces into pieces that fit `width` after their
+/// indent (`first` columns for the first piece, `rest` for the others); a
+/// word longer than a line stays whole.
+pub fn wrap(text: &str, width: usize, first: usize, rest: usize) -> Vec<String> {
+    let mut pieces: Vec<String> = Vec::new();
+    let mut current = String::new();
+    for word in text.split(' ') {
+        let room = width.saturating_sub(if pieces.is_empty() { first } else { rest });
+        let needed = console::measure_text_width(&current)
+            + usize::from(!current.is_empty())
+            + console::measure_text_width(word);
+        if !current.is_empty() && needed > room {
+            pieces.push(std::mem::take(&mut current));
+        }
+        if !current.is_empty() {
+            current.push(' ');
+        }
+        current.push_str(word);
+    }
+    pieces.push(current);
+    pieces
+}
+
 impl std::fmt::Display for Refusal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if let Some(what) = &self.what {
-            write!(f, "refused {what}: ")?;
-        }
-        f.write_str(&self.why)?;
-        if let Some(hint) = &self.hint {
-            write!(f, "; {hint}")?;
-        }
-        Ok(())
+        // Error::report adds `dbguard: ` to the first line; the others are
+        // indented beneath it.
+        f.write_str(&self.lines().join("\n  "))
     }
 }
 
@@ -239,13 +373,13 @@ mod tests {
         assert_eq!(
             Error::from(r).to_string(),
             format!(
-                "refused dropdb \"shop\": no terminal to ask for confirmation on; {BYPASS_HINT}"
+                "refused dropdb \"shop\": no terminal to ask for confirmation on\n  {BYPASS_HINT}"
             )
         );
         let no = Refusal::because("cancelled by a signal (Ctrl-C)").hint("nothing was changed");
         assert_eq!(
             no.to_string(),
-            "cancelled by a signal (Ctrl-C); nothing was changed"
+            "cancelled by a signal (Ctrl-C)\n  nothing was changed"
         );
         assert_eq!(Error::from(no).exit_code(), exit::REFUSED);
     }

@@ -204,7 +204,10 @@ impl PgTools {
 
     /// The connection check and every fact recorded with a backup, in one
     /// psql session: who and where we are, size, version, tables with row
-    /// estimates, and the alembic revision when the table exists.
+    /// estimates, and the alembic revision when the table exists. A small
+    /// table the planner knows nothing about (never analysed: -1, or 0
+    /// rows in pages that exist) is counted instead, so a fresh table
+    /// full of rows is not shown as empty.
     pub fn inspect(&self, target: &Target) -> Result<(ServerIdentity, DatabaseFacts), Error> {
         self.inspect_with(target, None)
             .map(|(id, facts, _)| (id, facts))
@@ -222,7 +225,11 @@ impl PgTools {
 select 'id', current_database(), session_user, current_setting('port'),
        coalesce(host(inet_server_addr()), ''), pg_database_size(current_database()),
        current_setting('server_version');
-select 'table', n.nspname, c.relname, c.reltuples::bigint
+select 'table', n.nspname, c.relname,
+       case when c.relkind = 'r' and (c.reltuples < 0 or (c.reltuples = 0 and c.relpages > 0))
+                 and pg_relation_size(c.oid) < 8388608 and has_table_privilege(c.oid, 'SELECT')
+            then (xpath('/row/c/text()', query_to_xml(format('select count(*) as c from %s', c.oid::regclass), false, true, '')))[1]::text::bigint
+            else c.reltuples::bigint end
   from pg_class c join pg_namespace n on n.oid = c.relnamespace
  where c.relkind in ('r', 'p')
    and n.nspname not in ('pg_catalog', 'information_schema')

@@ -8,8 +8,10 @@
 //! type the target database's name; take a safety backup of the current
 //! state; then restore by one of three methods:
 //! - **swap** (whole-database backups, the default): into a new database,
-//!   checked there (exact row counts: a plain dump's from its metadata, an
-//!   archive's counted as it is restored), then renamed into place while
+//!   checked there (exact row counts and content checksums: a plain
+//!   dump's from its metadata, an archive's computed from its data as it
+//!   is restored; the new database read back by pg_dump, see
+//!   `pg_dump::read_back`), then renamed into place while
 //!   the replaced database is kept under another name (`restore::swap`);
 //! - **tables** (table-scoped backups): rows and sequence positions put back
 //!   into the existing tables in one transaction, dependents untouched
@@ -20,9 +22,14 @@
 //!   --single-transaction --clean --if-exists`); objects created after the
 //!   backup that depend on restored ones make it fail, unchanged.
 //!
+//! A pgBackRest restore point is first recovered in a scratch cluster and
+//! dumped, then restored by one of the above (`restore::pitr`).
+//!
 //! Afterwards every table in the metadata is checked for existence and row
-//! count, and the restore is written to the audit log.
+//! count, and the restore is written to the audit log; so is a restore
+//! refused or cancelled before anything changed.
 
+pub mod pitr;
 pub mod swap;
 pub mod tables;
 
@@ -33,6 +40,7 @@ use std::process::Stdio;
 use indicatif::HumanBytes;
 
 use crate::audit::{BackupRecord, Outcome, Record};
+use crate::backup::engine::pg_dump::{self, CopyCounter};
 use crate::backup::store::{Status, VerifyOutcome};
 use crate::backup::{self, Format, Metadata, Request, Scope, Store};
 use crate::config::Config;
@@ -61,6 +69,9 @@ pub struct RestoreRequest {
     pub terminate: bool,
     /// Restore from this remote's copy (`--from`), even when the local one verifies.
     pub from: Option<String>,
+    /// The port for the scratch cluster a restore point is restored into;
+    /// `None` picks a free one.
+    pub scratch_port: Option<u16>,
 }
 
 /// How a restore is carried out (see the module documentation).
@@ -191,6 +202,8 @@ pub struct RestoreReport {
     /// A swap's replaced database, kept until the user drops it.
     pub replaced: Option<String>,
     pub checks: Vec<TableCheck>,
+    /// Tables whose content was checked against checksums before a swap.
+    pub checksummed: usize,
 }
 
 /// Runs a restore; `out` gets the summary.
@@ -238,6 +251,9 @@ pub fn restore(
             });
         }
     };
+    if let Some(point) = &meta.restore_point {
+        return pitr::restore(ctx, request, &meta, point, out);
+    }
     let data_path = entry
         .data
         .clone()
@@ -276,8 +292,23 @@ pub fn restore(
     let different =
         target.dbname != meta.database || !same_server(&tools, &original, &target, source);
     let unasked = request.yes || ctx.flag(YES_ENV);
+    // A restore refused or cancelled before anything was changed is
+    // audited too, with its reason (passwords removed).
+    let refused = |err: Error| -> Error {
+        if let Error::Refused(refusal) = &err {
+            let mut record = Record::new(ctx, "restore", Outcome::Refused);
+            record.target = Some((&target).into());
+            record.yes = unasked;
+            record.detail = Some(crate::target::redact(&format!(
+                "restore of {}: {refusal}",
+                entry.id
+            )));
+            write_audit(&config, &record);
+        }
+        err
+    };
     if different && unasked && !source.explicit() {
-        return Err(Refusal::of(
+        return Err(refused(Refusal::of(
             format!("restore into {target}"),
             format!(
                 "it is not the database the backup came from (\"{}\" on {}:{}; the target came from {})",
@@ -288,7 +319,7 @@ pub fn restore(
             ),
         )
         .hint("without a question the target must be explicit: name it with -d/-h/-p/-U, or use --origin for the backup's own database")
-        .into());
+        .into()));
     }
     let method = match (&meta.scope, request.in_place) {
         (Scope::Tables(_), _) => Method::Tables,
@@ -312,8 +343,9 @@ pub fn restore(
             request,
         ),
         expect: Expect::Word(target.dbname.clone()),
+        emphasis: vec![target.dbname.clone()],
     };
-    if confirm::confirm(ctx, &question, request.yes)? != Consent::Typed {
+    if confirm::confirm(ctx, &question, request.yes).map_err(refused)? != Consent::Typed {
         for line in &question.summary {
             eprintln!("{line}");
         }
@@ -378,7 +410,7 @@ pub fn restore(
                 // were; nothing can depend on a table that does not exist.
                 run_restore(&tools, &target, &meta, &data_path, None)
             };
-            result.map(|()| (None, RowCounts::new())).map_err(|e| {
+            result.map(|()| (None, RowCounts::new(), 0)).map_err(|e| {
                 format!("{e}; it ran in one transaction, so the database is unchanged")
             })
         }
@@ -392,7 +424,7 @@ pub fn restore(
                 .map_err(|e| Error::io("writing to stdout", e))?;
             }
             run_restore(&tools, &target, &meta, &data_path, request.jobs)
-                .map(|()| (None, RowCounts::new()))
+                .map(|()| (None, RowCounts::new(), 0))
                 .map_err(|e| {
                     format!(
                         "{e}; {}",
@@ -405,7 +437,7 @@ pub fn restore(
                 })
         }
     };
-    let (replaced, counted) = match outcome {
+    let (replaced, counted, checksummed) = match outcome {
         Ok(done) => done,
         Err(e) => {
             let safety = safety
@@ -463,6 +495,7 @@ pub fn restore(
         atomic: method != Method::InPlace || request.jobs.is_none(),
         replaced,
         checks,
+        checksummed,
     };
     write_report(out, &report).map_err(|e| Error::io("writing to stdout", e))?;
     Ok(report)
@@ -512,7 +545,7 @@ fn restore_by_swap(
     tables: &[(String, String)],
     request: &RestoreRequest,
     out: &mut impl Write,
-) -> Result<(Option<String>, RowCounts), String> {
+) -> Result<(Option<String>, RowCounts, usize), String> {
     let admin = swap::maintenance(target);
     let stamp = chrono::Local::now().format("%Y%m%d_%H%M%S").to_string();
     let staging = swap::staging_name(&target.dbname, &format!("{stamp}_{}", std::process::id()));
@@ -541,13 +574,23 @@ fn restore_by_swap(
     let restored = if streamed {
         restore_archive_counting(tools, &staged, data)
     } else {
-        run_restore(tools, &staged, meta, data, request.jobs).map(|()| HashMap::new())
+        run_restore(tools, &staged, meta, data, request.jobs).map(|()| CopyCounter::default())
     };
-    let counted = restored.map_err(|e| {
+    let mut seen = restored.map_err(|e| {
         give_up(format!(
             "restoring into the new database \"{staging}\" failed: {e}"
         ))
     })?;
+    if meta.format != Format::Plain && !streamed {
+        // A parallel restore streams nothing past dbguard: the expected
+        // rows and checksums come from the archive's own data.
+        seen = archive_data(tools, &staged, data).map_err(|e| {
+            give_up(format!(
+                "the archive's data cannot be read for the check: {e}"
+            ))
+        })?;
+    }
+    let counted = seen.counts.clone();
     let counts = tools
         .count_rows(&staged, tables)
         .map_err(|e| give_up(format!("the restored database cannot be checked: {e}")))?;
@@ -562,6 +605,24 @@ fn restore_by_swap(
             wrong.join(", ")
         )));
     }
+    let expected = expected_checksums(meta, &seen);
+    if !expected.is_empty() {
+        let options = if exists {
+            output_settings(tools, target)
+        } else {
+            String::new()
+        };
+        let read = pg_dump::read_back(tools, &staged, &options)
+            .map_err(|e| give_up(format!("the restored database cannot be read back: {e}")))?;
+        let differ = checksum_mismatches(&expected, &read);
+        if !differ.is_empty() {
+            return Err(give_up(format!(
+                "the restored copy's content does not match the checksums recorded at backup time ({})",
+                differ.join(", ")
+            )));
+        }
+    }
+    let checksummed = expected.len();
 
     // The database's own settings and grants come over only now: a
     // setting such as default_transaction_read_only must not hit the restore.
@@ -619,14 +680,121 @@ fn restore_by_swap(
                 "the swap failed ({e}); --in-place restores over the existing database instead, with its limits"
             ))
         })?;
-        return Ok((replaced, counted));
+        return Ok((replaced, counted, checksummed));
     }
     swap::swap(tools, &admin, &target.dbname, &staging, None).map_err(|e| {
         give_up(format!(
             "the swap failed ({e}); --in-place restores over the existing database instead, with its limits"
         ))
     })?;
-    Ok((replaced, counted))
+    Ok((replaced, counted, checksummed))
+}
+
+/// The checksum each table in the metadata should have, where one is
+/// known: recorded in the sidecar (plain dumps), else summed from the
+/// archive's data as it went past (`seen`).
+fn expected_checksums(
+    meta: &Metadata,
+    seen: &CopyCounter,
+) -> Vec<(String, (String, String), String)> {
+    let from_archive = seen.checksums();
+    meta.tables
+        .iter()
+        .filter_map(|t| {
+            let key = (t.schema.clone(), t.name.clone());
+            let sum = t
+                .checksum
+                .clone()
+                .or_else(|| from_archive.get(&key).cloned())?;
+            Some((t.qualified(), key, sum))
+        })
+        .collect()
+}
+
+/// The tables whose content read back from the restored database differs
+/// from the expected checksum, or whose data was not read back at all.
+fn checksum_mismatches(
+    expected: &[(String, (String, String), String)],
+    read: &CopyCounter,
+) -> Vec<String> {
+    let actual = read.checksums();
+    expected
+        .iter()
+        .filter(|(_, key, sum)| actual.get(key) != Some(sum))
+        .map(|(name, _, _)| name.clone())
+        .collect()
+}
+
+/// Settings that change how pg_dump prints values but that it does not
+/// set itself, as the database being replaced has them (its own `ALTER
+/// DATABASE ... SET` come over to the new one only after the check), in
+/// `PGOPTIONS` form. Unknown ones are left to the server's defaults.
+fn output_settings(tools: &PgTools, target: &Target) -> String {
+    let Ok(rows) = tools.query(
+        target,
+        "SELECT current_setting('TimeZone'), current_setting('bytea_output')",
+    ) else {
+        return String::new();
+    };
+    let Some(row) = rows.first() else {
+        return String::new();
+    };
+    let escape = |v: &str| v.replace('\\', "\\\\").replace(' ', "\\ ");
+    ["TimeZone", "bytea_output"]
+        .iter()
+        .zip(row)
+        .map(|(name, value)| format!("-c {name}={}", escape(value)))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// An archive's data, as `pg_restore --data-only -f -` prints it, streamed
+/// through the COPY counter (nothing is written).
+fn archive_data(
+    tools: &PgTools,
+    target: &Target,
+    data: &std::path::Path,
+) -> Result<CopyCounter, String> {
+    let mut cmd = tools.command(&tools.pg_restore, target);
+    cmd.args(["--data-only", "-f", "-"])
+        .arg(data)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| format!("cannot run {}: {e}", tools.pg_restore.display()))?;
+    let err = child.stderr.take();
+    let err = std::thread::spawn(move || {
+        let mut text = String::new();
+        if let Some(mut e) = err {
+            let _ = std::io::Read::read_to_string(&mut e, &mut text);
+        }
+        text
+    });
+    let mut counter = CopyCounter::default();
+    if let Some(mut from) = child.stdout.take() {
+        let mut buf = vec![0u8; 256 * 1024];
+        loop {
+            match std::io::Read::read(&mut from, &mut buf) {
+                Ok(0) => break,
+                Ok(n) => counter.feed(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(format!("reading pg_restore's output: {e}"));
+                }
+            }
+        }
+    }
+    let status = child
+        .wait()
+        .map_err(|e| format!("waiting for pg_restore: {e}"))?;
+    let stderr = err.join().unwrap_or_default();
+    if !status.success() {
+        return Err(first_error_line(&stderr));
+    }
+    Ok(counter)
 }
 
 /// Rows per table as counted in an archive's data while it was restored.
@@ -659,7 +827,7 @@ fn restore_archive_counting(
     tools: &PgTools,
     target: &Target,
     data: &std::path::Path,
-) -> Result<RowCounts, String> {
+) -> Result<CopyCounter, String> {
     let mut script = tools.command(&tools.pg_restore, target);
     script
         .args(["-f", "-"])
@@ -691,7 +859,7 @@ fn restore_archive_counting(
         }
         text
     });
-    let mut counter = crate::backup::engine::pg_dump::CopyCounter::default();
+    let mut counter = CopyCounter::default();
     if let (Some(mut from), Some(mut to)) = (script.stdout.take(), psql.stdin.take()) {
         let mut buf = vec![0u8; 256 * 1024];
         loop {
@@ -721,7 +889,7 @@ fn restore_archive_counting(
     if !script_status.success() {
         return Err(first_error_line(&script_err));
     }
-    Ok(counter.counts)
+    Ok(counter)
 }
 
 fn summary(
@@ -929,6 +1097,13 @@ pub fn write_report(out: &mut impl Write, report: &RestoreReport) -> std::io::Re
             "All {} tables present with the expected rows.",
             report.checks.len()
         )?;
+        if report.checksummed > 0 {
+            writeln!(
+                out,
+                "Content of {} tables checked against the backup's checksums before the swap.",
+                report.checksummed
+            )?;
+        }
     } else {
         writeln!(
             out,

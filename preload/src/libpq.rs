@@ -1,48 +1,21 @@
-//! The real libpq behind our wrappers: its functions looked up once with
-//! `dlsym` (the next definition after ours for the functions we wrap, the
-//! global one for those we only call), and a live connection seen through
-//! them as the guard's `Connection`.
+//! The real libpq: its functions looked up once (those the first stage
+//! wraps through the first stage's `real_function`, which finds the
+//! definitions after its wrappers; those nobody wraps with the global
+//! `dlsym`), and a live connection seen through them as the guard's
+//! `Connection`.
 
 use std::ffi::{CStr, c_char, c_int, c_void};
 use std::sync::OnceLock;
 
 use dbguard::shim::live::{Connection, TxStatus};
 
+/// The first stage's lookup of the real functions behind its wrappers.
+pub type RealFn = unsafe extern "C" fn(*const c_char) -> *mut c_void;
+
 pub type PgConn = c_void;
 pub type PgResult = c_void;
-pub type Oid = u32;
 
-pub type ExecFn = unsafe extern "C" fn(*mut PgConn, *const c_char) -> *mut PgResult;
 pub type SendQueryFn = unsafe extern "C" fn(*mut PgConn, *const c_char) -> c_int;
-pub type ExecParamsFn = unsafe extern "C" fn(
-    *mut PgConn,
-    *const c_char,
-    c_int,
-    *const Oid,
-    *const *const c_char,
-    *const c_int,
-    *const c_int,
-    c_int,
-) -> *mut PgResult;
-pub type SendQueryParamsFn = unsafe extern "C" fn(
-    *mut PgConn,
-    *const c_char,
-    c_int,
-    *const Oid,
-    *const *const c_char,
-    *const c_int,
-    *const c_int,
-    c_int,
-) -> c_int;
-pub type PrepareFn = unsafe extern "C" fn(
-    *mut PgConn,
-    *const c_char,
-    *const c_char,
-    c_int,
-    *const Oid,
-) -> *mut PgResult;
-pub type SendPrepareFn =
-    unsafe extern "C" fn(*mut PgConn, *const c_char, *const c_char, c_int, *const Oid) -> c_int;
 type TextFn = unsafe extern "C" fn(*const PgConn) -> *mut c_char;
 type StatusFn = unsafe extern "C" fn(*const PgConn) -> c_int;
 type ConninfoFn = unsafe extern "C" fn(*mut PgConn) -> *mut ConninfoOption;
@@ -76,12 +49,7 @@ struct ConninfoOption {
 /// The libpq functions this library calls. `None` where the process has
 /// no such function (not linked with libpq, or an older libpq).
 pub struct Libpq {
-    pub exec: Option<ExecFn>,
     pub send_query: Option<SendQueryFn>,
-    pub exec_params: Option<ExecParamsFn>,
-    pub send_query_params: Option<SendQueryParamsFn>,
-    pub prepare: Option<PrepareFn>,
-    pub send_prepare: Option<SendPrepareFn>,
     host: Option<TextFn>,
     hostaddr: Option<TextFn>,
     port: Option<TextFn>,
@@ -99,14 +67,27 @@ pub struct Libpq {
     pub get_result: Option<GetResultFn>,
 }
 
-/// Looks `name` up after this library (`RTLD_NEXT`) or anywhere in the
-/// process (`RTLD_DEFAULT`), as a function pointer of the given type.
+/// The real function behind the first stage's wrapper (`RTLD_NEXT`,
+/// through it) or the one function of that name in the process
+/// (`RTLD_DEFAULT`), as a function pointer of the given type.
 macro_rules! lookup {
-    ($handle:expr, $name:literal, $ty:ty) => {{
-        // SAFETY: dlsym with a NUL-terminated name is always safe to call;
-        // the result is either null or the address of libpq's function of
+    (RTLD_NEXT, $name:literal, $ty:ty) => {{
+        let p = match REAL.get() {
+            // SAFETY: the first stage's lookup, with a NUL-terminated name.
+            Some(real) => unsafe { real(concat!($name, "\0").as_ptr().cast()) },
+            None => std::ptr::null_mut(),
+        };
+        lookup!(@cast p, $ty)
+    }};
+    (RTLD_DEFAULT, $name:literal, $ty:ty) => {{
+        // SAFETY: dlsym with a NUL-terminated name is always safe to call.
+        let p = unsafe { libc::dlsym(libc::RTLD_DEFAULT, concat!($name, "\0").as_ptr().cast()) };
+        lookup!(@cast p, $ty)
+    }};
+    (@cast $p:expr, $ty:ty) => {{
+        // The result is either null or the address of libpq's function of
         // that name, whose C signature the target type spells out.
-        let p = unsafe { libc::dlsym($handle, concat!($name, "\0").as_ptr().cast()) };
+        let p: *mut c_void = $p;
         if p.is_null() {
             None
         } else {
@@ -117,33 +98,31 @@ macro_rules! lookup {
     }};
 }
 
+/// Set once, by `dbguard_check_init`, before anything is looked up.
+pub static REAL: OnceLock<RealFn> = OnceLock::new();
+
 /// The real libpq, looked up on first use.
 pub fn libpq() -> &'static Libpq {
     static LIBPQ: OnceLock<Libpq> = OnceLock::new();
     LIBPQ.get_or_init(|| Libpq {
-        exec: lookup!(libc::RTLD_NEXT, "PQexec", ExecFn),
-        send_query: lookup!(libc::RTLD_NEXT, "PQsendQuery", SendQueryFn),
-        exec_params: lookup!(libc::RTLD_NEXT, "PQexecParams", ExecParamsFn),
-        send_query_params: lookup!(libc::RTLD_NEXT, "PQsendQueryParams", SendQueryParamsFn),
-        prepare: lookup!(libc::RTLD_NEXT, "PQprepare", PrepareFn),
-        send_prepare: lookup!(libc::RTLD_NEXT, "PQsendPrepare", SendPrepareFn),
-        host: lookup!(libc::RTLD_DEFAULT, "PQhost", TextFn),
-        hostaddr: lookup!(libc::RTLD_DEFAULT, "PQhostaddr", TextFn),
-        port: lookup!(libc::RTLD_DEFAULT, "PQport", TextFn),
-        db: lookup!(libc::RTLD_DEFAULT, "PQdb", TextFn),
-        user: lookup!(libc::RTLD_DEFAULT, "PQuser", TextFn),
-        pass: lookup!(libc::RTLD_DEFAULT, "PQpass", TextFn),
-        transaction_status: lookup!(libc::RTLD_DEFAULT, "PQtransactionStatus", StatusFn),
-        conninfo: lookup!(libc::RTLD_DEFAULT, "PQconninfo", ConninfoFn),
-        conninfo_free: lookup!(libc::RTLD_DEFAULT, "PQconninfoFree", ConninfoFreeFn),
-        result_status: lookup!(libc::RTLD_DEFAULT, "PQresultStatus", ResultStatusFn),
-        parameter_status: lookup!(libc::RTLD_DEFAULT, "PQparameterStatus", ParameterStatusFn),
-        ntuples: lookup!(libc::RTLD_DEFAULT, "PQntuples", NtuplesFn),
-        getvalue: lookup!(libc::RTLD_DEFAULT, "PQgetvalue", GetvalueFn),
-        clear: lookup!(libc::RTLD_DEFAULT, "PQclear", ClearFn),
+        send_query: lookup!(RTLD_NEXT, "PQsendQuery", SendQueryFn),
+        host: lookup!(RTLD_DEFAULT, "PQhost", TextFn),
+        hostaddr: lookup!(RTLD_DEFAULT, "PQhostaddr", TextFn),
+        port: lookup!(RTLD_DEFAULT, "PQport", TextFn),
+        db: lookup!(RTLD_DEFAULT, "PQdb", TextFn),
+        user: lookup!(RTLD_DEFAULT, "PQuser", TextFn),
+        pass: lookup!(RTLD_DEFAULT, "PQpass", TextFn),
+        transaction_status: lookup!(RTLD_DEFAULT, "PQtransactionStatus", StatusFn),
+        conninfo: lookup!(RTLD_DEFAULT, "PQconninfo", ConninfoFn),
+        conninfo_free: lookup!(RTLD_DEFAULT, "PQconninfoFree", ConninfoFreeFn),
+        result_status: lookup!(RTLD_DEFAULT, "PQresultStatus", ResultStatusFn),
+        parameter_status: lookup!(RTLD_DEFAULT, "PQparameterStatus", ParameterStatusFn),
+        ntuples: lookup!(RTLD_DEFAULT, "PQntuples", NtuplesFn),
+        getvalue: lookup!(RTLD_DEFAULT, "PQgetvalue", GetvalueFn),
+        clear: lookup!(RTLD_DEFAULT, "PQclear", ClearFn),
         // Wrapped too (to see whether what psql sent succeeded): the real
         // one, after ours.
-        get_result: lookup!(libc::RTLD_NEXT, "PQgetResult", GetResultFn),
+        get_result: lookup!(RTLD_NEXT, "PQgetResult", GetResultFn),
     })
 }
 

@@ -3,16 +3,18 @@
 //! it holds. Built from alembic's offline render (each finding attributed
 //! to the revision whose `-- Running upgrade` or `-- Running downgrade`
 //! marker precedes it; alembic's own version-table bookkeeping left out)
-//! or, when the render cannot run, from a static scan of each revision's
-//! `upgrade()` or `downgrade()`. It is written by the reporters in
-//! `crate::report`, like every other report.
+//! or, when the range cannot be rendered, revision by revision: each
+//! revision alembic renders on its own is scanned as SQL, and only those
+//! it cannot render fall back to a static scan of their `upgrade()` or
+//! `downgrade()`, named in the report with alembic's last error line. It
+//! is written by the reporters in `crate::report`, like every other report.
 
 use serde::Serialize;
 
-use crate::alembic::render::{Direction, migration_steps};
+use crate::alembic::render::{Direction, RenderedSql, migration_steps, scan_rendered};
 use crate::alembic::script_dir::{Script, ScriptDir};
 use crate::alembic::static_scan;
-use crate::sql::{Finding, Scanner};
+use crate::sql::Finding;
 
 /// How the operations were found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -22,6 +24,9 @@ pub enum Method {
     Rendered,
     /// The revision files' `upgrade()` bodies were read as text.
     Static,
+    /// The range did not render as a whole: each revision was rendered on
+    /// its own, and the ones that failed were read as text.
+    PerRevision,
 }
 
 /// One revision the range applies.
@@ -33,6 +38,12 @@ pub struct RevisionCheck {
     pub message: Option<String>,
     /// The revision file, when the script directory could be read.
     pub path: Option<String>,
+    /// How this revision's operations were found (`rendered` or `static`).
+    pub method: Method,
+    /// Why this revision was scanned statically: alembic's last error line
+    /// when it rendered the revision on its own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<String>,
     pub findings: Vec<Finding>,
 }
 
@@ -96,14 +107,13 @@ impl MigrationCheck {
                     revision,
                     down_revision,
                     message: s.message.clone(),
+                    method: Method::Rendered,
+                    fallback: None,
                     findings: Vec::new(),
                 }
             })
             .collect();
-        let mut scanner = Scanner::new("/");
-        let label = format!("{}.sql", direction.command());
-        scanner.scan_bytes(&label, sql.as_bytes(), std::path::Path::new("/"));
-        let report = static_scan::without_version_bookkeeping(scanner.finish());
+        let report = scan_rendered(direction, sql);
         for f in report.findings {
             let owner = markers
                 .iter()
@@ -137,20 +147,7 @@ impl MigrationCheck {
     ) -> MigrationCheck {
         let revisions = path
             .iter()
-            .map(|s| {
-                let shown = display(&s.path);
-                let findings = match std::fs::read_to_string(&s.path) {
-                    Ok(src) => static_scan::scan_function(&src, direction.command(), &shown),
-                    Err(_) => Vec::new(),
-                };
-                RevisionCheck {
-                    revision: s.revision.clone(),
-                    down_revision: s.down.join(", "),
-                    message: s.message.clone(),
-                    path: Some(shown),
-                    findings,
-                }
-            })
+            .map(|s| static_revision(direction, s, None, &display))
             .collect();
         MigrationCheck {
             range: range.to_owned(),
@@ -159,6 +156,167 @@ impl MigrationCheck {
             note: Some(note),
             revisions,
         }
+    }
+}
+
+/// One revision read from its file: the static scan of its `upgrade()` or
+/// `downgrade()`; `fallback` says why it was not rendered.
+fn static_revision(
+    direction: Direction,
+    script: &Script,
+    fallback: Option<String>,
+    display: &impl Fn(&std::path::Path) -> String,
+) -> RevisionCheck {
+    let shown = display(&script.path);
+    let findings = match std::fs::read_to_string(&script.path) {
+        Ok(src) => static_scan::scan_function(&src, direction.command(), &shown),
+        Err(_) => Vec::new(),
+    };
+    RevisionCheck {
+        revision: script.revision.clone(),
+        down_revision: script.down.join(", "),
+        message: script.message.clone(),
+        path: Some(shown),
+        method: Method::Static,
+        fallback,
+        findings,
+    }
+}
+
+/// The name findings in the SQL alembic rendered for one revision alone
+/// carry: their lines count from the start of that SQL.
+pub fn rendered_label(direction: Direction, revision: &str) -> String {
+    format!("{revision}.{}.sql", direction.command())
+}
+
+/// The range alembic renders one revision with, on its own: from its
+/// parent to it (or back). `None` for a merge, which has several parents
+/// and no single range.
+pub fn revision_range(direction: Direction, script: &Script) -> Option<String> {
+    let parent = match script.down.as_slice() {
+        [] => None,
+        [one] => Some(one.as_str()),
+        _ => return None,
+    };
+    let rev = &script.revision;
+    Some(match (direction, parent) {
+        (Direction::Upgrade, None) => rev.clone(),
+        (Direction::Upgrade, Some(p)) => format!("{p}:{rev}"),
+        (Direction::Downgrade, None) => format!("{rev}:base"),
+        (Direction::Downgrade, Some(p)) => format!("{rev}:{p}"),
+    })
+}
+
+impl MigrationCheck {
+    /// For a range alembic could not render as a whole (`why`): each
+    /// revision on `path` is rendered on its own by `render_one` (given
+    /// the revision's range, see `revision_range`) and scanned as SQL;
+    /// only the revisions that fail there are scanned statically, each
+    /// with alembic's error as its `fallback`. The note names them.
+    pub fn per_revision(
+        direction: Direction,
+        range: &str,
+        path: &[&Script],
+        why: &str,
+        render_one: impl Fn(&str) -> Result<RenderedSql, String>,
+        display: impl Fn(&std::path::Path) -> String,
+    ) -> MigrationCheck {
+        let mut revisions = Vec::new();
+        for script in path {
+            let rendered = match revision_range(direction, script) {
+                // A run of one revision has just failed as a whole: the
+                // same render would fail the same way.
+                Some(_) if path.len() == 1 => Err(why.to_owned()),
+                Some(one) => render_one(&one).map(|r| (one, r)),
+                None => Err("a merge revision is not rendered on its own".to_owned()),
+            };
+            let fallback = match rendered {
+                Ok((one, r)) => {
+                    let shown = display(&script.path);
+                    let check =
+                        MigrationCheck::from_render(direction, &one, &r.sql, &r.log, |_| {
+                            Some(shown.clone())
+                        });
+                    let mut found: Vec<RevisionCheck> = check
+                        .revisions
+                        .into_iter()
+                        .filter(|c| c.revision == script.revision)
+                        .collect();
+                    if let Some(mut own) = found.pop() {
+                        own.message = own.message.or_else(|| script.message.clone());
+                        own.down_revision = script.down.join(", ");
+                        // Lines count in this revision's own SQL: say so.
+                        for f in &mut own.findings {
+                            f.path = rendered_label(direction, &script.revision);
+                        }
+                        revisions.push(own);
+                        continue;
+                    }
+                    // alembic rendered something that did not run this
+                    // revision: its SQL says nothing about it.
+                    format!(
+                        "alembic's render of {one} did not run revision {}",
+                        script.revision
+                    )
+                }
+                Err(e) => e,
+            };
+            let last = fallback
+                .strip_prefix("the offline render failed: ")
+                .unwrap_or(&fallback)
+                .to_owned();
+            revisions.push(static_revision(direction, script, Some(last), &display));
+        }
+        let fell_back: Vec<String> = revisions
+            .iter()
+            .filter_map(|r| {
+                r.fallback
+                    .as_ref()
+                    .map(|why| format!("{} ({why})", r.revision))
+            })
+            .collect();
+        let all_static = !revisions.is_empty() && fell_back.len() == revisions.len();
+        let note = if fell_back.is_empty() {
+            format!("{why}; every revision rendered on its own")
+        } else {
+            let how = if path.len() > 1 {
+                "rendered revision by revision, and "
+            } else {
+                ""
+            };
+            format!(
+                "{why}; {how}scanned the {}() of {} statically: {}",
+                direction.command(),
+                if fell_back.len() == 1 {
+                    "1 revision that cannot be rendered offline".to_owned()
+                } else {
+                    format!(
+                        "{} revisions that cannot be rendered offline",
+                        fell_back.len()
+                    )
+                },
+                fell_back.join("; ")
+            )
+        };
+        MigrationCheck {
+            range: range.to_owned(),
+            downgrade: direction == Direction::Downgrade,
+            method: if all_static {
+                Method::Static
+            } else {
+                Method::PerRevision
+            },
+            note: Some(note),
+            revisions,
+        }
+    }
+
+    /// The revisions that fell back to a static scan, with why.
+    pub fn fallbacks(&self) -> Vec<(String, String)> {
+        self.revisions
+            .iter()
+            .filter_map(|r| Some((r.revision.clone(), r.fallback.clone()?)))
+            .collect()
     }
 }
 
@@ -256,5 +414,93 @@ INFO  [alembic.runtime.migration] Running upgrade 0002 -> 0004, drop users.nickn
                 ("0001".into(), "".into(), vec!["drop_table".into()]),
             ]
         );
+    }
+
+    #[test]
+    fn each_revision_renders_on_its_own_and_only_failures_are_read_as_text() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, body: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, body).unwrap();
+            path
+        };
+        let script = |rev: &str, down: &[&str], path: std::path::PathBuf| Script {
+            revision: rev.into(),
+            down: down.iter().map(|d| (*d).to_owned()).collect(),
+            message: None,
+            path,
+        };
+        let first = script(
+            "0001",
+            &[],
+            write("0001.py", "def upgrade():\n    op.create_table('t')\n"),
+        );
+        let second = script(
+            "0002",
+            &["0001"],
+            write(
+                "0002.py",
+                "def upgrade():\n    rows = op.get_bind().execute(sa.text('select 1'))\n    op.drop_column('t', 'c')\n",
+            ),
+        );
+        assert_eq!(revision_range(Direction::Upgrade, &first).unwrap(), "0001");
+        assert_eq!(
+            revision_range(Direction::Upgrade, &second).unwrap(),
+            "0001:0002"
+        );
+        assert_eq!(
+            revision_range(Direction::Downgrade, &first).unwrap(),
+            "0001:base"
+        );
+        let merge = script("0003", &["0001", "0002"], dir.path().join("0003.py"));
+        assert!(revision_range(Direction::Upgrade, &merge).is_none());
+
+        let c = MigrationCheck::per_revision(
+            Direction::Upgrade,
+            "base:head",
+            &[&first, &second],
+            "the offline render failed: boom",
+            |range| match range {
+                "0001" => Ok(RenderedSql {
+                    sql: "-- Running upgrade  -> 0001\n\nDROP TABLE old;\n".into(),
+                    log: String::new(),
+                }),
+                _ => Err("the offline render failed: NotImplementedError: no rows offline".into()),
+            },
+            |p| p.file_name().unwrap().to_string_lossy().into_owned(),
+        );
+        assert_eq!(c.method, Method::PerRevision);
+        let per: Vec<(&str, Method, Option<&str>, Vec<&str>)> = c
+            .revisions
+            .iter()
+            .map(|r| {
+                (
+                    r.revision.as_str(),
+                    r.method,
+                    r.fallback.as_deref(),
+                    r.findings.iter().map(|f| f.kind.as_str()).collect(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            per,
+            vec![
+                ("0001", Method::Rendered, None, vec!["drop_table"]),
+                (
+                    "0002",
+                    Method::Static,
+                    Some("NotImplementedError: no rows offline"),
+                    vec!["drop_column"]
+                ),
+            ]
+        );
+        assert_eq!(c.revisions[0].findings[0].path, "0001.upgrade.sql");
+        assert_eq!(c.revisions[1].findings[0].path, "0002.py");
+        let note = c.note.unwrap();
+        assert!(
+            note.contains("0002 (NotImplementedError: no rows offline)"),
+            "{note}"
+        );
+        assert!(!note.contains("0001 ("), "{note}");
     }
 }

@@ -2,61 +2,48 @@
 //! version directories alembic's ini file names, the revision files in
 //! them, whether an upgrade applies nothing at all, and the revisions a
 //! run goes through with their destructive operations when alembic cannot
-//! render it.
+//! render it as a whole (revision by revision, statically where even that
+//! fails).
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use crate::Context;
 use crate::alembic::args::AlembicArgs;
-use crate::alembic::render::{Direction, Step};
+use crate::alembic::check::MigrationCheck;
+use crate::alembic::render::{Direction, render_sql};
 use crate::alembic::script_dir::{self, ScriptDir};
-use crate::alembic::static_scan;
 use crate::alembic::url;
-use crate::sql::ScanReport;
 
 /// The revisions a run goes through and their destructive operations,
-/// read from the revision files (their `upgrade()` or `downgrade()`
-/// bodies) when alembic cannot render the run offline.
-pub fn static_fallback(
+/// when alembic could not render the run as a whole (`why`): each
+/// revision rendered on its own, and read from its file (its `upgrade()`
+/// or `downgrade()` body) only when that fails too. `Err` when the
+/// revision files do not show which revisions the run goes through.
+pub fn per_revision(
     ctx: &Context,
     args: &AlembicArgs,
+    alembic: &Path,
     direction: Direction,
     current: &[String],
     target_revision: &str,
-) -> Result<(Vec<Step>, ScanReport), String> {
+    why: &str,
+) -> Result<MigrationCheck, String> {
     let cwd = ctx.cwd.clone().unwrap_or_else(|| PathBuf::from("/"));
     let scripts = project_scripts(ctx, args, &cwd);
     let path = match direction {
         Direction::Upgrade => scripts.upgrade_path(current, target_revision)?,
         Direction::Downgrade => scripts.downgrade_path(current, target_revision)?,
     };
-    let mut report = ScanReport::default();
-    let mut steps = Vec::new();
-    for script in path {
-        let shown = script
-            .path
-            .strip_prefix(&cwd)
-            .unwrap_or(&script.path)
-            .display()
-            .to_string();
-        let source = std::fs::read_to_string(&script.path)
-            .map_err(|e| format!("cannot read {shown} ({e})"))?;
-        for f in static_scan::scan_function(&source, direction.command(), &shown) {
-            report.push_finding(f);
-        }
-        let parents = script.down.join(", ");
-        let (from, to) = match direction {
-            Direction::Upgrade => (parents, script.revision.clone()),
-            Direction::Downgrade => (script.revision.clone(), parents),
-        };
-        steps.push(Step {
-            from,
-            to,
-            message: script.message.clone(),
-        });
-    }
-    Ok((steps, report))
+    let range = format!("{}:{target_revision}", current.join(","));
+    Ok(MigrationCheck::per_revision(
+        direction,
+        &range,
+        &path,
+        why,
+        |one| render_sql(ctx, args, alembic, direction, one),
+        |p: &Path| p.strip_prefix(&cwd).unwrap_or(p).display().to_string(),
+    ))
 }
 
 /// The project's revision files as read for the upgrade shortcut: the

@@ -86,13 +86,32 @@ pub fn render(
 ) -> Result<Render, String> {
     let range = render_range(direction, current, target_revision)?;
     let rendered = render_sql(ctx, args, alembic, direction, &range)?;
-    let mut scanner = Scanner::new(ctx.cwd.clone().unwrap_or_else(|| PathBuf::from("/")));
-    let label = format!("{}.sql", direction.command());
-    scanner.scan_bytes(&label, rendered.sql.as_bytes(), Path::new("/"));
     Ok(Render {
         steps: migration_steps(direction, &rendered.sql, &rendered.log),
-        report: crate::alembic::static_scan::without_version_bookkeeping(scanner.finish()),
+        report: scan_rendered(direction, &rendered.sql),
     })
+}
+
+/// The destructive statements in alembic's rendered SQL. Unlike a psql
+/// script's, a drop or truncate of a table an earlier statement created
+/// counts: a run through several revisions created it in one and destroys
+/// it in another, and on a database already at the earlier revision the
+/// table holds rows by then. alembic's own version-table bookkeeping is
+/// left out.
+pub fn scan_rendered(direction: Direction, sql: &str) -> ScanReport {
+    let mut scanner = Scanner::new(PathBuf::from("/"));
+    let label = format!("{}.sql", direction.command());
+    scanner.scan_bytes(&label, sql.as_bytes(), Path::new("/"));
+    let mut report = scanner.finish();
+    let created_here = std::mem::take(&mut report.created_here);
+    report
+        .findings
+        .extend(created_here.into_iter().map(|mut f| {
+            f.created_in_input = false;
+            f
+        }));
+    report.findings.sort_by_key(|f| f.line);
+    crate::alembic::static_scan::without_version_bookkeeping(report)
 }
 
 /// What alembic printed for an offline run: the SQL and its log.

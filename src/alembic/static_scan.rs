@@ -1676,9 +1676,19 @@ pub fn is_version_bookkeeping(finding: &Finding, version_table: &str) -> bool {
 /// alembic's default version table.
 pub const VERSION_TABLE: &str = "alembic_version";
 
-/// A scan of rendered SQL without alembic's own version-table bookkeeping
-/// (see `is_version_bookkeeping`), for the render paths.
+/// A scan of rendered SQL as the render paths need it: without alembic's
+/// own version-table bookkeeping (see `is_version_bookkeeping`), and with
+/// drops of tables an earlier revision of the same range created counted
+/// as findings again. A range is rendered as one script, but each revision
+/// also runs on its own against databases that already hold that table and
+/// its rows, so a revision that drops it destroys data there.
 pub fn without_version_bookkeeping(mut report: ScanReport) -> ScanReport {
+    let created_here = std::mem::take(&mut report.created_here);
+    for mut finding in created_here {
+        finding.created_in_input = false;
+        report.push_finding(finding);
+    }
+    report.findings.sort_by_key(|f| f.line);
     report
         .findings
         .retain(|f| !is_version_bookkeeping(f, VERSION_TABLE));

@@ -54,6 +54,10 @@ pub struct Metadata {
     /// Directory format: every file with its size and checksum.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub files: Vec<FileEntry>,
+    /// The pgBackRest engine's restore point: what a restore replays WAL
+    /// up to. Such a backup has no data file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore_point: Option<super::engine::RestorePoint>,
 }
 
 fn pg_dump_engine() -> String {
@@ -70,6 +74,12 @@ pub struct TableEntry {
     /// COPY data as it streamed; null for other formats.
     #[serde(default)]
     pub rows: Option<i64>,
+    /// The order-independent checksum of the table's rows in the dump
+    /// (16 hex digits; `pg_dump::CopyCounter` defines it), computed from a
+    /// plain dump's COPY data as it streamed; absent for other formats and
+    /// in sidecars written before checksums were recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<String>,
 }
 
 impl TableEntry {
@@ -120,6 +130,10 @@ impl Metadata {
                     .rows
                     .get(&(t.schema.clone(), t.name.clone()))
                     .copied(),
+                checksum: dumped
+                    .checksums
+                    .get(&(t.schema.clone(), t.name.clone()))
+                    .cloned(),
             })
             .collect();
         Metadata {
@@ -150,6 +164,7 @@ impl Metadata {
             dump_seconds: elapsed.as_secs_f64(),
             completeness: dumped.completeness.clone(),
             files: dumped.files.clone(),
+            restore_point: dumped.restore_point.clone(),
         }
     }
 

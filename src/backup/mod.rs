@@ -33,12 +33,12 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::Config;
+use crate::config::{Config, EngineChoice, PitrSettings};
 use crate::pgtools::{DatabaseFacts, PgTools};
 use crate::target::Target;
 use crate::{Context, Error};
 use dest::local::Local;
-use engine::{Engine, PgDump};
+use engine::{Engine, PgBackRest, PgDump};
 
 pub use crate::dump_format::Format;
 pub use metadata::Metadata;
@@ -104,6 +104,10 @@ pub struct Request {
     pub output: Option<PathBuf>,
     /// Apply retention afterwards (only in the store).
     pub prune: bool,
+    /// Dump with pg_dump whatever engine the configuration names (a
+    /// scratch cluster restored from a restore point matches the live
+    /// database's rules, but has no WAL archiving of its own).
+    pub pg_dump_only: bool,
 }
 
 impl Request {
@@ -115,6 +119,7 @@ impl Request {
             jobs: None,
             output: None,
             prune: true,
+            pg_dump_only: false,
         }
     }
 }
@@ -195,7 +200,20 @@ pub fn take(
     let store = Store::new(&dir);
     store.prepare(request.output.is_none())?;
     let local = Local::new(&dir);
-    let engine = PgDump::new(tools);
+    let pg_dump = PgDump::new(tools);
+    let pitr = match (&request.output, config.engine_for(&pre.target)) {
+        (None, EngineChoice::PgBackRest(settings)) if !request.pg_dump_only => {
+            choose_pitr(tools, &pre.target, &settings)?.map(|health| (settings, health))
+        }
+        _ => None,
+    };
+    let pgbackrest = pitr
+        .as_ref()
+        .map(|(settings, health)| PgBackRest::new(tools, &settings.stanza, health.clone()));
+    let engine: &dyn Engine = match &pgbackrest {
+        Some(engine) => engine,
+        None => &pg_dump,
+    };
 
     // The engine's version for the metadata runs beside the backup rather
     // than after it: one process start less on the guard's path.
@@ -255,6 +273,30 @@ pub fn take(
         metadata,
         pruned,
     })
+}
+
+/// Whether the pgBackRest engine can protect the database now. Unhealthy
+/// archiving is said on stderr and falls back to pg_dump (`Ok(None)`), or
+/// refuses when the configuration requires the PITR engine.
+fn choose_pitr(
+    tools: &PgTools,
+    target: &Target,
+    settings: &PitrSettings,
+) -> Result<Option<engine::pgbackrest::Health>, Error> {
+    match engine::pgbackrest::health(tools, target, &settings.stanza) {
+        Ok(health) => Ok(Some(health)),
+        Err(why) if settings.require => Err(Error::BackupFailed(format!(
+            "WAL archiving for \"{}\" is not healthy: {why}; the configuration requires the pgbackrest engine (require_pitr = true), so nothing was backed up",
+            target.dbname
+        ))),
+        Err(why) => {
+            note!(
+                "dbguard: WAL archiving for \"{}\" is not healthy: {why}; backing up with pg_dump instead",
+                target.dbname
+            );
+            Ok(None)
+        }
+    }
 }
 
 /// One call for the guards: resolve tools and configuration, check the

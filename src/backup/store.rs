@@ -475,6 +475,17 @@ fn check(entry: &Entry) -> (Status, u64) {
         Some(Err(e)) => return (Status::Incomplete(format!("metadata unreadable: {e}")), 0),
         Some(Ok(meta)) => meta,
     };
+    // A restore point has no data file: what must exist is its base
+    // backup and WAL in the pgBackRest repository.
+    if let Some(point) = &meta.restore_point {
+        return match super::engine::pgbackrest::check_point(point) {
+            Ok(_) => (Status::Ok, 0),
+            Err(why) => (
+                Status::Missing(format!("restore point {}: {why}", point.name)),
+                0,
+            ),
+        };
+    }
     let Some(data) = &entry.data else {
         return (
             Status::Missing(format!("data file {} is missing", meta.file)),

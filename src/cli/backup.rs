@@ -81,6 +81,8 @@ pub fn run(args: Args, ctx: &Context) -> Result<u8, Error> {
         jobs: args.jobs,
         output: args.output.clone(),
         prune: !args.no_prune,
+        // A manual backup is a dump to keep; restore points are the guards'.
+        pg_dump_only: true,
     };
     let created = backup::take(&config, &tools, &pre, &request)?;
     let mut out = std::io::stdout().lock();

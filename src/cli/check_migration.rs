@@ -1,9 +1,10 @@
 //! `dbguard check-migration [RANGE]`: the destructive operations in the
 //! revisions an upgrade would apply — the pending ones (read from the
 //! database's version table) or those of an explicit RANGE, which needs no
-//! database. alembic renders the SQL offline; when it cannot (migrations
-//! that read data), the revision files are scanned statically and the
-//! report says so. `--downgrade` checks what a downgrade reverts instead. Exit 0: nothing destructive; 1: destructive operations
+//! database. alembic renders the SQL offline; when it cannot render the
+//! range (migrations that read data), it renders each revision on its own
+//! and only the revisions it cannot render are scanned statically, named
+//! in the report with alembic's last error line. `--downgrade` checks what a downgrade reverts instead. Exit 0: nothing destructive; 1: destructive operations
 //! found; 2: error.
 
 use std::ffi::OsString;
@@ -126,7 +127,8 @@ pub fn analyse(args: &Args, ctx: &Context) -> Result<MigrationCheck, Error> {
     };
     let scripts = project_scripts(ctx, &alembic, &cwd);
     let display = |p: &Path| p.strip_prefix(&cwd).unwrap_or(p).display().to_string();
-    let rendered = match RealTool::resolve(Tool::Alembic, ctx) {
+    let real = RealTool::resolve(Tool::Alembic, ctx);
+    let rendered = match &real {
         Ok(real) => render_sql(ctx, &alembic, &real.path, direction, &range),
         Err(e) => Err(format!("alembic cannot be run ({e})")),
     };
@@ -158,16 +160,29 @@ pub fn analyse(args: &Args, ctx: &Context) -> Result<MigrationCheck, Error> {
         message: format!("{why}; the revision files cannot be scanned instead either: {e}"),
         code: exit::ERROR,
     })?;
-    Ok(MigrationCheck::from_static(
-        direction,
-        &range,
-        &path,
-        format!(
-            "{why}; scanned the revision files' {}() instead",
-            direction.command()
-        ),
-        display,
-    ))
+    match &real {
+        // One revision that cannot be rendered must not blind the rest:
+        // each is rendered on its own, and only the failures are read as
+        // text.
+        Ok(real) => Ok(MigrationCheck::per_revision(
+            direction,
+            &range,
+            &path,
+            &why,
+            |one| render_sql(ctx, &alembic, &real.path, direction, one),
+            display,
+        )),
+        Err(_) => Ok(MigrationCheck::from_static(
+            direction,
+            &range,
+            &path,
+            format!(
+                "{why}; scanned the revision files' {}() instead",
+                direction.command()
+            ),
+            display,
+        )),
+    }
 }
 
 /// The database's current revisions, for "pending".

@@ -144,7 +144,8 @@ impl Facts {
             shim_dir,
             tools,
             dbguard_on_path,
-            preload: crate::shim::live::preload_library(ctx),
+            preload: crate::shim::live::preload_library(ctx)
+                .and_then(|first| crate::shim::live::check_library(&first).map(|_| first)),
             // A configuration that does not load is `dbguard config`'s to
             // report; here it only means no remotes to judge.
             unencrypted_remotes: crate::config::Config::load(ctx)

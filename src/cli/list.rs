@@ -79,8 +79,13 @@ pub struct Row {
     /// The statement the backup was taken for, when the audit log says.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub statement: Option<String>,
+    /// The pgBackRest restore point the backup is, if it is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restore_point: Option<String>,
     /// `complete`, `incomplete` (no usable metadata), `missing` (no data)
-    /// or `remote` (only remote copies).
+    /// or `remote` (only remote copies). A restore point has no data file
+    /// here; whether its WAL is still in the repository is `verify`'s
+    /// question.
     pub state: &'static str,
     /// Where complete copies are: `local` and remote names, in the
     /// configuration's order.
@@ -110,12 +115,19 @@ fn row(
         database: meta.map(|m| m.database.clone()),
         created_at: entry.created().map(|t| t.to_rfc3339()),
         size_bytes: meta.map(|m| m.size_bytes),
-        format: entry.format().map(|f| f.to_string()),
+        format: match meta.and_then(|m| m.restore_point.as_ref()) {
+            Some(_) => Some("pitr".to_owned()),
+            None => entry.format().map(|f| f.to_string()),
+        },
         scope: meta.map(|m| m.scope.to_string()),
         reason: meta.map(|m| m.reason.clone()),
         statement: statements.get(&entry.id).cloned(),
+        restore_point: meta
+            .and_then(|m| m.restore_point.as_ref())
+            .map(|p| p.name.clone()),
         state: match (meta.is_some(), entry.data.is_some()) {
             (true, true) => "complete",
+            (true, false) if meta.is_some_and(|m| m.restore_point.is_some()) => "complete",
             (false, _) => "incomplete",
             (true, false) => "missing",
         },

@@ -20,7 +20,8 @@ Whole-database backups are restored into a new database, checked, then swapped i
 kept as <db>__dbguard_replaced_<time> until you drop it. This needs CREATEDB and no other sessions on the database \
 (--terminate ends them). --in-place restores over the existing database in one transaction instead; objects created since \
 the backup that depend on restored ones make it fail, unchanged. Table-scoped backups put the tables' rows back in place, \
-in one transaction.\n\n\
+in one transaction. A pgBackRest restore point is recovered in a scratch cluster on a free port (or --scratch-port), \
+the tables it protects (or its whole database) are dumped from there and restored as above; the live cluster keeps running.\n\n\
 Exit status: 0 restored and checked; 1 the backup failed verification (nothing was restored) or, restored, some tables \
 differ from it; 77 refused or not confirmed; 2 on an error (nothing was changed, except by a parallel --in-place restore, which says so)."
 )]
@@ -56,6 +57,10 @@ pub struct Args {
     // or does not verify, the remotes tried in the configuration's order.
     #[arg(long, value_name = "REMOTE")]
     pub from: Option<String>,
+    /// Port for the scratch cluster a restore point is recovered in
+    /// (default: a free one).
+    #[arg(long, value_name = "PORT")]
+    pub scratch_port: Option<u16>,
     /// Print help.
     #[arg(long, action = clap::ArgAction::Help)]
     pub help: Option<bool>,
@@ -72,6 +77,7 @@ pub fn run(args: Args, ctx: &Context) -> Result<u8, Error> {
         in_place: args.in_place,
         terminate: args.terminate,
         from: args.from,
+        scratch_port: args.scratch_port,
     };
     let mut out = std::io::stdout().lock();
     let report = restore(ctx, &request, &mut out)?;

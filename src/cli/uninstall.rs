@@ -97,6 +97,9 @@ pub struct Manifest {
     pub sha256: Option<String>,
     pub library: Option<PathBuf>,
     pub library_sha256: Option<String>,
+    /// The check library the preload library loads from beside itself.
+    pub check_library: Option<PathBuf>,
+    pub check_library_sha256: Option<String>,
     pub marker: Option<PathBuf>,
     pub links: Vec<PathBuf>,
     /// Manual pages with their checksums.
@@ -121,6 +124,8 @@ impl Manifest {
                 "sha256" => m.sha256 = Some(value.to_owned()),
                 "library" => m.library = Some(path()),
                 "library-sha256" => m.library_sha256 = Some(value.to_owned()),
+                "check-library" => m.check_library = Some(path()),
+                "check-library-sha256" => m.check_library_sha256 = Some(value.to_owned()),
                 "marker" => m.marker = Some(path()),
                 "link" => m.links.push(path()),
                 "man" => {
@@ -207,6 +212,9 @@ fn remove(m: &Manifest, manifest_path: &Path, r: &mut Report<'_>) -> io::Result<
     }
     if let Some(library) = &m.library {
         remove_if_unchanged(r, library, m.library_sha256.as_deref())?;
+    }
+    if let Some(check) = &m.check_library {
+        remove_if_unchanged(r, check, m.check_library_sha256.as_deref())?;
     }
     for (sha, page) in &m.man_pages {
         remove_if_unchanged(r, page, Some(sha))?;

@@ -72,7 +72,7 @@ fn migration_github(check: &MigrationCheck, out: &mut impl Write) -> io::Result<
             let mut props = Vec::new();
             if let Some(p) = &r.path {
                 props.push(format!("file={}", escape_property(p)));
-                if check.method == Method::Static {
+                if r.method == Method::Static {
                     props.push(format!("line={}", f.line));
                 }
             }

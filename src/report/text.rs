@@ -143,9 +143,10 @@ fn migration_text(check: &MigrationCheck, out: &mut impl Write) -> io::Result<()
         }
         writeln!(out, "{}{path}", step_name(r, check.downgrade))?;
         for f in &r.findings {
-            let at = match check.method {
+            // A revision read from its file has the file's lines.
+            let at = match r.method {
                 Method::Static => format!("line {}: ", f.line),
-                Method::Rendered => String::new(),
+                Method::Rendered | Method::PerRevision => String::new(),
             };
             let head = kind_and_objects(f, f.kind.as_str());
             writeln!(out, "  {at}{head}\n      {}", f.statement)?;

@@ -28,8 +28,12 @@ use crate::target::Target;
 use crate::{Context, Error};
 
 pub use crate::env::{LIVE_CONFIRMED as CONFIRMED_ENV, PRELOAD as PRELOAD_ENV};
-/// File name of the preload library.
+/// File name of the preload library, the small first stage psql gets in
+/// `LD_PRELOAD` (`preload/first`).
 pub const PRELOAD_FILE: &str = "libdbguard_preload.so";
+/// File name of the check it loads, from its own directory, on the first
+/// string that may be destructive (`preload/`, this module behind it).
+pub const CHECK_FILE: &str = "libdbguard_check.so";
 /// How long a backup taken from inside a session waits for a table lock.
 /// The session's own open transaction may hold it (`BEGIN; ALTER TABLE t
 /// ...; DROP TABLE t;`): waiting longer would only hang psql.
@@ -462,7 +466,21 @@ impl LiveGuard {
             // session's own open transaction.
             PgTools::beside_psql(&self.ctx, psql).map(|t| t.with_lock_timeout(LOCK_TIMEOUT_MS))
         };
-        match crate::shim::statements::protect_on(&self.ctx, target, &report, tools) {
+        let place = match state {
+            TxStatus::InTransaction | TxStatus::InError => crate::error::Place::Transaction,
+            _ => crate::error::Place::Session,
+        };
+        // Only an open transaction holds locks past its statement.
+        let own_locks = |tables: Option<&[String]>| {
+            if state == TxStatus::InTransaction {
+                own_locks(conn, tables)
+            } else {
+                Vec::new()
+            }
+        };
+        match crate::shim::statements::protect_on(
+            &self.ctx, target, &report, tools, place, own_locks,
+        ) {
             Ok(()) => Verdict::Send,
             Err(e) => Verdict::Replace(refusal_statement(&e.to_string())),
         }
@@ -503,6 +521,32 @@ impl LiveGuard {
         }
         true
     }
+}
+
+/// The tables among `tables` (`None`: any) on which this session holds an
+/// ACCESS EXCLUSIVE lock: pg_dump's ACCESS SHARE lock on them would wait
+/// for this session's transaction, which waits for the backup. Asked on
+/// the session's own connection, so `pg_backend_pid()` is the session.
+fn own_locks(conn: &dyn Connection, tables: Option<&[String]>) -> Vec<String> {
+    let only = tables.map_or_else(String::new, |names| {
+        let regs: Vec<String> = names
+            .iter()
+            .map(|n| {
+                let quoted: Vec<String> = n.split('.').map(quote_ident).collect();
+                format!("to_regclass({})", quote_literal(&quoted.join(".")))
+            })
+            .collect();
+        format!(" and c.oid in ({})", regs.join(", "))
+    });
+    let sql = format!(
+        "select string_agg(distinct c.oid::regclass::text, ', ') from pg_locks l \
+         join pg_class c on c.oid = l.relation \
+         where l.pid = pg_backend_pid() and l.locktype = 'relation' and l.granted \
+         and l.mode = 'AccessExclusiveLock' and c.relkind in ('r', 'p', 'm'){only}"
+    );
+    conn.query_value(&sql)
+        .map(|list| list.split(", ").map(str::to_owned).collect())
+        .unwrap_or_default()
 }
 
 /// Scans one statement (or `\;`-joined statements) as psql sends it.
@@ -737,6 +781,21 @@ pub fn preload_library(ctx: &Context) -> Result<PathBuf, String> {
         candidates[0].display(),
         candidates[1].display()
     ))
+}
+
+/// The check library beside the preload library `first`. Without it the
+/// first stage refuses every string that may be destructive, so this is
+/// for `doctor` and install checks; the shim preloads `first` anyway.
+pub fn check_library(first: &Path) -> Result<PathBuf, String> {
+    let check = first.with_file_name(CHECK_FILE);
+    if check.is_file() {
+        Ok(check)
+    } else {
+        Err(format!(
+            "{CHECK_FILE} is missing beside {}: statements that may be destructive are refused",
+            first.display()
+        ))
+    }
 }
 
 /// Writes the confirmed keys to a private (0600) file for the library,
@@ -1100,5 +1159,19 @@ mod tests {
             sql,
             "DO $dbguard$ BEGIN RAISE EXCEPTION USING MESSAGE = E'dbguard: statement not run: it''s \\x24dbguard\\x24 \\\\ done'; END $dbguard$"
         );
+    }
+
+    #[test]
+    fn the_check_library_is_looked_for_beside_the_preload_library() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let first = dir.path().join(PRELOAD_FILE);
+        std::fs::write(&first, "").expect("write");
+        let missing = check_library(&first).expect_err("no check yet");
+        assert!(
+            missing.contains(CHECK_FILE) && missing.contains("refused"),
+            "{missing}"
+        );
+        std::fs::write(dir.path().join(CHECK_FILE), "").expect("write");
+        assert_eq!(check_library(&first), Ok(dir.path().join(CHECK_FILE)));
     }
 }

@@ -22,7 +22,7 @@ use crate::audit::{self, BackupRecord, Outcome, Record};
 use crate::backup::{self, Created, Request};
 use crate::config::{Config, Policy};
 use crate::confirm::{self, Expect, Question, YES_ENV};
-use crate::error::Refusal;
+use crate::error::{Place, Refusal};
 use crate::pgtools::{ExtraRows, PgTools, QueryError, quote_literal};
 use crate::shim::guard::{Decision, Guard};
 use crate::sql::{Finding, ScanReport};
@@ -81,6 +81,20 @@ pub trait Operation {
     /// Printed before a refusal that comes before the summary was shown
     /// (psql lists what it found).
     fn before_refusal(&self, _target: Option<&Target>) {}
+    /// Where the person reads the refusal (a shell, or inside psql and
+    /// perhaps a transaction): it decides what a refusal tells them to do.
+    fn place(&self) -> Place {
+        Place::Shell
+    }
+    /// Why a backup cannot be taken now, when the person's own session
+    /// holds a lock on a table it must read (inside psql: `BEGIN; ALTER
+    /// TABLE t …; DROP TABLE t;`). `tables` are the ones to read, as
+    /// `schema.table` or as written; `None` before the helper query, when
+    /// the operation checks the tables it names (the helper query reads
+    /// them too).
+    fn blocked_by_own_locks(&self, _tables: Option<&[String]>) -> Option<String> {
+        None
+    }
 }
 
 /// The helper query's outcome: `None` without a query, else its rows or
@@ -107,18 +121,20 @@ pub fn protect(ctx: &Context, op: &dyn Operation) -> Result<(), Error> {
         Err(e) => {
             // Nowhere to audit it: the backup directory is in the file.
             op.before_refusal(None);
-            return Err(Refusal::guarded(
+            return Err(Refusal::guarded_at(
+                op.place(),
                 op.what(),
                 format!("the configuration cannot be read ({e})"),
             )
             .into());
         }
     };
+    let place = op.place();
     let refuse = |record: &mut Record, what: String, why: String| -> Error {
         record.decision = Outcome::Refused;
         record.detail = Some(crate::target::redact(&why));
         write_audit(&config, record);
-        Refusal::guarded(what, why).into()
+        Refusal::guarded_at(place, what, why).into()
     };
     record.target = op.audit_target().map(Into::into);
     // Missing client programs matter only once a backup is due: a
@@ -158,9 +174,29 @@ pub fn protect(ctx: &Context, op: &dyn Operation) -> Result<(), Error> {
             ));
         }
     };
+    // Refused at once: the backup could only wait for the person's own
+    // transaction, which waits for the backup.
+    let blocked = |record: &mut Record, why: String| -> Error {
+        match refuse_now(record, why) {
+            Error::Refused(mut refusal) => {
+                refusal.hint = Some(format!(
+                    "{}; then run the statement outside a transaction, or commit the earlier changes before it",
+                    place.after_no()
+                ));
+                refusal.into()
+            }
+            other => other,
+        }
+    };
+    if let Some(why) = op.blocked_by_own_locks(None) {
+        return Err(blocked(&mut record, why));
+    }
     let query = op.helper_query();
     let (rows, preflights) = loop {
-        let (rows, checked) = check_backups(&tools, &target, &plan, query.as_deref());
+        let (rows, checked) = {
+            let _spinner = Spinner::start("looking up what it would destroy");
+            check_backups(&tools, &target, &plan, query.as_deref())
+        };
         let (database, e) = match checked {
             Ok(ready) => break (rows, ready),
             Err(failed) => failed,
@@ -177,7 +213,10 @@ pub fn protect(ctx: &Context, op: &dyn Operation) -> Result<(), Error> {
                 format!("no backup of \"{database}\" is possible ({e})"),
             ));
         };
-        note!("{note}");
+        // An empty note: the tool itself says the database does not exist.
+        if !note.is_empty() {
+            note!("{note}");
+        }
         plan.backups.retain(|b| b.database != database);
         if plan.backups.is_empty() {
             record.decision = Outcome::Pass;
@@ -187,6 +226,9 @@ pub fn protect(ctx: &Context, op: &dyn Operation) -> Result<(), Error> {
         }
     };
     let plan = op.scope(plan, &target, &rows);
+    if let Some(why) = op.blocked_by_own_locks(Some(&tables_to_dump(&plan, &preflights))) {
+        return Err(blocked(&mut record, why));
+    }
     let mut summary = Vec::new();
     op.summary(
         &View {
@@ -198,6 +240,15 @@ pub fn protect(ctx: &Context, op: &dyn Operation) -> Result<(), Error> {
         &mut summary,
     );
     let refuse = |record: &mut Record, why: String| refuse(record, what.clone(), why);
+    let declined = |record: &mut Record, no: Refusal| -> Error {
+        record.decision = Outcome::Refused;
+        record.detail = Some(no.why.clone());
+        write_audit(&config, record);
+        // The person chose: say where things stand, and no bypass.
+        Refusal::of(what.clone(), no.why)
+            .hint(place.after_no())
+            .into()
+    };
     ask_back_up_record(
         ctx,
         &Protection {
@@ -206,11 +257,57 @@ pub fn protect(ctx: &Context, op: &dyn Operation) -> Result<(), Error> {
             plan: &plan,
             preflights: &preflights,
             summary: lines(&summary),
+            emphasis: vec![target.dbname.clone()],
             reason: redacted_command(ctx),
         },
         &mut record,
         &refuse,
+        &declined,
     )
+}
+
+/// A spinner on stderr while helper queries run, so a slow catalog does
+/// not look like a hung terminal; nothing at all when stderr is not a
+/// terminal. Cleared when dropped.
+struct Spinner(Option<indicatif::ProgressBar>);
+
+impl Spinner {
+    fn start(message: &'static str) -> Spinner {
+        if !io::stderr().is_terminal() {
+            return Spinner(None);
+        }
+        let bar = indicatif::ProgressBar::new_spinner().with_message(message);
+        // Shown only when the wait is long enough to notice.
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        Spinner(Some(bar))
+    }
+}
+
+impl Drop for Spinner {
+    fn drop(&mut self) {
+        if let Some(bar) = &self.0 {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// The tables the plan's backups read: a table scope's, or every table a
+/// second connection sees in the database (what pg_dump will lock; a table
+/// the session created and has not committed is not among them).
+fn tables_to_dump(plan: &Guard, preflights: &[backup::Preflight]) -> Vec<String> {
+    let mut tables = Vec::new();
+    for (step, pre) in plan.backups.iter().zip(preflights) {
+        match &step.scope {
+            backup::Scope::Tables(named) => tables.extend(named.iter().cloned()),
+            backup::Scope::Database(_) => tables.extend(
+                pre.facts
+                    .tables
+                    .iter()
+                    .map(|t| format!("{}.{}", t.schema, t.name)),
+            ),
+        }
+    }
+    tables
 }
 
 /// Whether `database` exists on the server `maintenance` reaches; `Err`
@@ -252,6 +349,8 @@ struct Protection<'a> {
     preflights: &'a [backup::Preflight],
     /// Lines shown before the question (or printed, when nobody is asked).
     summary: Vec<String>,
+    /// Names the question shows in colour (the database).
+    emphasis: Vec<String>,
     /// The command line, passwords removed, stored with each backup.
     reason: String,
 }
@@ -335,6 +434,7 @@ fn ask_back_up_record(
     p: &Protection<'_>,
     record: &mut Record,
     refuse: &dyn Fn(&mut Record, String) -> Error,
+    declined: &dyn Fn(&mut Record, Refusal) -> Error,
 ) -> Result<(), Error> {
     let yes = ctx.flag(YES_ENV);
     if yes || !io::stderr().is_terminal() {
@@ -357,9 +457,12 @@ fn ask_back_up_record(
     let question = Question {
         summary: if yes { Vec::new() } else { p.summary.clone() },
         expect: Expect::Word(p.plan.word.clone()),
+        emphasis: p.emphasis.clone(),
     };
-    if let Err(e) = confirm::confirm(ctx, &question, false) {
-        return Err(refuse(record, e.to_string()));
+    match confirm::confirm(ctx, &question, false) {
+        Ok(_) => {}
+        Err(Error::Refused(no)) => return Err(declined(record, no)),
+        Err(e) => return Err(refuse(record, e.to_string())),
     }
 
     for (step, pre) in p.plan.backups.iter().zip(p.preflights) {

@@ -380,12 +380,17 @@ pub fn add_bulk_findings(
         if one_row {
             continue;
         }
+        // The rows changed and in the table, and whether they were counted.
+        let mut judged: Option<(f64, Option<f64>, bool)> = None;
         let bulk = match statistics[i].and_then(answer) {
             Some("unanalysed") => true,
             Some(exact) if exact.starts_with("exact:") => {
                 let mut parts = exact.split(':').skip(1).map(str::parse::<f64>);
                 match (parts.next(), parts.next()) {
-                    (Some(Ok(changed)), Some(Ok(total))) => threshold.is_bulk(changed, Some(total)),
+                    (Some(Ok(changed)), Some(Ok(total))) => {
+                        judged = Some((changed, Some(total), true));
+                        threshold.is_bulk(changed, Some(total))
+                    }
                     _ => true,
                 }
             }
@@ -393,13 +398,27 @@ pub fn add_bulk_findings(
             _ => {
                 let rows = |k: usize| answer(2 * i + k).and_then(planned_rows);
                 match rows(0) {
-                    Some(changed) => threshold.is_bulk(changed, rows(1)),
+                    Some(changed) => {
+                        judged = Some((changed, rows(1), false));
+                        threshold.is_bulk(changed, rows(1))
+                    }
                     None => false,
                 }
             }
         };
         if bulk {
-            report.push_finding(c.finding());
+            let finding = c.finding();
+            if let Some((changed, total, exact)) = judged {
+                // Estimates are whole rows; the cast saturates.
+                report.row_estimates.push(super::RowEstimate {
+                    path: finding.path.clone(),
+                    line: finding.line,
+                    changed: changed.round() as u64,
+                    total: total.map(|t| t.round() as u64),
+                    exact,
+                });
+            }
+            report.push_finding(finding);
         }
     }
     debug_assert!(2 * n <= statements.len());

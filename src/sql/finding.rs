@@ -307,6 +307,25 @@ pub struct ScanReport {
     /// (`estimate`); at most `estimate::MAX_CANDIDATES`.
     #[serde(skip)]
     pub estimate_candidates: Vec<super::estimate::Candidate>,
+    /// How many rows each bulk DELETE or UPDATE found by estimate changes,
+    /// for the guard's summary (the blast radius).
+    #[serde(skip)]
+    pub row_estimates: Vec<RowEstimate>,
+}
+
+/// The rows a DELETE or UPDATE with a WHERE changes, as judged when it was
+/// found to be bulk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowEstimate {
+    /// Where the statement is, as its finding says.
+    pub path: String,
+    pub line: u64,
+    /// Rows changed.
+    pub changed: u64,
+    /// Rows in the table, when known.
+    pub total: Option<u64>,
+    /// Counted (a small table the planner knew nothing about), not estimated.
+    pub exact: bool,
 }
 
 impl ScanReport {

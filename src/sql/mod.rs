@@ -52,7 +52,7 @@ pub mod report;
 pub mod script;
 pub mod token;
 
-pub use finding::{Finding, Kind, Problem, RULES, Rule, ScanReport, Severity};
+pub use finding::{Finding, Kind, Problem, RULES, RowEstimate, Rule, ScanReport, Severity};
 pub use report::Format;
 pub use script::Scanner;
 

@@ -102,12 +102,19 @@ fn downgrade_with_the_word_reverts_and_the_backup_restores_exactly() {
         summary.contains(&format!("downgrade database \"{}\"", s.db.name)),
         "{summary}"
     );
-    assert!(summary.contains("from 0003 to -1"), "{summary}");
+    // `-1` is shown as the revision it resolves to.
+    assert!(summary.contains("from 0003 to 0002 (-1):"), "{summary}");
     assert!(
         summary.contains("reverts 0003 -> 0002 (create orders)"),
         "{summary}"
     );
     assert!(summary.contains("drop_table orders"), "{summary}");
+    // The blast radius: the rows the dropped table holds, counted.
+    let rows = s.db.sql("select count(*) from orders");
+    assert!(
+        summary.contains(&format!("public.orders: {rows} rows")),
+        "{summary}"
+    );
     assert!(summary.contains("Type \"DOWNGRADE\""), "{summary}");
     // Nothing has run while the question is open.
     assert_eq!(snapshot(&s.db), before);
@@ -173,12 +180,12 @@ fn a_wrong_word_or_no_terminal_leaves_schema_and_data_untouched() {
 
     let out = s.without_terminal(&["downgrade", "-1"]);
     assert_eq!(out.status, REFUSED, "{}", out.stderr_str());
-    let last = out
-        .stderr_str()
+    let stderr = out.stderr_str();
+    let last = stderr
         .lines()
-        .last()
-        .unwrap_or_default()
-        .to_owned();
+        .skip_while(|l| !l.starts_with("dbguard: refused"))
+        .collect::<Vec<_>>()
+        .join("\n");
     assert!(
         last.contains("no terminal") && last.contains("DBGUARD_YES=1"),
         "{last}"
@@ -253,7 +260,8 @@ fn no_database_url_is_a_clear_refusal() {
     let out = s.without_terminal(&["downgrade", "-1"]);
     assert_eq!(out.status, REFUSED, "{}", out.stderr_str());
     let stderr = out.stderr_str();
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    // The reason on one line, the bypass on the next.
+    assert_eq!(stderr.lines().count(), 2, "{stderr}");
     assert!(
         stderr.contains("has no sqlalchemy.url in [alembic]"),
         "{stderr}"
@@ -301,6 +309,12 @@ fn an_upgrade_that_drops_a_column_is_caught_and_names_it() {
         "{stderr}"
     );
     assert!(stderr.contains("drop_column users.nickname"), "{stderr}");
+    // The blast radius: the values the dropped column holds, counted.
+    let values = s.db.sql("select count(nickname) from users");
+    assert!(
+        stderr.contains(&format!("users.nickname (values): {values} rows")),
+        "{stderr}"
+    );
     assert_eq!(snapshot(&s.db), before);
 
     let mut p = s.on_terminal(&["upgrade", "head"]);
@@ -461,7 +475,11 @@ fn an_upgrade_alembic_cannot_render_is_scanned_statically_and_still_guarded() {
     assert_eq!(out.status, REFUSED, "{}", out.stderr_str());
     let stderr = out.stderr_str();
     assert!(
-        stderr.contains("scanned the revision files' upgrade() instead"),
+        stderr.contains("revision 0005 cannot be rendered offline: "),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("scanned its upgrade() in the revision file instead"),
         "{stderr}"
     );
     assert!(
@@ -551,4 +569,187 @@ fn bypass_is_recorded_once_for_any_alembic_command_and_changes_nothing_it_prints
     assert_eq!(audit[0]["decision"], "bypass");
     assert_eq!(audit[0]["tool"], "alembic");
     assert_eq!(audit[0]["argv"][1], "current");
+}
+
+/// The revision whose `-- Running upgrade`/`-- Running downgrade` marker
+/// precedes each line of alembic's rendered SQL (1-based), as the guard
+/// attributes them.
+fn owners_by_line(direction: &str, sql: &str) -> Vec<String> {
+    let mark = format!("Running {direction} ");
+    let mut owner = String::new();
+    sql.lines()
+        .map(|l| {
+            if let Some(at) = l.find(&mark).filter(|_| l.trim_start().starts_with("--"))
+                && let Some((from, to)) = l[at + mark.len()..].split_once("-> ")
+            {
+                owner = if direction == "downgrade" { from } else { to }
+                    .trim()
+                    .to_owned();
+            }
+            owner.clone()
+        })
+        .collect()
+}
+
+#[test]
+fn the_guard_finds_every_labelled_operation_of_the_fixture_histories() {
+    use crate::alembic_tools::{HISTORIES, Label, history, labels, scored};
+    let mut figures = Vec::new();
+    let mut failures = Vec::new();
+    for name in HISTORIES {
+        let db = cluster().create_db(&format!("guard_{name}"));
+        let project = history(name, &db.sqlalchemy_url());
+        let mut sandbox = Sandbox::new();
+        let store = guarded::use_store(&mut sandbox);
+        sandbox.set("DBGUARD_YES", "1");
+        // Something to lose: an upgrade of an empty database passes unasked.
+        db.sql("create table kept (id int); insert into kept values (1)");
+        for direction in ["upgrade", "downgrade"] {
+            let (run, range) = if direction == "upgrade" {
+                ("head".to_owned(), "head".to_owned())
+            } else {
+                ("base".to_owned(), format!("{}:base", version(&db)))
+            };
+            // The whole run's SQL as the guard renders it, to tell which
+            // revision a line of it belongs to.
+            let rendered = capture(
+                sandbox.real("alembic").current_dir(project.path()).args([
+                    direction,
+                    range.as_str(),
+                    "--sql",
+                ]),
+                None,
+            );
+            let owners = owners_by_line(direction, &rendered.stdout_str());
+            let before = audit_lines(&store).len();
+            let out = guarded::without_terminal(
+                sandbox
+                    .shim("alembic")
+                    .current_dir(project.path())
+                    .args([direction, run.as_str()]),
+                None,
+            );
+            assert_eq!(out.status, 0, "{name} {direction}: {}", out.stderr_str());
+            let audit = audit_lines(&store);
+            let record = audit[before..]
+                .iter()
+                .rfind(|l| l["tool"] == "alembic")
+                .unwrap_or_else(|| panic!("{name} {direction}: no audit line"));
+            assert_eq!(record["decision"], "confirmed", "{name} {direction}");
+            assert_eq!(record["findings_omitted"], 0, "{name} {direction}");
+            // The revisions the summary says were read from their files.
+            let stderr = out.stderr_str();
+            let statically: Vec<String> = stderr
+                .lines()
+                .filter_map(|l| l.trim().strip_prefix("revision "))
+                .filter_map(|l| l.split_once(" cannot be rendered offline"))
+                .map(|(rev, _)| rev.to_owned())
+                .collect();
+            let whole_run = format!("{direction}.sql");
+            let alone = format!(".{direction}.sql");
+            let found: Vec<(bool, Label)> = record["findings"]
+                .as_array()
+                .expect("findings")
+                .iter()
+                .map(|f| {
+                    let path = f["path"].as_str().unwrap_or_default();
+                    let line = f["line"].as_u64().unwrap_or(0);
+                    let revision = if path == whole_run {
+                        owners
+                            .get(line.saturating_sub(1) as usize)
+                            .cloned()
+                            .unwrap_or_default()
+                    } else {
+                        path.strip_suffix(&alone).unwrap_or_default().to_owned()
+                    };
+                    (
+                        path.ends_with(".py"),
+                        Label {
+                            revision,
+                            file: path.rsplit('/').next().unwrap_or(path).into(),
+                            line,
+                            kind: f["kind"].as_str().unwrap_or_default().into(),
+                        },
+                    )
+                })
+                .collect();
+            let method = if statically.is_empty() {
+                "rendered"
+            } else {
+                "per revision"
+            };
+            let s = scored(method.into(), &labels(name, direction), &found, |rev| {
+                statically.iter().any(|r| r == rev)
+            });
+            let line = format!(
+                "guard {name} {direction} {}: recall {:.2} ({}/{}), precision {:.2} ({}/{}); missed {:?}, extra {:?}",
+                s.method,
+                s.recall(),
+                s.hits,
+                s.labelled,
+                s.precision(),
+                s.hits,
+                s.found,
+                s.missed,
+                s.extra
+            );
+            if s.recall() < 1.0 || s.precision() < 0.95 {
+                failures.push(line.clone());
+            }
+            figures.push(line);
+        }
+        assert_eq!(
+            db.sql("select count(*) from kept"),
+            "1",
+            "{name}: the table outside the history is untouched"
+        );
+    }
+    eprintln!("{}", figures.join("\n"));
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn an_upgrade_of_an_empty_database_runs_unasked_without_a_backup() {
+    let db = cluster().create_db("alembic_empty");
+    let project = AlembicProject::new(&db);
+    let mut sandbox = Sandbox::new();
+    let store = guarded::use_store(&mut sandbox);
+    let upgrade = || {
+        guarded::without_terminal(
+            sandbox
+                .shim("alembic")
+                .current_dir(project.path())
+                .args(["upgrade", "head"]),
+            None,
+        )
+    };
+
+    // A table of its own is something to lose: the history's drops are
+    // asked about, and without a terminal that is a refusal.
+    db.sql("create table kept (id int); insert into kept values (1)");
+    let out = upgrade();
+    assert_eq!(out.status, REFUSED, "{}", out.stderr_str());
+    assert_eq!(db.sql("select to_regclass('alembic_version') is null"), "t");
+
+    // Nothing in it: a first deploy needs no question and no backup.
+    db.sql("drop table kept");
+    let out = upgrade();
+    assert_eq!(out.status, 0, "{}", out.stderr_str());
+    assert!(
+        !out.stderr_str().contains("dbguard"),
+        "{}",
+        out.stderr_str()
+    );
+    assert_eq!(db.sql("select to_regclass('users') is not null"), "t");
+    assert!(backups(&store).is_empty());
+    let audit = audit_lines(&store);
+    let last = audit.last().expect("an audit line");
+    assert_eq!(last["tool"], "alembic");
+    assert_eq!(last["decision"], "pass");
+    assert!(
+        last["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("holds no user tables and no rows")),
+        "{last}"
+    );
 }

@@ -604,3 +604,55 @@ fn the_log_reader_sees_destruction_and_only_destruction() {
         "victim"
     ));
 }
+
+/// The first stage (`libdbguard_preload.so`) loads the check only for a
+/// string that may be destructive. Without a loadable check beside it
+/// (missing, or not a library) it fails closed: the harmless query runs,
+/// the DROP that only psql knows of (a variable set by `\gset`) is refused
+/// with the reason, even under `DBGUARD_YES=1`, and never reaches the
+/// server.
+#[test]
+fn differential_the_first_stage_alone_refuses_what_may_destroy_and_runs_the_rest() {
+    crate::support::sandbox::install_preload_beside_binary();
+    let first_stage =
+        crate::support::sandbox::dbguard_bin().with_file_name("libdbguard_preload.so");
+    let first_stage =
+        std::fs::read(&first_stage).unwrap_or_else(|e| panic!("{}: {e}", first_stage.display()));
+    let script = "select 40 + 2 as harmless;\nselect 'drop table victim' as q \\gset\n:q;\nselect 'not reached';\n";
+    let alone = Idiom::new(&["-X", "-v", "ON_ERROR_STOP=1", "-f", "s.sql"])
+        .file("s.sql", script)
+        .file("~/libdbguard_preload.so", &first_stage)
+        .env("DBGUARD_PRELOAD", "~/libdbguard_preload.so");
+    let unloadable = alone
+        .clone()
+        .file("~/libdbguard_check.so", "not a shared object\n");
+    for (hint, idiom, why) in [
+        ("stage_missing", alone, "libdbguard_check.so"),
+        ("stage_unloadable", unloadable, "could not be loaded"),
+    ] {
+        let run = run(hint, &idiom, Mode::Yes);
+        let stderr = run.out.stderr_str();
+        assert!(
+            run.out.stdout_str().contains("42"),
+            "the harmless query ran\n{}",
+            run.context()
+        );
+        assert!(
+            run.destroying("victim").is_empty(),
+            "without the check, the DROP reached the server\n{}",
+            run.context()
+        );
+        assert_eq!(run.victim_rows(), Some(100), "{}", run.context());
+        assert!(
+            stderr.contains("ERROR:  dbguard: statement not run") && stderr.contains(why),
+            "the refusal says why\n{}",
+            run.context()
+        );
+        assert!(
+            !run.out.stdout_str().contains("not reached"),
+            "ON_ERROR_STOP stopped the script at the refusal\n{}",
+            run.context()
+        );
+        assert_eq!(run.out.status, 3, "{}", run.context());
+    }
+}

@@ -72,7 +72,7 @@ fn typing_the_word_drops_and_the_backup_brings_the_rows_back_exactly() {
         .expect("prompt");
     let summary = String::from_utf8_lossy(shown.before()).into_owned();
     assert!(summary.contains("-c:1: drop_table orders"), "{summary}");
-    assert!(summary.contains("public.orders: 1000 rows"), "{summary}");
+    assert!(summary.contains("public.orders: 1,000 rows"), "{summary}");
     assert!(summary.contains("Type \"DROP\""), "{summary}");
     // The statement has not run while the question is open.
     assert!(table_exists(&s.db, "orders"));

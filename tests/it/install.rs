@@ -121,6 +121,11 @@ fn installs_binary_shims_and_marker_and_prints_the_path_line() {
     let built = dbguard_bin().with_file_name("libdbguard_preload.so");
     assert_eq!(fs::read(&library).unwrap(), fs::read(&built).unwrap());
     assert_eq!(mode(&library), 0o644);
+    // And the check it loads from beside itself.
+    let check = library.with_file_name("libdbguard_check.so");
+    let built_check = built.with_file_name("libdbguard_check.so");
+    assert_eq!(fs::read(&check).unwrap(), fs::read(&built_check).unwrap());
+    assert_eq!(mode(&check), 0o644);
     let doctor = capture(
         Command::new(&bin)
             .arg("doctor")

@@ -65,7 +65,7 @@ fn a_wrong_word_keeps_the_table_and_the_session_goes_on() {
         .expect("prompt");
     let summary = String::from_utf8_lossy(shown.before()).into_owned();
     assert!(summary.contains("drop_table orders"), "{summary}");
-    assert!(summary.contains("public.orders: 1000 rows"), "{summary}");
+    assert!(summary.contains("public.orders: 1,000 rows"), "{summary}");
     assert!(
         table_exists(&s.db, "orders"),
         "nothing runs while the question is open"

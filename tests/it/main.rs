@@ -15,6 +15,8 @@ mod guard;
 mod install;
 mod interactive;
 mod log;
+mod pitr;
+mod prompts;
 mod remote;
 mod restore;
 mod retention;

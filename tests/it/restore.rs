@@ -2,8 +2,9 @@
 //! database and refuses while others are connected; a failed restore
 //! changes nothing and leaves no half-restored database; where a swap is
 //! impossible it says so and `--in-place` still works; the target's
-//! precedence between flags, `PG*` and the backup's origin; restores in the
-//! audit log; and `dbguard migrate --verify-cmd`.
+//! precedence between flags, `PG*` and the backup's origin; content
+//! checksums checked before the swap; restores (refused ones included) in
+//! the audit log; and `dbguard migrate --verify-cmd`.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -296,6 +297,20 @@ fn pg_environment_is_the_target_and_under_yes_a_different_one_must_be_explicit()
         other.sql("select to_regclass('items') is null"),
         "t",
         "untouched"
+    );
+    let audit = audit_lines(&s.store);
+    let last = audit.last().expect("an audit line");
+    assert_eq!(
+        (&last["tool"], &last["decision"]),
+        (&"restore".into(), &"refused".into()),
+        "{last}"
+    );
+    assert_eq!(last["target"]["database"], other.name.as_str(), "{last}");
+    assert!(
+        last["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("not the database the backup came from")),
+        "{last}"
     );
 
     // Named on the command line, the other database is restored into, with a warning.
@@ -665,9 +680,170 @@ fn an_archive_is_checked_against_exact_row_counts() {
         let report = out.stdout_str();
         assert!(
             report.contains("public.items  200 rows now (200 rows in backup)")
-                && !report.contains("estimated"),
+                && !report.contains("estimated")
+                && report.contains("Content of 1 tables checked against the backup's checksums"),
             "{format}: {report}"
         );
         assert_eq!(items(&s.db.name), "200");
+        if format == "directory" {
+            // A parallel restore streams nothing past dbguard: the
+            // archive's own data gives the checksums.
+            s.db.sql("update items set name = 'changed' where id = 7");
+            let out = ok(run(
+                &s.sandbox,
+                &["restore", &id, "--yes", "--no-safety-backup", "-j", "2"],
+            ));
+            assert!(
+                out.stdout_str().contains("Content of 1 tables checked"),
+                "{}",
+                out.stdout_str()
+            );
+            assert_eq!(s.db.sql("select name from items where id = 7"), "item 7");
+        }
     }
+}
+
+/// The metadata of a backup, as JSON.
+fn sidecar(s: &Setup, id: &str) -> (PathBuf, serde_json::Value) {
+    let path = s.store.join(format!("{id}.json"));
+    let meta = serde_json::from_slice(&std::fs::read(&path).expect("metadata")).expect("json");
+    (path, meta)
+}
+
+/// A plain backup records each table's content checksum; the restored
+/// copy is read back and checked against it before the swap, also when
+/// the database prints values in its own time zone and bytea format. A
+/// recorded checksum that the restored rows do not have (here: edited in
+/// the sidecar) fails the whole restore before the swap, naming the table,
+/// with the original untouched and no new database left behind; a sidecar
+/// without checksums (as older ones are) still restores.
+#[test]
+fn content_checksums_are_checked_before_the_swap() {
+    let s = setup("checksums");
+    s.db.sql(&format!(
+        "create table odd (at timestamptz, bin bytea, f float8, iv interval, j jsonb);
+         insert into odd values (now(), '\\x00ff'::bytea, 0.1, '1 day 2 hours', '{{\"a\": [1, 2]}}'),
+                                (null, '', 1e-300, null, 'null');
+         alter database {name} set timezone = 'Pacific/Chatham';
+         alter database {name} set bytea_output = 'escape';",
+        name = s.db.name
+    ));
+    let id = backup(&s);
+    let (path, meta) = sidecar(&s, &id);
+    let tables = meta["tables"].as_array().expect("tables");
+    let items_entry = tables
+        .iter()
+        .find(|t| t["name"] == "items")
+        .expect("items in the metadata");
+    let recorded = items_entry["checksum"].as_str().expect("a checksum");
+    assert_eq!(recorded.len(), 16, "{items_entry}");
+    assert!(tables.iter().all(|t| t["checksum"].is_string()), "{meta}");
+
+    s.db.sql("delete from items where id > 5");
+    let out = ok(run(
+        &s.sandbox,
+        &["restore", &id, "--yes", "--no-safety-backup"],
+    ));
+    assert!(
+        out.stdout_str()
+            .contains("Content of 2 tables checked against the backup's checksums"),
+        "{}",
+        out.stdout_str()
+    );
+    assert_eq!(items(&s.db.name), "200");
+
+    // One wrong checksum: the restore fails whole.
+    let mut edited = meta.clone();
+    let wrong = if recorded == "0000000000000001" {
+        "0000000000000002"
+    } else {
+        "0000000000000001"
+    };
+    for t in edited["tables"].as_array_mut().expect("tables") {
+        if t["name"] == "items" {
+            t["checksum"] = serde_json::Value::from(wrong);
+        }
+    }
+    std::fs::write(&path, serde_json::to_vec_pretty(&edited).expect("json")).expect("write");
+    s.db.sql("delete from items where id > 3");
+    let before = databases_like(&s.db.name);
+    let out = run(&s.sandbox, &["restore", &id, "--yes", "--no-safety-backup"]);
+    assert_eq!(out.status, 2, "{}", out.stderr_str());
+    let err = out.stderr_str();
+    assert!(
+        err.contains("checksums recorded at backup time (public.items)")
+            && err.contains("was not touched"),
+        "{err}"
+    );
+    assert_eq!(items(&s.db.name), "3", "the original is untouched");
+    assert_eq!(
+        databases_like(&s.db.name),
+        before,
+        "no database left behind or swapped"
+    );
+    let last = audit_lines(&s.store).pop().expect("an audit line");
+    assert_eq!(last["decision"], "restore_failed", "{last}");
+
+    // Without checksums (an older sidecar), row counts alone are checked.
+    for t in edited["tables"].as_array_mut().expect("tables") {
+        t.as_object_mut().expect("entry").remove("checksum");
+    }
+    std::fs::write(&path, serde_json::to_vec_pretty(&edited).expect("json")).expect("write");
+    let out = ok(run(
+        &s.sandbox,
+        &["restore", &id, "--yes", "--no-safety-backup"],
+    ));
+    assert!(
+        !out.stdout_str().contains("Content of"),
+        "{}",
+        out.stdout_str()
+    );
+    assert_eq!(items(&s.db.name), "200");
+}
+
+/// A restore refused before anything changed is in the audit log with its
+/// reason: no terminal to ask on (with a password on the command line,
+/// which the log must not hold), and a wrong word typed on a terminal.
+#[test]
+fn refused_restores_are_audited() {
+    let s = setup("restore_refused");
+    let id = backup(&s);
+    s.db.sql("delete from items where id > 5");
+    let conninfo = format!("dbname={} password=sekrit_pw", s.db.name);
+    let out = run(&s.sandbox, &["restore", &id, "-d", &conninfo]);
+    assert_eq!(out.status, REFUSED, "{}", out.stderr_str());
+    let audit = audit_lines(&s.store);
+    let last = audit.last().expect("an audit line");
+    assert_eq!(last["tool"], "restore", "{last}");
+    assert_eq!(last["decision"], "refused", "{last}");
+    assert_eq!(last["target"]["database"], s.db.name.as_str(), "{last}");
+    let detail = last["detail"].as_str().expect("a reason");
+    assert!(
+        detail.contains(&id) && detail.contains("no terminal"),
+        "{detail}"
+    );
+    let log = std::fs::read_to_string(s.store.join("audit.jsonl")).expect("audit log");
+    assert!(!log.contains("sekrit_pw"), "{log}");
+
+    let mut p = guarded::on_terminal(
+        &s.sandbox,
+        &crate::support::sandbox::dbguard_bin(),
+        &["restore", &id, "--no-safety-backup"],
+        None,
+        None,
+    );
+    p.expect("to continue").expect("prompt");
+    p.send_line("not_the_name").expect("type");
+    p.expect(expectrl::Eof).expect("end");
+    assert_eq!(exit_code(&mut p), REFUSED);
+    let audit = audit_lines(&s.store);
+    let last = audit.last().expect("an audit line");
+    assert_eq!(last["decision"], "refused", "{last}");
+    assert_eq!(last["tool"], "restore", "{last}");
+    let refusals = audit
+        .iter()
+        .filter(|l| l["tool"] == "restore" && l["decision"] == "refused")
+        .count();
+    assert_eq!(refusals, 2, "{audit:?}");
+    assert_eq!(items(&s.db.name), "5", "nothing was restored");
 }

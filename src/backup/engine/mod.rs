@@ -1,6 +1,6 @@
 //! The backup engine interface: what takes a backup of a database. Each
 //! engine is one file here; `pg_dump` is the default (and today the only)
-//! one. An engine produces its data into the local directory through the
+//! one; `pgbackrest` makes a restore point. An engine produces its data into the local directory through the
 //! integrity sequence in `sink` and reports what it made; writing the
 //! sidecar, recording the verification and pruning stay with the caller
 //! (`backup::take`), the same for every engine.
@@ -10,6 +10,7 @@
 //! the whole local record and names what to restore to.
 
 pub mod pg_dump;
+pub mod pgbackrest;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -25,6 +26,7 @@ use crate::Error;
 use crate::target::Target;
 
 pub use pg_dump::PgDump;
+pub use pgbackrest::{PgBackRest, RestorePoint};
 
 /// What to back up, for any engine.
 pub struct Job<'a> {
@@ -57,6 +59,9 @@ pub struct Taken {
     pub size_bytes: u64,
     /// Exact row counts per (schema, table), where the engine saw them.
     pub rows: HashMap<(String, String), i64>,
+    /// Content checksums per (schema, table), where the engine saw the
+    /// rows (`pg_dump::CopyCounter` says how they are computed).
+    pub checksums: HashMap<(String, String), String>,
     /// Per-file entries of a directory-format backup.
     pub files: Vec<FileEntry>,
     /// How completeness was proven, for the metadata.
@@ -65,6 +70,8 @@ pub struct Taken {
     /// The id held for this backup until its sidecar is written (store
     /// naming only); dropping it releases the id.
     pub reservation: Option<std::sync::Arc<super::store::ReservedId>>,
+    /// The restore point, for an engine whose backup is one.
+    pub restore_point: Option<RestorePoint>,
 }
 
 /// A way of backing up a database. `Sync`: the caller asks for the version

@@ -14,7 +14,10 @@
 //! A render that fails (migrations that read data) is treated as
 //! destructive, as unreadable SQL is for psql; the revision files are then
 //! listed and scanned statically, for the person to see what will run. An
-//! upgrade the revision files show to apply nothing execs at once.
+//! upgrade the revision files show to apply nothing execs at once, and so
+//! does an upgrade of a database holding no user table and no row (the
+//! same catalog query that reads the version table tells; audited as a
+//! pass with that reason).
 //!
 //! `stamp` rewrites the version table without running anything: it asks
 //! for `STAMP` and backs up first. `revision --autogenerate` is the one
@@ -31,13 +34,15 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use crate::alembic::args::{AlembicArgs, Command as AlembicCommand, Intent};
+use crate::alembic::check::{Method, MigrationCheck};
 use crate::alembic::project::{
-    migration_files, nothing_to_apply, project_locations, read_project, static_fallback,
+    migration_files, nothing_to_apply, per_revision, project_locations, read_project,
 };
 use crate::alembic::render::{Direction, Step, render};
 use crate::alembic::static_scan;
 use crate::alembic::url::resolve_target;
-use crate::alembic::version_table::{VERSION_QUERY, current_revisions, revisions_of};
+use crate::alembic::version_table::{DatabaseState, VERSION_QUERY, database_state, revisions_of};
+use crate::audit::{Outcome, Record};
 use crate::backup::Scope;
 use crate::config::{Config, Policy};
 use crate::error::Refusal;
@@ -126,6 +131,7 @@ fn assess_migration(
         steps: Vec::new(),
         report: None,
         render_error: None,
+        fallbacks: Vec::new(),
         judged: ScanReport::default(),
     };
     if policy == Policy::Off {
@@ -145,7 +151,25 @@ fn assess_migration(
         }
     };
 
-    let current = current_revisions(&tools, &migration.target);
+    let state = database_state(&tools, &migration.target);
+    if direction == Direction::Upgrade
+        && let Ok(DatabaseState {
+            holds_user_data: false,
+            ..
+        }) = &state
+    {
+        // A fresh database (a first deploy, a CI run): no table, no row,
+        // nothing an upgrade could lose, so nothing to ask or back up.
+        let mut record = Record::new(ctx, "alembic", Outcome::Pass);
+        record.target = Some((&migration.target).into());
+        record.detail = Some(format!(
+            "database \"{}\" holds no user tables and no rows: nothing to lose",
+            migration.target.dbname
+        ));
+        protect::write_audit(&config, &record);
+        return Plan::launch();
+    }
+    let current = state.map(|s| s.revisions);
     if direction == Direction::Upgrade
         && let Ok(revs) = &current
         && nothing_to_apply(&read_project(ctx, args), revs, &revision)
@@ -158,34 +182,58 @@ fn assess_migration(
         Ok(revs) => render(ctx, args, &real.path, direction, revs, &revision),
         Err(e) => Err(format!("the current revision cannot be read ({e})")),
     };
-    let (steps, report) = match (&render, &current) {
-        (Ok(r), _) => (r.steps.clone(), Some(r.report.clone())),
-        // alembic could not render it: read the revision files instead,
-        // to show what will run; the operation stays guarded regardless.
-        (Err(_), Ok(revs)) => match static_fallback(ctx, args, direction, revs, &revision) {
-            Ok((steps, report)) => (steps, Some(report)),
-            Err(_) => (Vec::new(), None),
-        },
-        (Err(_), Err(_)) => (Vec::new(), None),
+    // alembic could not render the run as a whole: render each revision
+    // on its own, so that one revision that reads data leaves the others
+    // judged on their SQL; only the ones that fail are read from their
+    // files. The operation stays guarded for those regardless.
+    let revisions = match (&render, &current) {
+        (Err(why), Ok(revs)) => {
+            per_revision(ctx, args, &real.path, direction, revs, &revision, why).ok()
+        }
+        _ => None,
     };
-    // Without a render, what the files show is for the person to read; the
-    // static scan cannot see SQL built from data, so the database's name
-    // is the word, as for unreadable SQL in psql.
-    let mut judged = match &render {
-        Ok(_) => report.clone().unwrap_or_default(),
-        Err(_) => ScanReport::default(),
-    };
-    if let Err(why) = &render {
-        judged.push_problem(Problem {
-            severity: Severity::Error,
-            path: "upgrade.sql".into(),
-            line: None,
-            message: why.clone(),
-        });
+    let mut judged = ScanReport::default();
+    match (&render, &revisions) {
+        (Ok(r), _) => {
+            migration.steps = r.steps.clone();
+            migration.report = Some(r.report.clone());
+            judged = r.report.clone();
+        }
+        (Err(_), Some(check)) => {
+            migration.steps = steps_of(direction, check);
+            let mut report = ScanReport::default();
+            for r in &check.revisions {
+                for f in &r.findings {
+                    report.push_finding(f.clone());
+                    if r.method == Method::Rendered {
+                        judged.push_finding(f.clone());
+                    }
+                }
+            }
+            // What the files show is for the person to read; the static
+            // scan cannot see SQL built from data, so a revision read that
+            // way counts as unreadable SQL does in psql.
+            for (rev, why) in check.fallbacks() {
+                judged.push_problem(Problem {
+                    severity: Severity::Error,
+                    path: format!("{}.sql", direction.command()),
+                    line: None,
+                    message: format!("revision {rev} cannot be rendered offline: {why}"),
+                });
+            }
+            migration.report = Some(report);
+            migration.fallbacks = check.fallbacks();
+        }
+        (Err(why), None) => {
+            judged.push_problem(Problem {
+                severity: Severity::Error,
+                path: format!("{}.sql", direction.command()),
+                line: None,
+                message: why.clone(),
+            });
+        }
     }
     migration.current = current;
-    migration.steps = steps;
-    migration.report = report;
     migration.render_error = render.err();
     migration.judged = judged;
     if direction == Direction::Upgrade && migration.judged.is_safe() {
@@ -213,10 +261,33 @@ struct Migration {
     steps: Vec<Step>,
     /// What the render (or the revision files) showed.
     report: Option<ScanReport>,
+    /// Why the run could not be rendered as a whole, when it could not.
     render_error: Option<String>,
-    /// What an upgrade is judged on: the render's findings, or the render's
-    /// failure as unreadable SQL.
+    /// The revisions read from their files after rendering each on its own
+    /// failed, with alembic's last error line.
+    fallbacks: Vec<(String, String)>,
+    /// What an upgrade is judged on: the rendered SQL's findings, and each
+    /// revision (or the run) that could not be rendered as unreadable SQL.
     judged: ScanReport,
+}
+
+/// The steps of a run checked revision by revision.
+fn steps_of(direction: Direction, check: &MigrationCheck) -> Vec<Step> {
+    check
+        .revisions
+        .iter()
+        .map(|r| {
+            let (from, to) = match direction {
+                Direction::Upgrade => (r.down_revision.clone(), r.revision.clone()),
+                Direction::Downgrade => (r.revision.clone(), r.down_revision.clone()),
+            };
+            Step {
+                from,
+                to,
+                message: r.message.clone(),
+            }
+        })
+        .collect()
 }
 
 impl protect::Operation for Migration {
@@ -248,8 +319,15 @@ impl protect::Operation for Migration {
         }
     }
 
+    fn helper_query(&self) -> Option<String> {
+        self.report
+            .as_ref()
+            .and_then(crate::shim::statements::destroyed_rows_query)
+    }
+
     fn summary(&self, view: &View<'_>, out: &mut Vec<u8>) {
         Outlook {
+            radius: crate::shim::statements::destroyed_rows_lines(view.rows),
             target: view.target,
             direction: self.direction,
             current: self.current.as_deref().ok(),
@@ -257,6 +335,7 @@ impl protect::Operation for Migration {
             steps: &self.steps,
             report: self.report.as_ref(),
             render_error: self.render_error.as_deref(),
+            fallbacks: &self.fallbacks,
         }
         .print(out);
     }
@@ -455,19 +534,41 @@ struct Outlook<'a> {
     steps: &'a [Step],
     report: Option<&'a ScanReport>,
     render_error: Option<&'a str>,
+    /// The rows in the tables and columns it drops or empties.
+    radius: Vec<String>,
+    /// Revisions read from their files, and why they could not be rendered.
+    fallbacks: &'a [(String, String)],
 }
 
 impl Outlook<'_> {
+    /// Where the run ends, as the steps resolve it (`-1` is the revision
+    /// before the current one); the argument as given when there are no
+    /// steps to tell, and both when they differ.
+    fn destination(&self) -> String {
+        let Some(last) = self.steps.last() else {
+            return self.revision.to_owned();
+        };
+        let resolved = if last.to.is_empty() { "base" } else { &last.to };
+        if resolved == self.revision {
+            resolved.to_owned()
+        } else {
+            format!("{resolved} ({})", self.revision)
+        }
+    }
+
     fn print(&self, out: &mut impl io::Write) {
         let Outlook {
             target,
             direction,
             current,
-            revision,
+            revision: _,
             steps,
             report,
             render_error,
+            ref radius,
+            fallbacks,
         } = *self;
+        let destination = self.destination();
         let from = match current {
             Some([]) => "no revision".to_owned(),
             Some(revs) => revs.join(", "),
@@ -475,7 +576,7 @@ impl Outlook<'_> {
         };
         let _ = writeln!(
             out,
-            "dbguard: alembic is about to {} database \"{}\" (host {}, port {}, user {}) from {from} to {revision}:",
+            "dbguard: alembic is about to {} database \"{}\" (host {}, port {}, user {}) from {from} to {destination}:",
             direction.command(),
             target.dbname,
             target.host,
@@ -494,11 +595,19 @@ impl Outlook<'_> {
         }
         match (render_error, report) {
             (Some(why), Some(_)) => {
-                let _ = writeln!(
-                    out,
-                    "  cannot render it offline: {why}; scanned the revision files' {}() instead, and treating it as destructive",
-                    direction.command()
-                );
+                if steps.len() > 1 {
+                    let _ = writeln!(
+                        out,
+                        "  cannot render the whole run offline ({why}); rendered each revision on its own"
+                    );
+                }
+                for (rev, why) in fallbacks {
+                    let _ = writeln!(
+                        out,
+                        "  revision {rev} cannot be rendered offline: {why}; scanned its {}() in the revision file instead, and treating it as destructive",
+                        direction.command()
+                    );
+                }
             }
             (Some(why), None) => {
                 let _ = writeln!(
@@ -509,23 +618,26 @@ impl Outlook<'_> {
             (None, _) => {}
         }
         if let Some(report) = report {
-            let scanned = if render_error.is_some() {
-                "the revision files"
-            } else {
+            let scanned = if fallbacks.is_empty() {
                 "the rendered SQL"
+            } else {
+                "the rendered SQL and the revision files"
             };
             if report.findings.is_empty() && !report.has_errors() {
                 let _ = writeln!(out, "  no destructive statement found in {scanned}");
             }
-            let statically = render_error.is_some();
+            // A finding of the whole run's SQL names its line there; one
+            // read from a revision file, or from the SQL rendered for one
+            // revision alone, names that file too.
+            let whole_run = format!("{}.sql", direction.command());
             protect::write_findings(
                 report,
                 SHOWN_FINDINGS,
                 |f| {
-                    if statically {
-                        format!("{}:{}", f.path, f.line)
-                    } else {
+                    if f.path == whole_run {
                         format!("line {}", f.line)
+                    } else {
+                        format!("{}:{}", f.path, f.line)
                     }
                 },
                 out,
@@ -541,6 +653,9 @@ impl Outlook<'_> {
                     p.message
                 );
             }
+        }
+        for line in radius {
+            let _ = writeln!(out, "  {line}");
         }
         let _ = writeln!(
             out,
@@ -595,11 +710,13 @@ mod tests {
             steps: &migration_steps(Direction::Downgrade, OFFLINE_SQL, LOG),
             report: Some(&report),
             render_error: None,
+            radius: vec!["public.orders: 1,000 rows".to_owned()],
+            fallbacks: &[],
         }
         .print(&mut out);
         let text = String::from_utf8(out).unwrap();
         assert!(text.contains("downgrade database \"shop\""), "{text}");
-        assert!(text.contains("from 0004 to base"), "{text}");
+        assert!(text.contains("from 0004 to base:"), "{text}");
         assert!(
             text.contains("reverts 0004 -> 0003 (drop users.nickname)"),
             "{text}"
@@ -611,8 +728,10 @@ mod tests {
         assert!(text.contains("drop_table orders"), "{text}");
         assert!(text.contains("drop_table users"), "{text}");
         assert!(
-            text.contains("backup first: the whole database \"shop\""),
-            "{text}"
+            text.contains(
+                "  public.orders: 1,000 rows\n  backup first: the whole database \"shop\""
+            ),
+            "the rows it destroys, then the backup: {text}"
         );
 
         let mut out = Vec::new();
@@ -624,12 +743,36 @@ mod tests {
             steps: &[],
             report: None,
             render_error: Some("the offline render failed: boom"),
+            radius: Vec::new(),
+            fallbacks: &[],
         }
         .print(&mut out);
         let text = String::from_utf8(out).unwrap();
-        assert!(text.contains("from an unknown revision to -1"), "{text}");
+        assert!(text.contains("from an unknown revision to -1:"), "{text}");
         assert!(
             text.contains("the offline render failed: boom; treating it as destructive"),
+            "{text}"
+        );
+
+        // A relative target shows the revision it resolves to.
+        let one_back = &migration_steps(Direction::Downgrade, OFFLINE_SQL, LOG)[..1];
+        let mut out = Vec::new();
+        Outlook {
+            target: &target,
+            direction: Direction::Downgrade,
+            current: Some(&["0004".to_owned()]),
+            revision: "-1",
+            steps: one_back,
+            report: Some(&report),
+            render_error: Some("the offline render failed: boom"),
+            fallbacks: &[("0004".to_owned(), "KeyError: 'x'".to_owned())],
+            radius: Vec::new(),
+        }
+        .print(&mut out);
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains("from 0004 to 0003 (-1):"), "{text}");
+        assert!(
+            text.contains("revision 0004 cannot be rendered offline: KeyError: 'x'; scanned its downgrade() in the revision file instead"),
             "{text}"
         );
     }

@@ -63,6 +63,17 @@ pub struct TestDb {
 
 impl Cluster {
     fn start() -> Result<Cluster, String> {
+        Cluster::start_with("", |_| Ok(()))
+    }
+
+    /// A cluster of its own with `settings` appended to its
+    /// postgresql.conf; `prepare` runs after initdb and before the server
+    /// starts (with the settings already in place). Stopped by the
+    /// watchdog when the test process ends, and by [`Cluster::stop`].
+    pub fn start_with(
+        settings: &str,
+        prepare: impl Fn(&Cluster) -> Result<(), String>,
+    ) -> Result<Cluster, String> {
         let server_bin = find_server_bin()?;
         let client_bin = which::which("psql")
             .map_err(|_| {
@@ -119,6 +130,13 @@ impl Cluster {
             ],
         )?;
         cluster.watchdog();
+        if !settings.is_empty() {
+            let conf = cluster.data.join("postgresql.conf");
+            let mut text = fs::read_to_string(&conf).map_err(|e| e.to_string())?;
+            text.push_str(settings);
+            fs::write(&conf, text).map_err(|e| e.to_string())?;
+        }
+        prepare(&cluster)?;
         // Port races with another process are rare; retry on a new port.
         for _ in 0..3 {
             let options = format!(
@@ -153,7 +171,23 @@ impl Cluster {
 
     fn run_server_tool(&self, tool: &str, args: &[OsString]) -> Result<(), String> {
         let mut cmd = Command::new(self.server_bin.join(tool));
-        cmd.args(args).current_dir(&self.root).stdin(Stdio::null());
+        cmd.args(args);
+        self.run_as_owner(cmd)
+    }
+
+    /// Hands `path` to the server's owner (when the tests run as root).
+    pub fn give_to_owner(&self, path: &Path) -> Result<(), String> {
+        match self.owner {
+            Some((uid, gid)) => chown(path, Some(uid), Some(gid)).map_err(|e| e.to_string()),
+            None => Ok(()),
+        }
+    }
+
+    /// Runs `cmd` as the server's owner (in the cluster's root directory);
+    /// an error carries its output.
+    pub fn run_as_owner(&self, mut cmd: Command) -> Result<(), String> {
+        let tool = cmd.get_program().to_string_lossy().into_owned();
+        cmd.current_dir(&self.root).stdin(Stdio::null());
         if let Some((uid, gid)) = self.owner {
             cmd.uid(uid.as_raw()).gid(gid.as_raw());
         }

@@ -8,6 +8,7 @@
 pub mod alembic;
 pub mod cluster;
 pub mod guarded;
+pub mod pgbackrest;
 pub mod s3;
 pub mod sandbox;
 

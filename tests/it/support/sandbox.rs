@@ -28,29 +28,32 @@ pub fn dbguard_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_dbguard"))
 }
 
-/// Puts the preload library where `cargo build` leaves it, beside the
-/// binary, so the shim finds it there as in a development build.
-/// `cargo test` builds it (for the preload crate's own tests) only into
-/// `deps/`, the directory of this test executable; a copy beside the
-/// binary from an older `cargo build` would be stale. Done once per run,
-/// with a hard link and a rename, so a concurrent reader never sees half a
-/// file.
+/// Puts the preload libraries (the first stage psql gets in `LD_PRELOAD`
+/// and the check it loads from beside itself) where `cargo build` leaves
+/// them, beside the binary, so the shim finds them there as in a
+/// development build. `cargo test` builds them (for the preload crates'
+/// own tests) only into `deps/`, the directory of this test executable; a
+/// copy beside the binary from an older `cargo build` would be stale. Done
+/// once per run, with a hard link and a rename, so a concurrent reader
+/// never sees half a file.
 pub fn install_preload_beside_binary() {
     static DONE: std::sync::Once = std::sync::Once::new();
     DONE.call_once(|| {
-        let fresh = std::env::current_exe()
-            .expect("test executable")
-            .with_file_name("libdbguard_preload.so");
-        let beside = dbguard_bin().with_file_name("libdbguard_preload.so");
-        if !fresh.is_file() || fresh == beside {
-            return; // built by `cargo build` only: it is beside already
+        for name in ["libdbguard_preload.so", "libdbguard_check.so"] {
+            let fresh = std::env::current_exe()
+                .expect("test executable")
+                .with_file_name(name);
+            let beside = dbguard_bin().with_file_name(name);
+            if !fresh.is_file() || fresh == beside {
+                continue; // built by `cargo build` only: it is beside already
+            }
+            let staged = beside.with_extension(format!("so.{}", std::process::id()));
+            let _ = fs::remove_file(&staged);
+            fs::hard_link(&fresh, &staged)
+                .or_else(|_| fs::copy(&fresh, &staged).map(|_| ()))
+                .expect("stage the preload library");
+            fs::rename(&staged, &beside).expect("place the preload library");
         }
-        let staged = beside.with_extension(format!("so.{}", std::process::id()));
-        let _ = fs::remove_file(&staged);
-        fs::hard_link(&fresh, &staged)
-            .or_else(|_| fs::copy(&fresh, &staged).map(|_| ()))
-            .expect("stage the preload library");
-        fs::rename(&staged, &beside).expect("place the preload library");
     });
 }
 

@@ -217,6 +217,11 @@ fn preload_env(
             return Ok(Vec::new());
         }
     };
+    // Without the check beside it the library still refuses what may be
+    // destructive (fail closed); a person at the prompt is told why first.
+    if interactive && let Err(why) = live::check_library(&library) {
+        note!("dbguard: {why}");
+    }
     let mut preload = library.into_os_string();
     if let Some(existing) = ctx.var("LD_PRELOAD").filter(|v| !v.is_empty()) {
         preload.push(":");

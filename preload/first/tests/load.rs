@@ -10,7 +10,7 @@ use std::process::Command;
 /// the directory of this test's own executable.
 fn library() -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
-    exe.with_file_name("libdbguard_preload.so")
+    exe.with_file_name(dbguard_preload::PRELOAD_FILE)
 }
 
 #[test]

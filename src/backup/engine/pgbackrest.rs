@@ -1,0 +1,516 @@
+//! The pgBackRest engine: a guarded operation costs a restore point, not a
+//! dump. The cluster archives its WAL through pgBackRest; before the
+//! operation runs, dbguard creates a uniquely named restore point, forces a
+//! WAL switch and waits until the segment holding the restore point is
+//! archived. The sidecar then names the stanza, the restore point, its LSN,
+//! time and timeline, and the pgBackRest backup it builds on; that is the
+//! whole local record (no data file).
+//!
+//! Whether the engine can be trusted is decided first, by [`health`]:
+//! `archive_mode` on, no archiving failure newer than the last success in
+//! `pg_stat_archiver`, and the stanza's `pgbackrest info` reporting status
+//! ok with at least one backup. [`check_point`] answers the later question
+//! (`verify`, `restore`): are the base backup and the WAL up to the
+//! restore point still in the repository?
+//!
+//! pgBackRest reads its own configuration (`PGBACKREST_CONFIG`,
+//! `PGBACKREST_*`, /etc/pgbackrest/pgbackrest.conf); dbguard passes only
+//! the stanza.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, FixedOffset};
+use serde::{Deserialize, Serialize};
+
+use super::{Engine, Job, Taken};
+use crate::Error;
+use crate::backup::dest::local::Local;
+use crate::backup::sink::Naming;
+use crate::backup::store::Store;
+use crate::pgtools::{PgTools, first_error_line, quote_literal};
+
+/// How long a guard waits for the restore point's WAL segment to reach
+/// the repository before it gives up (and the operation does not run).
+pub const ARCHIVE_WAIT: Duration = Duration::from_secs(60);
+
+/// What the sidecar records about a restore point.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestorePoint {
+    pub stanza: String,
+    /// The name given to `pg_create_restore_point`, restored to with
+    /// `pgbackrest restore --type=name`.
+    pub name: String,
+    pub lsn: String,
+    pub time: DateTime<FixedOffset>,
+    pub timeline: u32,
+    /// The WAL segment holding the restore point, archived before the
+    /// operation ran.
+    pub wal_segment: String,
+    /// The pgBackRest backup (label) the restore point builds on.
+    pub backup_label: String,
+}
+
+/// What [`health`] found: archiving works and the stanza has a backup.
+#[derive(Debug, Clone)]
+pub struct Health {
+    /// The newest backup's label.
+    pub backup_label: String,
+    pub pgbackrest_version: String,
+}
+
+/// The engine for one guarded database, after a healthy [`health`].
+pub struct PgBackRest<'a> {
+    tools: &'a PgTools,
+    stanza: &'a str,
+    health: Health,
+}
+
+impl<'a> PgBackRest<'a> {
+    pub const NAME: &'static str = "pgbackrest";
+
+    pub fn new(tools: &'a PgTools, stanza: &'a str, health: Health) -> PgBackRest<'a> {
+        PgBackRest {
+            tools,
+            stanza,
+            health,
+        }
+    }
+}
+
+impl Engine for PgBackRest<'_> {
+    fn name(&self) -> &'static str {
+        Self::NAME
+    }
+
+    fn version(&self) -> String {
+        self.health.pgbackrest_version.clone()
+    }
+
+    fn take(&self, job: &Job<'_>, local: &Local) -> Result<Taken, Error> {
+        let clock = Instant::now();
+        let Naming::Store {
+            database,
+            started_at,
+        } = job.naming
+        else {
+            return Err(Error::BackupFailed(
+                "the pgbackrest engine keeps no data file, so --output has nothing to write".into(),
+            ));
+        };
+        // The id is held until the sidecar is written, as for a data file.
+        let reserved = Store::new(local.dir())
+            .reserve_id(database, started_at.naive_local())
+            .map_err(|e| Error::BackupFailed(format!("cannot reserve a backup id: {e}")))?;
+        let id = reserved.id.as_str().to_owned();
+        let name = point_name(&id, started_at);
+        let point = create_point(self.tools, job, self.stanza, &name)?;
+        let point = RestorePoint {
+            backup_label: self.health.backup_label.clone(),
+            ..point
+        };
+        wait_archived(self.tools, job, &point.wal_segment, ARCHIVE_WAIT)?;
+        let record = serde_json::to_vec(&point)
+            .map_err(|e| Error::BackupFailed(format!("cannot encode the restore point: {e}")))?;
+        Ok(Taken {
+            engine: Self::NAME,
+            id,
+            path: None,
+            format: job.format,
+            // The sidecar's own record of the point, checksummed like data.
+            sha256: crate::backup::sink::hash_reader(&mut record.as_slice())
+                .map(|(sum, _)| sum)
+                .unwrap_or_default(),
+            size_bytes: 0,
+            rows: Default::default(),
+            // Nothing is dumped: the scratch cluster's dump is checked when
+            // it is restored.
+            checksums: Default::default(),
+            files: Vec::new(),
+            completeness: format!(
+                "restore point {} at {} archived (WAL segment {}) on top of pgBackRest backup {}",
+                point.name, point.lsn, point.wal_segment, point.backup_label
+            ),
+            elapsed: clock.elapsed(),
+            reservation: Some(std::sync::Arc::new(reserved)),
+            restore_point: Some(point),
+        })
+    }
+}
+
+/// The restore point's name: `dbguard_<time>_<hash>`, within PostgreSQL's
+/// 63 characters whatever the database's name. Unique across backup
+/// directories sharing one cluster: the id is unique in its directory, the
+/// nanoseconds and the process tell directories apart.
+pub fn point_name(id: &str, started_at: &chrono::DateTime<chrono::Local>) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(format!(
+        "{id}/{}/{}",
+        started_at.timestamp_nanos_opt().unwrap_or_default(),
+        std::process::id()
+    ));
+    format!(
+        "dbguard_{}_{}",
+        started_at.format("%Y%m%d_%H%M%S"),
+        &hex::encode(digest)[..16]
+    )
+}
+
+/// Whether the engine can protect the database now; `Err` says why not,
+/// in words for a person.
+pub fn health(
+    tools: &PgTools,
+    target: &crate::target::Target,
+    stanza: &str,
+) -> Result<Health, String> {
+    let rows = tools
+        .query(
+            target,
+            "SELECT current_setting('archive_mode'), coalesce(last_archived_wal, ''), \
+             coalesce(last_failed_wal, ''), failed_count, \
+             coalesce(last_failed_time > coalesce(last_archived_time, '-infinity'), false) \
+             FROM pg_stat_archiver",
+        )
+        .map_err(|e| {
+            format!(
+                "cannot ask the server about archiving: {}",
+                e.into_error(target)
+            )
+        })?;
+    let row = rows.first().ok_or("pg_stat_archiver returned no row")?;
+    let field = |i: usize| row.get(i).map(String::as_str).unwrap_or("");
+    if !matches!(field(0), "on" | "always") {
+        return Err(format!("archive_mode is {}", field(0)));
+    }
+    if field(4) == "t" {
+        return Err(format!(
+            "archiving WAL segment {} failed after the last success ({} failures so far; see the server log)",
+            field(2),
+            field(3)
+        ));
+    }
+    let stanza_info = info(stanza)?;
+    let status = &stanza_info.status;
+    if status.code != 0 {
+        return Err(format!(
+            "pgbackrest info for stanza \"{stanza}\": {}",
+            status.message
+        ));
+    }
+    let newest = stanza_info
+        .backup
+        .last()
+        .ok_or_else(|| format!("stanza \"{stanza}\" has no backup yet"))?;
+    Ok(Health {
+        backup_label: newest.label.clone(),
+        // From the same answer: one process start less on the guard's path.
+        pgbackrest_version: newest
+            .backrest
+            .as_ref()
+            .and_then(|b| b.version.as_deref())
+            .map(|v| format!("pgBackRest {v}"))
+            .unwrap_or_default(),
+    })
+}
+
+/// The stanza's entry in `pgbackrest info --output=json`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct StanzaInfo {
+    #[serde(default)]
+    pub archive: Vec<ArchiveRange>,
+    #[serde(default)]
+    pub backup: Vec<BackupInfo>,
+    pub status: StanzaStatus,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct StanzaStatus {
+    pub code: i64,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ArchiveRange {
+    pub min: Option<String>,
+    pub max: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct BackupInfo {
+    pub label: String,
+    pub archive: BackupArchive,
+    /// The pgBackRest that took the backup.
+    #[serde(default)]
+    pub backrest: Option<BackRest>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct BackRest {
+    pub version: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct BackupArchive {
+    pub start: Option<String>,
+    pub stop: Option<String>,
+}
+
+/// A `pgbackrest` command for `stanza`, with pgBackRest's own environment.
+pub fn pgbackrest(stanza: &str) -> Command {
+    let mut cmd = Command::new("pgbackrest");
+    cmd.arg(format!("--stanza={stanza}")).stdin(Stdio::null());
+    cmd
+}
+
+/// `pgbackrest info --output=json` for one stanza.
+pub fn info(stanza: &str) -> Result<StanzaInfo, String> {
+    let out = pgbackrest(stanza)
+        .args(["--output=json", "info"])
+        .output()
+        .map_err(|e| format!("cannot run pgbackrest: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "pgbackrest info for stanza \"{stanza}\" failed: {}",
+            first_error_line(&String::from_utf8_lossy(&out.stderr))
+        ));
+    }
+    let mut stanzas: Vec<StanzaInfo> = serde_json::from_slice(&out.stdout)
+        .map_err(|e| format!("pgbackrest info gave unexpected JSON: {e}"))?;
+    if stanzas.is_empty() {
+        return Err(format!("pgbackrest knows no stanza \"{stanza}\""));
+    }
+    Ok(stanzas.swap_remove(0))
+}
+
+/// Whether the repository still holds what a restore to `point` needs: a
+/// backup that ended before the point and every WAL segment from that
+/// backup's start to the point's segment. `Err` says what is missing.
+pub fn check_point(point: &RestorePoint) -> Result<String, String> {
+    let info = info(&point.stanza)?;
+    if info.status.code != 0 {
+        return Err(format!(
+            "pgbackrest info for stanza \"{}\": {}",
+            point.stanza, info.status.message
+        ));
+    }
+    restorable(&info, point)
+}
+
+/// The pure part of [`check_point`]: which backup a restore to `point`
+/// would start from, or what is missing.
+pub fn restorable(info: &StanzaInfo, point: &RestorePoint) -> Result<String, String> {
+    let (Some(min), Some(max)) = (
+        info.archive.iter().filter_map(|a| a.min.clone()).min(),
+        info.archive.iter().filter_map(|a| a.max.clone()).max(),
+    ) else {
+        return Err(format!("stanza \"{}\" holds no archived WAL", point.stanza));
+    };
+    if same_timeline_segment(&max, &point.wal_segment) < std::cmp::Ordering::Equal {
+        return Err(format!(
+            "WAL segment {} is not in the repository (archived up to {max})",
+            point.wal_segment
+        ));
+    }
+    // Newest first: the closest base backup means the least replay.
+    let base =
+        info.backup.iter().rev().find(|b| {
+            b.archive.stop.as_deref().is_some_and(|stop| {
+                same_timeline_segment(stop, &point.wal_segment) <= std::cmp::Ordering::Equal
+            }) && b.archive.start.as_deref().is_some_and(|start| {
+                same_timeline_segment(start, &min) >= std::cmp::Ordering::Equal
+            })
+        });
+    match base {
+        Some(b) => Ok(format!(
+            "backup {} and WAL {}..{} in stanza \"{}\"",
+            b.label,
+            b.archive.start.as_deref().unwrap_or("?"),
+            point.wal_segment,
+            point.stanza
+        )),
+        None => Err(format!(
+            "WAL has expired: no backup in stanza \"{}\" from before restore point {} whose WAL is still archived (oldest archived segment {min})",
+            point.stanza, point.name
+        )),
+    }
+}
+
+/// Orders WAL segment names by position, ignoring the timeline (the first
+/// 8 of their 24 hex digits): a later timeline continues the same WAL.
+fn same_timeline_segment(a: &str, b: &str) -> std::cmp::Ordering {
+    let position = |s: &str| s.get(8..).unwrap_or(s).to_owned();
+    position(a).cmp(&position(b))
+}
+
+/// Creates the restore point and switches WAL, in one session.
+fn create_point(
+    tools: &PgTools,
+    job: &Job<'_>,
+    stanza: &str,
+    name: &str,
+) -> Result<RestorePoint, Error> {
+    let sql = format!(
+        "SELECT p.lsn, pg_walfile_name(p.lsn), c.timeline_id, \
+         to_char(clock_timestamp(), 'YYYY-MM-DD\"T\"HH24:MI:SS.USOF') \
+         FROM (SELECT pg_create_restore_point({}) AS lsn) p, pg_control_checkpoint() c;\n\
+         SELECT pg_switch_wal()",
+        quote_literal(name)
+    );
+    let rows = tools.query(job.target, &sql).map_err(|e| {
+        Error::BackupFailed(format!(
+            "cannot create restore point {name}: {}",
+            e.into_error(job.target)
+        ))
+    })?;
+    let row = rows
+        .first()
+        .filter(|r| r.len() >= 4)
+        .ok_or_else(|| Error::BackupFailed("pg_create_restore_point returned nothing".into()))?;
+    let time = DateTime::parse_from_str(&format!("{}00", row[3]), "%Y-%m-%dT%H:%M:%S%.f%z")
+        .or_else(|_| DateTime::parse_from_str(&row[3], "%Y-%m-%dT%H:%M:%S%.f%#z"))
+        .map_err(|e| Error::BackupFailed(format!("restore point time {:?}: {e}", row[3])))?;
+    Ok(RestorePoint {
+        stanza: stanza.to_owned(),
+        name: name.to_owned(),
+        lsn: row[0].clone(),
+        time,
+        timeline: row[2].parse().unwrap_or(1),
+        wal_segment: row[1].clone(),
+        backup_label: String::new(),
+    })
+}
+
+/// Waits until `pg_stat_archiver` reports `segment` (or a later one)
+/// archived. A failure newer than the last success, or the timeout, is an
+/// error: without that segment the restore point cannot be reached.
+fn wait_archived(
+    tools: &PgTools,
+    job: &Job<'_>,
+    segment: &str,
+    timeout: Duration,
+) -> Result<(), Error> {
+    let deadline = Instant::now() + timeout;
+    let mut pause = Duration::from_millis(10);
+    loop {
+        let rows = tools
+            .query(
+                job.target,
+                "SELECT coalesce(last_archived_wal, ''), coalesce(last_failed_wal, '') FROM pg_stat_archiver",
+            )
+            .map_err(|e| e.into_error(job.target))?;
+        let archived = rows
+            .first()
+            .and_then(|r| r.first())
+            .cloned()
+            .unwrap_or_default();
+        if !archived.is_empty() && archived.as_str() >= segment {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            let failed = rows
+                .first()
+                .and_then(|r| r.get(1))
+                .cloned()
+                .unwrap_or_default();
+            return Err(Error::BackupFailed(format!(
+                "WAL segment {segment} holding the restore point was not archived within {} s (last archived: {}, last failed: {}); check archive_command and the server log",
+                timeout.as_secs(),
+                if archived.is_empty() {
+                    "none"
+                } else {
+                    &archived
+                },
+                if failed.is_empty() { "none" } else { &failed },
+            )));
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(200));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn point(segment: &str) -> RestorePoint {
+        RestorePoint {
+            stanza: "main".into(),
+            name: "dbguard_x".into(),
+            lsn: "0/3000090".into(),
+            time: DateTime::parse_from_rfc3339("2026-01-01T00:00:00+00:00").unwrap(),
+            timeline: 1,
+            wal_segment: segment.into(),
+            backup_label: "20260101-000000F".into(),
+        }
+    }
+
+    fn info(min: &str, max: &str, backups: &[(&str, &str, &str)]) -> StanzaInfo {
+        StanzaInfo {
+            archive: vec![ArchiveRange {
+                min: Some(min.into()),
+                max: Some(max.into()),
+            }],
+            backup: backups
+                .iter()
+                .map(|(label, start, stop)| BackupInfo {
+                    backrest: None,
+                    label: (*label).into(),
+                    archive: BackupArchive {
+                        start: Some((*start).into()),
+                        stop: Some((*stop).into()),
+                    },
+                })
+                .collect(),
+            status: StanzaStatus {
+                code: 0,
+                message: "ok".into(),
+            },
+        }
+    }
+
+    const S2: &str = "000000010000000000000002";
+    const S3: &str = "000000010000000000000003";
+    const S5: &str = "000000010000000000000005";
+    const S7: &str = "000000010000000000000007";
+
+    #[test]
+    fn restore_point_names_fit_postgres_whatever_the_database_is_called() {
+        let at = chrono::Local::now();
+        let long = format!("backup_{}_20260101_000000_2", "d".repeat(63));
+        let name = point_name(&long, &at);
+        assert!(name.len() <= 63, "{name}");
+        assert!(name.starts_with("dbguard_"), "{name}");
+        assert_ne!(name, point_name("backup_other_20260101_000000", &at));
+    }
+
+    #[test]
+    fn a_point_with_its_base_backup_and_wal_is_restorable() {
+        let found = restorable(&info(S2, S7, &[("F1", S2, S3)]), &point(S5)).unwrap();
+        assert!(found.contains("F1"), "{found}");
+    }
+
+    #[test]
+    fn a_point_whose_wal_is_not_archived_or_has_expired_is_not() {
+        let missing = restorable(&info(S2, S3, &[("F1", S2, S3)]), &point(S5)).unwrap_err();
+        assert!(missing.contains("not in the repository"), "{missing}");
+        // The base backup from before the point is gone and the only one
+        // left started after it.
+        let expired = restorable(&info(S5, S7, &[("F2", S7, S7)]), &point(S5)).unwrap_err();
+        assert!(expired.contains("WAL has expired"), "{expired}");
+        let no_wal = restorable(
+            &StanzaInfo {
+                archive: Vec::new(),
+                ..info(S2, S7, &[])
+            },
+            &point(S5),
+        )
+        .unwrap_err();
+        assert!(no_wal.contains("no archived WAL"), "{no_wal}");
+    }
+
+    #[test]
+    fn a_later_timeline_continues_the_same_wal() {
+        let later = "000000020000000000000007";
+        assert!(restorable(&info(S2, later, &[("F1", S2, S3)]), &point(S5)).is_ok());
+    }
+}
