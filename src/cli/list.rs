@@ -189,6 +189,7 @@ fn add_remote_locations(config: &Config, store: &Store, rows: &mut Vec<Row>) {
                 state: "remote",
                 last_verification: None,
                 locations: vec![remote.name.clone()],
+                restore_point: meta.restore_point.as_ref().map(|p| p.name.clone()),
             });
         }
     }

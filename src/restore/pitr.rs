@@ -158,6 +158,8 @@ pub fn restore(
             safety_backup: request.safety_backup,
             jobs: None,
             in_place: false,
+            // The recovered backup was just written here.
+            from: None,
             terminate: request.terminate,
             scratch_port: None,
         },
