@@ -123,6 +123,29 @@ const CONNECTION_VARS: [&str; 6] = [
     "PGSERVICE",
 ];
 
+/// The target of `request`, from its flags, the `PG*` environment and
+/// the backup's `origin` (see `choose_target`).
+pub(crate) fn request_target(
+    ctx: &Context,
+    request: &RestoreRequest,
+    origin: &Target,
+) -> Result<(Target, TargetSource), Error> {
+    let env = |name: &str| {
+        ctx.var(name)
+            .and_then(|v| v.to_str())
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+    };
+    choose_target(
+        &RequestTarget {
+            connection: request.connection.clone(),
+            origin: request.origin,
+        },
+        origin,
+        env,
+    )
+}
+
 /// The restore target. `--origin` takes all of it from the backup.
 /// Otherwise each part (host, port, user, database) comes from the command
 /// line (`-h/-p/-U/-d`, positionals, a conninfo or URI in `-d`), else from
@@ -266,20 +289,7 @@ pub fn restore(
 
     let tools = PgTools::resolve(ctx)?;
     let original = Target::explicit(&meta.host, meta.port, &meta.user, &meta.database);
-    let env = |name: &str| {
-        ctx.var(name)
-            .and_then(|v| v.to_str())
-            .filter(|v| !v.is_empty())
-            .map(str::to_owned)
-    };
-    let (target, source) = choose_target(
-        &RequestTarget {
-            connection: request.connection.clone(),
-            origin: request.origin,
-        },
-        &original,
-        env,
-    )?;
+    let (target, source) = request_target(ctx, request, &original)?;
 
     // The target may not exist (dropped by accident): it is created, after asking.
     let (target, current) = match backup::preflight(&tools, &target) {

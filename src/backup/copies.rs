@@ -126,6 +126,19 @@ pub struct RemoteBackup {
     pub sidecar_file: String,
 }
 
+/// Remote backups as store entries with nothing local, for id resolution.
+pub fn as_entries(found: &[RemoteBackup]) -> Vec<Entry> {
+    found
+        .iter()
+        .map(|b| Entry {
+            id: b.id.clone(),
+            data: None,
+            sidecar: None,
+            metadata: None,
+        })
+        .collect()
+}
+
 /// The complete backups on a remote, in no particular order.
 pub fn remote_backups(s3: &S3) -> Result<Vec<RemoteBackup>, Error> {
     let files = s3.files()?;
@@ -303,15 +316,7 @@ fn fetch_from(
 ) -> Result<String, Error> {
     let s3 = open_remote(config, remote)?;
     let found = remote_backups(&s3)?;
-    let candidates: Vec<Entry> = found
-        .iter()
-        .map(|b| Entry {
-            id: b.id.clone(),
-            data: None,
-            sidecar: None,
-            metadata: None,
-        })
-        .collect();
+    let candidates = as_entries(&found);
     let id = match local {
         Some(entry) => entry.id.clone(),
         None => super::catalog::resolve(&candidates, wanted)?

@@ -12,7 +12,7 @@ use indicatif::HumanBytes;
 use crate::backup::Store;
 use crate::backup::copies::{self, RemoteBackup};
 use crate::backup::dest::s3::S3;
-use crate::backup::store::{Entry, Status, Verdict, VerifyOutcome};
+use crate::backup::store::{Status, Verdict, VerifyOutcome};
 use crate::config::Config;
 use crate::error::exit;
 use crate::{Context, Error};
@@ -90,15 +90,7 @@ pub fn verify_remote(config: &Config, name: &str, ids: &[String]) -> Result<Vec<
     let s3 = copies::open_remote(config, remote)?;
     let mut found = copies::remote_backups(&s3)?;
     found.sort_by(|a, b| b.id.cmp(&a.id));
-    let candidates: Vec<Entry> = found
-        .iter()
-        .map(|b| Entry {
-            id: b.id.clone(),
-            data: None,
-            sidecar: None,
-            metadata: None,
-        })
-        .collect();
+    let candidates = copies::as_entries(&found);
     let mut wanted = Vec::new();
     for id in ids {
         match crate::backup::catalog::resolve(&candidates, id)? {

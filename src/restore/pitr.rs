@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use nix::unistd::{Gid, Uid, User, chown};
 
-use super::{RequestTarget, RestoreReport, RestoreRequest, choose_target};
+use super::{RestoreReport, RestoreRequest, request_target};
 use crate::backup::engine::RestorePoint;
 use crate::backup::engine::pgbackrest::pgbackrest;
 use crate::backup::{self, Metadata, Request, Scope};
@@ -48,20 +48,7 @@ pub fn restore(
     let config = Config::load(ctx)?;
     let tools = PgTools::resolve(ctx)?;
     let original = Target::explicit(&meta.host, meta.port, &meta.user, &meta.database);
-    let env = |name: &str| {
-        ctx.var(name)
-            .and_then(|v| v.to_str())
-            .filter(|v| !v.is_empty())
-            .map(str::to_owned)
-    };
-    let (target, source) = choose_target(
-        &RequestTarget {
-            connection: request.connection.clone(),
-            origin: request.origin,
-        },
-        &original,
-        env,
-    )?;
+    let (target, source) = request_target(ctx, request, &original)?;
     if request.in_place || request.jobs.is_some() {
         return Err(Error::Usage(
             "a restore point is restored table by table from a scratch cluster; --in-place and -j do not apply".into(),
