@@ -558,7 +558,10 @@ fn restore_by_swap(
 ) -> Result<(Option<String>, RowCounts, usize), String> {
     let admin = swap::maintenance(target);
     let stamp = chrono::Local::now().format("%Y%m%d_%H%M%S").to_string();
-    let staging = swap::staging_name(&target.dbname, &format!("{stamp}_{}", std::process::id()));
+    // The process id too: two restores of one database within a second
+    // (an archive restored twice, a script) must not reuse either name.
+    let stamp = format!("{stamp}_{}", std::process::id());
+    let staging = swap::staging_name(&target.dbname, &stamp);
     let replaced = exists.then(|| swap::replaced_name(&target.dbname, &stamp));
     let shape = if exists {
         swap::shape(tools, &admin, &target.dbname).map_err(|e| {

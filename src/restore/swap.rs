@@ -2,7 +2,7 @@
 //! goes into a new database next to the target, is checked there, and only
 //! then takes the target's name in one transaction of two `ALTER DATABASE
 //! ... RENAME`s. The database it replaces is kept under
-//! `<db>__dbguard_replaced_<time>` until the user drops it.
+//! `<db>__dbguard_replaced_<time>_<pid>` until the user drops it.
 //!
 //! Because the restore runs in an empty database, nothing created after the
 //! backup (a table referencing a restored one, a dropped `public` schema)
