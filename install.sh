@@ -486,16 +486,21 @@ build_binary() {
 			(cd -- "$repo" && RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static -C relocation-model=static" \
 				"$cargo" build --release --locked --target "$triple" -p dbguard) >&2 ||
 				build_failed "cargo build --release --locked --target $triple -p dbguard"
-			# The preload library is loaded into the dynamically linked
-			# psql, so it is an ordinary shared object.
-			say "building the preload libraries (cargo build --release --locked -p dbguard-preload -p dbguard-check)" >&2
-			(cd -- "$repo" && "$cargo" build --release --locked -p dbguard-preload -p dbguard-check) >&2 ||
-				build_failed "cargo build --release --locked -p dbguard-preload -p dbguard-check"
+			# The preload libraries are loaded into the dynamically linked
+			# psql, so they are ordinary shared objects.
+			say "building the check library (cargo build --release --locked -p dbguard-check)" >&2
+			(cd -- "$repo" && "$cargo" build --release --locked -p dbguard-check) >&2 ||
+				build_failed "cargo build --release --locked -p dbguard-check"
 		else
 			say "building dbguard (cargo build --release --locked)" >&2
 			(cd -- "$repo" && "$cargo" build --release --locked) >&2 ||
 				build_failed "cargo build --release --locked"
 		fi
+		# The first stage is a workspace of its own (no_std, panic=abort:
+		# preload/first/Cargo.toml), built into the same target directory.
+		say "building the preload library (cargo build --release --locked --manifest-path preload/first/Cargo.toml)" >&2
+		(cd -- "$repo" && "$cargo" build --release --locked --manifest-path preload/first/Cargo.toml --target-dir "$target") >&2 ||
+			build_failed "cargo build --release --locked --manifest-path preload/first/Cargo.toml --target-dir $target"
 	fi
 	local built=$target/release/dbguard
 	[[ -n $triple ]] && built=$target/$triple/release/dbguard
@@ -579,7 +584,7 @@ install_dbguard() {
 	if [[ -n $lib_src ]]; then
 		check_src=$(dirname -- "$lib_src")/$CHECK_LIBRARY
 		[[ -f $check_src ]] ||
-			die "no $CHECK_LIBRARY beside $lib_src: the preload library refuses every statement that may be destructive without it; build both (cargo build --release -p dbguard-preload -p dbguard-check)"
+			die "no $CHECK_LIBRARY beside $lib_src: the preload library refuses every statement that may be destructive without it; build both (see install.sh's build_binary)"
 	fi
 	# The manual pages are generated before anything is changed, so a
 	# binary that cannot write them stops the run here.

@@ -47,7 +47,8 @@ trap cleanup EXIT INT TERM
 lib=${LIB:-}
 if [ -z "$lib" ]; then
     echo "building the preload library (release)" >&2
-    (cd "$here" && cargo build --release --locked -p dbguard-preload -p dbguard-check >&2)
+    (cd "$here" && cargo build --release --locked -p dbguard-check >&2 &&
+        cargo build --release --locked --manifest-path preload/first/Cargo.toml --target-dir "${CARGO_TARGET_DIR:-target}" >&2)
     target=${CARGO_TARGET_DIR:-$here/target}
     lib=$target/release/libdbguard_preload.so
 fi

@@ -40,7 +40,8 @@ trap cleanup EXIT INT TERM
 bin=${BIN:-}
 if [ -z "$bin" ]; then
     echo "building dbguard and the preload libraries (release)" >&2
-    (cd "$here" && cargo build --release --locked -p dbguard -p dbguard-preload -p dbguard-check >&2)
+    (cd "$here" && cargo build --release --locked -p dbguard -p dbguard-check >&2 &&
+        cargo build --release --locked --manifest-path preload/first/Cargo.toml --target-dir "${CARGO_TARGET_DIR:-target}" >&2)
     bin=${CARGO_TARGET_DIR:-$here/target}/release
 fi
 bin=$(cd "$bin" && pwd)

@@ -668,7 +668,13 @@ fn build_path_installs_build_essential_only_when_cc_is_missing() {
         );
         let calls = fs::read_to_string(&log).unwrap();
         let repo = env!("CARGO_MANIFEST_DIR");
-        let cargo_call = format!("cargo build --release --locked (in {repo})\n");
+        // The binary and check library, then the first stage of the preload
+        // library (a workspace of its own), into the same target directory.
+        let cargo_call = format!(
+            "cargo build --release --locked (in {repo})\n\
+             cargo build --release --locked --manifest-path preload/first/Cargo.toml --target-dir {target} (in {repo})\n",
+            target = target.display()
+        );
         let expected = if cc_present {
             cargo_call
         } else {

@@ -18,8 +18,10 @@
 //! - Fail closed: when the second stage cannot be loaded, a string that may
 //!   be destructive is replaced by one that fails on the server with the
 //!   reason; a harmless one is sent.
-//! - No panic crosses the C boundary (the second stage catches its own;
-//!   this stage's work runs under `catch_unwind` too).
+//! - No panic crosses the C boundary: the second stage catches its own;
+//!   this stage is built `no_std` with `panic = "abort"` (`sys.rs` says
+//!   why), has nothing that is expected to panic, and would stop psql
+//!   rather than send an unchecked string if something did.
 //! - Every entry point psql 13–17 sends SQL text through is wrapped:
 //!   `PQexec`, `PQsendQuery`, `PQexecParams`, `PQsendQueryParams`
 //!   (`\bind`), `PQprepare` (`\gdesc`) and `PQsendPrepare` (`\parse`);
@@ -27,23 +29,24 @@
 //!   call is passed on. `PQgetResult` is passed on, and shown to the second
 //!   stage once it is loaded (it tracks the tables a session creates).
 
+#![cfg_attr(panic = "abort", no_std)]
+
+extern crate alloc;
+
+mod abi;
 pub mod precheck;
 mod stage2;
+mod sys;
 
-use std::cell::Cell;
-use std::ffi::{CStr, CString, OsStr, c_char, c_int, c_void};
-use std::os::unix::ffi::OsStrExt;
-use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::ptr;
-use std::sync::{Mutex, OnceLock};
+use alloc::boxed::Box;
+use alloc::ffi::CString;
+use alloc::vec::Vec;
+use core::ffi::{CStr, c_char, c_int, c_void};
+use core::ptr;
+use core::sync::atomic::{AtomicPtr, Ordering};
 
-pub use stage2::{ABI_VERSION, CHECK_FILE};
-
-/// File name of this library, as psql gets it in `LD_PRELOAD`.
-pub const PRELOAD_FILE: &str = "libdbguard_preload.so";
-/// The variable naming the pre-flight's confirmed-statements file
-/// (`dbguard::env::LIVE_CONFIRMED`).
-pub const CONFIRMED_ENV: &str = "DBGUARD_LIVE_CONFIRMED";
+pub use abi::{ABI_VERSION, CHECK_FILE, CONFIRMED_ENV, PRELOAD_FILE, refusal_statement};
+use sys::{Once, ThreadFlag};
 
 pub type PgConn = c_void;
 pub type PgResult = c_void;
@@ -99,7 +102,7 @@ pub unsafe extern "C" fn real_function(name: *const c_char) -> *mut c_void {
     // being a tail call (which an optimised build makes of it), so that
     // object is this library, not the second stage that called us: from
     // there the next `PQgetResult` would not be libpq's.
-    std::hint::black_box(found)
+    core::hint::black_box(found)
 }
 
 /// Looks `name` up after this library, as a function pointer of type `$ty`.
@@ -113,7 +116,7 @@ macro_rules! next {
             // SAFETY: the address of libpq's function of that name, whose C
             // signature `$ty` spells out; function and data pointers have
             // the same representation on every platform we build.
-            Some(unsafe { std::mem::transmute::<*mut c_void, $ty>(p) })
+            Some(unsafe { core::mem::transmute::<*mut c_void, $ty>(p) })
         }
     }};
 }
@@ -130,7 +133,7 @@ struct Real {
 }
 
 fn real() -> &'static Real {
-    static REAL: OnceLock<Real> = OnceLock::new();
+    static REAL: Once<Real> = Once::new();
     REAL.get_or_init(|| Real {
         exec: next!("PQexec", ExecFn),
         send_query: next!("PQsendQuery", SendQueryFn),
@@ -148,11 +151,12 @@ fn real() -> &'static Real {
 static ON_LOAD: extern "C" fn() = on_load;
 
 /// The pre-flight's confirmed statements (the file's bytes), read at load
-/// time and handed to the second stage when it is loaded.
-static CONFIRMED: Mutex<Vec<u8>> = Mutex::new(Vec::new());
+/// time and taken by the second stage when it is loaded (null: none, or
+/// taken already).
+static CONFIRMED: AtomicPtr<Vec<u8>> = AtomicPtr::new(ptr::null_mut());
 
 extern "C" fn on_load() {
-    let _ = catch_unwind(scrub_environment);
+    scrub_environment();
 }
 
 /// Removes what only this process should see from the environment.
@@ -164,31 +168,43 @@ fn scrub_environment() {
     if real().send_query.is_none() {
         return;
     }
-    if let Some(list) = std::env::var_os("LD_PRELOAD") {
+    if let Some(list) = sys::getenv(c"LD_PRELOAD") {
         let kept: Vec<&[u8]> = list
-            .as_bytes()
             .split(|b| *b == b':' || *b == b' ')
             .filter(|entry| !entry.is_empty() && !is_us(entry))
             .collect();
+        let kept = (!kept.is_empty()).then(|| kept.join(&b':'));
         // SAFETY: constructors run before `main`, while the process has
         // one thread, so nothing reads the environment concurrently.
-        unsafe {
-            if kept.is_empty() {
-                std::env::remove_var("LD_PRELOAD");
-            } else {
-                std::env::set_var("LD_PRELOAD", OsStr::from_bytes(&kept.join(&b':')));
+        unsafe { sys::setenv(c"LD_PRELOAD", kept.as_deref()) };
+    }
+    let confirmed_env = c"DBGUARD_LIVE_CONFIRMED";
+    debug_assert_eq!(confirmed_env.to_bytes(), CONFIRMED_ENV.as_bytes());
+    if let Some(path) = sys::getenv(confirmed_env) {
+        let Ok(path) = CString::new(path) else {
+            return;
+        };
+        // SAFETY: as above, single-threaded before `main`.
+        unsafe { sys::setenv(confirmed_env, None) };
+        if let Some(bytes) = sys::read_file(&path) {
+            let old = CONFIRMED.swap(Box::into_raw(Box::new(bytes)), Ordering::AcqRel);
+            if !old.is_null() {
+                // SAFETY: a box this function leaked earlier.
+                drop(unsafe { Box::from_raw(old) });
             }
         }
+        sys::remove_file(&path);
     }
-    if let Some(path) = std::env::var_os(CONFIRMED_ENV) {
-        // SAFETY: as above, single-threaded before `main`.
-        unsafe { std::env::remove_var(CONFIRMED_ENV) };
-        if let Ok(bytes) = std::fs::read(&path)
-            && let Ok(mut confirmed) = CONFIRMED.lock()
-        {
-            *confirmed = bytes;
-        }
-        let _ = std::fs::remove_file(&path);
+}
+
+/// The confirmed statements, once: the second stage gets them when it loads.
+fn take_confirmed() -> Vec<u8> {
+    let p = CONFIRMED.swap(ptr::null_mut(), Ordering::AcqRel);
+    if p.is_null() {
+        Vec::new()
+    } else {
+        // SAFETY: a box `scrub_environment` leaked, taken out exactly once.
+        *unsafe { Box::from_raw(p) }
     }
 }
 
@@ -196,30 +212,28 @@ fn is_us(entry: &[u8]) -> bool {
     entry.rsplit(|b| *b == b'/').next() == Some(PRELOAD_FILE.as_bytes())
 }
 
-thread_local! {
-    /// Set while a real libpq function runs on psql's behalf: libpq's own
-    /// `PQexec` calls `PQsendQuery` through its PLT, which lands in our
-    /// wrapper again, and the text was judged already.
-    static INSIDE: Cell<bool> = const { Cell::new(false) };
-}
+/// Set while a real libpq function runs on psql's behalf: libpq's own
+/// `PQexec` calls `PQsendQuery` through its PLT, which lands in our wrapper
+/// again, and the text was judged already.
+static INSIDE: ThreadFlag = ThreadFlag::new();
 
 /// Marks the duration of a call into the real libpq (see `INSIDE`).
 struct Inside(bool);
 
 impl Inside {
     fn enter() -> Inside {
-        Inside(INSIDE.with(|i| i.replace(true)))
+        Inside(INSIDE.replace(true))
     }
 }
 
 impl Drop for Inside {
     fn drop(&mut self) {
-        INSIDE.with(|i| i.set(self.0));
+        INSIDE.replace(self.0);
     }
 }
 
 fn nested() -> bool {
-    INSIDE.with(Cell::get)
+    INSIDE.get()
 }
 
 /// The text to send instead of `query`, or `None` to send it unchanged.
@@ -234,24 +248,13 @@ fn judge(conn: *mut PgConn, query: *const c_char) -> Option<CString> {
     }
     // SAFETY: psql passes a NUL-terminated query that outlives the call.
     let sql = unsafe { CStr::from_ptr(query) }.to_bytes();
-    let verdict = catch_unwind(AssertUnwindSafe(|| {
-        if !precheck::may_hold_candidate(sql) {
-            // Most strings: nothing to check, nothing to load.
-            return Ok(None);
-        }
-        let confirmed = CONFIRMED
-            .lock()
-            .map(|mut c| std::mem::take(&mut *c))
-            .unwrap_or_default();
-        stage2::load(&confirmed).map(|check| check.judge(conn, query))
-    }));
-    match verdict {
-        Ok(Ok(replacement)) => replacement,
-        Ok(Err(why)) => CString::new(refusal_statement(&why)).ok(),
-        Err(_) => CString::new(refusal_statement(
-            "the check of this statement failed unexpectedly; it was not run",
-        ))
-        .ok(),
+    if !precheck::may_hold_candidate(sql) {
+        // Most strings: nothing to check, nothing to load.
+        return None;
+    }
+    match stage2::load(take_confirmed) {
+        Ok(check) => check.judge(conn, query),
+        Err(why) => CString::new(refusal_statement(&why)).ok(),
     }
 }
 
@@ -268,24 +271,6 @@ fn note_result(res: *mut PgResult, whole_exec: bool) {
     if let Some(check) = stage2::loaded() {
         check.result(res, whole_exec);
     }
-}
-
-/// A statement that fails on the server with `message`; the same text as
-/// `dbguard::shim::live::refusal_statement` (a test compares them).
-pub fn refusal_statement(message: &str) -> String {
-    let text = format!("dbguard: statement not run: {message}");
-    let mut escaped = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
-        match c {
-            '\'' => escaped.push_str("''"),
-            '\\' => escaped.push_str("\\\\"),
-            // `$` is safe in the E'' literal but not in the $dbguard$ body.
-            '$' => escaped.push_str("\\x24"),
-            '\0' => {}
-            c => escaped.push(c),
-        }
-    }
-    format!("DO $dbguard$ BEGIN RAISE EXCEPTION USING MESSAGE = E'{escaped}'; END $dbguard$")
 }
 
 /// # Safety

@@ -3,16 +3,15 @@
 //! called through the C entry points it exports (`preload/src/lib.rs` in
 //! the repository defines them; `ABI_VERSION` must match).
 
-use std::ffi::{CStr, CString, c_char, c_int, c_void};
-use std::sync::OnceLock;
+use alloc::borrow::ToOwned;
+use alloc::ffi::CString;
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::ffi::{CStr, c_char, c_int, c_void};
 
-use crate::{PgConn, PgResult};
-
-/// File name of the second stage, looked up beside this library.
-pub const CHECK_FILE: &str = "libdbguard_check.so";
-/// Bumped whenever an entry point below changes; the second stage refuses
-/// to start for another value.
-pub const ABI_VERSION: u32 = 1;
+use crate::sys::Once;
+use crate::{ABI_VERSION, CHECK_FILE, PgConn, PgResult};
 
 type RealFn = unsafe extern "C" fn(*const c_char) -> *mut c_void;
 type InitFn = unsafe extern "C" fn(u32, RealFn, *const u8, usize) -> c_int;
@@ -29,7 +28,7 @@ pub struct Check {
     result: ResultFn,
 }
 
-static CHECK: OnceLock<Result<Check, String>> = OnceLock::new();
+static CHECK: Once<Result<Check, String>> = Once::new();
 
 /// The second stage, if it has been loaded successfully.
 pub fn loaded() -> Option<&'static Check> {
@@ -39,9 +38,9 @@ pub fn loaded() -> Option<&'static Check> {
 /// Loads the second stage (once; a failure is remembered and given again),
 /// handing it the pre-flight's confirmed statements. `Err` says why it
 /// cannot run, for the refusal.
-pub fn load(confirmed: &[u8]) -> Result<&'static Check, String> {
+pub fn load(confirmed: impl FnOnce() -> Vec<u8>) -> Result<&'static Check, String> {
     CHECK
-        .get_or_init(|| open(confirmed))
+        .get_or_init(|| open(&confirmed()))
         .as_ref()
         .map_err(|why| format!("{why}; a statement that may be destructive is not run without it"))
 }
@@ -73,15 +72,19 @@ fn open(confirmed: &[u8]) -> Result<Check, String> {
     // SAFETY (each transmute): the second stage's exported function of
     // that name, whose signature the type spells out (ABI_VERSION guards
     // against another build's).
-    let init: InitFn = unsafe { std::mem::transmute(symbol(c"dbguard_check_init")?) };
+    let init: InitFn = unsafe { core::mem::transmute(symbol(c"dbguard_check_init")?) };
     let check = Check {
         judge: unsafe {
-            std::mem::transmute::<*mut c_void, JudgeFn>(symbol(c"dbguard_check_judge")?)
+            core::mem::transmute::<*mut c_void, JudgeFn>(symbol(c"dbguard_check_judge")?)
         },
-        free: unsafe { std::mem::transmute::<*mut c_void, FreeFn>(symbol(c"dbguard_check_free")?) },
-        sent: unsafe { std::mem::transmute::<*mut c_void, SentFn>(symbol(c"dbguard_check_sent")?) },
+        free: unsafe {
+            core::mem::transmute::<*mut c_void, FreeFn>(symbol(c"dbguard_check_free")?)
+        },
+        sent: unsafe {
+            core::mem::transmute::<*mut c_void, SentFn>(symbol(c"dbguard_check_sent")?)
+        },
         result: unsafe {
-            std::mem::transmute::<*mut c_void, ResultFn>(symbol(c"dbguard_check_result")?)
+            core::mem::transmute::<*mut c_void, ResultFn>(symbol(c"dbguard_check_result")?)
         },
     };
     // SAFETY: the entry point checked above; `confirmed` is valid for the
@@ -131,7 +134,7 @@ impl Check {
 
 /// `libdbguard_check.so` in the directory this library was loaded from.
 fn beside_us() -> String {
-    let mut info = std::mem::MaybeUninit::<libc::Dl_info>::zeroed();
+    let mut info = core::mem::MaybeUninit::<libc::Dl_info>::zeroed();
     let anchor = beside_us as *const c_void;
     // SAFETY: dladdr fills `info` for an address inside a loaded object;
     // this function is inside this library.

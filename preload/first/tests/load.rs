@@ -1,16 +1,35 @@
-//! The built library loads into programs without disturbing them. Also the
-//! reason `cargo test` builds the library itself (an integration test needs
-//! its crate's library built), which the workspace's pty tests preload into
-//! the real psql.
+//! The library as it ships (release, `no_std`, `panic = "abort"`) loads
+//! into programs without disturbing them.
 
 use std::path::PathBuf;
 use std::process::Command;
 
-/// The library cargo built for this test run: `target/<profile>/deps/`,
-/// the directory of this test's own executable.
+/// The shipped build of the library: `cargo test` builds this crate with
+/// `std` and unwinding (tests cannot abort), so the library under test is
+/// built here, in a target directory of its own (the running `cargo test`
+/// holds the lock on the crate's).
 fn library() -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    exe.with_file_name(dbguard_preload::PRELOAD_FILE)
+    let target = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("shipped");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let out = Command::new(cargo)
+        .args([
+            "build",
+            "--release",
+            "--locked",
+            "--quiet",
+            "--manifest-path",
+        ])
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"))
+        .arg("--target-dir")
+        .arg(&target)
+        .output()
+        .expect("run cargo");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    target.join("release").join(dbguard_preload::PRELOAD_FILE)
 }
 
 #[test]

@@ -31,30 +31,70 @@ pub fn dbguard_bin() -> PathBuf {
 /// Puts the preload libraries (the first stage psql gets in `LD_PRELOAD`
 /// and the check it loads from beside itself) where `cargo build` leaves
 /// them, beside the binary, so the shim finds them there as in a
-/// development build. `cargo test` builds them (for the preload crates'
-/// own tests) only into `deps/`, the directory of this test executable; a
-/// copy beside the binary from an older `cargo build` would be stale. Done
-/// once per run, with a hard link and a rename, so a concurrent reader
+/// development build.
+/// - The check: `cargo test` builds it (for its crate's own tests) only
+///   into `deps/`, the directory of this test executable; a copy beside the
+///   binary from an older `cargo build` would be stale.
+/// - The first stage is a workspace of its own (`no_std`,
+///   `panic = "abort"`), which `cargo test` does not build: it is built
+///   here, optimised as it ships, into a target directory of its own (the
+///   running `cargo test` holds the lock on ours).
+///
+/// Done once per run, with a hard link and a rename, so a concurrent reader
 /// never sees half a file.
 pub fn install_preload_beside_binary() {
     static DONE: std::sync::Once = std::sync::Once::new();
     DONE.call_once(|| {
-        for name in ["libdbguard_preload.so", "libdbguard_check.so"] {
-            let fresh = std::env::current_exe()
-                .expect("test executable")
-                .with_file_name(name);
-            let beside = dbguard_bin().with_file_name(name);
-            if !fresh.is_file() || fresh == beside {
-                continue; // built by `cargo build` only: it is beside already
-            }
-            let staged = beside.with_extension(format!("so.{}", std::process::id()));
-            let _ = fs::remove_file(&staged);
-            fs::hard_link(&fresh, &staged)
-                .or_else(|_| fs::copy(&fresh, &staged).map(|_| ()))
-                .expect("stage the preload library");
-            fs::rename(&staged, &beside).expect("place the preload library");
-        }
+        let check = std::env::current_exe()
+            .expect("test executable")
+            .with_file_name("libdbguard_check.so");
+        place_beside_binary(&check, "libdbguard_check.so");
+        place_beside_binary(&build_first_stage(), "libdbguard_preload.so");
     });
+}
+
+/// Builds `preload/first` (release, `--locked`) and returns the library.
+fn build_first_stage() -> PathBuf {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let target = dbguard_bin()
+        .parent()
+        .and_then(Path::parent)
+        .expect("target directory")
+        .join("first-stage");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let out = Command::new(cargo)
+        .args([
+            "build",
+            "--release",
+            "--locked",
+            "--quiet",
+            "--manifest-path",
+        ])
+        .arg(repo.join("preload/first/Cargo.toml"))
+        .arg("--target-dir")
+        .arg(&target)
+        .env_remove("RUSTFLAGS")
+        .output()
+        .expect("run cargo to build preload/first");
+    assert!(
+        out.status.success(),
+        "building preload/first failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    target.join("release/libdbguard_preload.so")
+}
+
+fn place_beside_binary(fresh: &Path, name: &str) {
+    let beside = dbguard_bin().with_file_name(name);
+    if !fresh.is_file() || fresh == beside {
+        return; // built by `cargo build` only: it is beside already
+    }
+    let staged = beside.with_extension(format!("so.{}", std::process::id()));
+    let _ = fs::remove_file(&staged);
+    fs::hard_link(fresh, &staged)
+        .or_else(|_| fs::copy(fresh, &staged).map(|_| ()))
+        .expect("stage the preload library");
+    fs::rename(&staged, &beside).expect("place the preload library");
 }
 
 impl Sandbox {
