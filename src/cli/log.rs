@@ -32,7 +32,8 @@ pub struct Args {
     #[arg(long, value_name = "WHEN", value_parser = parse_since)]
     pub since: Option<DateTime<FixedOffset>>,
     /// Only entries with this decision (pass, confirmed, refused, policy_off,
-    /// bypass, already_guarded, ...); repeat for several.
+    /// bypass, migrated, restored, pruned, ...: docs/backups.md lists every
+    /// value); repeat for several.
     #[arg(long, value_name = "DECISION")]
     pub decision: Vec<String>,
     /// Print the matching entries as they are stored, one JSON object a line.
