@@ -432,3 +432,40 @@ fn ctrl_c_during_a_drill_drops_the_scratch_database_and_records_nothing() {
     assert_eq!(scratch_databases(&s.db), "", "scratch left behind");
     assert!(!s.store.join(format!("{id}.drill.json")).exists());
 }
+
+/// A backup whose bytes no longer match its SHA-256 fails its drill before
+/// anything is restored, and the failure is recorded.
+#[test]
+fn a_corrupted_backup_fails_its_drill_without_a_restore() {
+    let s = setup("drill_corrupted");
+    let id = backup(&s, "custom");
+    let data = s.store.join(format!("{id}.dump"));
+    let mut bytes = fs::read(&data).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    fs::write(&data, &bytes).unwrap();
+
+    let out = run(&s.sandbox, &["drill", &id]);
+    assert_eq!(out.status, 1, "{}", out.stdout_str());
+    assert_eq!(
+        out.stderr_str().trim_end(),
+        format!(
+            "dbguard: drill of {id} failed: the backup does not verify: CORRUPTED (SHA-256 does not match the metadata)"
+        )
+    );
+    assert!(
+        out.stdout_str().contains("Nothing was restored."),
+        "{}",
+        out.stdout_str()
+    );
+    let record = last_drill(&s, &id);
+    assert_eq!(record["ok"], false, "{record}");
+    assert!(record.get("table").is_none(), "{record}");
+}
+
+/// The help says what is compared, where, and the exit statuses.
+#[test]
+fn help_says_what_is_compared_and_the_exit_statuses() {
+    let out = ok(run(&Sandbox::psql_only(), &["drill", "--help"]));
+    insta::assert_snapshot!("help_drill", out.stdout_str());
+}
