@@ -70,6 +70,11 @@ pub struct Record {
 ///   back / tried and changed nothing (`detail` says why).
 /// - `"pruned"`: retention removed a backup (or an orphaned data file);
 ///   `backups` names it and `detail` the rule.
+/// - `"drilled"`: `dbguard drill` restored a backup into a scratch
+///   database (or cluster) and it matched; `detail` says what was compared.
+/// - `"drill_failed"`: `dbguard drill` found a backup that does not
+///   restore, or whose restored copy differs; `detail` names the table and
+///   what was expected and found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
@@ -84,6 +89,8 @@ pub enum Outcome {
     Restored,
     RestoreFailed,
     Pruned,
+    Drilled,
+    DrillFailed,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -247,6 +254,10 @@ mod outcome_tests {
             (Outcome::Bypass, "bypass"),
             (Outcome::Migrated, "migrated"),
             (Outcome::MigrationFailed, "migration_failed"),
+            (Outcome::VerificationFailed, "verification_failed"),
+            (Outcome::Pruned, "pruned"),
+            (Outcome::Drilled, "drilled"),
+            (Outcome::DrillFailed, "drill_failed"),
         ];
         let doc = include_str!("audit.rs");
         for (outcome, text) in all {

@@ -29,6 +29,7 @@
 //! count, and the restore is written to the audit log; so is a restore
 //! refused or cancelled before anything changed.
 
+pub mod drill;
 pub mod pitr;
 pub mod swap;
 pub mod tables;

@@ -16,6 +16,7 @@
 pub mod catalog;
 pub mod copies;
 pub mod dest;
+pub mod drilled;
 pub mod durable;
 pub mod encryption;
 pub mod engine;

@@ -278,9 +278,13 @@ impl Store {
         let mut by_id: HashMap<String, Entry> = HashMap::new();
         for item in read.flatten() {
             let name = item.file_name().to_string_lossy().into_owned();
-            // `<id>.copies.json` records where copies are (`copies`); it
-            // is not a sidecar.
-            if !name.starts_with("backup_") || name.ends_with(".copies.json") {
+            // `<id>.copies.json` records where copies are (`copies`),
+            // `<id>.drill.json` the last restore drill (`drilled`); neither
+            // is a sidecar.
+            if !name.starts_with("backup_")
+                || name.ends_with(".copies.json")
+                || name.ends_with(super::drilled::SUFFIX)
+            {
                 continue;
             }
             let Some((stem, ext)) = name.rsplit_once('.') else {
@@ -448,6 +452,8 @@ impl Store {
                 fs::remove_file(data)?;
             }
         }
+        // The last drill's record goes with the backup it describes.
+        super::drilled::remove(&self.dir, &entry.id)?;
         durable::sync_dir(&self.dir)
     }
 }
@@ -600,6 +606,7 @@ mod tests {
             JOURNAL,
             "notes.txt",
             "backup_a_20260103_000000.json",
+            "backup_a_20260101_000000.drill.json",
         ] {
             fs::write(dir.path().join(name), "x").unwrap();
         }

@@ -8,6 +8,9 @@
 //! say), and a backup whose only copies are remote is listed too, from its
 //! sidecar on the remote. A remote that cannot be listed is one warning
 //! line; what the copies files record stands in for it.
+//!
+//! The DRILLED column is each backup's last restore drill (`dbguard
+//! drill`): when, and whether it passed.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -20,6 +23,7 @@ use super::table::{self, Cell, Column, Layout};
 use crate::backup::Store;
 use crate::backup::catalog::short_id;
 use crate::backup::copies::{self, Copies};
+use crate::backup::drilled::Drilled;
 use crate::backup::store::{Entry, VerifyOutcome};
 use crate::config::Config;
 use crate::{Context, Error};
@@ -91,6 +95,8 @@ pub struct Row {
     /// configuration's order.
     pub locations: Vec<String>,
     pub last_verification: Option<VerifyOutcome>,
+    /// The last restore drill (`dbguard drill`), if there was one.
+    pub last_drill: Option<Drilled>,
 }
 
 /// Every backup in `store`, newest first; `statements` maps backup ids to
@@ -100,7 +106,11 @@ pub fn rows(store: &Store, statements: &HashMap<String, String>) -> Result<Vec<R
     Ok(store
         .entries()?
         .iter()
-        .map(|e| row(e, &verifications, statements))
+        .map(|e| {
+            let mut row = row(e, &verifications, statements);
+            row.last_drill = Drilled::read(store.dir(), &e.id);
+            row
+        })
         .collect())
 }
 
@@ -132,6 +142,7 @@ fn row(
             (true, false) => "missing",
         },
         last_verification: verifications.get(&entry.id).cloned(),
+        last_drill: None,
         locations: if meta.is_some() && entry.data.is_some() {
             vec!["local".to_owned()]
         } else {
@@ -188,6 +199,7 @@ fn add_remote_locations(config: &Config, store: &Store, rows: &mut Vec<Row>) {
                 statement: None,
                 state: "remote",
                 last_verification: None,
+                last_drill: None,
                 locations: vec![remote.name.clone()],
                 restore_point: meta.restore_point.as_ref().map(|p| p.name.clone()),
             });
@@ -211,14 +223,18 @@ pub fn json(out: &mut impl Write, rows: &[Row]) -> std::io::Result<()> {
 /// The WHERE column, shown when some backup is not only local.
 const WHERE: Column = Column::optional("WHERE", 1);
 
-const COLUMNS: [Column; 8] = [
+/// Where WHERE goes when shown: before the reason.
+const WHERE_AT: usize = 8;
+
+const COLUMNS: [Column; 9] = [
     Column::fixed("ID"),
     Column::optional("DATABASE", 2),
-    Column::optional("CREATED", 3),
+    Column::optional("CREATED", 4),
     Column::fixed("SIZE"),
-    Column::optional("FORMAT", 5),
-    Column::optional("SCOPE", 4),
+    Column::optional("FORMAT", 6),
+    Column::optional("SCOPE", 5),
     Column::fixed("VERIFIED"),
+    Column::optional("DRILLED", 3),
     Column::flex("REASON"),
 ];
 
@@ -259,6 +275,17 @@ pub fn text(
                 }
                 (None, _) => ("never".to_owned(), Style::new().yellow()),
             };
+            let (drilled, drill_style) = match &r.last_drill {
+                Some(d) => (
+                    format!("{} {}", d.label(), d.at.format("%m-%d %H:%M")),
+                    if d.ok {
+                        Style::new().green()
+                    } else {
+                        Style::new().red().bold()
+                    },
+                ),
+                None => ("never".to_owned(), Style::new().dim()),
+            };
             let reason = r
                 .statement
                 .clone()
@@ -282,17 +309,18 @@ pub fn text(
                 Cell::plain(r.format.clone().unwrap_or_else(unknown)),
                 Cell::plain(r.scope.clone().unwrap_or_else(unknown)),
                 Cell::styled(verified, style),
+                Cell::styled(drilled, drill_style),
                 Cell::plain(reason),
             ];
             if with_where {
-                cells.insert(7, Cell::plain(r.locations.join(", ")));
+                cells.insert(WHERE_AT, Cell::plain(r.locations.join(", ")));
             }
             cells
         })
         .collect();
     let mut columns = COLUMNS.to_vec();
     if with_where {
-        columns.insert(7, WHERE);
+        columns.insert(WHERE_AT, WHERE);
     }
     table::write(out, &columns, &table, layout)
 }
@@ -302,7 +330,8 @@ mod tests {
     use super::*;
 
     /// A backup directory as the guards leave it: two complete backups
-    /// (one verified, one protecting a statement), one never finished.
+    /// (one verified and drilled, one protecting a statement), one never
+    /// finished.
     fn store() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
         let backup = |id: &str, database: &str, at: &str, size: u64, scope: &str, reason: &str| {
@@ -349,6 +378,14 @@ mod tests {
                 },
             )
             .unwrap();
+        Drilled {
+            at: chrono::DateTime::parse_from_rfc3339("2026-03-01T07:00:00+00:00").unwrap(),
+            ok: true,
+            detail: "1 tables: row counts recorded in the sidecar (1)".into(),
+            table: None,
+        }
+        .write(store.dir(), "backup_billing_inv_20260228_170311")
+        .unwrap();
         (dir, store)
     }
 
@@ -418,6 +455,9 @@ mod tests {
                 .starts_with("DELETE")
         );
         assert_eq!(value[1]["state"], "complete");
+        assert_eq!(value[1]["last_drill"]["ok"], true);
+        assert_eq!(value[1]["last_drill"]["at"], "2026-03-01T07:00:00Z");
+        assert!(value[0]["last_drill"].is_null());
         assert_eq!(value[2]["state"], "incomplete");
     }
 }

@@ -7,6 +7,7 @@ pub mod check_migration;
 pub mod completions;
 pub mod config;
 pub mod doctor;
+pub mod drill;
 pub mod init;
 pub mod keygen;
 pub mod list;
@@ -60,6 +61,8 @@ pub enum Command {
     Restore(restore::Args),
     /// Remove old backups according to the retention rules.
     Prune(prune::Args),
+    /// Restore backups into a scratch database (or cluster) and compare them with what was recorded.
+    Drill(drill::Args),
     /// Copy backups that a configured remote lacks, retrying failed copies.
     Sync(sync::Args),
     /// Create an encryption key file for remote copies.
@@ -102,6 +105,7 @@ pub fn run(ctx: &Context) -> Result<u8, Error> {
         Command::Verify(args) => verify::run(args, ctx),
         Command::Restore(args) => restore::run(args, ctx),
         Command::Prune(args) => prune::run(args, ctx),
+        Command::Drill(args) => drill::run(args, ctx),
         Command::Sync(args) => sync::run(args, ctx),
         Command::Keygen(args) => keygen::run(args, ctx),
         Command::Doctor(args) => doctor::run(args, ctx),

@@ -154,6 +154,34 @@ pub fn restore(
     )
 }
 
+/// Restores the cluster as of `point` into a scratch cluster on `port` (a
+/// free one when `None`), started and promoted at the point, and runs
+/// `inspect` with the connection to `meta`'s database there and the
+/// scratch directory; the scratch cluster is stopped and removed
+/// afterwards, whatever happened. A point the WAL does not reach is an
+/// error before `inspect` runs. Used by restore drills (`restore::drill`).
+pub fn in_scratch_cluster<T>(
+    meta: &Metadata,
+    point: &RestorePoint,
+    port: Option<u16>,
+    inspect: impl FnOnce(&Target, &Path) -> Result<T, Error>,
+) -> Result<T, Error> {
+    let port = match port {
+        Some(port) => port,
+        None => free_port()?,
+    };
+    let scratch = Scratch::create(port, &meta.server_version)?;
+    scratch.restore(point)?;
+    scratch.start(point)?;
+    let target = Target::explicit(
+        &scratch.socket.display().to_string(),
+        port,
+        &meta.user,
+        &meta.database,
+    );
+    inspect(&target, &scratch.root)
+}
+
 fn free_port() -> Result<u16, Error> {
     let listener = TcpListener::bind("127.0.0.1:0")
         .map_err(|e| Error::io("finding a free port for the scratch cluster", e))?;

@@ -121,6 +121,21 @@ pub fn create_staging(
     name: &str,
     shape: Option<&Shape>,
 ) -> Result<(), Error> {
+    let sql = create_database_sql(name, shape);
+    tools.query(admin, &sql).map_err(|e| {
+        let detail = query_detail(e);
+        failed(format!(
+            "cannot create the database the backup is restored into before the swap ({detail}); \
+             nothing was changed. A role with CREATEDB can restore by swap; \
+             --in-place restores into the existing database instead, with its limits (see --help)"
+        ))
+    })?;
+    Ok(())
+}
+
+/// `CREATE DATABASE name` from `template0`, in `shape`'s encoding, locale
+/// and tablespace when given (also the scratch database of a drill).
+pub fn create_database_sql(name: &str, shape: Option<&Shape>) -> String {
     let mut sql = format!("CREATE DATABASE {} TEMPLATE template0", quote_ident(name));
     if let Some(s) = shape {
         sql.push_str(&format!(
@@ -144,15 +159,7 @@ pub fn create_staging(
             sql.push_str(&format!(" TABLESPACE {}", quote_ident(&s.tablespace)));
         }
     }
-    tools.query(admin, &sql).map_err(|e| {
-        let detail = query_detail(e);
-        failed(format!(
-            "cannot create the database the backup is restored into before the swap ({detail}); \
-             nothing was changed. A role with CREATEDB can restore by swap; \
-             --in-place restores into the existing database instead, with its limits (see --help)"
-        ))
-    })?;
-    Ok(())
+    sql
 }
 
 /// Hands the staging database to the replaced database's owner, last of

@@ -11,6 +11,7 @@ mod bad_input;
 mod completions;
 mod differential;
 mod doctor;
+mod drill;
 mod guard;
 mod install;
 mod interactive;

@@ -1,0 +1,816 @@
+//! Restore drills (`dbguard drill`): proof that a backup restores, without
+//! touching the database it came from.
+//!
+//! A pg_dump backup is re-verified (every byte against its SHA-256), then
+//! restored into a scratch database on the server it came from
+//! (`<db>__dbguard_drill_<time>_<pid>`, from `template0` in the origin's
+//! shape), by the same code the swap restore uses before its swap: the
+//! plain dump through `psql -1`, an archive through `pg_restore -f -` with
+//! its rows counted and summed on the way. Each table's row count and
+//! content checksum in the scratch copy (read back by pg_dump, as the swap
+//! does) are compared with those the sidecar recorded at backup time, or,
+//! for an archive, for which the sidecar records none, with those of the
+//! archive's own data. The scratch database is dropped afterwards, also
+//! after a failure or Ctrl-C (the stop signals only set a flag while a
+//! drill runs; the clients in the terminal's process group die of them,
+//! and the drill then unwinds, dropping it).
+//!
+//! A pgBackRest restore point is restored into a scratch cluster
+//! (`restore::pitr`); reaching the point is the first proof, then every
+//! table the sidecar recorded must exist there, with the recorded row
+//! count and checksum where the sidecar has them (the pgBackRest engine
+//! records estimates only, and the report says so).
+//!
+//! The outcome is recorded as the backup's last drill (`backup::drilled`,
+//! beside the sidecar, which stays as written) and in the audit log.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use chrono::{DateTime, FixedOffset, Local};
+use indicatif::HumanBytes;
+use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
+
+use super::{
+    TableCheck, checksum_mismatches, expected_checksums, output_settings, pitr,
+    restore_archive_counting, run_restore, swap, table_checks, write_audit,
+};
+use crate::audit::{BackupRecord, Outcome, Record};
+use crate::backup::drilled::Drilled;
+use crate::backup::engine::RestorePoint;
+use crate::backup::engine::pg_dump::{self, CopyCounter};
+use crate::backup::store::{Entry, VerifyOutcome};
+use crate::backup::{Format, Metadata, Scope, Store};
+use crate::config::Config;
+use crate::error::exit;
+use crate::pgtools::{PgTools, quote_ident};
+use crate::target::{Target, redact};
+use crate::{Context, Error};
+
+/// The exit status of a drill stopped by Ctrl-C (or SIGTERM, SIGHUP), as a
+/// shell reports a death by SIGINT.
+pub const INTERRUPTED: u8 = 130;
+
+/// Where a table's expected value came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// Recorded in the sidecar at backup time.
+    Sidecar,
+    /// Counted and summed from the archive's data as it was restored.
+    Archive,
+    /// Nothing exact to compare with.
+    Nothing,
+}
+
+/// One table of a drill.
+#[derive(Debug, Clone)]
+pub struct TableResult {
+    /// The row check, as the restore makes it (`actual` is the scratch copy's).
+    pub rows: TableCheck,
+    pub rows_from: Source,
+    pub checksum_expected: Option<String>,
+    pub checksum_found: Option<String>,
+    pub checksum_from: Source,
+    /// The checksum matched, or there was none to compare.
+    pub checksum_ok: bool,
+}
+
+impl TableResult {
+    pub fn ok(&self) -> bool {
+        self.rows.ok() && self.checksum_ok
+    }
+
+    /// What differs, expected against found; `None` when nothing does.
+    pub fn problem(&self) -> Option<String> {
+        let table = &self.rows.table;
+        let Some(found) = self.rows.actual else {
+            return Some(format!("{table}: not in the restored copy"));
+        };
+        if !self.rows.ok() {
+            return Some(format!(
+                "{table}: {} rows expected ({}), {found} found",
+                self.rows.expected.unwrap_or_default(),
+                describe(self.rows_from)
+            ));
+        }
+        if !self.checksum_ok {
+            return Some(format!(
+                "{table}: content checksum {} expected ({}), {} found",
+                self.checksum_expected.as_deref().unwrap_or("?"),
+                describe(self.checksum_from),
+                self.checksum_found
+                    .as_deref()
+                    .unwrap_or("no data read back")
+            ));
+        }
+        None
+    }
+}
+
+fn describe(source: Source) -> &'static str {
+    match source {
+        Source::Sidecar => "recorded in the sidecar at backup time",
+        Source::Archive => "counted from the archive's data",
+        Source::Nothing => "nothing recorded",
+    }
+}
+
+/// How a drill ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Passed,
+    /// The backup does not verify, does not restore, or its restored copy
+    /// differs; `table` is the first table to blame, if one is.
+    Failed {
+        table: Option<String>,
+        why: String,
+    },
+}
+
+/// One drill, as reported and recorded.
+#[derive(Debug, Clone)]
+pub struct DrillReport {
+    pub id: String,
+    pub at: DateTime<FixedOffset>,
+    pub tables: Vec<TableResult>,
+    /// In plain words, what was compared.
+    pub compared: String,
+    pub verdict: Verdict,
+    /// What became of the scratch database or cluster.
+    pub cleanup: String,
+}
+
+impl DrillReport {
+    pub fn passed(&self) -> bool {
+        self.verdict == Verdict::Passed
+    }
+
+    /// The error a failed drill is reported as (exit 1); `None` when it passed.
+    pub fn error(&self) -> Option<Error> {
+        match &self.verdict {
+            Verdict::Passed => None,
+            Verdict::Failed { why, .. } => Some(Error::Failed {
+                message: format!("drill of {} failed: {why}", self.id),
+                code: exit::FOUND,
+            }),
+        }
+    }
+
+    /// One line for `--all`: mark, id, and what was compared or what failed.
+    pub fn line(&self) -> String {
+        match &self.verdict {
+            Verdict::Passed => format!("ok      {}  {}", self.id, self.compared),
+            Verdict::Failed { why, .. } => format!("FAILED  {}  {why}", self.id),
+        }
+    }
+}
+
+/// Set by the stop signals while a drill runs.
+static STOP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn note_stop(_: libc::c_int) {
+    STOP.store(true, Ordering::SeqCst);
+}
+
+const STOP_SIGNALS: [Signal; 3] = [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP];
+
+/// While alive, the stop signals only set `STOP`. SA_RESTART, unlike the
+/// prompt's handler (`confirm`): the restore pumps data between pipes, and
+/// a read cut short by a signal must not pass for the end of the data.
+/// The clients (psql, pg_restore, pg_dump) keep the default disposition
+/// and die of a Ctrl-C from the terminal, which ends the step under way.
+pub struct CatchStop {
+    previous: Vec<(Signal, SigAction)>,
+}
+
+impl CatchStop {
+    pub fn install() -> CatchStop {
+        STOP.store(false, Ordering::SeqCst);
+        let action = SigAction::new(
+            SigHandler::Handler(note_stop),
+            SaFlags::SA_RESTART,
+            SigSet::empty(),
+        );
+        let previous = STOP_SIGNALS
+            .iter()
+            // SAFETY: the handler only stores to an atomic, which is
+            // async-signal-safe.
+            .filter_map(|&sig| unsafe { sigaction(sig, &action) }.ok().map(|p| (sig, p)))
+            .collect();
+        CatchStop { previous }
+    }
+}
+
+impl Drop for CatchStop {
+    fn drop(&mut self) {
+        for (sig, action) in &self.previous {
+            // SAFETY: restores a disposition sigaction itself returned.
+            let _ = unsafe { sigaction(*sig, action) };
+        }
+    }
+}
+
+/// Whether a stop signal arrived during the drill.
+pub fn stopped() -> bool {
+    STOP.load(Ordering::SeqCst)
+}
+
+fn check_stop(id: &str) -> Result<(), Error> {
+    if stopped() {
+        return Err(Error::Failed {
+            message: format!("drill of {id} interrupted; nothing was recorded"),
+            code: INTERRUPTED,
+        });
+    }
+    Ok(())
+}
+
+/// The scratch database of one drill, dropped when this goes out of scope
+/// (an early return, an error, an interruption) unless dropped before.
+struct ScratchDatabase<'a> {
+    tools: &'a PgTools,
+    admin: Target,
+    name: String,
+    dropped: bool,
+}
+
+impl ScratchDatabase<'_> {
+    /// Drops the database; a warning naming it when that fails.
+    fn drop_now(&mut self) -> Result<(), String> {
+        self.dropped = true;
+        // FORCE (PostgreSQL 13+) ends a session a killed client may have
+        // left behind; older servers only know the plain form.
+        let name = quote_ident(&self.name);
+        let forced = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+        if self.tools.query(&self.admin, &forced).is_ok() {
+            return Ok(());
+        }
+        self.tools
+            .query(&self.admin, &format!("DROP DATABASE IF EXISTS {name}"))
+            .map(|_| ())
+            .map_err(|e| {
+                format!(
+                    "the scratch database \"{}\" could not be dropped ({}); drop it yourself: dropdb {}",
+                    self.name,
+                    e.into_error(&self.admin),
+                    self.name
+                )
+            })
+    }
+}
+
+impl Drop for ScratchDatabase<'_> {
+    fn drop(&mut self) {
+        if !self.dropped
+            && let Err(warning) = self.drop_now()
+        {
+            note!("dbguard: warning: {warning}");
+        }
+    }
+}
+
+/// Drills one backup (`id` as every command takes it) and records the
+/// outcome. `Ok` for a drill that ran, passed or failed (see
+/// [`DrillReport::error`]); `Err` when it could not run (no such backup,
+/// the server unreachable, no right to create a database, interrupted).
+pub fn drill(
+    ctx: &Context,
+    id: &str,
+    scratch_port: Option<u16>,
+    out: &mut impl Write,
+) -> Result<DrillReport, Error> {
+    let config = Config::load(ctx)?;
+    let store = Store::new(&config.backup_dir()?);
+    let entry = store.find(id)?.ok_or_else(|| {
+        Error::Usage(format!(
+            "no backup {id} in {}; `dbguard list` shows the ids",
+            store.dir().display()
+        ))
+    })?;
+    let tools = PgTools::resolve(ctx)?;
+    let _stop = CatchStop::install();
+    drill_entry(ctx, &config, &store, &tools, &entry, scratch_port, out)
+}
+
+/// Drills `entry` and records the outcome (last drill, audit log).
+pub fn drill_entry(
+    ctx: &Context,
+    config: &Config,
+    store: &Store,
+    tools: &PgTools,
+    entry: &Entry,
+    scratch_port: Option<u16>,
+    out: &mut impl Write,
+) -> Result<DrillReport, Error> {
+    let at = Local::now().fixed_offset();
+    let verdict = store.verify(entry);
+    let _ = store.record_verification(
+        &entry.id,
+        VerifyOutcome {
+            id: entry.id.clone(),
+            at,
+            status: verdict.status.label().to_owned(),
+            how: "verify".into(),
+        },
+    );
+    let ran = match (entry.meta(), verdict.status.is_ok()) {
+        (Some(meta), true) => match &meta.restore_point {
+            Some(point) => drill_point(tools, meta, point, scratch_port, out)?,
+            None => drill_dump(tools, entry, meta, out)?,
+        },
+        _ => Ran::failed(
+            None,
+            format!(
+                "the backup does not verify: {} ({})",
+                verdict.status.label(),
+                verdict.status.detail().unwrap_or("no metadata")
+            ),
+            "Nothing was restored.".into(),
+        ),
+    };
+    let report = DrillReport {
+        id: entry.id.clone(),
+        at,
+        tables: ran.tables,
+        compared: ran.compared,
+        verdict: ran.verdict,
+        cleanup: ran.cleanup,
+    };
+    record(ctx, config, store, entry, &report);
+    Ok(report)
+}
+
+/// What a drill found, before it is recorded.
+struct Ran {
+    tables: Vec<TableResult>,
+    compared: String,
+    verdict: Verdict,
+    cleanup: String,
+}
+
+impl Ran {
+    fn failed(table: Option<String>, why: String, cleanup: String) -> Ran {
+        Ran {
+            tables: Vec::new(),
+            compared: String::new(),
+            verdict: Verdict::Failed { table, why },
+            cleanup,
+        }
+    }
+
+    /// The verdict over `tables`: the first table that differs fails it.
+    fn judged(tables: Vec<TableResult>, compared: String, cleanup: String) -> Ran {
+        let bad: Vec<(String, String)> = tables
+            .iter()
+            .filter_map(|t| t.problem().map(|p| (t.rows.table.clone(), p)))
+            .collect();
+        let verdict = match bad.first() {
+            None => Verdict::Passed,
+            Some((table, problem)) => Verdict::Failed {
+                table: Some(table.clone()),
+                why: if bad.len() > 1 {
+                    format!("{problem} (and {} more tables differ)", bad.len() - 1)
+                } else {
+                    problem.clone()
+                },
+            },
+        };
+        Ran {
+            tables,
+            compared,
+            verdict,
+            cleanup,
+        }
+    }
+}
+
+fn say(out: &mut impl Write, line: String) -> Result<(), Error> {
+    writeln!(out, "{line}").map_err(|e| Error::io("writing to stdout", e))
+}
+
+/// The schema-qualified tables the sidecar recorded.
+fn recorded_tables(meta: &Metadata) -> Vec<(String, String)> {
+    meta.tables
+        .iter()
+        .map(|t| (t.schema.clone(), t.name.clone()))
+        .collect()
+}
+
+/// A pg_dump backup restored into a scratch database on its server.
+fn drill_dump(
+    tools: &PgTools,
+    entry: &Entry,
+    meta: &Metadata,
+    out: &mut impl Write,
+) -> Result<Ran, Error> {
+    let data = entry
+        .data
+        .as_deref()
+        .ok_or_else(|| Error::Usage(format!("backup {} has no data file", entry.id)))?;
+    let origin = Target::explicit(&meta.host, meta.port, &meta.user, &meta.database);
+    let admin = swap::maintenance(&origin);
+    // The origin's encoding and locale, when it still exists: a dump
+    // restores as it would over there.
+    let shape = swap::shape(tools, &admin, &meta.database)?;
+    let stamp = format!(
+        "{}_{}",
+        Local::now().format("%Y%m%d_%H%M%S"),
+        std::process::id()
+    );
+    let name = swap::derived_name(&meta.database, &format!("__dbguard_drill_{stamp}"));
+    // Guarded from before it exists: an interruption while it is created
+    // still drops it on the way out.
+    let mut scratch = ScratchDatabase {
+        tools,
+        admin: admin.clone(),
+        name: name.clone(),
+        dropped: false,
+    };
+    let created = tools.query(&admin, &swap::create_database_sql(&name, shape.as_ref()));
+    check_stop(&entry.id)?;
+    if let Err(e) = created {
+        // Nothing was created, so there is nothing to drop.
+        scratch.dropped = true;
+        return Err(Error::Failed {
+            message: format!(
+                "cannot create the scratch database \"{name}\" for the drill ({}); a drill needs a role with CREATEDB",
+                e.into_error(&admin)
+            ),
+            code: exit::ERROR,
+        });
+    }
+    say(
+        out,
+        format!(
+            "Drilling {} ({}, {}, taken {}) in scratch database \"{name}\" on {}:{}",
+            entry.id,
+            meta.format,
+            HumanBytes(meta.size_bytes),
+            meta.created_at.format("%Y-%m-%d %H:%M:%S %:z"),
+            meta.host,
+            meta.port
+        ),
+    )?;
+    let staged = origin.with_dbname(&name);
+    if matches!(meta.scope, Scope::Tables(_)) {
+        // A table-scoped dump does not create the schemas its tables live in.
+        let mut schemas: Vec<&str> = meta.tables.iter().map(|t| t.schema.as_str()).collect();
+        schemas.sort_unstable();
+        schemas.dedup();
+        for schema in schemas {
+            let _ = tools.query(
+                &staged,
+                &format!("CREATE SCHEMA IF NOT EXISTS {}", quote_ident(schema)),
+            );
+        }
+    }
+    let restored = match meta.format {
+        Format::Plain => {
+            run_restore(tools, &staged, meta, data, None).map(|()| CopyCounter::default())
+        }
+        Format::Custom | Format::Directory => restore_archive_counting(tools, &staged, data),
+    };
+    check_stop(&entry.id)?;
+    let seen = match restored {
+        Ok(seen) => seen,
+        Err(e) => {
+            let cleanup = cleanup(&mut scratch);
+            return Ok(Ran::failed(
+                None,
+                format!("the backup does not restore into an empty database: {e}"),
+                cleanup,
+            ));
+        }
+    };
+    let counts = tools.count_rows(&staged, &recorded_tables(meta));
+    check_stop(&entry.id)?;
+    let counts = counts?;
+    // Values print as they did for the backup's pg_dump: with the
+    // origin's TimeZone and bytea_output, as the swap does.
+    let options = if shape.is_some() {
+        output_settings(tools, &origin)
+    } else {
+        String::new()
+    };
+    let compared = compare(tools, &staged, meta, &seen, counts, &options);
+    check_stop(&entry.id)?;
+    let cleanup = cleanup(&mut scratch);
+    Ok(match compared {
+        Ok(tables) => {
+            let said = compared_text(&tables);
+            Ran::judged(tables, said, cleanup)
+        }
+        Err(e) => Ran::failed(
+            None,
+            format!("the restored copy cannot be read back: {e}"),
+            cleanup,
+        ),
+    })
+}
+
+fn cleanup(scratch: &mut ScratchDatabase<'_>) -> String {
+    match scratch.drop_now() {
+        Ok(()) => format!("Scratch database \"{}\" dropped.", scratch.name),
+        Err(warning) => format!("Warning: {warning}"),
+    }
+}
+
+/// A restore point restored into a scratch cluster.
+fn drill_point(
+    tools: &PgTools,
+    meta: &Metadata,
+    point: &RestorePoint,
+    scratch_port: Option<u16>,
+    out: &mut impl Write,
+) -> Result<Ran, Error> {
+    say(
+        out,
+        format!(
+            "Drilling {} (restore point {} of stanza \"{}\", {}) in a scratch cluster",
+            meta.id, point.name, point.stanza, point.time
+        ),
+    )?;
+    let mut place = None;
+    let inspected = pitr::in_scratch_cluster(meta, point, scratch_port, |target, root| {
+        place = Some(root.display().to_string());
+        say(
+            out,
+            format!(
+                "Restore point {} reached in scratch cluster {}",
+                point.name,
+                root.display()
+            ),
+        )?;
+        let counts = tools.count_rows(target, &recorded_tables(meta))?;
+        Ok(compare(
+            tools,
+            target,
+            meta,
+            &CopyCounter::default(),
+            counts,
+            "",
+        ))
+    });
+    check_stop(&meta.id)?;
+    let cleanup = match &place {
+        Some(dir) => format!("Scratch cluster {dir} stopped and removed."),
+        None => "Scratch cluster removed.".to_owned(),
+    };
+    Ok(match inspected {
+        Ok(Ok(tables)) => {
+            let said = format!("restore point reached; {}", compared_text(&tables));
+            Ran::judged(tables, said, cleanup)
+        }
+        Ok(Err(e)) => Ran::failed(
+            None,
+            format!("the scratch cluster cannot be read back: {e}"),
+            cleanup,
+        ),
+        Err(e) => Ran::failed(None, e.to_string(), cleanup),
+    })
+}
+
+/// Each recorded table in the restored copy at `target` (row counts
+/// `counts`, in the sidecar's order) against what is expected: the row
+/// checks and checksums the swap restore makes (`table_checks`,
+/// `expected_checksums`, `checksum_mismatches`), the copy read back by
+/// pg_dump with `options` only when there is a checksum to compare.
+fn compare(
+    tools: &PgTools,
+    target: &Target,
+    meta: &Metadata,
+    seen: &CopyCounter,
+    counts: Vec<Option<i64>>,
+    options: &str,
+) -> Result<Vec<TableResult>, String> {
+    let checks = table_checks(meta, &seen.counts, counts);
+    let expected = expected_checksums(meta, seen);
+    let (mismatched, found) = if expected.is_empty() {
+        (Vec::new(), HashMap::new())
+    } else {
+        let read = pg_dump::read_back(tools, target, options)?;
+        (checksum_mismatches(&expected, &read), read.checksums())
+    };
+    Ok(meta
+        .tables
+        .iter()
+        .zip(checks)
+        .map(|(t, rows)| {
+            let key = (t.schema.clone(), t.name.clone());
+            let sum = expected
+                .iter()
+                .find(|(_, k, _)| *k == key)
+                .map(|(_, _, sum)| sum.clone());
+            TableResult {
+                rows_from: if t.rows.is_some() {
+                    Source::Sidecar
+                } else if seen.counts.contains_key(&key) {
+                    Source::Archive
+                } else {
+                    Source::Nothing
+                },
+                checksum_from: match (&t.checksum, &sum) {
+                    (Some(_), _) => Source::Sidecar,
+                    (None, Some(_)) => Source::Archive,
+                    (None, None) => Source::Nothing,
+                },
+                checksum_ok: !mismatched.contains(&rows.table),
+                checksum_found: found.get(&key).cloned(),
+                checksum_expected: sum,
+                rows,
+            }
+        })
+        .collect())
+}
+
+/// What was compared, in plain words: how many tables, and where the
+/// expected row counts and checksums came from.
+fn compared_text(tables: &[TableResult]) -> String {
+    if tables.is_empty() {
+        return "the sidecar records no tables: only that the backup restores was checked"
+            .to_owned();
+    }
+    let count = |f: &dyn Fn(&TableResult) -> bool| tables.iter().filter(|t| f(t)).count();
+    let mut parts = Vec::new();
+    for (n, what) in [
+        (
+            count(&|t| t.rows_from == Source::Sidecar),
+            "row counts recorded in the sidecar",
+        ),
+        (
+            count(&|t| t.rows_from == Source::Archive),
+            "row counts from the archive's data",
+        ),
+        (
+            count(&|t| t.rows_from == Source::Nothing),
+            "existence only (no exact row count recorded)",
+        ),
+        (
+            count(&|t| t.checksum_from == Source::Sidecar),
+            "content checksums recorded in the sidecar",
+        ),
+        (
+            count(&|t| t.checksum_from == Source::Archive),
+            "content checksums from the archive's data",
+        ),
+    ] {
+        if n > 0 {
+            parts.push(format!("{what} ({n})"));
+        }
+    }
+    let none = count(&|t| t.checksum_from == Source::Nothing);
+    if none > 0 {
+        parts.push(format!("no content checksum ({none})"));
+    }
+    format!("{} tables: {}", tables.len(), parts.join(", "))
+}
+
+/// The last drill beside the sidecar (unless the backup went meanwhile)
+/// and a line in the audit log.
+fn record(ctx: &Context, config: &Config, store: &Store, entry: &Entry, report: &DrillReport) {
+    let (ok, table, detail) = match &report.verdict {
+        Verdict::Passed => (true, None, report.compared.clone()),
+        Verdict::Failed { table, why } => (false, table.clone(), why.clone()),
+    };
+    if entry.sidecar.as_ref().is_some_and(|p| p.exists()) {
+        let drilled = Drilled {
+            at: report.at,
+            ok,
+            detail: redact(&detail),
+            table,
+        };
+        if let Err(e) = drilled.write(store.dir(), &entry.id) {
+            note!(
+                "dbguard: warning: the drill of {} could not be recorded: {e}",
+                entry.id
+            );
+        }
+    }
+    let outcome = if ok {
+        Outcome::Drilled
+    } else {
+        Outcome::DrillFailed
+    };
+    let mut audit = Record::new(ctx, "drill", outcome);
+    if let Some(meta) = entry.meta() {
+        audit.target =
+            Some((&Target::explicit(&meta.host, meta.port, &meta.user, &meta.database)).into());
+        audit
+            .backups
+            .extend(entry.data.as_ref().map(|path| BackupRecord {
+                id: entry.id.clone(),
+                database: meta.database.clone(),
+                sha256: meta.sha256.clone(),
+                path: path.clone(),
+            }));
+    }
+    audit.detail = Some(redact(&format!("drill of {}: {detail}", entry.id)));
+    write_audit(config, &audit);
+}
+
+/// The table of a drill, what was compared, and the cleanup.
+pub fn write_report(out: &mut impl Write, report: &DrillReport) -> std::io::Result<()> {
+    let width = report
+        .tables
+        .iter()
+        .map(|t| t.rows.table.len())
+        .max()
+        .unwrap_or(0);
+    for t in &report.tables {
+        let mark = match (t.rows.actual, t.ok()) {
+            (None, _) => "MISSING",
+            (Some(_), true) => "ok",
+            (Some(_), false) => "DIFFERS",
+        };
+        let rows = match (t.rows.actual, t.rows.expected, t.rows.exact) {
+            (None, _, _) => "not restored".to_owned(),
+            (Some(n), Some(e), true) if n != e => format!("{n} rows ({e} expected)"),
+            (Some(n), Some(e), false) => format!("{n} rows (~{e} estimated at backup time)"),
+            (Some(n), _, _) => format!("{n} rows"),
+        };
+        let sum = match (&t.checksum_expected, t.checksum_ok) {
+            (None, _) => String::new(),
+            (Some(e), true) => format!(", checksum {e}"),
+            (Some(e), false) => format!(
+                ", checksum {} ({e} expected)",
+                t.checksum_found.as_deref().unwrap_or("none read back")
+            ),
+        };
+        writeln!(out, "  {mark:<8} {:<width$}  {rows}{sum}", t.rows.table)?;
+    }
+    match &report.verdict {
+        Verdict::Passed => writeln!(out, "Drill passed: {}.", report.compared)?,
+        Verdict::Failed { why, .. } => writeln!(out, "Drill FAILED: {why}")?,
+    }
+    writeln!(out, "{}", report.cleanup)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(expected: i64, actual: Option<i64>, checksum_ok: bool) -> TableResult {
+        TableResult {
+            rows: TableCheck {
+                table: "public.items".into(),
+                expected: Some(expected),
+                exact: true,
+                actual,
+            },
+            rows_from: Source::Sidecar,
+            checksum_expected: Some("00000000000000aa".into()),
+            checksum_found: Some("00000000000000bb".into()),
+            checksum_from: Source::Sidecar,
+            checksum_ok,
+        }
+    }
+
+    #[test]
+    fn the_first_table_that_differs_fails_the_drill_with_expected_and_found() {
+        let ran = Ran::judged(
+            vec![table(3, Some(3), true), table(3, Some(2), true)],
+            String::new(),
+            String::new(),
+        );
+        assert_eq!(
+            ran.verdict,
+            Verdict::Failed {
+                table: Some("public.items".into()),
+                why: "public.items: 3 rows expected (recorded in the sidecar at backup time), 2 found"
+                    .into()
+            }
+        );
+        let ran = Ran::judged(
+            vec![table(3, Some(3), false), table(3, None, true)],
+            String::new(),
+            String::new(),
+        );
+        assert_eq!(
+            ran.verdict,
+            Verdict::Failed {
+                table: Some("public.items".into()),
+                why: "public.items: content checksum 00000000000000aa expected (recorded in the sidecar at backup time), 00000000000000bb found (and 1 more tables differ)"
+                    .into()
+            }
+        );
+        let ran = Ran::judged(vec![table(3, Some(3), true)], String::new(), String::new());
+        assert_eq!(ran.verdict, Verdict::Passed);
+    }
+
+    #[test]
+    fn what_was_compared_is_said_by_source() {
+        let mut archive = table(3, Some(3), true);
+        archive.rows_from = Source::Archive;
+        archive.checksum_from = Source::Archive;
+        let mut estimate = table(3, Some(3), true);
+        estimate.rows_from = Source::Nothing;
+        estimate.checksum_from = Source::Nothing;
+        assert_eq!(
+            compared_text(&[table(3, Some(3), true), archive, estimate]),
+            "3 tables: row counts recorded in the sidecar (1), row counts from the archive's data (1), \
+             existence only (no exact row count recorded) (1), content checksums recorded in the sidecar (1), \
+             content checksums from the archive's data (1), no content checksum (1)"
+        );
+    }
+}
