@@ -314,6 +314,25 @@ fn unhealthy_archiving_falls_back_to_pg_dump_or_refuses_when_pitr_is_required() 
     assert_eq!(metas[0]["engine"], "pg_dump");
 }
 
+/// A full backup taken after the restore point starts after it, so
+/// recovery from it could never reach the point; with a named target
+/// pgBackRest takes its newest backup unless told which (`--set`), so the
+/// restore must name the one the point builds on.
+#[test]
+fn a_full_backup_taken_after_the_restore_point_is_not_the_one_restored_from() {
+    // A new full backup may expire the oldest one (repo1-retention-full).
+    let _repository = repository_exclusive();
+    let pitr = pitr_cluster();
+    let s = setup("pitr_newer_full", "");
+    let id = drop_items(&s);
+    pitr.pgbackrest(&["--type=full", "backup"]).unwrap();
+    ok(dbguard(
+        &s,
+        &["restore", &id, "--yes", "--no-safety-backup"],
+    ));
+    assert_eq!(s.db.sql("select count(*) from items"), "300");
+}
+
 /// The sidecars in the store taken by `engine`, oldest id first.
 fn by_engine(store: &Path, engine: &str) -> Vec<serde_json::Value> {
     sidecars(store)
@@ -408,7 +427,7 @@ fn a_restore_point_whose_wal_expired_is_reported_pruned_and_never_restored() {
         .iter()
         .map(|m| m["id"].as_str().unwrap().to_owned())
         .collect();
-    assert_eq!(left, [dump_id.clone()]);
+    assert_eq!(left, [dump_id.as_str()]);
     assert!(
         guarded::backups(&s.store)
             .iter()
