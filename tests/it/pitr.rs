@@ -167,6 +167,11 @@ fn a_dropped_table_comes_back_from_its_restore_point_with_the_rows_written_after
     assert_eq!(covered["name"], point["name"], "{record}");
     assert_eq!(covered["lsn"], point["lsn"], "{record}");
     assert_eq!(covered["stanza"], STANZA, "{record}");
+    let table = ok(dbguard(&s, &["log"])).stdout_str();
+    assert!(
+        table.contains(&format!("@{}", point["lsn"].as_str().unwrap())),
+        "{table}"
+    );
 
     let list = ok(dbguard(&s, &["list", "--json"]));
     let rows: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
