@@ -40,6 +40,10 @@ pub struct Record {
     /// Why, in one line (the refusal reason, the policy, ...).
     pub detail: Option<String>,
     pub backups: Vec<BackupRecord>,
+    /// The pgBackRest restore points among `backups`: what a restore of
+    /// each replays WAL up to.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub restore_points: Vec<RestorePointRecord>,
     /// `DBGUARD_YES` was set (no prompt).
     pub yes: bool,
     /// `DBGUARD_BYPASS` was set (no analysis).
@@ -129,6 +133,20 @@ pub struct BackupRecord {
     pub path: PathBuf,
 }
 
+/// A restore point that protects an operation (pgBackRest engine).
+#[derive(Debug, Clone, Serialize)]
+pub struct RestorePointRecord {
+    /// The backup whose sidecar records the point.
+    pub backup: String,
+    pub stanza: String,
+    /// The name `pgbackrest restore --type=name --target=` takes.
+    pub name: String,
+    pub lsn: String,
+    pub timeline: u32,
+    /// RFC 3339.
+    pub time: String,
+}
+
 impl Record {
     /// A record for `ctx`'s command line; `decision` is what becomes of
     /// it unless a later step says otherwise.
@@ -148,6 +166,7 @@ impl Record {
             decision,
             detail: None,
             backups: Vec::new(),
+            restore_points: Vec::new(),
             yes: ctx.flag(crate::confirm::YES_ENV),
             bypass: ctx.flag(BYPASS_ENV),
         }

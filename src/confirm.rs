@@ -102,13 +102,21 @@ pub fn confirm(ctx: &Context, question: &Question, yes_flag: bool) -> Result<Con
     if ctx.flag(YES_ENV) {
         return Ok(Consent::Environment);
     }
+    confirm_on_terminal(
+        question,
+        &format!("rerun with --yes or {YES_ENV}=1 to proceed without asking"),
+    )
+}
+
+/// Gets consent for `question` from a person at the terminal only: no
+/// `--yes`, no `DBGUARD_YES`. For the few questions no script may answer
+/// (rewinding a whole cluster); `no_terminal_hint` says what to do instead.
+pub fn confirm_on_terminal(question: &Question, no_terminal_hint: &str) -> Result<Consent, Error> {
     let tty = match OpenOptions::new().read(true).write(true).open("/dev/tty") {
         Ok(tty) => tty,
         Err(_) => {
             return Err(Refusal::because("no terminal to ask for confirmation on")
-                .hint(format!(
-                    "rerun with --yes or {YES_ENV}=1 to proceed without asking"
-                ))
+                .hint(no_terminal_hint)
                 .into());
         }
     };

@@ -14,7 +14,9 @@ pub const BYPASS: &str = "DBGUARD_BYPASS";
 
 /// Set by the person (or a deploy script) to `1`: every confirmation is
 /// answered yes, but the backup is still taken first. Also accepted by the
-/// toolbox commands that ask (`restore`, `prune`).
+/// toolbox commands that ask (`restore`, `prune`), with one exception:
+/// `restore --whole-cluster` rewinds every database of a cluster and is
+/// confirmed only by a person at the terminal, whatever this says.
 pub const YES: &str = "DBGUARD_YES";
 
 /// Set by the person: the backup directory, overriding `[backup] dir` in the

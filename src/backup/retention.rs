@@ -17,6 +17,17 @@
 //! `keep_within` keeps everything younger than a minimum age; the newest
 //! verified backup of each database is always kept; a policy whose counts
 //! are all 0 is refused; every removal is printed and audited.
+//!
+//! A restore point (pgBackRest engine) has no data file; what it needs is
+//! in pgBackRest's repository, and pgBackRest's own retention decides how
+//! long that stays. So `pgbackrest info` is asked about every restore point
+//! first: one still restorable is a backup like any other (and, checked
+//! just now, a verified one); one whose base backup or WAL pgBackRest has
+//! expired is no backup at all: it takes no part in the rules, can never
+//! be the newest verified backup that keeps an older one of its database
+//! alive, and is removed with the reason. One that cannot be checked
+//! (pgBackRest not answering, WAL that never reached the repository) is
+//! left alone and not counted either.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -24,6 +35,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Datelike, TimeZone, Utc};
 
+use super::engine::pgbackrest::{self, PointState, StanzaInfo};
 use super::lock::PruneLock;
 use super::partial;
 use super::store::{BackupId, Entry, OrphanCheck, Store};
@@ -231,11 +243,23 @@ pub struct Removal {
     pub why: String,
 }
 
+/// A restore point whose base backup or WAL pgBackRest has expired.
+#[derive(Debug, Clone)]
+pub struct ExpiredPoint {
+    pub series: Series,
+    pub id: String,
+    /// What pgBackRest no longer holds, in words.
+    pub why: String,
+}
+
 /// What a prune of a store found and did.
 #[derive(Debug, Clone, Default)]
 pub struct Outcome {
     /// Verdicts per database, in database order.
     pub series: Vec<SeriesPlan>,
+    /// Restore points pgBackRest has expired: removed (with `dry_run`
+    /// only listed), outside the rules.
+    pub expired: Vec<ExpiredPoint>,
     /// What was removed (nothing in a dry run), orphans included.
     pub removed: Vec<Removal>,
     /// Data files without a sidecar whose writer is gone: removed, or with
@@ -313,23 +337,79 @@ pub fn prune_store(
     }
     let _lock = PruneLock::acquire(store.dir(), wait)?;
     let entries = store.entries()?;
-    let verifications = store.last_verifications();
+    let mut verifications = store.last_verifications();
     let now = Utc::now();
     let mut outcome = Outcome::default();
 
     // Entries are newest first, and stay so within each series.
     let mut series: BTreeMap<Series, Vec<&Entry>> = BTreeMap::new();
     let mut orphans = Vec::new();
+    let mut expired: Vec<(&Entry, ExpiredPoint)> = Vec::new();
+    let mut stanzas: std::collections::HashMap<String, Result<StanzaInfo, String>> =
+        std::collections::HashMap::new();
     for entry in &entries {
         match (entry.meta(), entry.data.is_some()) {
-            (Some(meta), true) => series
-                .entry(Series {
+            (Some(meta), has_data) if has_data || meta.restore_point.is_some() => {
+                let key = Series {
                     database: meta.database.clone(),
                     host: meta.host.clone(),
                     port: meta.port,
-                })
-                .or_default()
-                .push(entry),
+                };
+                if let Some(point) = &meta.restore_point {
+                    let info = stanzas
+                        .entry(point.stanza.clone())
+                        .or_insert_with(|| pgbackrest::stanza_ok(&point.stanza));
+                    let state = info
+                        .as_ref()
+                        .map(|info| pgbackrest::assess(info, point))
+                        .map_err(Clone::clone);
+                    match state {
+                        Ok(PointState::Restorable { .. }) => {
+                            // Checked against the repository just now.
+                            verifications.insert(
+                                entry.id.clone(),
+                                super::store::VerifyOutcome {
+                                    id: entry.id.clone(),
+                                    at: chrono::Local::now().fixed_offset(),
+                                    status: "OK".into(),
+                                    how: "pgbackrest info".into(),
+                                },
+                            );
+                        }
+                        Ok(PointState::Expired(why)) => {
+                            expired.push((
+                                entry,
+                                ExpiredPoint {
+                                    series: key,
+                                    id: entry.id.clone(),
+                                    why: format!(
+                                        "restore point {} expired by pgBackRest's retention: {why}",
+                                        point.name
+                                    ),
+                                },
+                            ));
+                            continue;
+                        }
+                        Ok(PointState::Missing(why)) => {
+                            outcome.unmanaged.push((
+                                entry.id.clone(),
+                                format!("restore point not restorable ({why}); left alone, not counted (see dbguard verify)"),
+                            ));
+                            continue;
+                        }
+                        Err(why) => {
+                            outcome.unmanaged.push((
+                                entry.id.clone(),
+                                format!(
+                                    "restore point not checked ({why}); left alone, not counted"
+                                ),
+                            ));
+                            continue;
+                        }
+                    }
+                }
+                series.entry(key).or_default().push(entry);
+            }
             (None, true) if entry.sidecar.is_none() => orphans.push(entry),
             (Some(_), false) => outcome.unmanaged.push((
                 entry.id.clone(),
@@ -367,7 +447,7 @@ pub fn prune_store(
                 match store.remove(entry) {
                     Ok(()) => outcome.removed.push(Removal {
                         id: entry.id.clone(),
-                        path: entry.data.clone().unwrap_or_default(),
+                        path: record_path(entry),
                         metadata: entry.meta().cloned(),
                         why: format!(
                             "retention ({}, per database): no rule keeps it",
@@ -379,6 +459,24 @@ pub fn prune_store(
             }
         }
         outcome.series.push(SeriesPlan { series: key, plan });
+    }
+
+    for (entry, point) in expired {
+        if !dry_run {
+            match store.remove(entry) {
+                Ok(()) => outcome.removed.push(Removal {
+                    id: entry.id.clone(),
+                    path: record_path(entry),
+                    metadata: entry.meta().cloned(),
+                    why: point.why.clone(),
+                }),
+                Err(e) => {
+                    outcome.failures.push((entry.id.clone(), e.to_string()));
+                    continue;
+                }
+            }
+        }
+        outcome.expired.push(point);
     }
 
     for entry in orphans {
@@ -428,6 +526,16 @@ pub fn prune_store(
         outcome.stale_partials.push(name);
     }
     Ok(outcome)
+}
+
+/// The file a removal names: the data, or for a restore point (which has
+/// none) its sidecar.
+fn record_path(entry: &Entry) -> std::path::PathBuf {
+    entry
+        .data
+        .clone()
+        .or_else(|| entry.sidecar.clone())
+        .unwrap_or_default()
 }
 
 /// Retention after a new backup: never waits long for the lock (another

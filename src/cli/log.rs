@@ -95,8 +95,18 @@ pub struct Entry {
     pub detail: Option<String>,
     #[serde(default)]
     pub backups: Vec<LoggedBackup>,
+    /// The restore points among `backups` (pgBackRest engine).
+    #[serde(default)]
+    pub restore_points: Vec<LoggedPoint>,
     #[serde(skip)]
     pub raw: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct LoggedPoint {
+    pub backup: String,
+    #[serde(default)]
+    pub lsn: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -290,7 +300,18 @@ pub fn text(out: &mut impl Write, entries: &[&Entry], layout: Layout) -> io::Res
                 .parsed_time()
                 .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
                 .unwrap_or_else(|| e.time.clone());
-            let backups: Vec<&str> = e.backups.iter().map(|b| short_id(&b.id)).collect();
+            // A restore point is named with its LSN: the point a restore
+            // replays WAL up to.
+            let backups: Vec<String> = e
+                .backups
+                .iter()
+                .map(
+                    |b| match e.restore_points.iter().find(|p| p.backup == b.id) {
+                        Some(point) => format!("{}@{}", short_id(&b.id), point.lsn),
+                        None => short_id(&b.id).to_owned(),
+                    },
+                )
+                .collect();
             vec![
                 Cell::plain(time),
                 Cell::plain(e.user.clone()),

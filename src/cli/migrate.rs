@@ -83,6 +83,9 @@ pub fn run(args: Args, ctx: &Context) -> Result<u8, Error> {
     })?;
     announce("before the migration", &before);
     record.backups.push(backup_record(&before));
+    record
+        .restore_points
+        .extend(protect::restore_point_record(&before));
 
     let mut cmd = Command::new(&real.path);
     for c in &alembic.configs {
@@ -142,6 +145,9 @@ pub fn run(args: Args, ctx: &Context) -> Result<u8, Error> {
             Ok(after) => {
                 announce("after the migration", &after);
                 record.backups.push(backup_record(&after));
+                record
+                    .restore_points
+                    .extend(protect::restore_point_record(&after));
             }
             Err(e) => note!(
                 "dbguard: warning: the migration succeeded, but the backup after it failed ({e})"

@@ -1,6 +1,8 @@
 //! `dbguard prune`: apply the retention rules to the backup directory,
 //! database by database, printing keep or remove with the reason for every
-//! backup and recording every removal in the audit log.
+//! backup and recording every removal in the audit log. Restore points
+//! whose base backup or WAL pgBackRest has expired are removed outside the
+//! rules, each with what pgBackRest no longer holds.
 
 use std::io::Write;
 use std::time::Duration;
@@ -78,6 +80,7 @@ pub fn report(
         .chain(outcome.unmanaged.iter().map(|(id, _)| id.len()))
         .chain(outcome.orphans.iter().map(String::len))
         .chain(outcome.stale_partials.iter().map(String::len))
+        .chain(outcome.expired.iter().map(|e| e.id.len()))
         .max()
         .unwrap_or(0);
     writeln!(
@@ -95,6 +98,24 @@ pub fn report(
                 writeln!(out, "{remove_word:<12}  {:<width$}  no rule keeps it", d.id)?;
             }
         }
+        for e in expired_in(outcome, &series.series) {
+            writeln!(out, "{remove_word:<12}  {:<width$}  {}", e.id, e.why)?;
+        }
+    }
+    // A database whose only entries are expired restore points.
+    let mut only_expired: Vec<&retention::Series> = outcome
+        .expired
+        .iter()
+        .map(|e| &e.series)
+        .filter(|s| !outcome.series.iter().any(|p| p.series == **s))
+        .collect();
+    only_expired.sort();
+    only_expired.dedup();
+    for series in &only_expired {
+        writeln!(out, "Backups of {series}:")?;
+        for e in expired_in(outcome, series) {
+            writeln!(out, "{remove_word:<12}  {:<width$}  {}", e.id, e.why)?;
+        }
     }
     for id in &outcome.orphans {
         writeln!(
@@ -111,12 +132,12 @@ pub fn report(
             "{remove_word:<12}  {name:<width$}  left by an interrupted backup (never had a final name)"
         )?;
     }
-    let total = outcome.decisions().count();
-    let removed = outcome.decisions().filter(|d| !d.keep()).count();
+    let total = outcome.decisions().count() + outcome.expired.len();
+    let removed = outcome.decisions().filter(|d| !d.keep()).count() + outcome.expired.len();
     writeln!(
         out,
         "{total} backups of {} database(s): {} kept, {removed} {}",
-        outcome.series.len(),
+        outcome.series.len() + only_expired.len(),
         total - removed,
         if dry_run {
             "would be removed"
@@ -124,4 +145,88 @@ pub fn report(
             "removed"
         }
     )
+}
+
+/// The expired restore points of one database.
+fn expired_in<'a>(
+    outcome: &'a Outcome,
+    series: &'a retention::Series,
+) -> impl Iterator<Item = &'a retention::ExpiredPoint> + 'a {
+    outcome.expired.iter().filter(move |e| e.series == *series)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backup::retention::{Decision, ExpiredPoint, Plan, Reason, Series, SeriesPlan};
+    use chrono::{TimeZone, Utc};
+
+    fn series(database: &str) -> Series {
+        Series {
+            database: database.into(),
+            host: "/run/postgresql".into(),
+            port: 5432,
+        }
+    }
+
+    fn expired(database: &str, id: &str) -> ExpiredPoint {
+        ExpiredPoint {
+            series: series(database),
+            id: id.into(),
+            why: format!(
+                "restore point dbguard_{id} expired by pgBackRest's retention: WAL has expired"
+            ),
+        }
+    }
+
+    /// An expired restore point is listed with its database and counted
+    /// as removed, also when nothing else of its database is left.
+    #[test]
+    fn expired_restore_points_are_listed_with_their_database_and_counted() {
+        let outcome = Outcome {
+            series: vec![SeriesPlan {
+                series: series("shop"),
+                plan: Plan {
+                    decisions: vec![Decision {
+                        id: "backup_shop_1".into(),
+                        time: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
+                        reasons: vec![Reason::Last(1), Reason::NewestVerified],
+                    }],
+                },
+            }],
+            expired: vec![
+                expired("shop", "backup_shop_2"),
+                expired("big", "backup_big_1"),
+            ],
+            ..Outcome::default()
+        };
+        let mut out = Vec::new();
+        report(&mut out, &Retention::default(), &outcome, true).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[1], "Backups of \"shop\" on /run/postgresql:5432:",
+            "{text}"
+        );
+        assert!(
+            lines[2].starts_with("keep          backup_shop_1"),
+            "{text}"
+        );
+        assert!(
+            lines[3].starts_with("would remove  backup_shop_2  restore point"),
+            "{text}"
+        );
+        assert_eq!(
+            lines[4], "Backups of \"big\" on /run/postgresql:5432:",
+            "{text}"
+        );
+        assert!(
+            lines[5].starts_with("would remove  backup_big_1 "),
+            "{text}"
+        );
+        assert_eq!(
+            lines[6], "3 backups of 2 database(s): 1 kept, 2 would be removed",
+            "{text}"
+        );
+    }
 }

@@ -22,6 +22,10 @@ kept as <db>__dbguard_replaced_<time> until you drop it. This needs CREATEDB and
 the backup that depend on restored ones make it fail, unchanged. Table-scoped backups put the tables' rows back in place, \
 in one transaction. A pgBackRest restore point is recovered in a scratch cluster on a free port (or --scratch-port), \
 the tables it protects (or its whole database) are dumped from there and restored as above; the live cluster keeps running.\n\n\
+--whole-cluster instead rewinds the restore point's whole cluster (every database in it) in its own data directory \
+(pgbackrest restore --delta --type=name --target-action=promote). It runs only with the server stopped (dbguard never \
+stops or starts it), and only when you type the stanza's name on the terminal: --yes and DBGUARD_YES=1 do not answer \
+this question. Start the server afterwards; it replays WAL up to the point and promotes.\n\n\
 Exit status: 0 restored and checked; 1 the backup failed verification (nothing was restored) or, restored, some tables \
 differ from it; 77 refused or not confirmed; 2 on an error (nothing was changed, except by a parallel --in-place restore, which says so)."
 )]
@@ -61,12 +65,19 @@ pub struct Args {
     /// (default: a free one).
     #[arg(long, value_name = "PORT")]
     pub scratch_port: Option<u16>,
+    /// Rewind the restore point's whole cluster in its own data directory
+    /// (server stopped; confirmed on the terminal only).
+    #[arg(long)]
+    pub whole_cluster: bool,
     /// Print help.
     #[arg(long, action = clap::ArgAction::Help)]
     pub help: Option<bool>,
 }
 
 pub fn run(args: Args, ctx: &Context) -> Result<u8, Error> {
+    if args.whole_cluster {
+        return whole_cluster(args, ctx);
+    }
     let request = RestoreRequest {
         id: args.id,
         connection: args.connection.with_positional(&args.positional)?,
@@ -98,4 +109,32 @@ pub fn run(args: Args, ctx: &Context) -> Result<u8, Error> {
             code: exit::FOUND,
         })
     }
+}
+
+/// `--whole-cluster`: everything else on the command line chooses a
+/// database, a method or a shortcut, none of which applies when a whole
+/// cluster is rewound, so each is refused rather than silently ignored.
+fn whole_cluster(args: Args, ctx: &Context) -> Result<u8, Error> {
+    let conflicting = [
+        (
+            !args.connection.is_empty() || !args.positional.is_empty(),
+            "a target database",
+        ),
+        (args.origin, "--origin"),
+        (args.in_place, "--in-place"),
+        (args.jobs.is_some(), "-j"),
+        (args.terminate, "--terminate"),
+        (args.from.is_some(), "--from"),
+        (args.scratch_port.is_some(), "--scratch-port"),
+        (args.no_safety_backup, "--no-safety-backup"),
+        (args.yes, "--yes (it is confirmed on the terminal only)"),
+    ];
+    if let Some((_, what)) = conflicting.iter().find(|(given, _)| *given) {
+        return Err(Error::Usage(format!(
+            "--whole-cluster rewinds the restore point's whole cluster; {what} does not apply to it"
+        )));
+    }
+    let mut out = std::io::stdout().lock();
+    crate::restore::pitr::restore_whole_cluster(ctx, &args.id, &mut out)?;
+    Ok(exit::OK)
 }

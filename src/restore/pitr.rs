@@ -11,11 +11,19 @@
 //! Running as root, the scratch cluster belongs to the `postgres` user
 //! (PostgreSQL refuses to run as root, and pgBackRest's repository is
 //! normally that user's).
+//!
+//! [`restore_whole_cluster`] is the other way, only when asked
+//! (`dbguard restore ID --whole-cluster`): the cluster's own data directory
+//! is rewritten to the restore point (`pgbackrest restore --delta
+//! --type=name --target-action=promote`). It rewinds every database of the
+//! cluster, so it runs only with the server stopped (dbguard never stops
+//! or starts it) and only when a person types the stanza's name on the
+//! terminal: `--yes` and `DBGUARD_YES` do not answer that question.
 
 use std::fs;
 use std::io::Write;
 use std::net::TcpListener;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -24,12 +32,13 @@ use std::time::{Duration, Instant};
 use nix::unistd::{Gid, Uid, User, chown};
 
 use super::{RestoreReport, RestoreRequest, request_target};
+use crate::audit::{self, BackupRecord, Outcome, Record, RestorePointRecord, TargetRecord};
 use crate::backup::engine::RestorePoint;
-use crate::backup::engine::pgbackrest::pgbackrest;
-use crate::backup::{self, Metadata, Request, Scope};
+use crate::backup::engine::pgbackrest::{PointState, pgbackrest, state as point_state};
+use crate::backup::{self, Metadata, Request, Scope, Store};
 use crate::config::Config;
 use crate::confirm::{self, Expect, Question};
-use crate::error::exit;
+use crate::error::{Refusal, exit};
 use crate::pgtools::{PgTools, first_error_line};
 use crate::target::{ConnectionArgs, Target};
 use crate::{Context, Error};
@@ -90,13 +99,34 @@ pub fn restore(
         ],
         expect: Expect::Word(target.dbname.clone()),
     };
-    let consent = confirm::confirm(ctx, &question, request.yes)?;
+    let consent = match confirm::confirm(ctx, &question, request.yes) {
+        Ok(consent) => consent,
+        Err(e) => {
+            // Refused or cancelled before anything changed: audited like
+            // any other restore's refusal.
+            let mut record = Record::new(ctx, "restore", Outcome::Refused);
+            record.target = Some((&target).into());
+            record.yes = request.yes || ctx.flag(confirm::YES_ENV);
+            record.detail = Some(crate::target::redact(&format!(
+                "restore of {} from restore point {}: {e}",
+                meta.id, point.name
+            )));
+            if let Err(e) = config
+                .backup_dir()
+                .and_then(|dir| audit::append(&dir, &record).map_err(|e| Error::io("audit log", e)))
+            {
+                note!("dbguard: warning: could not write the audit log: {e}");
+            }
+            return Err(e);
+        }
+    };
     if consent != confirm::Consent::Typed {
         for line in &question.summary {
             note!("{line}");
         }
     }
 
+    let base = base_backup(point)?;
     let scratch = Scratch::create(port, &meta.server_version)?;
     writeln!(
         out,
@@ -106,7 +136,7 @@ pub fn restore(
         scratch.root.display()
     )
     .map_err(|e| Error::io("writing to stdout", e))?;
-    scratch.restore(point)?;
+    scratch.restore(point, &base)?;
     scratch.start(point)?;
     let source_target = Target::explicit(
         &scratch.socket.display().to_string(),
@@ -170,8 +200,9 @@ pub fn in_scratch_cluster<T>(
         Some(port) => port,
         None => free_port()?,
     };
+    let base = base_backup(point)?;
     let scratch = Scratch::create(port, &meta.server_version)?;
-    scratch.restore(point)?;
+    scratch.restore(point, &base)?;
     scratch.start(point)?;
     let target = Target::explicit(
         &scratch.socket.display().to_string(),
@@ -180,6 +211,254 @@ pub fn in_scratch_cluster<T>(
         &meta.database,
     );
     inspect(&target, &scratch.root)
+}
+
+/// Rewrites the whole cluster of backup `id`'s restore point back to that
+/// point, in its own data directory, after checking that the server is
+/// stopped and a person typed the stanza's name on the terminal. The
+/// server is left stopped; what to do next is printed on `out`.
+pub fn restore_whole_cluster(ctx: &Context, id: &str, out: &mut impl Write) -> Result<(), Error> {
+    let config = Config::load(ctx)?;
+    let dir = config.backup_dir()?;
+    let store = Store::new(&dir);
+    let entry = store.find(id)?.ok_or_else(|| {
+        Error::Usage(format!(
+            "no backup {id} in {}; `dbguard list` shows the ids",
+            dir.display()
+        ))
+    })?;
+    let meta = entry.meta().cloned().ok_or_else(|| {
+        Error::Usage(format!(
+            "backup {} has no readable metadata (see dbguard verify)",
+            entry.id
+        ))
+    })?;
+    let Some(point) = meta.restore_point.clone() else {
+        return Err(Error::Usage(format!(
+            "backup {} was taken with pg_dump; --whole-cluster restores a pgBackRest restore point (leave it out to restore this backup)",
+            entry.id
+        )));
+    };
+    let mut record = Record::new(ctx, "restore", Outcome::Refused);
+    record.target = Some(TargetRecord {
+        host: meta.host.clone(),
+        port: meta.port,
+        user: meta.user.clone(),
+        database: meta.database.clone(),
+    });
+    record.backups.push(BackupRecord {
+        id: entry.id.clone(),
+        database: meta.database.clone(),
+        sha256: meta.sha256.clone(),
+        path: entry.sidecar.clone().unwrap_or_default(),
+    });
+    record.restore_points.push(RestorePointRecord {
+        backup: entry.id.clone(),
+        stanza: point.stanza.clone(),
+        name: point.name.clone(),
+        lsn: point.lsn.clone(),
+        timeline: point.timeline,
+        time: point.time.to_rfc3339(),
+    });
+    let audited = |mut record: Record, outcome: Outcome, detail: String| {
+        record.decision = outcome;
+        record.detail = Some(crate::target::redact(&detail));
+        if let Err(e) = audit::append(&dir, &record) {
+            note!("dbguard: warning: could not write the audit log: {e}");
+        }
+    };
+    let what = format!(
+        "whole-cluster restore of stanza \"{}\" to restore point {} ({})",
+        point.stanza, point.name, entry.id
+    );
+
+    let checked = base_backup(&point).and_then(|base| {
+        server_stopped(ctx, &meta, &point)?;
+        Ok(base)
+    });
+    let base = match checked {
+        Ok(base) => base,
+        Err(e) => {
+            audited(record, Outcome::Refused, format!("{what}: {e}"));
+            return Err(e);
+        }
+    };
+
+    let data = point
+        .data_directory
+        .clone()
+        .map(|d| format!("data directory {d}"))
+        .unwrap_or_else(|| "the data directory pgBackRest's pg1-path names".to_owned());
+    let question = Question {
+        emphasis: vec![point.stanza.clone()],
+        summary: vec![
+            format!(
+                "Rewind the WHOLE cluster of pgBackRest stanza \"{}\" (server {}:{}, stopped) to restore point {} ({}, LSN {}), taken for {} of \"{}\".",
+                point.stanza,
+                meta.host,
+                meta.port,
+                point.name,
+                point.time,
+                point.lsn,
+                entry.id,
+                meta.database
+            ),
+            "Every database of the cluster goes back to that moment: whatever was written anywhere in it afterwards is no longer in the cluster (it stays in the WAL archive, on the old timeline, until pgBackRest expires it).".to_owned(),
+            format!(
+                "pgBackRest restores backup {base} over the {data} (--delta) and recovery replays WAL up to the point, then promotes."
+            ),
+        ],
+        expect: Expect::Word(point.stanza.clone()),
+    };
+    let hint = format!(
+        "a whole-cluster restore is confirmed only by a person at a terminal ({} and --yes do not answer it); run it from a terminal, or run pgBackRest yourself: pgbackrest --stanza={} --delta --type=name --target={} --target-action=promote --set={base} restore",
+        confirm::YES_ENV,
+        point.stanza,
+        point.name
+    );
+    if let Err(e) = confirm::confirm_on_terminal(&question, &hint) {
+        audited(record, Outcome::Refused, format!("{what}: {e}"));
+        return Err(e);
+    }
+
+    writeln!(
+        out,
+        "Restoring stanza \"{}\" to restore point {} from backup {base} ...",
+        point.stanza, point.name
+    )
+    .map_err(|e| Error::io("writing to stdout", e))?;
+    let mut cmd = pgbackrest(&point.stanza);
+    cmd.arg("--delta")
+        .arg("--type=name")
+        .arg(format!("--target={}", point.name))
+        .arg("--target-action=promote")
+        .arg(format!("--set={base}"))
+        .arg("restore");
+    if let Err(e) = run_as_cluster_owner(cmd, point.data_directory.as_deref()) {
+        let message = format!(
+            "{what} failed: {e}; the data directory may be partly rewritten: do not start the server, fix the cause and run the same command again (a pgBackRest restore can be repeated)"
+        );
+        audited(record, Outcome::RestoreFailed, message.clone());
+        return Err(failed(message));
+    }
+    audited(
+        record,
+        Outcome::Restored,
+        format!("{what}: pgBackRest restored backup {base}; the server is left stopped"),
+    );
+    let start = match &point.data_directory {
+        Some(d) => {
+            format!("pg_ctl -D {d} start, or your service manager (systemctl start postgresql@…)")
+        }
+        None => "your service manager (systemctl start postgresql@…) or pg_ctl -D DATADIR start"
+            .to_owned(),
+    };
+    writeln!(
+        out,
+        "Restored: the cluster of stanza \"{stanza}\" will come back as of restore point {name}.\n\
+         The server is still stopped; dbguard never starts it. Start it with {start}:\n\
+         it replays WAL up to {name}, then promotes to a new timeline and accepts writes.\n\
+         Then take a new full backup (pgbackrest --stanza={stanza} --type=full backup).",
+        stanza = point.stanza,
+        name = point.name,
+    )
+    .map_err(|e| Error::io("writing to stdout", e))?;
+    Ok(())
+}
+
+/// Refuses unless the cluster's server is stopped: no `postmaster.pid` in
+/// its data directory (where known), and nothing answering on its host and
+/// port (a connection refused, or no socket file). Anything else, even an
+/// authentication failure, means a server is there.
+fn server_stopped(ctx: &Context, meta: &Metadata, point: &RestorePoint) -> Result<(), Error> {
+    let running = |evidence: String| -> Error {
+        Refusal::of(
+            format!("a whole-cluster restore of stanza \"{}\"", point.stanza),
+            format!("the server is running ({evidence})"),
+        )
+        .hint("stop it first (pg_ctl stop, or your service manager); dbguard never stops it")
+        .into()
+    };
+    if let Some(data) = &point.data_directory {
+        let pid = Path::new(data).join("postmaster.pid");
+        if pid.exists() {
+            return Err(running(format!(
+                "{} exists; if it crashed, start and stop it cleanly once",
+                pid.display()
+            )));
+        }
+    }
+    let tools = PgTools::resolve(ctx)?;
+    let server = Target::explicit(&meta.host, meta.port, &meta.user, "postgres");
+    match tools.query(&server, "SELECT 1") {
+        Ok(_) => Err(running(format!(
+            "it accepts connections on {}:{}",
+            meta.host, meta.port
+        ))),
+        Err(crate::pgtools::QueryError::Failed {
+            connection: true,
+            detail,
+        }) if detail.contains("Connection refused")
+            || detail.contains("No such file or directory") =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(running(format!(
+            "{}:{} answered: {}",
+            meta.host,
+            meta.port,
+            first_error_line(&e.into_error(&server).to_string())
+        ))),
+    }
+}
+
+/// Runs `cmd` as the owner of the cluster's data directory when dbguard
+/// runs as root (else the `postgres` user), so every file pgBackRest
+/// writes belongs to the server; otherwise as ourselves.
+fn run_as_cluster_owner(mut cmd: Command, data_directory: Option<&str>) -> Result<(), Error> {
+    if Uid::effective().is_root() {
+        let owner = match data_directory.and_then(|d| fs::metadata(d).ok()) {
+            Some(m) => (m.uid(), m.gid()),
+            None => {
+                let user = User::from_name("postgres").ok().flatten().ok_or_else(|| {
+                    failed("running as root, pgBackRest needs to run as the cluster's owner, and there is no `postgres` user".into())
+                })?;
+                (user.uid.as_raw(), user.gid.as_raw())
+            }
+        };
+        cmd.uid(owner.0).gid(owner.1);
+    }
+    cmd.current_dir("/").stdin(Stdio::null());
+    let out = cmd
+        .output()
+        .map_err(|e| failed(format!("cannot run pgbackrest: {e}")))?;
+    if out.status.success() {
+        return Ok(());
+    }
+    Err(failed(format!(
+        "pgbackrest restore: {}",
+        first_error_line(&format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(&out.stdout)
+        ))
+    )))
+}
+
+/// The pgBackRest backup a restore to `point` starts from (`--set`): with
+/// `--type=name` pgBackRest would take the newest backup, which may have
+/// been taken after the point and could never reach it.
+fn base_backup(point: &RestorePoint) -> Result<String, Error> {
+    match point_state(point).map_err(failed)? {
+        PointState::Restorable { base, .. } => Ok(base),
+        PointState::Expired(why) | PointState::Missing(why) => Err(Error::Failed {
+            message: format!(
+                "refusing to restore restore point {}: {why}; nothing was changed",
+                point.name
+            ),
+            code: exit::FOUND,
+        }),
+    }
 }
 
 fn free_port() -> Result<u16, Error> {
@@ -274,7 +553,7 @@ impl Scratch {
     /// `pgbackrest restore` of the cluster as of the restore point. The
     /// tablespaces go under the scratch directory too, never to their
     /// live locations.
-    fn restore(&self, point: &RestorePoint) -> Result<(), Error> {
+    fn restore(&self, point: &RestorePoint, base: &str) -> Result<(), Error> {
         let tablespaces = self.root.join("tablespaces");
         fs::create_dir_all(&tablespaces)
             .map_err(|e| Error::io("creating the scratch directory", e))?;
@@ -285,6 +564,7 @@ impl Scratch {
             .arg(format!("--target={}", point.name))
             .arg("--target-action=promote")
             .arg("--archive-mode=off")
+            .arg(format!("--set={base}"))
             .arg(format!("--tablespace-map-all={}", tablespaces.display()))
             .arg("--log-level-console=error")
             .arg("restore");

@@ -490,6 +490,7 @@ fn ask_back_up_record(
             created.metadata.id
         );
         record.backups.push(backup_record(&created));
+        record.restore_points.extend(restore_point_record(&created));
     }
     record.decision = Outcome::Confirmed;
     record.detail = Some(format!(
@@ -527,6 +528,20 @@ pub fn backup_record(created: &Created) -> BackupRecord {
         sha256: created.metadata.sha256.clone(),
         path: created.data_path.clone(),
     }
+}
+
+/// The restore point a backup is, as the audit log lists it; `None` for
+/// a backup with a data file.
+pub fn restore_point_record(created: &Created) -> Option<audit::RestorePointRecord> {
+    let point = created.metadata.restore_point.as_ref()?;
+    Some(audit::RestorePointRecord {
+        backup: created.metadata.id.clone(),
+        stanza: point.stanza.clone(),
+        name: point.name.clone(),
+        lsn: point.lsn.clone(),
+        timeline: point.timeline,
+        time: point.time.to_rfc3339(),
+    })
 }
 
 /// The destructive statements of `report`, as the guards list them before

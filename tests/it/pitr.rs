@@ -3,14 +3,21 @@
 //! DROP TABLE costs a restore point, `list` and `verify` show it, and
 //! `dbguard restore` brings the table back from a scratch cluster with
 //! every row written after the repository's full backup, without touching
-//! the rest of the live database.
+//! the rest of the live database. Also: the typed confirmation of that
+//! restore, prune tied to pgBackRest's own retention, and the explicit
+//! whole-cluster rewind on a cluster of its own.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::support::guarded;
-use crate::support::pgbackrest::{STANZA, pitr_cluster, repository_exclusive, repository_shared};
+use expectrl::Expect;
+
+use crate::support::guarded::{self, audit_lines, exit_code, on_terminal, without_terminal};
+use crate::support::pgbackrest::{
+    PitrCluster, STANZA, own_pitr_cluster, pitr_cluster, repository_exclusive, repository_shared,
+};
+use crate::support::sandbox::dbguard_bin;
 use crate::support::sandbox::{capture, write_file};
 use crate::support::{Output, Sandbox, TestDb};
 
@@ -41,7 +48,10 @@ struct Setup {
 /// A database in the archiving cluster (created after its full backup, so
 /// all of it lives only in archived WAL), guarded by the pgBackRest engine.
 fn setup(hint: &str, rule_extra: &str) -> Setup {
-    let pitr = pitr_cluster();
+    setup_in(pitr_cluster(), hint, rule_extra)
+}
+
+fn setup_in(pitr: &'static PitrCluster, hint: &str, rule_extra: &str) -> Setup {
     let db = pitr.create_db(hint);
     db.sql(
         "create table items (id serial primary key, name text);
@@ -146,6 +156,22 @@ fn a_dropped_table_comes_back_from_its_restore_point_with_the_rows_written_after
         "{archived} {meta}"
     );
     let id = meta["id"].as_str().unwrap();
+
+    // The guard's audit record names the restore point that covers it.
+    let log = ok(dbguard(&s, &["log", "--json", "--decision", "confirmed"]));
+    let record: serde_json::Value =
+        serde_json::from_str(log.stdout_str().lines().last().expect("a confirmed record")).unwrap();
+    assert_eq!(record["backups"][0]["id"], id, "{record}");
+    let covered = &record["restore_points"][0];
+    assert_eq!(covered["backup"], id, "{record}");
+    assert_eq!(covered["name"], point["name"], "{record}");
+    assert_eq!(covered["lsn"], point["lsn"], "{record}");
+    assert_eq!(covered["stanza"], STANZA, "{record}");
+    let table = ok(dbguard(&s, &["log"])).stdout_str();
+    assert!(
+        table.contains(&format!("@{}", point["lsn"].as_str().unwrap())),
+        "{table}"
+    );
 
     let list = ok(dbguard(&s, &["list", "--json"]));
     let rows: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
@@ -293,16 +319,81 @@ fn unhealthy_archiving_falls_back_to_pg_dump_or_refuses_when_pitr_is_required() 
     assert_eq!(metas[0]["engine"], "pg_dump");
 }
 
-/// After a newer full backup and pgBackRest's own expiry, the WAL from the
-/// old base backup to the restore point is gone: verify says so and
-/// restore refuses, instead of offering a point that cannot be reached.
+/// A full backup taken after the restore point starts after it, so
+/// recovery from it could never reach the point; with a named target
+/// pgBackRest takes its newest backup unless told which (`--set`), so the
+/// restore must name the one the point builds on.
 #[test]
-fn a_restore_point_whose_wal_expired_is_reported_and_never_restored() {
+fn a_full_backup_taken_after_the_restore_point_is_not_the_one_restored_from() {
+    // A new full backup may expire the oldest one (repo1-retention-full).
+    let _repository = repository_exclusive();
+    let pitr = pitr_cluster();
+    let s = setup("pitr_newer_full", "");
+    let id = drop_items(&s);
+    pitr.pgbackrest(&["--type=full", "backup"]).unwrap();
+    ok(dbguard(
+        &s,
+        &["restore", &id, "--yes", "--no-safety-backup"],
+    ));
+    assert_eq!(s.db.sql("select count(*) from items"), "300");
+}
+
+/// The sidecars in the store taken by `engine`, oldest id first.
+fn by_engine(store: &Path, engine: &str) -> Vec<serde_json::Value> {
+    sidecars(store)
+        .into_iter()
+        .filter(|m| m["engine"] == engine)
+        .collect()
+}
+
+/// The line of a prune report about backup `id` (one id may be the
+/// prefix of another taken in the same second).
+fn line_about(report: &str, id: &str) -> String {
+    report
+        .lines()
+        .find(|l| l.split_whitespace().any(|word| word == id))
+        .unwrap_or_else(|| panic!("no line about {id}:\n{report}"))
+        .to_owned()
+}
+
+/// After a newer full backup and pgBackRest's own expiry, the WAL from the
+/// old base backup to the restore point is gone: verify says so, restore
+/// refuses, and prune removes the entry (printed and audited, with why)
+/// instead of letting it stand as the newest verified backup that an
+/// older pg_dump backup of the database would be pruned behind.
+#[test]
+fn a_restore_point_whose_wal_expired_is_reported_pruned_and_never_restored() {
     let _repository = repository_exclusive();
     let pitr = pitr_cluster();
     let s = setup("pitr_expired", "");
-    let id = drop_items(&s);
+    ok(dbguard(&s, &["backup", "--no-prune"]));
+    let dumped = by_engine(&s.store, "pg_dump");
+    assert_eq!(dumped.len(), 1, "{dumped:?}");
+    let dump_id = dumped[0]["id"].as_str().unwrap().to_owned();
+    ok(guarded_drop(&s, "items"));
+    let points = by_engine(&s.store, "pgbackrest");
+    assert_eq!(points.len(), 1, "{points:?}");
+    let id = points[0]["id"].as_str().unwrap().to_owned();
     ok(dbguard(&s, &["verify", &id]));
+
+    // A policy that keeps one backup per database: while the restore point
+    // can be restored it is that one, and the dump would go.
+    let config = s.sandbox.dir.path().join("dbguard.toml");
+    write_file(
+        &config,
+        format!(
+            "{}\n[retention]\nkeep_within = \"0\"\nkeep_last = 1\n",
+            pitr.database_rule(&s.db, "")
+        ),
+    );
+    let plan = ok(dbguard(&s, &["prune", "--dry-run"])).stdout_str();
+    let point_line = line_about(&plan, &id);
+    assert!(point_line.starts_with("keep "), "{plan}");
+    assert!(point_line.contains("newest verified"), "{plan}");
+    assert!(
+        line_about(&plan, &dump_id).starts_with("would remove"),
+        "{plan}"
+    );
 
     pitr.pgbackrest(&["--type=full", "backup"]).unwrap();
     pitr.pgbackrest(&["--repo1-retention-full=1", "expire"])
@@ -321,6 +412,190 @@ fn a_restore_point_whose_wal_expired_is_reported_and_never_restored() {
         restored.stderr_str()
     );
     assert!(!items_exist(&s));
+
+    // Expired: no longer the newest verified backup; the dump is again.
+    let plan = ok(dbguard(&s, &["prune", "--dry-run"])).stdout_str();
+    let point_line = line_about(&plan, &id);
+    assert!(point_line.starts_with("would remove"), "{plan}");
+    assert!(
+        point_line.contains("expired by pgBackRest's retention"),
+        "{plan}"
+    );
+    let dump_line = line_about(&plan, &dump_id);
+    assert!(dump_line.starts_with("keep "), "{plan}");
+    assert!(dump_line.contains("newest verified"), "{plan}");
+    assert_eq!(sidecars(&s.store).len(), 2, "a dry run removed something");
+
+    let pruned = ok(dbguard(&s, &["prune"])).stdout_str();
+    assert!(line_about(&pruned, &id).starts_with("remove "), "{pruned}");
+    let left: Vec<String> = sidecars(&s.store)
+        .iter()
+        .map(|m| m["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(left, [dump_id.as_str()]);
+    assert!(
+        guarded::backups(&s.store)
+            .iter()
+            .any(|p| guarded::id_of(p) == dump_id)
+    );
+    let audited: Vec<serde_json::Value> = audit_lines(&s.store)
+        .into_iter()
+        .filter(|l| l["decision"] == "pruned")
+        .collect();
+    assert_eq!(audited.len(), 1, "{audited:?}");
+    assert_eq!(audited[0]["backups"][0]["id"], id.as_str());
+    assert!(
+        audited[0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("WAL has expired"),
+        "{audited:?}"
+    );
+}
+
+/// `dbguard restore ID` of a restore point, on a terminal: the summary
+/// says where the tables come from, a wrong word restores nothing (no
+/// scratch cluster, no recovered backup), the database's name restores
+/// the table after a safety backup of the current state.
+#[test]
+fn restoring_a_restore_point_asks_on_the_terminal_and_takes_a_safety_backup_first() {
+    let _repository = repository_shared();
+    let s = setup("pitr_typed", "");
+    let id = drop_items(&s);
+    let restore = |answer: &str| {
+        let mut p = on_terminal(&s.sandbox, &dbguard_bin(), &["restore", &id], None, None);
+        let shown = p.expect("to continue").expect("the question");
+        let summary = String::from_utf8_lossy(shown.before()).into_owned();
+        p.send_line(answer).expect("type");
+        let rest = p.expect(expectrl::Eof).expect("the end");
+        let rest = String::from_utf8_lossy(rest.as_bytes()).into_owned();
+        (summary, rest, exit_code(&mut p))
+    };
+
+    let (summary, _, status) = restore("items");
+    assert!(
+        summary.contains("as of restore point dbguard_"),
+        "{summary}"
+    );
+    assert!(summary.contains(&s.db.name), "{summary}");
+    assert!(
+        summary.contains("the live cluster keeps running"),
+        "{summary}"
+    );
+    assert_eq!(status, 77);
+    assert!(!items_exist(&s));
+    assert_eq!(sidecars(&s.store).len(), 1, "something was recovered");
+
+    let (_, said, status) = restore(&s.db.name);
+    assert_eq!(status, 0, "{said}");
+    assert_eq!(s.db.sql("select count(*) from items"), "300");
+    let safety = said
+        .lines()
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("Safety backup of the current state: ")
+        })
+        .unwrap_or_else(|| panic!("no safety backup: {said}"))
+        .trim()
+        .to_owned();
+    let metas = sidecars(&s.store);
+    let taken = metas
+        .iter()
+        .find(|m| m["id"] == safety.as_str())
+        .unwrap_or_else(|| panic!("{safety} not in the store: {metas:?}"));
+    assert!(
+        taken["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("safety backup before restoring"),
+        "{taken}"
+    );
+    let decisions: Vec<String> = audit_lines(&s.store)
+        .iter()
+        .filter(|l| l["tool"] == "restore")
+        .map(|l| l["decision"].as_str().unwrap_or("").to_owned())
+        .collect();
+    assert_eq!(decisions, ["refused", "restored"]);
+}
+
+/// The explicit full-cluster rewind, on a cluster of its own: refused
+/// while the server runs and without a terminal (DBGUARD_YES does not
+/// answer it), then, the server stopped and the stanza's name typed,
+/// pgBackRest rewrites the data directory; started again, the cluster is
+/// as of the restore point: the dropped table is back with the rows
+/// written after the full backup, and what was written after the point is
+/// gone.
+#[test]
+fn the_whole_cluster_is_rewound_only_stopped_and_typed_on_a_terminal() {
+    let pitr = own_pitr_cluster("whole");
+    let s = setup_in(pitr, "pitr_whole", "");
+    s.db.sql("insert into items (name) values ('late 1')");
+    let before =
+        s.db.sql("select count(*), md5(string_agg(name, ',' order by id)) from items");
+    ok(guarded_drop(&s, "items"));
+    assert!(!items_exist(&s));
+    s.db.sql("insert into keep values (2, 'after the point')");
+    let id = by_engine(&s.store, "pgbackrest")[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let whole = ["restore", id.as_str(), "--whole-cluster"];
+
+    let running = dbguard(&s, &whole);
+    assert_failed_with(&running, 77, "the server is running");
+    assert!(
+        running.stderr_str().contains("postmaster.pid"),
+        "{}",
+        running.stderr_str()
+    );
+    let with_yes = dbguard(&s, &["restore", &id, "--whole-cluster", "--yes"]);
+    assert_failed_with(&with_yes, 2, "--yes");
+
+    pitr.stop_server().unwrap();
+    let mut unattended = s.sandbox.dbguard();
+    unattended.env("DBGUARD_YES", "1").args(whole);
+    let refused = without_terminal(&mut unattended, None);
+    assert_failed_with(&refused, 77, "no terminal to ask for confirmation on");
+    assert!(
+        refused.stderr_str().contains("pgbackrest --stanza=whole"),
+        "{}",
+        refused.stderr_str()
+    );
+    assert!(
+        !pitr.cluster.data.join("recovery.signal").exists(),
+        "the data directory was touched"
+    );
+
+    let mut p = on_terminal(&s.sandbox, &dbguard_bin(), &whole, None, None);
+    let shown = p.expect("to continue").expect("the question");
+    let summary = String::from_utf8_lossy(shown.before()).into_owned();
+    assert!(summary.contains("WHOLE cluster"), "{summary}");
+    assert!(summary.contains("\"whole\""), "{summary}");
+    p.send_line("whole").expect("type");
+    let rest = p.expect(expectrl::Eof).expect("the end");
+    let said = String::from_utf8_lossy(rest.as_bytes()).into_owned();
+    assert_eq!(exit_code(&mut p), 0, "{said}");
+    assert!(said.contains("The server is still stopped"), "{said}");
+    assert!(said.contains("pg_ctl -D"), "{said}");
+
+    pitr.start_server().unwrap();
+    assert_eq!(
+        s.db.sql("select count(*), md5(string_agg(name, ',' order by id)) from items"),
+        before
+    );
+    assert!(before.starts_with("301|"), "{before}");
+    assert_eq!(
+        s.db.sql("select string_agg(note, ',' order by id) from keep"),
+        "before",
+        "not rewound to the point"
+    );
+    let decisions: Vec<String> = audit_lines(&s.store)
+        .iter()
+        .filter(|l| l["argv"].to_string().contains("--whole-cluster"))
+        .map(|l| l["decision"].as_str().unwrap_or("").to_owned())
+        .collect();
+    assert_eq!(decisions, ["refused", "refused", "restored"]);
+    pitr.cluster.stop();
 }
 
 /// Archiving that fails on the server (archive_command broken, as after a

@@ -49,6 +49,33 @@ pub struct RestorePoint {
     pub wal_segment: String,
     /// The pgBackRest backup (label) the restore point builds on.
     pub backup_label: String,
+    /// The cluster's data directory as the server reported it (absent when
+    /// the guard's role may not see it): where a whole-cluster restore
+    /// writes, and where `postmaster.pid` says whether the server runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_directory: Option<String>,
+}
+
+/// Whether a restore point can still be reached, by what pgBackRest's
+/// repository holds now ([`assess`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PointState {
+    /// A backup that ended before the point, and the WAL from its start
+    /// to the point, are in the repository.
+    Restorable {
+        /// The backup to restore from (`--set`): with `--type=name`
+        /// pgBackRest cannot pick it by itself and would take the newest,
+        /// which may have started after the point.
+        base: String,
+        /// The base backup and WAL range, in words.
+        detail: String,
+    },
+    /// pgBackRest's retention removed the base backup or the WAL the point
+    /// needs: it can never be restored again.
+    Expired(String),
+    /// The WAL up to the point is not (or no longer) in the repository
+    /// for another reason (archived elsewhere, a repository replaced).
+    Missing(String),
 }
 
 /// What [`health`] found: archiving works and the stanza has a backup.
@@ -239,6 +266,9 @@ pub struct ArchiveRange {
 pub struct BackupInfo {
     pub label: String,
     pub archive: BackupArchive,
+    /// Where the backup started and stopped in the WAL.
+    #[serde(default)]
+    pub lsn: Option<BackupLsn>,
     /// The pgBackRest that took the backup.
     #[serde(default)]
     pub backrest: Option<BackRest>,
@@ -247,6 +277,12 @@ pub struct BackupInfo {
 #[derive(Debug, Clone, Deserialize)]
 pub struct BackRest {
     pub version: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct BackupLsn {
+    pub start: Option<String>,
+    pub stop: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -286,53 +322,100 @@ pub fn info(stanza: &str) -> Result<StanzaInfo, String> {
 /// backup that ended before the point and every WAL segment from that
 /// backup's start to the point's segment. `Err` says what is missing.
 pub fn check_point(point: &RestorePoint) -> Result<String, String> {
-    let info = info(&point.stanza)?;
+    match state(point)? {
+        PointState::Restorable { detail, .. } => Ok(detail),
+        PointState::Expired(why) | PointState::Missing(why) => Err(why),
+    }
+}
+
+/// [`assess`] against the repository as `pgbackrest info` shows it now;
+/// `Err` when pgBackRest cannot be asked (then nothing is known).
+pub fn state(point: &RestorePoint) -> Result<PointState, String> {
+    let info = stanza_ok(&point.stanza)?;
+    Ok(assess(&info, point))
+}
+
+/// `pgbackrest info` for `stanza`, which must report status ok.
+pub fn stanza_ok(stanza: &str) -> Result<StanzaInfo, String> {
+    let info = info(stanza)?;
     if info.status.code != 0 {
         return Err(format!(
-            "pgbackrest info for stanza \"{}\": {}",
-            point.stanza, info.status.message
+            "pgbackrest info for stanza \"{stanza}\": {}",
+            info.status.message
         ));
     }
-    restorable(&info, point)
+    Ok(info)
 }
 
 /// The pure part of [`check_point`]: which backup a restore to `point`
 /// would start from, or what is missing.
 pub fn restorable(info: &StanzaInfo, point: &RestorePoint) -> Result<String, String> {
+    match assess(info, point) {
+        PointState::Restorable { detail, .. } => Ok(detail),
+        PointState::Expired(why) | PointState::Missing(why) => Err(why),
+    }
+}
+
+/// What `info` (one stanza's `pgbackrest info`) says about `point`.
+pub fn assess(info: &StanzaInfo, point: &RestorePoint) -> PointState {
     let (Some(min), Some(max)) = (
         info.archive.iter().filter_map(|a| a.min.clone()).min(),
         info.archive.iter().filter_map(|a| a.max.clone()).max(),
     ) else {
-        return Err(format!("stanza \"{}\" holds no archived WAL", point.stanza));
+        return PointState::Missing(format!("stanza \"{}\" holds no archived WAL", point.stanza));
     };
     if same_timeline_segment(&max, &point.wal_segment) < std::cmp::Ordering::Equal {
-        return Err(format!(
+        return PointState::Missing(format!(
             "WAL segment {} is not in the repository (archived up to {max})",
             point.wal_segment
         ));
     }
     // Newest first: the closest base backup means the least replay.
-    let base =
-        info.backup.iter().rev().find(|b| {
-            b.archive.stop.as_deref().is_some_and(|stop| {
-                same_timeline_segment(stop, &point.wal_segment) <= std::cmp::Ordering::Equal
-            }) && b.archive.start.as_deref().is_some_and(|start| {
+    let base = info.backup.iter().rev().find(|b| {
+        ended_before(b, point)
+            && b.archive.start.as_deref().is_some_and(|start| {
                 same_timeline_segment(start, &min) >= std::cmp::Ordering::Equal
             })
-        });
+    });
     match base {
-        Some(b) => Ok(format!(
-            "backup {} and WAL {}..{} in stanza \"{}\"",
-            b.label,
-            b.archive.start.as_deref().unwrap_or("?"),
-            point.wal_segment,
-            point.stanza
-        )),
-        None => Err(format!(
+        Some(b) => PointState::Restorable {
+            base: b.label.clone(),
+            detail: format!(
+                "backup {} and WAL {}..{} in stanza \"{}\"",
+                b.label,
+                b.archive.start.as_deref().unwrap_or("?"),
+                point.wal_segment,
+                point.stanza
+            ),
+        },
+        None => PointState::Expired(format!(
             "WAL has expired: no backup in stanza \"{}\" from before restore point {} whose WAL is still archived (oldest archived segment {min})",
             point.stanza, point.name
         )),
     }
+}
+
+/// Whether backup `b` reached consistency before `point`: by LSN where
+/// pgBackRest reports it (a backup that stopped in the point's segment but
+/// after the point cannot replay to it), else by WAL segment.
+fn ended_before(b: &BackupInfo, point: &RestorePoint) -> bool {
+    let stop_lsn = b
+        .lsn
+        .as_ref()
+        .and_then(|l| l.stop.as_deref())
+        .and_then(parse_lsn);
+    if let (Some(stop), Some(at)) = (stop_lsn, parse_lsn(&point.lsn)) {
+        return stop <= at;
+    }
+    b.archive.stop.as_deref().is_some_and(|stop| {
+        same_timeline_segment(stop, &point.wal_segment) <= std::cmp::Ordering::Equal
+    })
+}
+
+/// `16/B374D848` as a number.
+fn parse_lsn(lsn: &str) -> Option<u64> {
+    let (high, low) = lsn.split_once('/')?;
+    Some((u64::from_str_radix(high, 16).ok()? << 32) | u64::from_str_radix(low, 16).ok()?)
 }
 
 /// Orders WAL segment names by position, ignoring the timeline (the first
@@ -351,7 +434,8 @@ fn create_point(
 ) -> Result<RestorePoint, Error> {
     let sql = format!(
         "SELECT p.lsn, pg_walfile_name(p.lsn), c.timeline_id, \
-         to_char(clock_timestamp(), 'YYYY-MM-DD\"T\"HH24:MI:SS.USOF') \
+         to_char(clock_timestamp(), 'YYYY-MM-DD\"T\"HH24:MI:SS.USOF'), \
+         coalesce((SELECT setting FROM pg_settings WHERE name = 'data_directory'), '') \
          FROM (SELECT pg_create_restore_point({}) AS lsn) p, pg_control_checkpoint() c;\n\
          SELECT pg_switch_wal()",
         quote_literal(name)
@@ -377,6 +461,8 @@ fn create_point(
         timeline: row[2].parse().unwrap_or(1),
         wal_segment: row[1].clone(),
         backup_label: String::new(),
+        // pg_settings hides it from roles that may not read it.
+        data_directory: row.get(4).filter(|d| !d.is_empty()).cloned(),
     })
 }
 
@@ -441,6 +527,7 @@ mod tests {
             timeline: 1,
             wal_segment: segment.into(),
             backup_label: "20260101-000000F".into(),
+            data_directory: None,
         }
     }
 
@@ -454,6 +541,7 @@ mod tests {
                 .iter()
                 .map(|(label, start, stop)| BackupInfo {
                     backrest: None,
+                    lsn: None,
                     label: (*label).into(),
                     archive: BackupArchive {
                         start: Some((*start).into()),
@@ -506,6 +594,48 @@ mod tests {
         )
         .unwrap_err();
         assert!(no_wal.contains("no archived WAL"), "{no_wal}");
+    }
+
+    #[test]
+    fn the_base_backup_is_the_newest_that_ended_before_the_point_not_the_newest() {
+        // A full backup taken after the point: restoring it could never
+        // reach the point, so pgBackRest must be given the older one.
+        let both = info(S2, S7, &[("F1", S2, S3), ("F2", S7, S7)]);
+        match assess(&both, &point(S5)) {
+            PointState::Restorable { base, .. } => assert_eq!(base, "F1"),
+            other => panic!("{other:?}"),
+        }
+        // Stopped in the point's segment, but after the point.
+        let mut late = info(S2, S7, &[("F1", S2, S3), ("F2", S5, S5)]);
+        late.backup[1].lsn = Some(BackupLsn {
+            start: Some("0/5000028".into()),
+            stop: Some("0/5000100".into()),
+        });
+        let at = RestorePoint {
+            lsn: "0/5000090".into(),
+            ..point(S5)
+        };
+        match assess(&late, &at) {
+            PointState::Restorable { base, .. } => assert_eq!(base, "F1"),
+            other => panic!("{other:?}"),
+        }
+        late.backup[1].lsn.as_mut().unwrap().stop = Some("0/5000080".into());
+        match assess(&late, &at) {
+            PointState::Restorable { base, .. } => assert_eq!(base, "F2"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn expiry_is_told_apart_from_wal_that_never_reached_the_repository() {
+        assert!(matches!(
+            assess(&info(S5, S7, &[("F2", S7, S7)]), &point(S5)),
+            PointState::Expired(_)
+        ));
+        assert!(matches!(
+            assess(&info(S2, S3, &[("F1", S2, S3)]), &point(S5)),
+            PointState::Missing(_)
+        ));
     }
 
     #[test]

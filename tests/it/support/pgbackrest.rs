@@ -5,11 +5,16 @@
 //! (tests point dbguard at it through `PGBACKREST_CONFIG`), the stanza
 //! created and one full backup taken before any test database exists. So
 //! every row a test writes is replayed from archived WAL on a restore.
+//!
+//! A test that rewinds a whole cluster gets one of its own
+//! ([`own_pitr_cluster`]: its own stanza and repository), which it may stop
+//! and start without disturbing the others.
 
 use std::fs;
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::{OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::{Duration, Instant};
 
 use super::cluster::{Cluster, TestDb};
 
@@ -21,6 +26,7 @@ pub struct PitrCluster {
     /// pgbackrest.conf for this cluster's stanza.
     pub config: PathBuf,
     pub repo: PathBuf,
+    pub stanza: String,
 }
 
 static PITR: OnceLock<PitrCluster> = OnceLock::new();
@@ -43,7 +49,7 @@ pub fn repository_exclusive() -> RwLockWriteGuard<'static, ()> {
 /// The archiving cluster for this test run, started, stanza created and
 /// fully backed up on first use.
 pub fn pitr_cluster() -> &'static PitrCluster {
-    PITR.get_or_init(|| match PitrCluster::start() {
+    PITR.get_or_init(|| match PitrCluster::start(STANZA) {
         Ok(pitr) => {
             // SAFETY: registering a plain extern "C" function with no captures.
             unsafe { libc::atexit(stop_at_exit) };
@@ -53,6 +59,17 @@ pub fn pitr_cluster() -> &'static PitrCluster {
     })
 }
 
+/// An archiving cluster for one test alone, with its own stanza and
+/// repository, fully backed up; the test stops it (`cluster.stop()`), or
+/// the watchdog does when the test process ends.
+pub fn own_pitr_cluster(stanza: &str) -> &'static PitrCluster {
+    match PitrCluster::start(stanza) {
+        // A TestDb needs its cluster for the rest of the run.
+        Ok(pitr) => Box::leak(Box::new(pitr)),
+        Err(message) => panic!("pgBackRest test cluster: {message}"),
+    }
+}
+
 extern "C" fn stop_at_exit() {
     if let Some(pitr) = PITR.get() {
         pitr.cluster.stop();
@@ -60,14 +77,14 @@ extern "C" fn stop_at_exit() {
 }
 
 impl PitrCluster {
-    fn start() -> Result<PitrCluster, String> {
+    fn start(stanza: &str) -> Result<PitrCluster, String> {
         which::which("pgbackrest")
             .map_err(|_| "pgbackrest not found on PATH: run scripts/test-prereqs.sh".to_string())?;
         // The configuration lives in the cluster's root, which exists only
         // once initdb ran: archive_command names it by a path fixed here.
         let config_name = "pgbackrest.conf";
         let archive_command =
-            format!("pgbackrest --config=%CONFIG% --stanza={STANZA} archive-push %p");
+            format!("pgbackrest --config=%CONFIG% --stanza={stanza} archive-push %p");
         let written = std::cell::RefCell::new(None);
         let cluster = Cluster::start_with("", |cluster| {
             let config = cluster.root.join(config_name);
@@ -88,7 +105,7 @@ impl PitrCluster {
                 fs::create_dir_all(&path).map_err(|e| e.to_string())?;
                 cluster.give_to_owner(&path)?;
             }
-            write_config(cluster, &config)?;
+            write_config(cluster, &config, stanza)?;
             *written.borrow_mut() = Some(config);
             Ok(())
         })?;
@@ -96,22 +113,23 @@ impl PitrCluster {
             .into_inner()
             .ok_or("the cluster started without its pgBackRest configuration")?;
         // The port may have changed on a retry after the file was written.
-        write_config(&cluster, &config)?;
+        write_config(&cluster, &config, stanza)?;
         let pitr = PitrCluster {
             repo: cluster.root.join("repo"),
             cluster,
             config,
+            stanza: stanza.to_owned(),
         };
         pitr.pgbackrest(&["stanza-create"])?;
         pitr.pgbackrest(&["--type=full", "backup"])?;
         Ok(pitr)
     }
 
-    /// Runs `pgbackrest --config=… --stanza=it ARGS` as the server's owner.
+    /// Runs `pgbackrest --config=… --stanza=STANZA ARGS` as the server's owner.
     pub fn pgbackrest(&self, args: &[&str]) -> Result<(), String> {
         let mut cmd = Command::new("pgbackrest");
         cmd.arg(format!("--config={}", self.config.display()))
-            .arg(format!("--stanza={STANZA}"))
+            .arg(format!("--stanza={}", self.stanza))
             .args(args);
         self.cluster.run_as_owner(cmd)
     }
@@ -132,13 +150,53 @@ impl PitrCluster {
     /// A `.dbguard.toml` rule that guards `db` with the pgBackRest engine.
     pub fn database_rule(&self, db: &TestDb, extra: &str) -> String {
         format!(
-            "[[database]]\ndbname = \"{}\"\nengine = \"pgbackrest\"\nstanza = \"{STANZA}\"\n{extra}",
-            db.name
+            "[[database]]\ndbname = \"{}\"\nengine = \"pgbackrest\"\nstanza = \"{}\"\n{extra}",
+            db.name, self.stanza
         )
+    }
+
+    /// Stops the server (fast shutdown), keeping its files.
+    pub fn stop_server(&self) -> Result<(), String> {
+        let mut cmd = Command::new(self.cluster.server_bin.join("pg_ctl"));
+        cmd.arg("-D")
+            .arg(&self.cluster.data)
+            .args(["-m", "fast", "-w", "stop"]);
+        self.cluster.run_as_owner(cmd)
+    }
+
+    /// Starts the server again with the settings it was first started with
+    /// (and pgBackRest's configuration in its environment, for the
+    /// restore_command a restore wrote), and waits until it has left
+    /// recovery and accepts writes.
+    pub fn start_server(&self) -> Result<(), String> {
+        let c = &self.cluster;
+        let options = format!(
+            "-k {} -p {} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200 -c log_line_prefix=@%d@",
+            c.socket_dir.display(),
+            c.port
+        );
+        let mut cmd = Command::new(c.server_bin.join("pg_ctl"));
+        cmd.envs(self.env())
+            .arg("-D")
+            .arg(&c.data)
+            .arg("-l")
+            .arg(c.server_log())
+            .args(["-w", "-t", "120", "-o"])
+            .arg(options)
+            .arg("start");
+        c.run_as_owner(cmd)?;
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while c.sql("postgres", "select pg_is_in_recovery()") != "f" {
+            if Instant::now() > deadline {
+                return Err("the server did not leave recovery within 120 s".into());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Ok(())
     }
 }
 
-fn write_config(cluster: &Cluster, config: &std::path::Path) -> Result<(), String> {
+fn write_config(cluster: &Cluster, config: &std::path::Path, stanza: &str) -> Result<(), String> {
     let root = cluster.root.display();
     let text = format!(
         "[global]\n\
@@ -152,7 +210,7 @@ fn write_config(cluster: &Cluster, config: &std::path::Path) -> Result<(), Strin
          start-fast=y\n\
          compress-type=none\n\
          \n\
-         [{STANZA}]\n\
+         [{stanza}]\n\
          pg1-path={data}\n\
          pg1-port={port}\n\
          pg1-socket-path={socket}\n\
