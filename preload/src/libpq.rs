@@ -27,8 +27,11 @@ pub type GetResultFn = unsafe extern "C" fn(*mut PgConn) -> *mut PgResult;
 type ParameterStatusFn = unsafe extern "C" fn(*const PgConn, *const c_char) -> *const c_char;
 /// libpq's `PQnoticeReceiver`.
 pub type NoticeReceiver = unsafe extern "C" fn(*mut c_void, *const PgResult);
-type SetNoticeReceiverFn =
-    unsafe extern "C" fn(*mut PgConn, Option<NoticeReceiver>, *mut c_void) -> Option<NoticeReceiver>;
+type SetNoticeReceiverFn = unsafe extern "C" fn(
+    *mut PgConn,
+    Option<NoticeReceiver>,
+    *mut c_void,
+) -> Option<NoticeReceiver>;
 type ResultErrorFieldFn = unsafe extern "C" fn(*const PgResult, c_int) -> *mut c_char;
 
 /// `PG_DIAG_SQLSTATE`, the field code of a result's SQLSTATE.

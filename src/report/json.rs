@@ -42,16 +42,16 @@ fn scan_json(report: &ScanReport, out: &mut impl Write) -> io::Result<()> {
     };
     fn finding(f: &Finding) -> JsonFinding<'_> {
         JsonFinding {
-        path: &f.path,
-        line: f.line,
-        kind: f.kind.as_str(),
-        objects: &f.objects,
-        cascade: f.cascade,
-        statement: &f.statement,
-        verb: f.verb(),
-        implied: f.implied.map(Kind::as_str),
-        if_exists: f.if_exists,
-        created_here: f.created_in_input,
+            path: &f.path,
+            line: f.line,
+            kind: f.kind.as_str(),
+            objects: &f.objects,
+            cascade: f.cascade,
+            statement: &f.statement,
+            verb: f.verb(),
+            implied: f.implied.map(Kind::as_str),
+            if_exists: f.if_exists,
+            created_here: f.created_in_input,
         }
     }
     let view = JsonReport {

@@ -155,7 +155,11 @@ fn first_stage_under_test() -> PathBuf {
 fn preload_first_stage_under_test(sandbox: &mut Sandbox) {
     if std::env::var_os(FIRST_STAGE_UNDER_TEST).is_some_and(|v| !v.is_empty()) {
         let first = first_stage_under_test();
-        assert!(first.is_file(), "{FIRST_STAGE_UNDER_TEST}={}", first.display());
+        assert!(
+            first.is_file(),
+            "{FIRST_STAGE_UNDER_TEST}={}",
+            first.display()
+        );
         sandbox.set("DBGUARD_PRELOAD", first.to_str().expect("utf-8 path"));
     }
 }

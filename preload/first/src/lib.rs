@@ -134,7 +134,11 @@ macro_rules! real {
 real!(real_exec, "PQexec", ExecFn);
 real!(real_send_query, "PQsendQuery", SendQueryFn);
 real!(real_exec_params, "PQexecParams", ExecParamsFn);
-real!(real_send_query_params, "PQsendQueryParams", SendQueryParamsFn);
+real!(
+    real_send_query_params,
+    "PQsendQueryParams",
+    SendQueryParamsFn
+);
 real!(real_prepare, "PQprepare", PrepareFn);
 real!(real_send_prepare, "PQsendPrepare", SendPrepareFn);
 real!(real_get_result, "PQgetResult", GetResultFn);
