@@ -1,8 +1,10 @@
 #!/bin/sh
 # Instruction counts of psql's start-up, the repeatable twin of
 # bench/startup.sh: wall time swings by milliseconds on a busy machine,
-# instructions executed (valgrind's count, dynamic loader included, every
-# process of the run summed: the shim and the psql it execs) do not.
+# instructions executed (valgrind's count, dynamic loader included) do
+# not. Both images of the process are counted: the shim up to its exec
+# (callgrind dumps its counts before `execve`, which valgrind would
+# otherwise drop) and the psql it execs.
 #
 #   bench/instructions.sh                  # builds the first stage (release)
 #   BIN=target/release bench/instructions.sh
@@ -18,7 +20,9 @@
 #                               when there is one): what a user runs
 #   dbguard shim, bypass        the same with DBGUARD_BYPASS=1 (no library)
 # Prints the median of RUNS (default 3) counts per side and the ratio to
-# the C exec shim (target for shim + library: 1.05).
+# the C exec shim (target for shim + library: 1.05). The shim to compare
+# is the installed one: `install.sh` builds it static (see its build
+# command); a debug or dynamic build counts its loader work too.
 #
 # Needs: valgrind, initdb/pg_ctl, psql, cc, python3. Runs the server as
 # `postgres` when run as root. Removes everything when done.
@@ -74,7 +78,7 @@ export DBGUARD_BACKUP_DIR="$work/backups" DBGUARD_PRELOAD="$work/lib/libdbguard_
 export DBGUARD_REAL_PSQL="$psql"
 
 python3 - "$work" "$RUNS" <<'EOF2'
-import os, re, statistics, subprocess, sys
+import os, re, statistics, subprocess, sys, tempfile
 work, runs = sys.argv[1], int(sys.argv[2])
 args = ["-X", "-q", "-c", "select 1"]
 base = dict(os.environ)
@@ -87,15 +91,19 @@ if os.path.exists(f"{work}/shims/psql"):
     sides["dbguard shim, bypass"] = ([f"{work}/shims/psql"] + args, dict(base, DBGUARD_BYPASS="1"))
 
 def count(argv, env):
-    """Instructions of every process of one run, summed."""
-    out = subprocess.run(
-        ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--trace-children=yes",
-         "--cachegrind-out-file=/dev/null"] + argv,
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=True, text=True)
-    refs = [int(n.replace(",", "")) for n in re.findall(r"I\s+refs:\s+([\d,]+)", out.stderr)]
-    if not refs:
-        sys.exit("no instruction count in valgrind's output:\n" + out.stderr)
-    return sum(refs)
+    """Instructions of one run: every image of every process, summed."""
+    with tempfile.TemporaryDirectory(dir=work) as out:
+        subprocess.run(
+            ["valgrind", "--tool=callgrind", "--trace-children=yes", "--dump-before=execve",
+             f"--callgrind-out-file={out}/cg.%p"] + argv,
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+        totals = []
+        for name in os.listdir(out):
+            with open(os.path.join(out, name)) as f:
+                totals += [int(m) for m in re.findall(r"^totals: (\d+)", f.read(), re.M)]
+        if not totals:
+            sys.exit("no instruction count in callgrind's output")
+        return sum(totals)
 
 counts = {name: [count(*side) for _ in range(runs)] for name, side in sides.items()}
 floor = statistics.median(counts["C exec shim"])
