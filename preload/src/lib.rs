@@ -17,22 +17,24 @@
 //!   destructive rather than sending it unchecked.
 //! - Each string is judged once, whatever the transaction state.
 //! - The results of a string that creates tables are watched, so the
-//!   guard learns which tables this session really created.
+//!   guard learns which tables this session really created; for `CREATE
+//!   TABLE IF NOT EXISTS` also its notices (a notice receiver in front of
+//!   psql's, handing every notice on).
 
 mod libpq;
 
 use std::cell::Cell;
-use std::ffi::{CStr, CString, c_char, c_int};
+use std::ffi::{CStr, CString, c_char, c_int, c_void};
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 use std::sync::{Mutex, OnceLock};
 
 use dbguard::Context;
 use dbguard::shim::live::{self, LiveGuard, Verdict};
 
 use crate::libpq::{
-    BAD_RESPONSE, COMMAND_OK, FATAL_ERROR, LiveConn, PgConn, PgResult, REAL, RealFn, TUPLES_OK,
-    libpq,
+    BAD_RESPONSE, COMMAND_OK, DIAG_SQLSTATE, FATAL_ERROR, LiveConn, NoticeReceiver, PgConn,
+    PgResult, REAL, RealFn, TUPLES_OK, libpq,
 };
 
 /// The version of the entry points below; the first stage passes its own
@@ -79,10 +81,61 @@ fn note_sent(conn: *mut PgConn, query: *const c_char, sent: bool) {
         return;
     }
     let text: &[u8] = if creates { sql } else { b"" };
-    let _ = catch_unwind(AssertUnwindSafe(|| {
+    let watch_notices = catch_unwind(AssertUnwindSafe(|| {
         guard().will_send(&LiveConn { conn }, text)
-    }));
+    }))
+    .unwrap_or(false);
+    if watch_notices {
+        receive_notices(conn);
+    }
     WATCHING_RESULTS.store(creates, Ordering::Relaxed);
+}
+
+/// The notice receiver `receive_notices` replaced, called after ours.
+static NEXT_RECEIVER: AtomicPtr<c_void> = AtomicPtr::new(std::ptr::null_mut());
+
+/// Puts `on_notice` in front of the connection's notice receiver, so the
+/// guard hears the SQLSTATE of each notice (a `CREATE TABLE IF NOT
+/// EXISTS` that skipped says so only in one). It stays for the life of
+/// the connection and hands every notice on, so psql prints them as ever.
+fn receive_notices(conn: *mut PgConn) {
+    let Some(set) = libpq().set_notice_receiver else {
+        return;
+    };
+    // SAFETY: psql's live connection; our receiver lives as long as the
+    // process. The argument is null: psql sets only a notice processor,
+    // so the receiver we replace is libpq's default, which ignores its
+    // argument (and PQsetNoticeReceiver gives back no argument to keep).
+    let previous = unsafe { set(conn, Some(on_notice), std::ptr::null_mut()) };
+    if let Some(previous) = previous
+        && previous as usize != on_notice as NoticeReceiver as usize
+    {
+        NEXT_RECEIVER.store(previous as *mut c_void, Ordering::Relaxed);
+    }
+}
+
+/// Tells the guard the notice's SQLSTATE, then hands the notice on.
+unsafe extern "C" fn on_notice(arg: *mut c_void, res: *const PgResult) {
+    if WATCHING_RESULTS.load(Ordering::Relaxed)
+        && !res.is_null()
+        && let (Some(field), Some(guard)) = (libpq().result_error_field, GUARD.get())
+    {
+        let _ = catch_unwind(AssertUnwindSafe(|| {
+            // SAFETY: a notice result libpq passes for the call; the field
+            // is null or a NUL-terminated string it owns.
+            let code = unsafe { field(res, DIAG_SQLSTATE) };
+            if !code.is_null() {
+                guard.notice(unsafe { CStr::from_ptr(code) }.to_bytes());
+            }
+        }));
+    }
+    let next = NEXT_RECEIVER.load(Ordering::Relaxed);
+    if !next.is_null() {
+        // SAFETY: the receiver the connection had before ours, with the
+        // same notice (see `receive_notices` for the argument).
+        let next = unsafe { std::mem::transmute::<*mut c_void, NoticeReceiver>(next) };
+        unsafe { next(arg, res) };
+    }
 }
 
 /// A result of the watched string (`None`: there are no more).

@@ -25,6 +25,17 @@ type GetvalueFn = unsafe extern "C" fn(*const PgResult, c_int, c_int) -> *mut c_
 type ClearFn = unsafe extern "C" fn(*mut PgResult);
 pub type GetResultFn = unsafe extern "C" fn(*mut PgConn) -> *mut PgResult;
 type ParameterStatusFn = unsafe extern "C" fn(*const PgConn, *const c_char) -> *const c_char;
+/// libpq's `PQnoticeReceiver`.
+pub type NoticeReceiver = unsafe extern "C" fn(*mut c_void, *const PgResult);
+type SetNoticeReceiverFn = unsafe extern "C" fn(
+    *mut PgConn,
+    Option<NoticeReceiver>,
+    *mut c_void,
+) -> Option<NoticeReceiver>;
+type ResultErrorFieldFn = unsafe extern "C" fn(*const PgResult, c_int) -> *mut c_char;
+
+/// `PG_DIAG_SQLSTATE`, the field code of a result's SQLSTATE.
+pub const DIAG_SQLSTATE: c_int = b'C' as c_int;
 
 /// `PGRES_COMMAND_OK` and `PGRES_TUPLES_OK` of `ExecStatusType`.
 pub const COMMAND_OK: c_int = 1;
@@ -65,6 +76,8 @@ pub struct Libpq {
     getvalue: Option<GetvalueFn>,
     clear: Option<ClearFn>,
     pub get_result: Option<GetResultFn>,
+    pub set_notice_receiver: Option<SetNoticeReceiverFn>,
+    pub result_error_field: Option<ResultErrorFieldFn>,
 }
 
 /// The real function behind the first stage's wrapper (`RTLD_NEXT`,
@@ -123,6 +136,8 @@ pub fn libpq() -> &'static Libpq {
         // Wrapped too (to see whether what psql sent succeeded): the real
         // one, after ours.
         get_result: lookup!(RTLD_NEXT, "PQgetResult", GetResultFn),
+        set_notice_receiver: lookup!(RTLD_DEFAULT, "PQsetNoticeReceiver", SetNoticeReceiverFn),
+        result_error_field: lookup!(RTLD_DEFAULT, "PQresultErrorField", ResultErrorFieldFn),
     })
 }
 

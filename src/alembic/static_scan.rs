@@ -1292,6 +1292,7 @@ impl Scan<'_> {
             implied: hit.implied,
             if_exists: false,
             created_in_input: false,
+            key: None,
         }
     }
 

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::Report;
 use crate::alembic::check::MigrationCheck;
-use crate::sql::{Kind, Problem, ScanReport, Severity};
+use crate::sql::{Finding, Kind, Problem, ScanReport, Severity};
 
 /// Writes `report` as JSON. A guard's summary is written as the scan it
 /// summarises, whole.
@@ -21,10 +21,12 @@ pub fn json(report: &Report<'_>, out: &mut impl Write) -> io::Result<()> {
 }
 
 /// One object with `statements` and `findings` (each with `path`, `line`,
-/// `kind`, `objects`, `cascade`, `statement`, `verb`, and `implied` for
-/// dynamic SQL), plus `destructive`, `findings_omitted`, `errors` and
-/// `warnings`. Serialised from borrowed views, so a large report is not
-/// copied to be printed.
+/// `kind`, `objects`, `cascade`, `statement`, `verb`, `if_exists`,
+/// `created_here`, and `implied` for dynamic SQL), plus `destructive`,
+/// `findings_omitted`, `errors`, `warnings` and `created_here`: the drops
+/// and truncates of tables the input itself created, which are not
+/// destructive (each with `created_here` true). Serialised from borrowed
+/// views, so a large report is not copied to be printed.
 fn scan_json(report: &ScanReport, out: &mut impl Write) -> io::Result<()> {
     let problems = |severity: Severity| -> Vec<JsonProblem<'_>> {
         report
@@ -38,26 +40,28 @@ fn scan_json(report: &ScanReport, out: &mut impl Write) -> io::Result<()> {
             })
             .collect()
     };
+    fn finding(f: &Finding) -> JsonFinding<'_> {
+        JsonFinding {
+            path: &f.path,
+            line: f.line,
+            kind: f.kind.as_str(),
+            objects: &f.objects,
+            cascade: f.cascade,
+            statement: &f.statement,
+            verb: f.verb(),
+            implied: f.implied.map(Kind::as_str),
+            if_exists: f.if_exists,
+            created_here: f.created_in_input,
+        }
+    }
     let view = JsonReport {
         statements: report.statements,
         destructive: report.destructive_count(),
-        findings: report
-            .findings
-            .iter()
-            .map(|f| JsonFinding {
-                path: &f.path,
-                line: f.line,
-                kind: f.kind.as_str(),
-                objects: &f.objects,
-                cascade: f.cascade,
-                statement: &f.statement,
-                verb: f.verb(),
-                implied: f.implied.map(Kind::as_str),
-            })
-            .collect(),
+        findings: report.findings.iter().map(finding).collect(),
         findings_omitted: report.findings_omitted,
         errors: problems(Severity::Error),
         warnings: problems(Severity::Warning),
+        created_here: report.created_here.iter().map(finding).collect(),
     };
     serde_json::to_writer_pretty(&mut *out, &view)?;
     Ok(())
@@ -71,6 +75,7 @@ struct JsonReport<'a> {
     findings_omitted: u64,
     errors: Vec<JsonProblem<'a>>,
     warnings: Vec<JsonProblem<'a>>,
+    created_here: Vec<JsonFinding<'a>>,
 }
 
 #[derive(Serialize)]
@@ -84,6 +89,12 @@ struct JsonFinding<'a> {
     verb: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     implied: Option<&'static str>,
+    /// `DROP … IF EXISTS`: nothing happens when the object is missing.
+    if_exists: bool,
+    /// Every object it drops or empties was created earlier in the same
+    /// input (`Finding::created_in_input`): nothing that existed before
+    /// is lost.
+    created_here: bool,
 }
 
 #[derive(Serialize)]
@@ -121,6 +132,14 @@ mod tests {
     #[test]
     fn scan() {
         let scan = samples::scan();
+        insta::assert_snapshot!(render(|out| json(&Report::Scan(&scan), out)));
+    }
+
+    #[test]
+    fn if_exists_and_created_here_are_shown() {
+        let scan = crate::sql::scan_str(
+            "BEGIN;\nCREATE TABLE scratch (a int);\nDROP TABLE scratch;\nCOMMIT;\nDROP TABLE IF EXISTS gone;\n",
+        );
         insta::assert_snapshot!(render(|out| json(&Report::Scan(&scan), out)));
     }
 

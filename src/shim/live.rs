@@ -15,8 +15,6 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
-use sha2::{Digest, Sha256};
-
 use crate::config::Config;
 use crate::pgtools::{PgTools, quote_ident, quote_literal};
 use crate::sql::estimate::{Candidate, MAX_CANDIDATES, Threshold, add_bulk_findings};
@@ -128,18 +126,29 @@ pub struct LiveGuard {
     created: Mutex<Created>,
 }
 
-/// Tables the session really created: a `CREATE TABLE` (not `IF NOT
-/// EXISTS`) whose query string succeeded. Dropping or truncating such a
-/// table destroys nothing that was there before the session, so it is not
-/// asked about (squawk and Atlas exempt these too). They are known by
-/// their OID, so a later `search_path` change, a rollback that undid the
-/// CREATE, or another session's table of the same name never counts.
+/// Tables the session really created: a `CREATE TABLE` whose query string
+/// succeeded. Dropping or truncating such a table destroys nothing that
+/// was there before the session, so it is not asked about (squawk and
+/// Atlas exempt these too). They are known by their OID, so a later
+/// `search_path` change, a rollback that undid the CREATE, or another
+/// session's table of the same name never counts.
+///
+/// `CREATE TABLE IF NOT EXISTS` over an existing table creates nothing;
+/// the server says so only in a notice (SQLSTATE 42P07, "relation …
+/// already exists, skipping"), which the library watches for. Such names
+/// count only when notices reach the session (`client_min_messages` at
+/// `notice` or below) and no 42P07 came with the string's results.
 #[derive(Default)]
 struct Created {
     identity: String,
     /// Created by the string being sent now, if it succeeds (names as
     /// written, folded).
     pending: Vec<String>,
+    /// Named by `CREATE TABLE IF NOT EXISTS` in the string being sent now:
+    /// created if it succeeds and no notice said one was skipped.
+    pending_if_not_exists: Vec<String>,
+    /// A notice said a `CREATE … IF NOT EXISTS` of this string skipped.
+    pending_skipped: bool,
     /// A result of the string being sent now failed.
     pending_failed: bool,
     /// Created by a string that succeeded, OIDs not yet looked up (the
@@ -216,9 +225,13 @@ impl LiveGuard {
     /// it creates are remembered if every result of it succeeds. Only a
     /// string of plain statements counts: one that may change what a name
     /// resolves to (`SET search_path`) would make the later lookup lie.
-    pub fn will_send(&self, conn: &dyn Connection, sql: &[u8]) {
+    ///
+    /// True when the string holds a `CREATE TABLE IF NOT EXISTS` whose
+    /// outcome the server tells in a notice: the caller then passes the
+    /// SQLSTATE of every notice of this string to `notice`.
+    pub fn will_send(&self, conn: &dyn Connection, sql: &[u8]) -> bool {
         let Ok(mut created) = self.created.lock() else {
-            return;
+            return false;
         };
         let identity = conn.identity();
         if created.identity != identity {
@@ -229,8 +242,33 @@ impl LiveGuard {
         }
         let lexical = Lexical::of(conn);
         let sql = lexical.masked(sql);
-        created.pending = tables_created(&sql, lexical.standard_strings);
+        let names = tables_created(&sql, lexical.standard_strings);
+        created.pending = names.plain;
+        created.pending_if_not_exists = names.if_not_exists;
+        created.pending_skipped = false;
         created.pending_failed = false;
+        if created.pending_if_not_exists.is_empty() {
+            return false;
+        }
+        // A skipped CREATE says so only in a notice, and a session that
+        // hides notices would hear nothing: those names then never count.
+        let notices_reach_us = conn
+            .query_value("SELECT pg_catalog.current_setting('client_min_messages')")
+            .is_some_and(|level| notices_visible_at(&level));
+        if !notices_reach_us {
+            created.pending_if_not_exists.clear();
+        }
+        notices_reach_us
+    }
+
+    /// A notice (its SQLSTATE) that came with the string being sent.
+    pub fn notice(&self, sqlstate: &[u8]) {
+        // 42P07 duplicate_table: "relation … already exists, skipping".
+        if sqlstate == b"42P07"
+            && let Ok(mut created) = self.created.lock()
+        {
+            created.pending_skipped = true;
+        }
     }
 
     /// One result of the string being sent; `ok` false for an error.
@@ -246,8 +284,15 @@ impl LiveGuard {
             return;
         };
         let pending = std::mem::take(&mut created.pending);
+        let if_not_exists = std::mem::take(&mut created.pending_if_not_exists);
+        // Which of several IF NOT EXISTS the notice was about, the notice
+        // says only in words: one skip makes none of them count.
+        let skipped = std::mem::take(&mut created.pending_skipped);
         if !std::mem::take(&mut created.pending_failed) {
             created.unresolved.extend(pending);
+            if !skipped {
+                created.unresolved.extend(if_not_exists);
+            }
         }
     }
 
@@ -394,6 +439,7 @@ impl LiveGuard {
         // The server reads the bytes with the connection's own settings.
         let lexical = Lexical::of(conn);
         let masked = lexical.masked(sql);
+        let original = sql;
         let sql: &[u8] = &masked;
         let state = conn.transaction();
         let estimating = matches!(state, TxStatus::Idle | TxStatus::InTransaction);
@@ -408,7 +454,11 @@ impl LiveGuard {
             // most, so it is never bulk either. No scan, no parse.
             return Verdict::Send;
         }
-        let mut report = scan_as(&self.ctx, sql, lexical.standard_strings);
+        // Statements are split where the server splits the masked bytes;
+        // each is known by the key of its bytes as sent, which is what
+        // the pre-flight hashed when it split the same way.
+        let as_sent = matches!(masked, std::borrow::Cow::Owned(_)).then_some(original);
+        let mut report = scan_as(&self.ctx, sql, lexical.standard_strings, as_sent);
         if report.estimate_candidates.len() >= MAX_CANDIDATES {
             // The scanner keeps so many; the rest of this one string could
             // not be estimated, which must not pass for "not bulk".
@@ -498,9 +548,9 @@ impl LiveGuard {
         if confirmed.is_empty() {
             return false;
         }
-        let mut keys: Vec<String> = Vec::new();
+        let mut keys: Vec<&String> = Vec::new();
         for f in &report.findings {
-            let Some(key) = statement_key(&f.statement) else {
+            let Some(key) = &f.key else {
                 return false;
             };
             // Several findings of one statement share one confirmation.
@@ -510,11 +560,11 @@ impl LiveGuard {
         }
         let all_there = keys
             .iter()
-            .all(|k| confirmed.get(k).is_some_and(|n| *n > 0));
+            .all(|k| confirmed.get(*k).is_some_and(|n| *n > 0));
         if !all_there {
             return false;
         }
-        for k in &keys {
+        for k in keys {
             if let Some(n) = confirmed.get_mut(k) {
                 *n -= 1;
             }
@@ -551,14 +601,23 @@ fn own_locks(conn: &dyn Connection, tables: Option<&[String]>) -> Vec<String> {
 
 /// Scans one statement (or `\;`-joined statements) as psql sends it.
 pub fn scan(ctx: &Context, sql: &[u8]) -> ScanReport {
-    scan_as(ctx, sql, true)
+    scan_as(ctx, sql, true, None)
 }
 
-/// `scan` for a server with the given `standard_conforming_strings`.
-fn scan_as(ctx: &Context, sql: &[u8], standard_strings: bool) -> ScanReport {
+/// `scan` for a server with the given `standard_conforming_strings`;
+/// `as_sent` holds the bytes psql sends when `sql` is their masked copy.
+fn scan_as(
+    ctx: &Context,
+    sql: &[u8],
+    standard_strings: bool,
+    as_sent: Option<&[u8]>,
+) -> ScanReport {
     let cwd = ctx.cwd.clone().unwrap_or_else(|| "/".into());
     let mut scanner = Scanner::new(&cwd);
     scanner.set_standard_strings(standard_strings);
+    if let Some(as_sent) = as_sent {
+        scanner.key_statements_by(sql, as_sent);
+    }
     scanner.scan_bytes(STATEMENT_LABEL, sql, Path::new(&cwd));
     scanner.finish()
 }
@@ -653,17 +712,34 @@ fn unsafe_encoding_char_len(encoding: &str) -> Option<fn(&[u8]) -> usize> {
     Some(f)
 }
 
-/// The tables a query string creates (`CREATE [TEMP|UNLOGGED] TABLE name`,
-/// also `… AS`, not `IF NOT EXISTS`), folded as written; empty when it
-/// creates none, or when another statement in it may change what a name
-/// resolves to.
-fn tables_created(sql: &[u8], standard_strings: bool) -> Vec<String> {
+/// True when a session whose `client_min_messages` is `level` is sent
+/// NOTICE messages.
+fn notices_visible_at(level: &str) -> bool {
+    matches!(
+        level.trim().to_ascii_lowercase().as_str(),
+        "debug5" | "debug4" | "debug3" | "debug2" | "debug1" | "debug" | "log" | "notice"
+    )
+}
+
+/// The tables a query string may create, folded as written.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct CreatedNames {
+    /// `CREATE [TEMP|UNLOGGED] TABLE name`, also `… AS`: created when the
+    /// statement succeeds.
+    plain: Vec<String>,
+    /// `CREATE … TABLE IF NOT EXISTS name`: created unless it existed.
+    if_not_exists: Vec<String>,
+}
+
+/// The tables a query string creates; none when another statement in it
+/// may change what a name resolves to.
+fn tables_created(sql: &[u8], standard_strings: bool) -> CreatedNames {
     use crate::sql::lexer::{Lexer, MetaCommand, Sink, Statement};
     use crate::sql::token::{qualified_name, tokens};
 
     #[derive(Default)]
     struct Collect {
-        names: Vec<String>,
+        names: CreatedNames,
         other: bool,
     }
     impl Sink for Collect {
@@ -688,17 +764,26 @@ fn tables_created(sql: &[u8], standard_strings: bool) -> Vec<String> {
             if word(i, "temp") || word(i, "temporary") || word(i, "unlogged") {
                 i += 1;
             }
-            if !word(i, "table") || (word(i + 1, "if") && word(i + 2, "not")) {
+            if !word(i, "table") {
                 self.other = true;
                 return;
             }
-            match qualified_name(&toks, i + 1) {
+            i += 1;
+            let if_not_exists = word(i, "if") && word(i + 1, "not") && word(i + 2, "exists");
+            if if_not_exists {
+                i += 3;
+            }
+            match qualified_name(&toks, i) {
                 // A quoted name holding a dot would be looked up as
                 // another (schema-qualified) name.
                 Some((name, end))
-                    if !statement.truncated && name.matches('.').count() == (end - i - 2) / 2 =>
+                    if !statement.truncated && name.matches('.').count() == (end - i - 1) / 2 =>
                 {
-                    self.names.push(name)
+                    if if_not_exists {
+                        self.names.if_not_exists.push(name);
+                    } else {
+                        self.names.plain.push(name);
+                    }
                 }
                 _ => self.other = true,
             }
@@ -708,13 +793,13 @@ fn tables_created(sql: &[u8], standard_strings: bool) -> Vec<String> {
         }
     }
     if !sql.windows(6).any(|w| w.eq_ignore_ascii_case(b"create")) {
-        return Vec::new();
+        return CreatedNames::default();
     }
     let mut sink = Collect::default();
     let mut lexer = Lexer::with_standard_strings(standard_strings);
     lexer.feed(sql, &mut sink);
     if lexer.finish(&mut sink).is_some() || sink.other {
-        return Vec::new();
+        return CreatedNames::default();
     }
     sink.names
 }
@@ -731,23 +816,13 @@ fn regclass_list(names: &[String]) -> String {
         .join(",")
 }
 
-/// The key a confirmed statement is known by: SHA-256 of its displayed
-/// text (whitespace collapsed, the way the scanner shows it). `None` for a
-/// shortened text, which cannot identify a statement.
-pub fn statement_key(display: &str) -> Option<String> {
-    if display.ends_with('…') {
-        return None;
-    }
-    let text = display.trim().trim_end_matches(';').trim_end();
-    Some(hex::encode(Sha256::digest(text.as_bytes())))
-}
-
-/// The keys of every destructive statement the pre-flight confirmed.
+/// The keys (`sql::key`) of every destructive statement the pre-flight
+/// confirmed: the whole statement's, however long it is.
 pub fn confirmed_keys(report: &ScanReport) -> Vec<String> {
     report
         .findings
         .iter()
-        .filter_map(|f| statement_key(&f.statement))
+        .filter_map(|f| f.key.clone())
         .collect()
 }
 
@@ -959,7 +1034,7 @@ mod tests {
 
     #[test]
     fn the_tables_a_string_creates_are_read_from_plain_statements_only() {
-        let created = |sql: &str| tables_created(sql.as_bytes(), true);
+        let created = |sql: &str| tables_created(sql.as_bytes(), true).plain;
         assert_eq!(created("create table t (a int)"), ["t"]);
         assert_eq!(
             created(
@@ -973,6 +1048,85 @@ mod tests {
         assert!(created("create table \"a.b\" ()").is_empty());
         assert!(created("create index on t (a)").is_empty());
         assert!(created("select 'create table t ()'").is_empty());
+    }
+
+    #[test]
+    fn if_not_exists_names_are_kept_apart() {
+        let names = tables_created(
+            b"create table if not exists s.t (a int); create temp table u (); CREATE TABLE IF NOT EXISTS \"V\" AS SELECT 1",
+            true,
+        );
+        assert_eq!(names.plain, ["u"]);
+        assert_eq!(names.if_not_exists, ["s.t", "V"]);
+        let dotted = tables_created(b"create table if not exists \"a.b\" ()", true);
+        assert_eq!(dotted, CreatedNames::default());
+    }
+
+    #[test]
+    fn only_levels_at_notice_or_below_send_notices() {
+        for level in ["notice", "NOTICE", "log", "debug1", "debug5"] {
+            assert!(notices_visible_at(level), "{level}");
+        }
+        for level in ["warning", "error", "", "panic"] {
+            assert!(!notices_visible_at(level), "{level}");
+        }
+    }
+
+    /// An idle connection whose `client_min_messages` is `level`, on
+    /// which every created table is found again and every name is one.
+    struct Answers {
+        level: &'static str,
+    }
+
+    impl Connection for Answers {
+        fn settings(&self) -> Vec<(String, String)> {
+            Fake(TxStatus::Idle).settings()
+        }
+        fn transaction(&self) -> TxStatus {
+            TxStatus::Idle
+        }
+        fn explain(&self, _: &[String]) -> Vec<Option<String>> {
+            Vec::new()
+        }
+        fn query_value(&self, sql: &str) -> Option<String> {
+            if sql.contains("client_min_messages") {
+                return Some(self.level.to_owned());
+            }
+            if sql.contains("string_agg") {
+                return Some("16384".to_owned());
+            }
+            Some("true".to_owned())
+        }
+    }
+
+    #[test]
+    fn create_if_not_exists_counts_only_when_no_notice_said_it_skipped() {
+        let drop = b"drop table t";
+        let create = b"create table if not exists t (a int)";
+        // Created: no notice came; the drop is of the session's own table.
+        let g = guard(&[]);
+        let conn = Answers { level: "notice" };
+        assert!(g.will_send(&conn, create), "notices are watched");
+        g.results_done();
+        assert_eq!(g.check(&conn, drop), Verdict::Send);
+        // Skipped: the table was there before; the drop is refused here.
+        let g = guard(&[]);
+        assert!(g.will_send(&conn, create));
+        g.notice(b"42P07");
+        g.results_done();
+        assert!(matches!(g.check(&conn, drop), Verdict::Replace(_)));
+        // Notices hidden: nothing could tell, so nothing counts.
+        let g = guard(&[]);
+        let quiet = Answers { level: "warning" };
+        assert!(!g.will_send(&quiet, create));
+        g.results_done();
+        assert!(matches!(g.check(&quiet, drop), Verdict::Replace(_)));
+        // Another notice is not a skip.
+        let g = guard(&[]);
+        assert!(g.will_send(&conn, create));
+        g.notice(b"00000");
+        g.results_done();
+        assert_eq!(g.check(&conn, drop), Verdict::Send);
     }
 
     #[test]
@@ -1002,6 +1156,47 @@ mod tests {
             g.check(&idle, b"drop table t;"),
             Verdict::Replace(_)
         ));
+    }
+
+    /// Regression: a statement whose text is shown shortened (over 200
+    /// characters, or over the 1 MiB the scanner keeps) had no key, so the
+    /// live check asked again for what the pre-flight had confirmed.
+    #[test]
+    fn a_long_confirmed_statement_passes_once() {
+        let padded = |len: usize| {
+            let mut sql = b"drop table t /* ".to_vec();
+            sql.resize(len, b'x');
+            sql.extend_from_slice(b" */;");
+            sql
+        };
+        for sql in [padded(300), padded(crate::sql::lexer::STATEMENT_CAP + 10)] {
+            let report = scan(&Context::for_test(&["psql"], &[]), &sql);
+            assert!(report.findings[0].statement.ends_with('…'));
+            let g = guard(&confirmed_keys(&report));
+            let idle = Fake(TxStatus::Idle);
+            assert_eq!(g.check(&idle, &sql), Verdict::Send, "{}", sql.len());
+            assert!(matches!(g.check(&idle, &sql), Verdict::Replace(_)));
+        }
+    }
+
+    /// Regression: in SJIS or BIG5 the live check reads a masked copy of
+    /// the bytes (as psql does), whose text is not the one the pre-flight
+    /// confirmed; it is keyed by the bytes as sent.
+    #[test]
+    fn a_confirmed_statement_with_multibyte_characters_passes_once() {
+        for (encoding, sql) in [
+            ("SJIS", &b"drop table \"\x95\x5c\" /* \x83\x5c */;"[..]),
+            ("BIG5", &b"delete from \"\xa5\x5c\";"[..]),
+        ] {
+            let report = scan(&Context::for_test(&["psql"], &[]), sql);
+            let g = guard(&confirmed_keys(&report));
+            let conn = Settings(vec![("client_encoding", encoding)], TxStatus::Idle);
+            assert_eq!(g.check(&conn, sql), Verdict::Send, "{encoding}");
+            assert!(
+                matches!(g.check(&conn, sql), Verdict::Replace(_)),
+                "{encoding}"
+            );
+        }
     }
 
     /// A connection whose tables have the given unique keys and whose

@@ -52,6 +52,8 @@ pub struct Candidate {
     /// False when only the head of the statement was kept (it is too long
     /// to keep whole): it cannot be estimated, and counts as bulk.
     pub complete: bool,
+    /// The statement's key (`sql::key`), `None` when not known.
+    pub key: Option<String>,
 }
 
 impl Candidate {
@@ -67,6 +69,7 @@ impl Candidate {
             implied: None,
             if_exists: false,
             created_in_input: false,
+            key: self.key.clone(),
         }
     }
 

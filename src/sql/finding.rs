@@ -248,6 +248,11 @@ pub struct Finding {
     /// `ScanReport::created_here`, not `findings`.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub created_in_input: bool,
+    /// The statement's key (`sql::key`), by which a confirmation given
+    /// before psql starts is recognised when psql sends it; `None` when
+    /// the whole text is not known.
+    #[serde(skip)]
+    pub key: Option<String>,
 }
 
 impl Finding {
@@ -435,6 +440,7 @@ mod tests {
             implied: Some(Kind::Truncate),
             if_exists: false,
             created_in_input: false,
+            key: None,
         };
         assert_eq!(f.verb(), "TRUNCATE");
         f.implied = None;
@@ -453,6 +459,7 @@ mod tests {
             implied: None,
             if_exists: false,
             created_in_input: false,
+            key: None,
         };
         let mut report = ScanReport::default();
         report.push_finding(mk(1, Kind::UpdateAll));
@@ -476,6 +483,7 @@ mod tests {
                 implied: None,
                 if_exists: false,
                 created_in_input: false,
+                key: None,
             });
         }
         assert_eq!(report.findings.len(), ScanReport::MAX_FINDINGS);

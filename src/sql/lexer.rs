@@ -17,6 +17,7 @@
 
 use memchr::memmem;
 
+use super::key::KeyHasher;
 use super::token::{ident_cont, ident_start, variable_char};
 
 /// Bytes of statement text kept for classification.
@@ -88,6 +89,9 @@ pub struct Statement<'a> {
     pub terminator: Terminator,
     /// The text was longer than `STATEMENT_CAP` and only its head is kept.
     pub truncated: bool,
+    /// For a truncated statement, the key of its whole text
+    /// (`key::statement_key` of all of it, hashed as it streamed past).
+    pub whole_key: Option<String>,
 }
 
 /// One backslash command, other than those the lexer handles itself (the
@@ -198,9 +202,13 @@ pub struct Lexer {
     /// buffer send again. Swapped with `stmt`, never copied.
     previous: Vec<u8>,
     previous_truncated: bool,
+    previous_whole_key: Option<String>,
     stmt_started: bool,
     stmt_line: u64,
     truncated: bool,
+    /// Once a statement outgrows `STATEMENT_CAP`: the key of its whole
+    /// text so far, the head kept and every byte after it.
+    overflow: Option<KeyHasher>,
 
     // psql's heuristics for where a `;` ends a statement.
     paren_depth: u32,
@@ -249,9 +257,11 @@ impl Lexer {
             stmt: Vec::new(),
             previous: Vec::new(),
             previous_truncated: false,
+            previous_whole_key: None,
             stmt_started: false,
             stmt_line: 1,
             truncated: false,
+            overflow: None,
             paren_depth: 0,
             begin_depth: 0,
             identifier_count: 0,
@@ -1040,8 +1050,22 @@ impl Lexer {
         if self.stmt.len() < STATEMENT_CAP {
             self.stmt.push(b);
         } else {
-            self.truncated = true;
+            self.hash_overflow(&[b]);
         }
+    }
+
+    /// Bytes past `STATEMENT_CAP`: not kept, but hashed into the key.
+    #[cold]
+    fn hash_overflow(&mut self, bytes: &[u8]) {
+        self.truncated = true;
+        let stmt = &self.stmt;
+        self.overflow
+            .get_or_insert_with(|| {
+                let mut hasher = KeyHasher::new();
+                hasher.feed(stmt);
+                hasher
+            })
+            .feed(bytes);
     }
 
     fn keep_slice(&mut self, bytes: &[u8]) {
@@ -1053,10 +1077,11 @@ impl Lexer {
             self.stmt_line = self.line;
         }
         let room = STATEMENT_CAP - self.stmt.len();
+        let kept = bytes.len().min(room);
+        self.stmt.extend_from_slice(&bytes[..kept]);
         if bytes.len() > room {
-            self.truncated = true;
+            self.hash_overflow(&bytes[kept..]);
         }
-        self.stmt.extend_from_slice(&bytes[..bytes.len().min(room)]);
     }
 
     #[inline]
@@ -1087,14 +1112,17 @@ impl Lexer {
     fn emit<S: Sink>(&mut self, terminator: Terminator, sink: &mut S) {
         self.end_word();
         if self.stmt_started {
+            let whole_key = self.overflow.take().map(KeyHasher::finish);
             sink.statement(&Statement {
                 text: &self.stmt,
                 line: self.stmt_line,
                 terminator,
                 truncated: self.truncated,
+                whole_key: whole_key.clone(),
             });
             std::mem::swap(&mut self.stmt, &mut self.previous);
             self.previous_truncated = self.truncated;
+            self.previous_whole_key = whole_key;
         } else if matches!(terminator, Terminator::Go | Terminator::Gexec)
             && !self.previous.is_empty()
         {
@@ -1105,6 +1133,7 @@ impl Lexer {
                 line: self.meta_line,
                 terminator,
                 truncated: self.previous_truncated,
+                whole_key: self.previous_whole_key.clone(),
             });
         }
         self.stmt.clear();
@@ -1120,6 +1149,7 @@ impl Lexer {
         self.stmt.clear();
         self.stmt_started = false;
         self.truncated = false;
+        self.overflow = None;
         self.paren_depth = 0;
         self.begin_depth = 0;
         self.identifier_count = 0;
@@ -1592,5 +1622,42 @@ mod tests {
         }
         lexer.finish(&mut sink);
         assert_eq!(sink.0, vec![(STATEMENT_CAP, true), (12, false)]);
+    }
+
+    #[test]
+    fn a_huge_statement_is_known_by_the_key_of_all_of_it() {
+        let statement = |tail: &[u8]| {
+            let mut sql = b"DROP TABLE t /*".to_vec();
+            sql.resize(STATEMENT_CAP + 100, b'x');
+            sql.extend_from_slice(tail);
+            sql
+        };
+        struct Keys(Vec<Option<String>>);
+        impl Sink for Keys {
+            fn variable(&self, _: &[u8]) -> Option<Vec<u8>> {
+                None
+            }
+            fn statement(&mut self, s: &Statement<'_>) {
+                self.0.push(s.whole_key.clone());
+            }
+            fn meta(&mut self, _: &MetaCommand<'_>) {}
+        }
+        let keys = |sql: &[u8], chunk: usize| {
+            let mut sink = Keys(Vec::new());
+            let mut lexer = Lexer::new();
+            for part in sql.chunks(chunk) {
+                lexer.feed(part, &mut sink);
+            }
+            lexer.finish(&mut sink);
+            sink.0
+        };
+        let mut sql = statement(b"*/;");
+        let whole = crate::sql::key::statement_key(&sql[..sql.len() - 1]);
+        sql.extend_from_slice(b" select 1;");
+        assert_eq!(keys(&sql, 4096), [Some(whole.clone()), None]);
+        assert_eq!(keys(&sql, 1 << 22), [Some(whole.clone()), None]);
+        // Another tail past the kept head is another statement.
+        let other = statement(b"y*/;");
+        assert_ne!(keys(&other, 4096), [Some(whole)]);
     }
 }

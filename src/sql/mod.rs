@@ -45,6 +45,7 @@
 pub mod classify;
 pub mod estimate;
 pub mod finding;
+pub mod key;
 pub mod keyed;
 pub mod lexer;
 pub mod pinned;

@@ -47,6 +47,7 @@ use super::classify::{self, Context, Hit};
 use super::estimate;
 use super::finding::Kind;
 use super::finding::{Finding, Problem, ScanReport, Severity};
+use super::key::statement_key;
 use super::lexer::{Lexer, MetaCommand, Sink, Statement, Terminator};
 use super::token::{Tokenizer, qualified_name, skip_parens, tokens, variable_char};
 
@@ -136,6 +137,33 @@ pub struct Scanner {
     on_error_stop_uncertain: bool,
     /// The server's `standard_conforming_strings` (on unless told).
     standard_strings: bool,
+    /// Set when the bytes scanned are a masked copy (see
+    /// `key_statements_by`).
+    as_sent: Option<AsSent>,
+}
+
+/// The bytes psql sends, beside the masked copy the lexer reads: masking
+/// keeps every byte where it is, so a statement found at some place in the
+/// copy was sent as the bytes at the same place.
+struct AsSent {
+    masked: Vec<u8>,
+    sent: Vec<u8>,
+    /// Where the last statement found in `masked` ended.
+    cursor: usize,
+}
+
+impl AsSent {
+    /// The key of the statement whose (masked) text is `text`, the next
+    /// one in the input: its bytes as sent. `None` (no key, so nothing
+    /// confirmed passes for it) when it is not found there whole.
+    fn key_of(&mut self, text: &[u8], truncated: bool) -> Option<String> {
+        if truncated || text.is_empty() {
+            return None;
+        }
+        let at = self.cursor + memchr::memmem::find(self.masked.get(self.cursor..)?, text)?;
+        self.cursor = at + text.len();
+        Some(statement_key(self.sent.get(at..self.cursor)?))
+    }
 }
 
 impl Scanner {
@@ -159,6 +187,22 @@ impl Scanner {
             conditional_depth: 0,
             on_error_stop_uncertain: false,
             standard_strings: true,
+            as_sent: None,
+        }
+    }
+
+    /// The bytes about to be scanned are `masked`, a copy of `sent` in
+    /// which the bytes after the first of each multibyte character were
+    /// replaced (so that the lexer splits statements where the server
+    /// does): statements are keyed (`Finding::key`) by their bytes in
+    /// `sent`, the ones psql sends.
+    pub fn key_statements_by(&mut self, masked: &[u8], sent: &[u8]) {
+        if masked.len() == sent.len() {
+            self.as_sent = Some(AsSent {
+                masked: masked.to_vec(),
+                sent: sent.to_vec(),
+                cursor: 0,
+            });
         }
     }
 
@@ -714,7 +758,14 @@ fn io_message(err: &io::Error) -> String {
 impl Scanner {
     /// Turns the hits of one statement into findings; drops and truncates
     /// of tables the input certainly created itself are kept apart.
-    fn record(&mut self, text: &[u8], line: u64, truncated: bool, hits: Vec<Hit>) {
+    fn record(
+        &mut self,
+        text: &[u8],
+        line: u64,
+        truncated: bool,
+        key: Option<String>,
+        hits: Vec<Hit>,
+    ) {
         let shown = display_statement(text, truncated);
         let path = self.label().to_string();
         for hit in hits {
@@ -744,6 +795,7 @@ impl Scanner {
                 implied: hit.implied,
                 if_exists: hit.if_exists,
                 created_in_input,
+                key: key.clone(),
             };
             if created_in_input {
                 self.report.push_created_here(finding);
@@ -838,12 +890,18 @@ impl Scanner {
         let query = &args[from.min(to)..to];
         let hits = classify::classify(query, Context::default());
         if !hits.is_empty() {
-            self.record(args, command.line, false, hits);
+            self.record(args, command.line, false, Some(statement_key(args)), hits);
         }
     }
 
     /// Keeps a DELETE or UPDATE with a WHERE for the planner's estimate.
-    fn note_estimate_candidate(&mut self, statement: &Statement<'_>) {
+    /// `sent_key`: the key from the bytes as sent, when they are not the
+    /// bytes scanned (`key_statements_by`).
+    fn note_estimate_candidate(
+        &mut self,
+        statement: &Statement<'_>,
+        sent_key: Option<Option<String>>,
+    ) {
         if self.report.estimate_candidates.len() >= estimate::MAX_CANDIDATES {
             return;
         }
@@ -864,6 +922,7 @@ impl Scanner {
                 text: String::from_utf8_lossy(statement.text).into_owned(),
                 // Only the head of a long statement is kept: not estimable.
                 complete: !statement.truncated,
+                key: sent_key.unwrap_or_else(|| whole_statement_key(statement)),
             });
         }
     }
@@ -891,11 +950,23 @@ impl Sink for Scanner {
             gexec: statement.terminator == Terminator::Gexec,
             truncated: statement.truncated,
         };
+        // Every statement moves the place in the bytes as sent.
+        let sent_key = self
+            .as_sent
+            .as_mut()
+            .map(|a| a.key_of(statement.text, statement.truncated));
         let hits = classify::classify(statement.text, context);
         if hits.is_empty() {
-            self.note_estimate_candidate(statement);
+            self.note_estimate_candidate(statement, sent_key);
         } else {
-            self.record(statement.text, statement.line, statement.truncated, hits);
+            let key = sent_key.unwrap_or_else(|| whole_statement_key(statement));
+            self.record(
+                statement.text,
+                statement.line,
+                statement.truncated,
+                key,
+                hits,
+            );
         }
         self.track_creation(statement.text);
     }
@@ -934,6 +1005,16 @@ impl Sink for Scanner {
             }
             _ => {}
         }
+    }
+}
+
+/// The key of the whole statement: hashed from its text when it is held
+/// whole, else as the lexer hashed it streaming past.
+fn whole_statement_key(statement: &Statement<'_>) -> Option<String> {
+    if statement.truncated {
+        statement.whole_key.clone()
+    } else {
+        Some(statement_key(statement.text))
     }
 }
 

@@ -13,6 +13,9 @@
 //!   table before the statement that destroys it.
 //!
 //! Each run gets a database of its own holding `victim` (100 rows).
+//!
+//! The first stage they run is the one psql gets from an installed dbguard:
+//! the release build (`support::sandbox` builds it).
 
 use std::path::PathBuf;
 
@@ -128,6 +131,12 @@ fn fresh_db(hint: &str, settings: &[&str]) -> TestDb {
         db.sql(&format!("alter database \"{}\" set {setting}", db.name));
     }
     db
+}
+
+/// The first stage the shim preloads: built as it ships, beside the binary.
+fn first_stage_under_test() -> PathBuf {
+    crate::support::sandbox::install_preload_beside_binary();
+    crate::support::sandbox::dbguard_bin().with_file_name("libdbguard_preload.so")
 }
 
 fn run(hint: &str, idiom: &Idiom, mode: Mode) -> Run {
@@ -484,7 +493,7 @@ fn differential_on_a_terminal_the_live_question_decides() {
     for (word, runs) in [("DROP", true), ("no", false)] {
         let db = fresh_db(&format!("diff_pty_{runs}"), &[]);
         let mut sandbox = Sandbox::psql_only().with_db(&db);
-        let store = guarded::use_store(&mut sandbox);
+            let store = guarded::use_store(&mut sandbox);
         let rc = sandbox.dir.path().join("rc");
         write_file(&rc, "drop table victim;\n");
         sandbox.set("PSQLRC", rc.to_str().expect("utf-8 path"));
@@ -564,7 +573,8 @@ fn differential_own_tables_and_keyed_fixes_run_unasked() {
 }
 
 /// `CREATE TABLE IF NOT EXISTS` over an existing table created nothing:
-/// dropping that table afterwards is still asked about.
+/// dropping that table afterwards is still asked about, whether the
+/// server's notice that it skipped reaches the session or not.
 #[test]
 fn differential_create_if_not_exists_over_an_existing_table_exempts_nothing() {
     let script =
@@ -573,6 +583,72 @@ fn differential_create_if_not_exists_over_an_existing_table_exempts_nothing() {
         "diff_if_not_exists",
         Idiom::new(&["-f", "s.sql"]).file("s.sql", script),
     );
+    differential(
+        "diff_if_not_exists_quiet",
+        Idiom::new(&["-f", "s.sql"])
+            .file("s.sql", script)
+            .setting("client_min_messages = warning"),
+    );
+}
+
+/// No false alarm: a `CREATE TABLE IF NOT EXISTS` that really created its
+/// table (the server sent no "already exists, skipping") makes the table
+/// the session's own, so dropping or truncating it later runs unasked
+/// (there is no terminal here). The psqlrc is seen only by the library.
+#[test]
+fn differential_a_table_created_if_not_exists_is_the_sessions_own() {
+    let rc = "create table if not exists scratch (a int);\ninsert into scratch values (1);\ntruncate scratch;\ndrop table scratch;\n";
+    let idiom = Idiom::new(&["-c", "select 1"])
+        .file("rc", rc)
+        .env("PSQLRC", "rc");
+    let run = run("diff_if_not_exists_own", &idiom, Mode::Refuse);
+    let truncated = run
+        .logged
+        .iter()
+        .position(|s| s.trim_end_matches(';') == "truncate scratch");
+    let dropped = run
+        .logged
+        .iter()
+        .position(|s| s.trim_end_matches(';') == "drop table scratch");
+    assert!(
+        truncated.is_some() && dropped.is_some(),
+        "the server ran both\n{}",
+        run.context()
+    );
+    assert_eq!(
+        run.db.sql("select to_regclass('public.scratch') is null"),
+        "t",
+        "{}",
+        run.context()
+    );
+    assert!(
+        !run.out.stderr_str().contains("dbguard"),
+        "nothing was refused\n{}",
+        run.context()
+    );
+    assert!(backups(&run.store).is_empty());
+}
+
+/// Regression: a confirmed statement shown shortened (over 200
+/// characters) or longer than the scanner keeps (1 MiB) had no key, so the
+/// library protected it a second time: a second backup, and on a terminal
+/// a second question. Confirmed once (`DBGUARD_YES=1`), it is backed up
+/// once, and the server runs it.
+#[test]
+fn differential_a_long_confirmed_statement_is_protected_once() {
+    for (hint, padding) in [("diff_long_300", 300), ("diff_long_mib", (1 << 20) + 64)] {
+        let script = format!("drop table victim /* {} */;\n", "x".repeat(padding));
+        let idiom = Idiom::new(&["-X", "-f", "s.sql"]).file("s.sql", script);
+        let run = run(hint, &idiom, Mode::Yes);
+        assert_backed_up_first(&run);
+        assert_eq!(run.victim_rows(), None, "{}", run.context());
+        assert_eq!(backups(&run.store).len(), 1, "{}", run.context());
+        let confirmed = audit_lines(&run.store)
+            .iter()
+            .filter(|a| a["decision"] == "confirmed")
+            .count();
+        assert_eq!(confirmed, 1, "{}", run.context());
+    }
 }
 
 /// The major version of the psql on PATH (`~/.psqlrc-NN`).
@@ -613,9 +689,7 @@ fn the_log_reader_sees_destruction_and_only_destruction() {
 /// server.
 #[test]
 fn differential_the_first_stage_alone_refuses_what_may_destroy_and_runs_the_rest() {
-    crate::support::sandbox::install_preload_beside_binary();
-    let first_stage =
-        crate::support::sandbox::dbguard_bin().with_file_name("libdbguard_preload.so");
+    let first_stage = first_stage_under_test();
     let first_stage =
         std::fs::read(&first_stage).unwrap_or_else(|e| panic!("{}: {e}", first_stage.display()));
     let script = "select 40 + 2 as harmless;\nselect 'drop table victim' as q \\gset\n:q;\nselect 'not reached';\n";

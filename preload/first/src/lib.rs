@@ -121,29 +121,30 @@ macro_rules! next {
     }};
 }
 
-/// The real functions behind our wrappers.
-struct Real {
-    exec: Option<ExecFn>,
-    send_query: Option<SendQueryFn>,
-    exec_params: Option<ExecParamsFn>,
-    send_query_params: Option<SendQueryParamsFn>,
-    prepare: Option<PrepareFn>,
-    send_prepare: Option<SendPrepareFn>,
-    get_result: Option<GetResultFn>,
+/// `fn $name() -> Option<$ty>`: the real function behind one wrapper,
+/// looked up on its first call. One by one, so a run pays only for the
+/// entry points psql uses (`psql -c 'select 1'`: two of seven), and
+/// loading the library pays for one.
+macro_rules! real {
+    ($name:ident, $symbol:literal, $ty:ty) => {
+        fn $name() -> Option<$ty> {
+            static REAL: Once<Option<$ty>> = Once::new();
+            *REAL.get_or_init(|| next!($symbol, $ty))
+        }
+    };
 }
 
-fn real() -> &'static Real {
-    static REAL: Once<Real> = Once::new();
-    REAL.get_or_init(|| Real {
-        exec: next!("PQexec", ExecFn),
-        send_query: next!("PQsendQuery", SendQueryFn),
-        exec_params: next!("PQexecParams", ExecParamsFn),
-        send_query_params: next!("PQsendQueryParams", SendQueryParamsFn),
-        prepare: next!("PQprepare", PrepareFn),
-        send_prepare: next!("PQsendPrepare", SendPrepareFn),
-        get_result: next!("PQgetResult", GetResultFn),
-    })
-}
+real!(real_exec, "PQexec", ExecFn);
+real!(real_send_query, "PQsendQuery", SendQueryFn);
+real!(real_exec_params, "PQexecParams", ExecParamsFn);
+real!(
+    real_send_query_params,
+    "PQsendQueryParams",
+    SendQueryParamsFn
+);
+real!(real_prepare, "PQprepare", PrepareFn);
+real!(real_send_prepare, "PQsendPrepare", SendPrepareFn);
+real!(real_get_result, "PQgetResult", GetResultFn);
 
 /// Runs when the library is loaded, before psql's `main`.
 #[used]
@@ -165,7 +166,7 @@ extern "C" fn on_load() {
 /// (pg_wrapper) that execs the real psql, and the variables must survive
 /// that exec to reach it.
 fn scrub_environment() {
-    if real().send_query.is_none() {
+    if real_send_query().is_none() {
         return;
     }
     if let Some(list) = sys::getenv(c"LD_PRELOAD") {
@@ -277,7 +278,7 @@ fn note_result(res: *mut PgResult, whole_exec: bool) {
 /// Called by psql with libpq's contract for `PQexec`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn PQexec(conn: *mut PgConn, query: *const c_char) -> *mut PgResult {
-    let Some(real) = real().exec else {
+    let Some(real) = real_exec() else {
         return ptr::null_mut();
     };
     if nested() {
@@ -299,7 +300,7 @@ pub unsafe extern "C" fn PQexec(conn: *mut PgConn, query: *const c_char) -> *mut
 /// Called by psql with libpq's contract for `PQsendQuery`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn PQsendQuery(conn: *mut PgConn, query: *const c_char) -> c_int {
-    let Some(real) = real().send_query else {
+    let Some(real) = real_send_query() else {
         return 0;
     };
     if nested() {
@@ -321,7 +322,7 @@ pub unsafe extern "C" fn PQsendQuery(conn: *mut PgConn, query: *const c_char) ->
 /// Called by psql with libpq's contract for `PQgetResult`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn PQgetResult(conn: *mut PgConn) -> *mut PgResult {
-    let Some(real) = real().get_result else {
+    let Some(real) = real_get_result() else {
         return ptr::null_mut();
     };
     // SAFETY: the caller's connection, passed on unchanged.
@@ -345,7 +346,7 @@ pub unsafe extern "C" fn PQexecParams(
     param_formats: *const c_int,
     result_format: c_int,
 ) -> *mut PgResult {
-    let Some(real) = real().exec_params else {
+    let Some(real) = real_exec_params() else {
         return ptr::null_mut();
     };
     let refusal = if nested() { None } else { judge(conn, command) };
@@ -398,7 +399,7 @@ pub unsafe extern "C" fn PQsendQueryParams(
     param_formats: *const c_int,
     result_format: c_int,
 ) -> c_int {
-    let Some(real) = real().send_query_params else {
+    let Some(real) = real_send_query_params() else {
         return 0;
     };
     let refusal = if nested() { None } else { judge(conn, command) };
@@ -489,7 +490,7 @@ pub unsafe extern "C" fn PQprepare(
     n_params: c_int,
     param_types: *const Oid,
 ) -> *mut PgResult {
-    let Some(real) = real().prepare else {
+    let Some(real) = real_prepare() else {
         return ptr::null_mut();
     };
     let verdict = if nested() { None } else { judge(conn, query) };
@@ -512,7 +513,7 @@ pub unsafe extern "C" fn PQsendPrepare(
     n_params: c_int,
     param_types: *const Oid,
 ) -> c_int {
-    let Some(real) = real().send_prepare else {
+    let Some(real) = real_send_prepare() else {
         return 0;
     };
     let verdict = if nested() { None } else { judge(conn, query) };

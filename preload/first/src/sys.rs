@@ -9,7 +9,7 @@
 //! libpq's dependencies resolve at start-up. Measured with callgrind on
 //! `psql -X -c 'select 1'`: the `std` build added 1.06 million
 //! instructions to psql's 12.08 million; this one adds 0.41 million, the
-//! same as an empty C library (bench/startup-instructions.sh).
+//! same as an empty C library (bench/instructions.sh).
 //!
 //! In `cargo test` (which cannot build with `panic = "abort"`) the crate is
 //! built with `std` and only the allocator and panic handler below are left
