@@ -493,7 +493,7 @@ fn differential_on_a_terminal_the_live_question_decides() {
     for (word, runs) in [("DROP", true), ("no", false)] {
         let db = fresh_db(&format!("diff_pty_{runs}"), &[]);
         let mut sandbox = Sandbox::psql_only().with_db(&db);
-            let store = guarded::use_store(&mut sandbox);
+        let store = guarded::use_store(&mut sandbox);
         let rc = sandbox.dir.path().join("rc");
         write_file(&rc, "drop table victim;\n");
         sandbox.set("PSQLRC", rc.to_str().expect("utf-8 path"));
