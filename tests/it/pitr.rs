@@ -8,6 +8,7 @@
 //! whole-cluster rewind on a cluster of its own.
 
 use std::fs;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -458,6 +459,73 @@ fn a_restore_point_whose_wal_expired_is_reported_pruned_and_never_restored() {
             .contains("WAL has expired"),
         "{audited:?}"
     );
+}
+
+/// The prune after a guard on the pgBackRest engine assesses the older
+/// restore points with the `pgbackrest info` the guard's health check
+/// read (one `info` per guard, not two: each costs a process start and a
+/// read of the repository), and still removes, printed and audited, a
+/// point whose WAL pgBackRest expired, while the point just made stands.
+/// pgBackRest's calls are counted by a wrapper that runs the real one.
+#[test]
+fn a_guard_asks_pgbackrest_info_once_and_its_prune_still_removes_an_expired_point() {
+    let _repository = repository_exclusive();
+    let pitr = pitr_cluster();
+    let mut s = setup("pitr_prune_info", "");
+    let old = drop_items(&s);
+    pitr.pgbackrest(&["--type=full", "backup"]).unwrap();
+    pitr.pgbackrest(&["--repo1-retention-full=1", "expire"])
+        .unwrap();
+
+    let calls = s.sandbox.dir.path().join("pgbackrest-calls");
+    let counting = s.sandbox.dir.path().join("counting");
+    fs::create_dir(&counting).unwrap();
+    let wrapper = counting.join("pgbackrest");
+    write_file(
+        &wrapper,
+        format!(
+            "#!/bin/sh\necho \"$*\" >> '{}'\nexec '{}' \"$@\"\n",
+            calls.display(),
+            which::which("pgbackrest").unwrap().display()
+        ),
+    );
+    fs::set_permissions(&wrapper, fs::Permissions::from_mode(0o755)).unwrap();
+    s.sandbox.path = format!("{}:{}", counting.display(), s.sandbox.path);
+
+    let guarded = ok(guarded_drop(&s, "keep"));
+    let called = fs::read_to_string(&calls).unwrap_or_default();
+    let infos = called
+        .lines()
+        .filter(|l| l.split_whitespace().any(|w| w == "info"))
+        .count();
+    assert_eq!(infos, 1, "pgbackrest calls:\n{called}");
+
+    let points: Vec<String> = by_engine(&s.store, "pgbackrest")
+        .iter()
+        .map(|m| m["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(points.len(), 1, "{points:?}");
+    assert_ne!(points[0], old, "the expired point was kept");
+    assert!(
+        guarded.stderr_str().contains(&old),
+        "the removal was not printed: {}",
+        guarded.stderr_str()
+    );
+    let audited: Vec<serde_json::Value> = audit_lines(&s.store)
+        .into_iter()
+        .filter(|l| l["decision"] == "pruned")
+        .collect();
+    assert_eq!(audited.len(), 1, "{audited:?}");
+    assert_eq!(audited[0]["backups"][0]["id"], old.as_str());
+    assert!(
+        audited[0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("expired by pgBackRest's retention"),
+        "{audited:?}"
+    );
+    // The point just made is restorable and verifies against pgBackRest.
+    ok(dbguard(&s, &["verify", &points[0]]));
 }
 
 /// `dbguard restore ID` of a restore point, on a terminal: the summary

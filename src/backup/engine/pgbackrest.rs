@@ -84,6 +84,10 @@ pub struct Health {
     /// The newest backup's label.
     pub backup_label: String,
     pub pgbackrest_version: String,
+    /// The stanza's `pgbackrest info`, as the check read it: the prune
+    /// after the guard's backup assesses the older restore points with it
+    /// instead of asking pgBackRest again (`retention::prune_after_backup`).
+    pub info: StanzaInfo,
 }
 
 /// The engine for one guarded database, after a healthy [`health`].
@@ -237,6 +241,7 @@ pub fn health(
             .and_then(|b| b.version.as_deref())
             .map(|v| format!("pgBackRest {v}"))
             .unwrap_or_default(),
+        info: stanza_info.clone(),
     })
 }
 
