@@ -690,12 +690,19 @@ fn the_whole_cluster_is_rewound_only_stopped_and_typed_on_a_terminal() {
 /// Archiving that fails on the server (archive_command broken, as after a
 /// full disk or a lost repository): pg_stat_archiver shows a failure newer
 /// than the last success, and a guard that requires PITR refuses while
-/// one that does not falls back to pg_dump. Archiving is repaired before
-/// the repository is handed back to the other tests.
+/// one that does not falls back to pg_dump. A restore point taken before
+/// archiving broke is still restorable (a point is recorded only once its
+/// WAL is in the repository, and what came after it is not needed to reach
+/// it): `verify` checks it against the repository and says OK, `list`
+/// shows it complete.
+/// Archiving is repaired before the repository is handed back to the
+/// other tests.
 #[test]
 fn a_failing_archive_command_makes_a_guard_that_requires_pitr_refuse() {
     let _repository = repository_exclusive();
     let s = setup("pitr_archiving_broken", "require_pitr = true\n");
+    let before_breaking = drop_items(&s);
+    s.db.sql("create table items (id serial primary key, name text)");
     let failures = || s.db.sql("select failed_count from pg_stat_archiver");
     let before = failures();
     s.db.sql("alter system set archive_command = 'false'");
@@ -716,6 +723,21 @@ fn a_failing_archive_command_makes_a_guard_that_requires_pitr_refuse() {
     assert_failed_with(&refused, 77, "failed after the last success");
     assert!(items_exist(&s));
 
+    let verified = ok(dbguard(&s, &["verify", &before_breaking])).stdout_str();
+    assert!(
+        line_about(&verified, &before_breaking).starts_with("OK "),
+        "{verified}"
+    );
+    let list = ok(dbguard(&s, &["list", "--json"]));
+    let rows: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+    let row = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == before_breaking.as_str())
+        .unwrap_or_else(|| panic!("{rows}"));
+    assert_eq!(row["state"], "complete", "{rows}");
+
     s.db.sql("alter system reset archive_command");
     s.db.sql("select pg_reload_conf()");
     // Repaired: the failed segment is archived on the next attempt, and
@@ -735,7 +757,8 @@ fn a_failing_archive_command_makes_a_guard_that_requires_pitr_refuse() {
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
     ok(guarded_drop(&s, "items"));
-    assert_eq!(sidecars(&s.store)[0]["engine"], "pgbackrest");
+    let points = by_engine(&s.store, "pgbackrest");
+    assert_eq!(points.len(), 2, "{points:?}");
 }
 
 /// The cost of guarding `DROP TABLE` on a database of at least 1 GB with
