@@ -61,6 +61,12 @@ pub struct RestoreRequest {
     /// Restore into the database the backup came from, whatever `PG*` says.
     pub origin: bool,
     pub yes: bool,
+    /// The question was already asked and answered for this very restore,
+    /// and how: a restore point's restore asks once, before its scratch
+    /// cluster, then brings back what it recovered through here. It is not
+    /// asked again, and the audit record says how it was really answered
+    /// (a typed word is not `--yes`).
+    pub answered: Option<Consent>,
     pub safety_backup: bool,
     /// Parallel pg_restore jobs (archive formats only).
     pub jobs: Option<u32>,
@@ -302,7 +308,10 @@ pub fn restore(
     };
     let different =
         target.dbname != meta.database || !same_server(&tools, &original, &target, source);
-    let unasked = request.yes || ctx.flag(YES_ENV);
+    let unasked = match request.answered {
+        Some(consent) => consent != Consent::Typed,
+        None => request.yes || ctx.flag(YES_ENV),
+    };
     // A restore refused or cancelled before anything was changed is
     // audited too, with its reason (passwords removed).
     let refused = |err: Error| -> Error {
@@ -356,7 +365,11 @@ pub fn restore(
         expect: Expect::Word(target.dbname.clone()),
         emphasis: vec![target.dbname.clone()],
     };
-    if confirm::confirm(ctx, &question, request.yes).map_err(refused)? != Consent::Typed {
+    let consent = match request.answered {
+        Some(consent) => consent,
+        None => confirm::confirm(ctx, &question, request.yes).map_err(refused)?,
+    };
+    if consent != Consent::Typed {
         for line in &question.summary {
             eprintln!("{line}");
         }

@@ -259,8 +259,13 @@ pub fn take(
     drop(taken.reservation.take());
 
     let pruned = (request.prune && request.output.is_none()).then(|| {
-        let outcome = retention::prune_after_backup(&store, config.retention(), &metadata.id)
-            .map_err(|e| e.to_string())?;
+        // The stanza's state as the health check read it, moments ago.
+        let known = pitr
+            .as_ref()
+            .map(|(settings, health)| (settings.stanza.as_str(), &health.info));
+        let outcome =
+            retention::prune_after_backup(&store, config.retention(), &metadata.id, known)
+                .map_err(|e| e.to_string())?;
         if !outcome.removed.is_empty() || !outcome.failures.is_empty() {
             // The command line that caused the removals, for the audit log.
             retention::announce(&Context::from_process(), &dir, &outcome);

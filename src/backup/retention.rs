@@ -330,6 +330,20 @@ pub fn prune_store(
     dry_run: bool,
     wait: Duration,
 ) -> Result<Outcome, Error> {
+    prune_store_knowing(store, policy, just_made, dry_run, wait, None)
+}
+
+/// [`prune_store`], with one stanza's `pgbackrest info` already in hand
+/// (`known`): restore points of that stanza are assessed against it
+/// instead of a new `pgbackrest info`.
+fn prune_store_knowing(
+    store: &Store,
+    policy: Retention,
+    just_made: Option<&str>,
+    dry_run: bool,
+    wait: Duration,
+    known: Option<(&str, &StanzaInfo)>,
+) -> Result<Outcome, Error> {
     if policy.counts_all_zero() {
         return Err(Error::Usage(
             "refusing to prune: the retention policy keeps nothing (every count is 0)".into(),
@@ -345,8 +359,10 @@ pub fn prune_store(
     let mut series: BTreeMap<Series, Vec<&Entry>> = BTreeMap::new();
     let mut orphans = Vec::new();
     let mut expired: Vec<(&Entry, ExpiredPoint)> = Vec::new();
-    let mut stanzas: std::collections::HashMap<String, Result<StanzaInfo, String>> =
-        std::collections::HashMap::new();
+    let mut stanzas: std::collections::HashMap<String, Result<StanzaInfo, String>> = known
+        .map(|(stanza, info)| (stanza.to_owned(), Ok(info.clone())))
+        .into_iter()
+        .collect();
     for entry in &entries {
         match (entry.meta(), entry.data.is_some()) {
             (Some(meta), has_data) if has_data || meta.restore_point.is_some() => {
@@ -355,7 +371,12 @@ pub fn prune_store(
                     host: meta.host.clone(),
                     port: meta.port,
                 };
-                if let Some(point) = &meta.restore_point {
+                // The restore point just made was checked as it was
+                // made (its WAL archived, its base backup named by
+                // pgBackRest) and its check is on record: asking again
+                // would tell nothing new, and `known` predates its WAL.
+                let just_checked = just_made == Some(entry.id.as_str());
+                if let Some(point) = meta.restore_point.as_ref().filter(|_| !just_checked) {
                     let info = stanzas
                         .entry(point.stanza.clone())
                         .or_insert_with(|| pgbackrest::stanza_ok(&point.stanza));
@@ -540,17 +561,27 @@ fn record_path(entry: &Entry) -> std::path::PathBuf {
 
 /// Retention after a new backup: never waits long for the lock (another
 /// prune running is as good as this one) and never removes `just_made`.
+///
+/// `known` is the stanza's `pgbackrest info` that the guard's health check
+/// read seconds ago, before `just_made` was taken: the older restore points
+/// of that stanza are assessed against it, which spares every guard on the
+/// pgBackRest engine a second `pgbackrest info`. An expiry by pgBackRest
+/// in those seconds is seen by the next prune, as one a moment after a
+/// fresh `info` would be; `verify` and `restore` always ask pgBackRest
+/// afresh, so no point is ever restored or verified on this answer.
 pub fn prune_after_backup(
     store: &Store,
     policy: Retention,
     just_made: &str,
+    known: Option<(&str, &StanzaInfo)>,
 ) -> Result<Outcome, Error> {
-    prune_store(
+    prune_store_knowing(
         store,
         policy,
         Some(just_made),
         false,
         Duration::from_secs(5),
+        known,
     )
 }
 

@@ -83,6 +83,7 @@ pub fn run(args: Args, ctx: &Context) -> Result<u8, Error> {
         connection: args.connection.with_positional(&args.positional)?,
         origin: args.origin,
         yes: args.yes,
+        answered: None,
         safety_backup: !args.no_safety_backup,
         jobs: args.jobs,
         in_place: args.in_place,

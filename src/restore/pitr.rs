@@ -170,8 +170,10 @@ pub fn restore(
                 dbname: Some(target.dbname.clone()),
             },
             origin: false,
-            // Confirmed above, for this very target.
-            yes: true,
+            yes: request.yes,
+            // Confirmed above, for this very target: not asked twice, and
+            // audited as it was answered.
+            answered: Some(consent),
             safety_backup: request.safety_backup,
             jobs: None,
             in_place: false,

@@ -84,6 +84,10 @@ pub struct Health {
     /// The newest backup's label.
     pub backup_label: String,
     pub pgbackrest_version: String,
+    /// The stanza's `pgbackrest info`, as the check read it: the prune
+    /// after the guard's backup assesses the older restore points with it
+    /// instead of asking pgBackRest again (`retention::prune_after_backup`).
+    pub info: StanzaInfo,
 }
 
 /// The engine for one guarded database, after a healthy [`health`].
@@ -131,12 +135,18 @@ impl Engine for PgBackRest<'_> {
             .map_err(|e| Error::BackupFailed(format!("cannot reserve a backup id: {e}")))?;
         let id = reserved.id.as_str().to_owned();
         let name = point_name(&id, started_at);
-        let point = create_point(self.tools, job, self.stanza, &name)?;
+        let (point, failures_before) = create_point(self.tools, job, self.stanza, &name)?;
         let point = RestorePoint {
             backup_label: self.health.backup_label.clone(),
             ..point
         };
-        wait_archived(self.tools, job, &point.wal_segment, ARCHIVE_WAIT)?;
+        wait_archived(
+            self.tools,
+            job,
+            &point.wal_segment,
+            failures_before,
+            ARCHIVE_WAIT,
+        )?;
         let record = serde_json::to_vec(&point)
             .map_err(|e| Error::BackupFailed(format!("cannot encode the restore point: {e}")))?;
         Ok(Taken {
@@ -237,6 +247,7 @@ pub fn health(
             .and_then(|b| b.version.as_deref())
             .map(|v| format!("pgBackRest {v}"))
             .unwrap_or_default(),
+        info: stanza_info.clone(),
     })
 }
 
@@ -425,17 +436,19 @@ fn same_timeline_segment(a: &str, b: &str) -> std::cmp::Ordering {
     position(a).cmp(&position(b))
 }
 
-/// Creates the restore point and switches WAL, in one session.
+/// Creates the restore point and switches WAL, in one session; also
+/// returns the archiver's failure count from before the switch.
 fn create_point(
     tools: &PgTools,
     job: &Job<'_>,
     stanza: &str,
     name: &str,
-) -> Result<RestorePoint, Error> {
+) -> Result<(RestorePoint, u64), Error> {
     let sql = format!(
         "SELECT p.lsn, pg_walfile_name(p.lsn), c.timeline_id, \
          to_char(clock_timestamp(), 'YYYY-MM-DD\"T\"HH24:MI:SS.USOF'), \
-         coalesce((SELECT setting FROM pg_settings WHERE name = 'data_directory'), '') \
+         coalesce((SELECT setting FROM pg_settings WHERE name = 'data_directory'), ''), \
+         (SELECT failed_count FROM pg_stat_archiver) \
          FROM (SELECT pg_create_restore_point({}) AS lsn) p, pg_control_checkpoint() c;\n\
          SELECT pg_switch_wal()",
         quote_literal(name)
@@ -453,7 +466,8 @@ fn create_point(
     let time = DateTime::parse_from_str(&format!("{}00", row[3]), "%Y-%m-%dT%H:%M:%S%.f%z")
         .or_else(|_| DateTime::parse_from_str(&row[3], "%Y-%m-%dT%H:%M:%S%.f%#z"))
         .map_err(|e| Error::BackupFailed(format!("restore point time {:?}: {e}", row[3])))?;
-    Ok(RestorePoint {
+    let failures = row.get(5).and_then(|n| n.parse().ok()).unwrap_or(0);
+    let point = RestorePoint {
         stanza: stanza.to_owned(),
         name: name.to_owned(),
         lsn: row[0].clone(),
@@ -463,16 +477,22 @@ fn create_point(
         backup_label: String::new(),
         // pg_settings hides it from roles that may not read it.
         data_directory: row.get(4).filter(|d| !d.is_empty()).cloned(),
-    })
+    };
+    Ok((point, failures))
 }
 
 /// Waits until `pg_stat_archiver` reports `segment` (or a later one)
-/// archived. A failure newer than the last success, or the timeout, is an
-/// error: without that segment the restore point cannot be reached.
+/// archived. The timeout is an error, and so is the archiver giving up on
+/// `segment` (or a later one) before it: after [`ARCHIVER_RETRIES`] failed
+/// attempts in a row (counted from `failures_before`, the archiver's
+/// failure count before the WAL switch) the server waits about a minute
+/// before the next, so waiting on would only end in the timeout. Without that segment the
+/// restore point cannot be reached.
 fn wait_archived(
     tools: &PgTools,
     job: &Job<'_>,
     segment: &str,
+    failures_before: u64,
     timeout: Duration,
 ) -> Result<(), Error> {
     let deadline = Instant::now() + timeout;
@@ -481,26 +501,35 @@ fn wait_archived(
         let rows = tools
             .query(
                 job.target,
-                "SELECT coalesce(last_archived_wal, ''), coalesce(last_failed_wal, '') FROM pg_stat_archiver",
+                "SELECT coalesce(last_archived_wal, ''), coalesce(last_failed_wal, ''), failed_count FROM pg_stat_archiver",
             )
             .map_err(|e| e.into_error(job.target))?;
-        let archived = rows
-            .first()
-            .and_then(|r| r.first())
-            .cloned()
-            .unwrap_or_default();
+        let field = |i: usize| {
+            rows.first()
+                .and_then(|r| r.get(i))
+                .cloned()
+                .unwrap_or_default()
+        };
+        let (archived, failed) = (field(0), field(1));
         if !archived.is_empty() && archived.as_str() >= segment {
             return Ok(());
         }
-        if Instant::now() >= deadline {
-            let failed = rows
-                .first()
-                .and_then(|r| r.get(1))
-                .cloned()
-                .unwrap_or_default();
+        let failures: u64 = field(2).parse().unwrap_or(0);
+        let failed_since = failures.saturating_sub(failures_before);
+        let gave_up = failed_since >= ARCHIVER_RETRIES
+            && is_segment_name(&failed)
+            && failed.as_str() >= segment;
+        if gave_up || Instant::now() >= deadline {
+            let why = if gave_up {
+                format!("archiving WAL segment {failed} failed {failed_since} times in a row")
+            } else {
+                format!(
+                    "WAL segment {segment} was not archived within {} s",
+                    timeout.as_secs()
+                )
+            };
             return Err(Error::BackupFailed(format!(
-                "WAL segment {segment} holding the restore point was not archived within {} s (last archived: {}, last failed: {}); check archive_command and the server log",
-                timeout.as_secs(),
+                "restore point not taken: {why} (holding the restore point: {segment}; last archived: {}, last failed: {}); check archive_command and the server log",
                 if archived.is_empty() {
                     "none"
                 } else {
@@ -512,6 +541,16 @@ fn wait_archived(
         std::thread::sleep(pause);
         pause = (pause * 2).min(Duration::from_millis(200));
     }
+}
+
+/// How many times in a row the server's archiver tries a segment before it
+/// pauses for about a minute (PostgreSQL's `NUM_ARCHIVE_RETRIES`).
+const ARCHIVER_RETRIES: u64 = 3;
+
+/// A WAL segment's file name (24 hexadecimal digits), not a `.history` or
+/// `.partial` file, which do not order against segments.
+fn is_segment_name(name: &str) -> bool {
+    name.len() == 24 && name.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 #[cfg(test)]
