@@ -612,14 +612,12 @@ fn with_shared_credentials(
         Err(e) => return Err(Error::Usage(format!("remote {}: {e}", remote.name))),
     };
     if let Some(profile) = &profile {
-        if !from_env {
-            if let Some(keys) = &profile.keys {
-                builder = builder
-                    .with_access_key_id(&keys.access_key_id)
-                    .with_secret_access_key(&keys.secret_access_key);
-                if let Some(token) = &keys.session_token {
-                    builder = builder.with_token(token);
-                }
+        if !from_env && let Some(keys) = &profile.keys {
+            builder = builder
+                .with_access_key_id(&keys.access_key_id)
+                .with_secret_access_key(&keys.secret_access_key);
+            if let Some(token) = &keys.session_token {
+                builder = builder.with_token(token);
             }
         }
         let region_set = builder
