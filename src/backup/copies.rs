@@ -121,9 +121,13 @@ pub fn open_remote(config: &Config, remote: &RemoteSection) -> Result<S3, Error>
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RemoteBackup {
     pub id: String,
-    /// The data file's local name; `None` for a restore point.
+    /// The data file's local name (a directory backup's directory name);
+    /// `None` for a restore point.
     pub data_file: Option<String>,
     pub sidecar_file: String,
+    /// A directory backup's files on the remote, by name inside it; empty
+    /// for any other backup.
+    pub dir_files: Vec<String>,
 }
 
 /// Remote backups as store entries with nothing local, for id resolution.
@@ -156,13 +160,69 @@ pub fn remote_backups(s3: &S3) -> Result<Vec<RemoteBackup>, Error> {
                     .is_some_and(|ext| super::Format::from_extension(ext).is_some())
             })
             .map(str::to_owned);
+        let dir_name = format!("{id}.{}", super::Format::Directory.extension());
+        let dir_files: Vec<String> = files
+            .iter()
+            .filter_map(|f| f.file_name.strip_prefix(&format!("{dir_name}/")))
+            .map(str::to_owned)
+            .collect();
+        let data_file = data_file.or_else(|| (!dir_files.is_empty()).then_some(dir_name));
         found.push(RemoteBackup {
             id: id.to_owned(),
             data_file,
             sidecar_file: sidecar.file_name.clone(),
+            dir_files,
         });
     }
     Ok(found)
+}
+
+/// Downloads the files of remote directory backup `backup` into `to` (or
+/// only reads them, for `None`), each checked against its entry in the
+/// manifest of `meta`, the manifest against the backup's checksum; returns
+/// the bytes read. A file missing on the remote, or one that does not match,
+/// is an error naming it.
+pub fn download_dir(
+    s3: &S3,
+    backup: &RemoteBackup,
+    meta: &super::Metadata,
+    to: Option<&Path>,
+) -> Result<u64, Error> {
+    let dir_name = backup.data_file.as_deref().unwrap_or_default();
+    let damaged = |why: String| Error::BackupFailed(format!("remote {}: {why}", s3.name()));
+    if meta.files.is_empty() || super::sink::manifest_sha256(&meta.files) != meta.sha256 {
+        return Err(damaged(format!(
+            "the metadata of {} lists no files matching its checksum",
+            backup.id
+        )));
+    }
+    let mut total = 0;
+    for file in &meta.files {
+        if !backup.dir_files.contains(&file.name) {
+            return Err(damaged(format!(
+                "{dir_name}/{} is missing; the copy is incomplete",
+                file.name
+            )));
+        }
+        let remote_name = format!("{dir_name}/{}", file.name);
+        let (sha256, size) = match to {
+            Some(dir) => {
+                let path = dir.join(&file.name);
+                let mut out = fs::File::create(&path)
+                    .map_err(|e| Error::io(format!("cannot write {}", path.display()), e))?;
+                s3.download(&remote_name, &mut out)?
+            }
+            None => s3.download(&remote_name, &mut io::sink())?,
+        };
+        if sha256 != file.sha256 || size != file.size {
+            return Err(damaged(format!(
+                "{remote_name} has {size} bytes with SHA-256 {sha256}; the metadata says {} bytes, {}",
+                file.size, file.sha256
+            )));
+        }
+        total += size;
+    }
+    Ok(total)
 }
 
 /// The outcome of copying one backup to one remote.
@@ -463,6 +523,17 @@ fn fetch_from(
     let dir = store.dir();
     store.prepare(true)?;
     let local_dir = super::dest::local::Local::new(dir);
+    if !backup.dir_files.is_empty() {
+        return fetch_dir(
+            store,
+            &local_dir,
+            backup,
+            &meta,
+            &sidecar_json,
+            local_ok,
+            &s3,
+        );
+    }
     let mut tmp = local_dir.stage_file()?;
     let (sha256, _) = s3.download(data_file, tmp.as_file_mut())?;
     if sha256 != meta.sha256 {
@@ -495,6 +566,55 @@ fn fetch_from(
         super::sink::write_sidecar(&sidecar, &sidecar_json, Some(path.as_path()))?;
     }
     Ok(id)
+}
+
+/// `fetch_from` for a directory backup: every file downloaded into a
+/// staged directory and checked, then sealed (0600, fsync'd), its manifest
+/// checked once more, and the directory published like a local one.
+fn fetch_dir(
+    store: &super::Store,
+    local_dir: &super::dest::local::Local,
+    backup: &RemoteBackup,
+    meta: &super::Metadata,
+    sidecar_json: &[u8],
+    local_ok: bool,
+    s3: &S3,
+) -> Result<String, Error> {
+    let dir = store.dir();
+    let dir_name = backup.data_file.clone().unwrap_or_default();
+    let (staged, _held) = local_dir.stage_dir()?;
+    let out = staged.path().join("data");
+    let write_error = |e: io::Error| Error::io(format!("cannot write into {}", dir.display()), e);
+    fs::create_dir(&out).map_err(write_error)?;
+    download_dir(s3, backup, meta, Some(&out))?;
+    let (_, manifest, _) = super::sink::hash_directory(&out, true).map_err(write_error)?;
+    if manifest != meta.sha256 {
+        return Err(Error::BackupFailed(format!(
+            "remote {}: {dir_name} downloaded with manifest SHA-256 {manifest}, but its metadata says {}; not used",
+            s3.name(),
+            meta.sha256
+        )));
+    }
+    if local_ok {
+        return Ok(backup.id.clone());
+    }
+    let final_path = dir.join(&dir_name);
+    if final_path.exists() {
+        let aside = dir.join(format!("{dir_name}.corrupt"));
+        fs::rename(&final_path, &aside).map_err(|e| {
+            Error::io(
+                format!("cannot move the damaged {} aside", final_path.display()),
+                e,
+            )
+        })?;
+    }
+    let (_, path, _) =
+        local_dir.publish_dir(&out, &super::sink::Naming::Exact(dir_name.clone()), "")?;
+    let sidecar = dir.join(&backup.sidecar_file);
+    if !sidecar.exists() {
+        super::sink::write_sidecar(&sidecar, sidecar_json, Some(path.as_path()))?;
+    }
+    Ok(backup.id.clone())
 }
 
 /// Starts `dbguard sync --backup ID --quiet` in its own session, detached

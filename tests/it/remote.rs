@@ -732,21 +732,66 @@ fn a_changed_byte_on_the_remote_is_caught_and_never_restored() {
 }
 
 #[test]
-fn a_directory_backup_stays_local_and_its_copy_is_refused_in_one_line() {
+fn a_directory_backup_is_copied_file_by_file_and_restored_from_there() {
     let s = setup("remote_dir", "");
     let out = run(&s.sandbox, &["backup", "--format", "directory"]);
-    assert_eq!(out.status, 2, "{}", out.stdout_str());
-    let err = out.stderr_str();
-    assert!(
-        err.contains("directory-format backups are not copied to remotes"),
-        "{err}"
-    );
-    assert_eq!(error_lines(&err), 1, "{err}");
+    ok(&out);
     let id = backup_id(&out);
-    assert!(copied_to(&s.store, &id).is_empty());
-    assert!(s3_server().keys(&s.bucket).is_empty());
+    assert_eq!(copied_to(&s.store, &id), vec!["offsite"]);
+    assert_eq!(
+        copies(&s.store, &id)["copies"][0]["location"],
+        format!("s3://{}/team/db/{id}.dir/", s.bucket)
+    );
+    // Every file of the directory, byte for byte, each with its checksum.
+    let server = s3_server();
+    let keys = server.keys(&s.bucket);
+    let local_dir = s.store.join(format!("{id}.dir"));
+    let mut names: Vec<String> = fs::read_dir(&local_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert!(names.contains(&"toc.dat".to_owned()), "{names:?}");
+    for name in &names {
+        let key = format!("team/db/{id}.dir/{name}");
+        assert!(keys.contains(&format!("{key}.sha256")), "{keys:?}");
+        assert_eq!(
+            server.get(&s.bucket, &key),
+            fs::read(local_dir.join(name)).unwrap(),
+            "{name}"
+        );
+    }
+    let out = ok(&run(&s.sandbox, &["verify", "--remote", "offsite"])).stdout_str();
+    assert!(out.contains("1 OK, 0 bad"), "{out}");
+
+    // The laptop loses its backups: restored from the remote's files.
+    fs::remove_dir_all(&s.store).unwrap();
+    s.db.sql("delete from users where id > 3");
+    let out = run(&s.sandbox, &["restore", &id, "--yes", "--no-safety-backup"]);
+    ok(&out);
+    assert!(
+        out.stderr_str().contains(&format!(
+            "there is no local copy: restoring {id} from remote offsite"
+        )),
+        "{}",
+        out.stderr_str()
+    );
+    assert_eq!(users(&s.db).trim(), "300");
     ok(&run(&s.sandbox, &["verify", &id]));
-    drop(s.db);
+
+    // One file changed on the remote: named, and the copy is not used.
+    let key = format!("team/db/{id}.dir/toc.dat");
+    let mut stored = server.get(&s.bucket, &key);
+    let middle = stored.len() / 2;
+    stored[middle] ^= 0x01;
+    server.put(&s.bucket, &key, &stored);
+    let out = run(&s.sandbox, &["verify", "--remote", "offsite"]);
+    assert_eq!(out.status, 1, "{}", out.stdout_str());
+    assert!(
+        out.stdout_str().contains("CORRUPTED") && out.stdout_str().contains("toc.dat"),
+        "{}",
+        out.stdout_str()
+    );
 }
 
 #[test]
@@ -794,5 +839,20 @@ fn long_transfers_show_progress_on_a_terminal_and_nothing_elsewhere() {
     let out = run(&s.sandbox, &["verify", "--remote", "offsite"]);
     ok(&out);
     assert_eq!(out.stderr_str(), "");
+    drop(s.db);
+}
+
+#[test]
+fn an_encrypted_directory_backup_verifies_from_the_remote() {
+    let s = setup("remote_dir_enc", "encryption_key_file = \"d.key\"\n");
+    ok(&run(&s.sandbox, &["keygen", "d.key"]));
+    let id = backup_id(ok(&run(&s.sandbox, &["backup", "--format", "directory"])));
+    let keys = s3_server().keys(&s.bucket);
+    assert!(
+        keys.contains(&format!("team/db/{id}.dir/toc.dat.age")),
+        "{keys:?}"
+    );
+    let out = ok(&run(&s.sandbox, &["verify", "--remote", "offsite"])).stdout_str();
+    assert!(out.contains("1 OK, 0 bad"), "{out}");
     drop(s.db);
 }

@@ -1,7 +1,8 @@
 //! S3-compatible storage (AWS, MinIO, Garage, Ceph…) as a destination for
 //! copies of published backups, through `object_store`.
 //!
-//! Objects live under the remote's prefix with the local file names, plus
+//! Objects live under the remote's prefix with the local file names (a
+//! directory backup's files under `<id>.dir/`, one object each), plus
 //! `.age` when the remote has an encryption key. Each upload is streamed in
 //! fixed-size parts (multipart: memory stays constant whatever the size)
 //! while two SHA-256 sums run: the plaintext's, which must equal the
@@ -162,14 +163,20 @@ impl S3 {
         self.key.is_some()
     }
 
-    /// The object name of a local file name.
-    fn object(&self, file_name: &str) -> ObjectPath {
+    /// The stored name, under the prefix, of a local file name (a file of a
+    /// directory backup is `backup_….dir/NAME`).
+    fn stored_name(&self, file_name: &str) -> String {
         let suffix = if self.key.is_some() {
             ENCRYPTED_SUFFIX
         } else {
             ""
         };
-        self.path(&format!("{file_name}{suffix}"))
+        format!("{file_name}{suffix}")
+    }
+
+    /// The object of a local file name.
+    fn object(&self, file_name: &str) -> ObjectPath {
+        self.path(&self.stored_name(file_name))
     }
 
     fn path(&self, name: &str) -> ObjectPath {
@@ -180,9 +187,8 @@ impl S3 {
         }
     }
 
-    fn location(&self, object: &ObjectPath) -> String {
-        let name = object.filename().unwrap_or_default();
-        format!("{}/{name}", self.url)
+    fn location(&self, stored_name: &str) -> String {
+        format!("{}/{stored_name}", self.url)
     }
 
     /// One line for an error of a request on the bucket itself (starting
@@ -246,19 +252,17 @@ impl S3 {
         self.runtime
             .block_on(parts.finish())
             .map_err(|e| self.error(&format!("cannot complete the upload of {file_name}"), &e))?;
-        let checksum_object = self.path(&format!(
-            "{}{CHECKSUM_SUFFIX}",
-            object.filename().unwrap_or_default()
-        ));
+        let stored_name = self.stored_name(file_name);
+        let checksum_object = self.path(&format!("{stored_name}{CHECKSUM_SUFFIX}"));
         self.runtime
             .block_on(self.store.put(
                 &checksum_object,
                 PutPayload::from(format!("{stored_sha256}\n")),
             ))
             .map_err(|e| self.error(&format!("cannot store the checksum of {file_name}"), &e))?;
-        self.confirm(&object, &stored_sha256, stored_bytes)?;
+        self.confirm(&object, &stored_name, &stored_sha256, stored_bytes)?;
         Ok(Stored {
-            location: self.location(&object),
+            location: self.location(&stored_name),
             stored_sha256,
             stored_bytes,
         })
@@ -266,13 +270,18 @@ impl S3 {
 
     /// Reads what the server holds back: the object's size and its
     /// checksum object must be what was sent.
-    fn confirm(&self, object: &ObjectPath, sha256: &str, size: u64) -> Result<(), Error> {
-        let name = object.filename().unwrap_or_default().to_owned();
+    fn confirm(
+        &self,
+        object: &ObjectPath,
+        name: &str,
+        sha256: &str,
+        size: u64,
+    ) -> Result<(), Error> {
         let head = self
             .runtime
             .block_on(self.store.head(object))
             .map_err(|e| self.error(&format!("cannot confirm {name}"), &e))?;
-        let recorded = self.stored_checksum(&name)?;
+        let recorded = self.stored_checksum(name)?;
         if head.size != size || recorded != sha256 {
             return Err(Error::BackupFailed(format!(
                 "remote {}: {name} holds {} bytes with recorded SHA-256 {recorded}, but {size} bytes with SHA-256 {sha256} were sent; the copy does not count",
@@ -358,7 +367,7 @@ impl S3 {
     /// written to `to` must then be discarded by the caller).
     pub fn download(&self, file_name: &str, to: &mut impl Write) -> Result<(String, u64), Error> {
         let object = self.object(file_name);
-        let name = object.filename().unwrap_or_default().to_owned();
+        let name = self.stored_name(file_name);
         let recorded = self.stored_checksum(&name)?;
         let result = self
             .runtime
@@ -437,8 +446,19 @@ impl S3 {
         let mut objects = Vec::new();
         for meta in listed {
             let meta = meta.map_err(|e| self.bucket_error("cannot list the backups", &e))?;
-            let Some(name) = meta.location.filename() else {
-                continue;
+            // Relative to the prefix: a directory backup's files are one
+            // level further down.
+            let full = meta.location.as_ref();
+            let name = if self.prefix.is_empty() {
+                full
+            } else {
+                match full
+                    .strip_prefix(self.prefix.as_str())
+                    .and_then(|rest| rest.strip_prefix('/'))
+                {
+                    Some(rest) => rest,
+                    None => continue,
+                }
             };
             names.insert(name.to_owned());
             objects.push((name.to_owned(), meta.size));
@@ -459,7 +479,7 @@ impl S3 {
     /// Removes the copy of `file_name` and its checksum object.
     pub fn remove(&self, file_name: &str) -> Result<(), Error> {
         let object = self.object(file_name);
-        let name = object.filename().unwrap_or_default().to_owned();
+        let name = self.stored_name(file_name);
         let checksum = self.path(&format!("{name}{CHECKSUM_SUFFIX}"));
         self.runtime
             .block_on(async {
@@ -483,18 +503,15 @@ impl Destination for S3 {
                 .ok_or_else(|| Error::BackupFailed(format!("{}: not a file name", path.display())))
         };
         let data = match backup.data {
-            Some(dir) if dir.is_dir() => {
-                return Err(Error::BackupFailed(format!(
-                    "{}: directory-format backups are not copied to remotes yet; use format = \"custom\" or \"plain\"",
-                    backup.id
-                )));
-            }
+            Some(dir) if dir.is_dir() => Some(self.put_dir(backup, dir, &file_name(dir)?)?),
             Some(data) => {
                 let mut source = File::open(data).map_err(|e| {
                     Error::BackupFailed(format!("cannot read {}: {e}", data.display()))
                 })?;
                 let size = source.metadata().map_or(0, |m| m.len());
-                Some(self.upload(&mut source, size, &file_name(data)?, Some(backup.sha256))?)
+                let stored =
+                    self.upload(&mut source, size, &file_name(data)?, Some(backup.sha256))?;
+                Some(stored.location)
             }
             None => None,
         };
@@ -504,8 +521,39 @@ impl Destination for S3 {
         let sidecar = self.upload(&mut sidecar, 0, &file_name(backup.sidecar)?, None)?;
         Ok(Copied {
             destination: self.name.clone(),
-            location: data.unwrap_or(sidecar).location,
+            location: data.unwrap_or(sidecar.location),
         })
+    }
+}
+
+impl S3 {
+    /// Copies a directory backup: each file of its manifest (the sidecar's
+    /// `files`) as `<dir>/<name>`, each checked against its own SHA-256 as it
+    /// streams and confirmed like any copy. Returns the directory's URL.
+    fn put_dir(&self, backup: &Published<'_>, dir: &Path, dir_name: &str) -> Result<String, Error> {
+        let meta = crate::backup::Metadata::read(backup.sidecar).map_err(|e| {
+            Error::BackupFailed(format!("{}: its metadata cannot be read: {e}", backup.id))
+        })?;
+        if meta.files.is_empty()
+            || crate::backup::sink::manifest_sha256(&meta.files) != backup.sha256
+        {
+            return Err(Error::BackupFailed(format!(
+                "{}: its metadata lists no files matching its checksum, so it is not copied",
+                backup.id
+            )));
+        }
+        for file in &meta.files {
+            let path = dir.join(&file.name);
+            let mut source = File::open(&path)
+                .map_err(|e| Error::BackupFailed(format!("cannot read {}: {e}", path.display())))?;
+            self.upload(
+                &mut source,
+                file.size,
+                &format!("{dir_name}/{}", file.name),
+                Some(&file.sha256),
+            )?;
+        }
+        Ok(self.location(&format!("{dir_name}/")))
     }
 }
 
