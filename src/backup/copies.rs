@@ -121,9 +121,13 @@ pub fn open_remote(config: &Config, remote: &RemoteSection) -> Result<S3, Error>
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RemoteBackup {
     pub id: String,
-    /// The data file's local name; `None` for a restore point.
+    /// The data file's local name (a directory backup's directory name);
+    /// `None` for a restore point.
     pub data_file: Option<String>,
     pub sidecar_file: String,
+    /// A directory backup's files on the remote, by name inside it; empty
+    /// for any other backup.
+    pub dir_files: Vec<String>,
 }
 
 /// Remote backups as store entries with nothing local, for id resolution.
@@ -156,13 +160,69 @@ pub fn remote_backups(s3: &S3) -> Result<Vec<RemoteBackup>, Error> {
                     .is_some_and(|ext| super::Format::from_extension(ext).is_some())
             })
             .map(str::to_owned);
+        let dir_name = format!("{id}.{}", super::Format::Directory.extension());
+        let dir_files: Vec<String> = files
+            .iter()
+            .filter_map(|f| f.file_name.strip_prefix(&format!("{dir_name}/")))
+            .map(str::to_owned)
+            .collect();
+        let data_file = data_file.or_else(|| (!dir_files.is_empty()).then_some(dir_name));
         found.push(RemoteBackup {
             id: id.to_owned(),
             data_file,
             sidecar_file: sidecar.file_name.clone(),
+            dir_files,
         });
     }
     Ok(found)
+}
+
+/// Downloads the files of remote directory backup `backup` into `to` (or
+/// only reads them, for `None`), each checked against its entry in the
+/// manifest of `meta`, the manifest against the backup's checksum; returns
+/// the bytes read. A file missing on the remote, or one that does not match,
+/// is an error naming it.
+pub fn download_dir(
+    s3: &S3,
+    backup: &RemoteBackup,
+    meta: &super::Metadata,
+    to: Option<&Path>,
+) -> Result<u64, Error> {
+    let dir_name = backup.data_file.as_deref().unwrap_or_default();
+    let damaged = |why: String| Error::BackupFailed(format!("remote {}: {why}", s3.name()));
+    if meta.files.is_empty() || super::sink::manifest_sha256(&meta.files) != meta.sha256 {
+        return Err(damaged(format!(
+            "the metadata of {} lists no files matching its checksum",
+            backup.id
+        )));
+    }
+    let mut total = 0;
+    for file in &meta.files {
+        if !backup.dir_files.contains(&file.name) {
+            return Err(damaged(format!(
+                "{dir_name}/{} is missing; the copy is incomplete",
+                file.name
+            )));
+        }
+        let remote_name = format!("{dir_name}/{}", file.name);
+        let (sha256, size) = match to {
+            Some(dir) => {
+                let path = dir.join(&file.name);
+                let mut out = fs::File::create(&path)
+                    .map_err(|e| Error::io(format!("cannot write {}", path.display()), e))?;
+                s3.download(&remote_name, &mut out)?
+            }
+            None => s3.download(&remote_name, &mut io::sink())?,
+        };
+        if sha256 != file.sha256 || size != file.size {
+            return Err(damaged(format!(
+                "{remote_name} has {size} bytes with SHA-256 {sha256}; the metadata says {} bytes, {}",
+                file.size, file.sha256
+            )));
+        }
+        total += size;
+    }
+    Ok(total)
 }
 
 /// The outcome of copying one backup to one remote.
@@ -252,15 +312,31 @@ fn copy_one(
 /// remote copy, in the remotes' order, checks it (stored checksum, then the
 /// plaintext against the sidecar's SHA-256) and publishes it in the store
 /// the way every backup is published. A corrupt local file is kept aside as
-/// `<name>.corrupt`, never replaced silently. Returns what was done, for the
-/// person; `None` when the local copy was used.
+/// `<name>.corrupt`, never replaced silently. `latest` and `latest:DB` name
+/// the newest backup wherever it is, so a newer one only a remote holds is
+/// brought back too. Returns what was done, for the person; `None` when the
+/// local copy was used.
 pub fn bring_back(
     config: &Config,
     store: &super::Store,
     wanted: &str,
     from: Option<&str>,
 ) -> Result<Option<String>, Error> {
-    let local = store.find(wanted)?;
+    let remotes: Vec<&RemoteSection> = match from {
+        Some(name) => vec![config.remote(name)?],
+        None => config.file.remotes.iter().collect(),
+    };
+    let mut local = store.find(wanted)?;
+    let mut remote_id = None;
+    let mut notes = Vec::new();
+    if let Some(database) = latest_of(wanted) {
+        let newest = newest_remote_only(config, store, &remotes, database, local.as_ref());
+        notes.extend(newest.unreadable);
+        if let Some(id) = newest.id {
+            local = None;
+            remote_id = Some(id);
+        }
+    }
     let local_problem = match &local {
         None => Some("there is no local copy".to_owned()),
         Some(entry) => {
@@ -276,23 +352,21 @@ pub fn bring_back(
     };
     let local_ok = local.is_some() && local_problem.is_none();
     let Some(why) = local_problem.or_else(|| from.map(|f| format!("--from {f}"))) else {
-        return Ok(None);
-    };
-    let remotes: Vec<&RemoteSection> = match from {
-        Some(name) => vec![config.remote(name)?],
-        None => config.file.remotes.iter().collect(),
+        return Ok((!notes.is_empty()).then(|| notes.join("\n")));
     };
     if remotes.is_empty() {
         return Ok(None);
     }
+    let known_id = local.as_ref().map(|e| e.id.clone()).or(remote_id);
     let mut tried = Vec::new();
     for remote in remotes {
-        match fetch_from(config, store, remote, wanted, local.as_ref(), local_ok) {
+        match fetch_from(config, store, remote, wanted, known_id.as_deref(), local_ok) {
             Ok(id) => {
-                return Ok(Some(format!(
+                notes.push(format!(
                     "{why}: restoring {id} from remote {} (downloaded and verified)",
                     remote.name
-                )));
+                ));
+                return Ok(Some(notes.join("\n")));
             }
             Err(e) => tried.push(e.to_string()),
         }
@@ -306,19 +380,127 @@ pub fn bring_back(
     })
 }
 
+/// `Some(database filter)` when `wanted` is `latest` (`Some(None)`) or
+/// `latest:DB` (`Some(Some(DB))`).
+fn latest_of(wanted: &str) -> Option<Option<&str>> {
+    let wanted = wanted.trim();
+    if wanted == "latest" {
+        return Some(None);
+    }
+    wanted.strip_prefix("latest:").map(Some)
+}
+
+/// The newest backup of `database` (any, for `None`) that only a remote
+/// holds and that is newer than `local`, and the remotes that could not
+/// be asked (one line each: `latest` is then resolved among the others).
+#[derive(Default)]
+struct NewestRemote {
+    id: Option<String>,
+    unreadable: Vec<String>,
+}
+
+fn newest_remote_only(
+    config: &Config,
+    store: &super::Store,
+    remotes: &[&RemoteSection],
+    database: Option<&str>,
+    local: Option<&Entry>,
+) -> NewestRemote {
+    use super::store::BackupId;
+    let mut newest = NewestRemote::default();
+    let local_ids: std::collections::HashSet<String> = store
+        .entries()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|e| e.data.is_some() && e.meta().is_some())
+        .map(|e| e.id)
+        .collect();
+    // The database as it appears in ids, to skip other databases' backups
+    // without reading their sidecars.
+    let id_database = database.and_then(|db| {
+        BackupId::parse(BackupId::new(db, chrono::NaiveDateTime::default(), 1).as_str())
+            .map(|(name, _, _)| name)
+    });
+    // Compared by name (start time, then sequence), the one order every
+    // backup has whether or not its sidecar has been read.
+    let order = |id: &str| BackupId::parse(id).map(|(_, time, n)| (time, n));
+    let after = local.and_then(|e| order(&e.id));
+    let mut listings = Vec::new();
+    for remote in remotes {
+        match open_remote(config, remote).and_then(|s3| {
+            let found = remote_backups(&s3)?;
+            Ok(S3Listing { s3, found })
+        }) {
+            Ok(listing) => listings.push(listing),
+            Err(e) => newest.unreadable.push(format!(
+                "dbguard: {e}; `latest` is looked for without remote {}",
+                remote.name
+            )),
+        }
+    }
+    let mut candidates: Vec<(Entry, &S3Listing)> = Vec::new();
+    for listing in &listings {
+        for entry in as_entries(&listing.found) {
+            let parsed = BackupId::parse(&entry.id);
+            let of_database = match (&id_database, &parsed) {
+                (Some(want), Some((db, _, _))) => db == want,
+                (Some(_), None) => false,
+                (None, _) => true,
+            };
+            let newer = match (after, order(&entry.id)) {
+                (Some(after), Some(this)) => this > after,
+                (None, _) => true,
+                (Some(_), None) => false,
+            };
+            if of_database && newer && !local_ids.contains(&entry.id) {
+                candidates.push((entry, listing));
+            }
+        }
+    }
+    candidates.sort_by(|(a, _), (b, _)| {
+        order(&b.id)
+            .cmp(&order(&a.id))
+            .then_with(|| b.id.cmp(&a.id))
+    });
+    for (entry, listing) in candidates {
+        let Some(backup) = listing.found.iter().find(|b| b.id == entry.id) else {
+            continue;
+        };
+        let meta = listing
+            .s3
+            .download_small(&backup.sidecar_file)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice::<super::Metadata>(&bytes).ok());
+        let Some(meta) = meta else {
+            continue;
+        };
+        if database.is_none_or(|db| meta.database == db) && backup.data_file.is_some() {
+            newest.id = Some(entry.id);
+            break;
+        }
+    }
+    newest
+}
+
+/// One remote's complete backups, listed once.
+struct S3Listing {
+    s3: S3,
+    found: Vec<RemoteBackup>,
+}
+
 fn fetch_from(
     config: &Config,
     store: &super::Store,
     remote: &RemoteSection,
     wanted: &str,
-    local: Option<&Entry>,
+    known_id: Option<&str>,
     local_ok: bool,
 ) -> Result<String, Error> {
     let s3 = open_remote(config, remote)?;
     let found = remote_backups(&s3)?;
     let candidates = as_entries(&found);
-    let id = match local {
-        Some(entry) => entry.id.clone(),
+    let id = match known_id {
+        Some(id) => id.to_owned(),
         None => super::catalog::resolve(&candidates, wanted)?
             .map(|e| e.id)
             .ok_or_else(|| Error::Usage(format!("remote {}: no backup {wanted}", remote.name)))?,
@@ -341,6 +523,17 @@ fn fetch_from(
     let dir = store.dir();
     store.prepare(true)?;
     let local_dir = super::dest::local::Local::new(dir);
+    if !backup.dir_files.is_empty() {
+        return fetch_dir(
+            store,
+            &local_dir,
+            backup,
+            &meta,
+            &sidecar_json,
+            local_ok,
+            &s3,
+        );
+    }
     let mut tmp = local_dir.stage_file()?;
     let (sha256, _) = s3.download(data_file, tmp.as_file_mut())?;
     if sha256 != meta.sha256 {
@@ -373,6 +566,55 @@ fn fetch_from(
         super::sink::write_sidecar(&sidecar, &sidecar_json, Some(path.as_path()))?;
     }
     Ok(id)
+}
+
+/// `fetch_from` for a directory backup: every file downloaded into a
+/// staged directory and checked, then sealed (0600, fsync'd), its manifest
+/// checked once more, and the directory published like a local one.
+fn fetch_dir(
+    store: &super::Store,
+    local_dir: &super::dest::local::Local,
+    backup: &RemoteBackup,
+    meta: &super::Metadata,
+    sidecar_json: &[u8],
+    local_ok: bool,
+    s3: &S3,
+) -> Result<String, Error> {
+    let dir = store.dir();
+    let dir_name = backup.data_file.clone().unwrap_or_default();
+    let (staged, _held) = local_dir.stage_dir()?;
+    let out = staged.path().join("data");
+    let write_error = |e: io::Error| Error::io(format!("cannot write into {}", dir.display()), e);
+    fs::create_dir(&out).map_err(write_error)?;
+    download_dir(s3, backup, meta, Some(&out))?;
+    let (_, manifest, _) = super::sink::hash_directory(&out, true).map_err(write_error)?;
+    if manifest != meta.sha256 {
+        return Err(Error::BackupFailed(format!(
+            "remote {}: {dir_name} downloaded with manifest SHA-256 {manifest}, but its metadata says {}; not used",
+            s3.name(),
+            meta.sha256
+        )));
+    }
+    if local_ok {
+        return Ok(backup.id.clone());
+    }
+    let final_path = dir.join(&dir_name);
+    if final_path.exists() {
+        let aside = dir.join(format!("{dir_name}.corrupt"));
+        fs::rename(&final_path, &aside).map_err(|e| {
+            Error::io(
+                format!("cannot move the damaged {} aside", final_path.display()),
+                e,
+            )
+        })?;
+    }
+    let (_, path, _) =
+        local_dir.publish_dir(&out, &super::sink::Naming::Exact(dir_name.clone()), "")?;
+    let sidecar = dir.join(&backup.sidecar_file);
+    if !sidecar.exists() {
+        super::sink::write_sidecar(&sidecar, sidecar_json, Some(path.as_path()))?;
+    }
+    Ok(backup.id.clone())
 }
 
 /// Starts `dbguard sync --backup ID --quiet` in its own session, detached

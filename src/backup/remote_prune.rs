@@ -88,8 +88,14 @@ pub fn prune_remote(
 
 fn remove(s3: &S3, backup: &RemoteBackup) -> Result<(), Error> {
     s3.remove(&backup.sidecar_file)?;
-    if let Some(data) = &backup.data_file {
-        s3.remove(data)?;
+    match &backup.data_file {
+        Some(data) if backup.dir_files.is_empty() => s3.remove(data)?,
+        Some(dir) => {
+            for file in &backup.dir_files {
+                s3.remove(&format!("{dir}/{file}"))?;
+            }
+        }
+        None => {}
     }
     Ok(())
 }

@@ -129,6 +129,12 @@ fn check_remote(s3: &S3, backup: &RemoteBackup) -> (Status, u64) {
     let Some(data_file) = &backup.data_file else {
         return (Status::Ok, 0);
     };
+    if !backup.dir_files.is_empty() {
+        return match copies::download_dir(s3, backup, &meta, None) {
+            Ok(size) => (Status::Ok, size),
+            Err(e) => (Status::Corrupted(e.to_string()), 0),
+        };
+    }
     match s3.download(data_file, &mut std::io::sink()) {
         Ok((sha256, size)) if sha256 == meta.sha256 && size == meta.size_bytes => {
             (Status::Ok, size)

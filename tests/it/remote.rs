@@ -8,7 +8,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::support::guarded;
-use crate::support::s3::s3_server;
+use crate::support::s3::{Fault, FaultProxy, s3_server};
 use crate::support::sandbox::capture;
 use crate::support::{Output, Sandbox, TestDb, cluster};
 
@@ -492,4 +492,367 @@ fn a_guard_does_not_wait_for_the_copy_which_arrives_by_itself() {
     }
     let keys = s3_server().keys(&s.bucket);
     assert!(keys.contains(&format!("team/db/{id}.json")), "{keys:?}");
+}
+
+/// Lines of `text` that are dbguard's own error lines.
+fn error_lines(text: &str) -> usize {
+    text.lines().filter(|l| l.starts_with("dbguard:")).count()
+}
+
+#[test]
+fn credentials_come_from_the_aws_files_and_the_environment_wins_over_them() {
+    let (server, (key_id, secret)) = crate::support::s3::authenticating_server();
+    let s = setup("remote_profile", "");
+    write_config(&s.sandbox, "guarded", &server.endpoint, "");
+    let mut sandbox = s.sandbox;
+    sandbox.env.retain(|(k, _)| !k.starts_with("AWS_"));
+    // No instance-metadata lookups from a test machine.
+    sandbox.set("AWS_EC2_METADATA_DISABLED", "true");
+
+    // No keys anywhere: one line saying where they are looked for.
+    let out = run(&sandbox, &["backup"]);
+    assert_eq!(out.status, 2, "{}", out.stdout_str());
+    let err = out.stderr_str();
+    assert!(err.contains("no credentials"), "{err}");
+    assert_eq!(error_lines(&err), 1, "{err}");
+    let first = guarded::id_of(&guarded::backups(&s.store)[0]);
+    assert!(copied_to(&s.store, &first).is_empty());
+
+    // The AWS CLI's files, with the profile AWS_PROFILE names.
+    let aws = sandbox.home.join(".aws");
+    fs::create_dir_all(&aws).unwrap();
+    fs::write(
+        aws.join("credentials"),
+        format!(
+            "[default]\naws_access_key_id = AKIAWRONGDEFAULT\naws_secret_access_key = wrong\n\n\
+             [offsite-writer]\naws_access_key_id = {key_id}\naws_secret_access_key = {secret}\n"
+        ),
+    )
+    .unwrap();
+    fs::write(
+        aws.join("config"),
+        "[profile offsite-writer]\nregion = us-east-1\n",
+    )
+    .unwrap();
+    sandbox.set("AWS_PROFILE", "offsite-writer");
+    let out = run(&sandbox, &["sync"]);
+    ok(&out);
+    assert_eq!(copied_to(&s.store, &first), vec!["offsite"]);
+    // The same files elsewhere, through the variables that move them.
+    let moved = sandbox.dir.path().join("aws-credentials");
+    fs::rename(aws.join("credentials"), &moved).unwrap();
+    sandbox.set("AWS_SHARED_CREDENTIALS_FILE", moved.to_str().unwrap());
+    let second = backup_id(ok(&run(&sandbox, &["backup"])));
+    assert_eq!(copied_to(&s.store, &second), vec!["offsite"]);
+
+    // Keys in the environment win over the files, as with the AWS CLI.
+    sandbox.set("AWS_ACCESS_KEY_ID", &key_id);
+    sandbox.set("AWS_SECRET_ACCESS_KEY", "not-the-secret");
+    let out = run(&sandbox, &["backup"]);
+    assert_eq!(out.status, 2, "{}", out.stdout_str());
+    let err = out.stderr_str();
+    assert!(err.contains("access denied"), "{err}");
+    for text in [err, out.stdout_str()] {
+        assert!(
+            !text.contains(&secret) && !text.contains("not-the-secret"),
+            "{text}"
+        );
+    }
+    for entry in fs::read_dir(&s.store).unwrap().flatten() {
+        let text =
+            String::from_utf8_lossy(&fs::read(entry.path()).unwrap_or_default()).into_owned();
+        assert!(!text.contains(&secret), "{:?}", entry.path());
+    }
+    drop(s.db);
+}
+
+#[test]
+fn latest_names_a_newer_backup_only_the_remote_holds() {
+    let s = setup("remote_latest", "");
+    let first = backup_id(ok(&run(&s.sandbox, &["backup", "--format", "custom"])));
+    let second = backup_id(ok(&run(&s.sandbox, &["backup", "--format", "custom"])));
+    // The newest backup is gone here; the older one is still local.
+    for entry in fs::read_dir(&s.store).unwrap().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with(&format!("{second}.")) {
+            fs::remove_file(entry.path()).unwrap();
+        }
+    }
+    s.db.sql("delete from users where id > 10");
+    let latest_db = format!("latest:{}", s.db.name);
+    let out = run(
+        &s.sandbox,
+        &["restore", &latest_db, "--yes", "--no-safety-backup"],
+    );
+    ok(&out);
+    assert!(
+        out.stderr_str().contains(&format!(
+            "there is no local copy: restoring {second} from remote offsite"
+        )),
+        "{}",
+        out.stderr_str()
+    );
+    assert_eq!(users(&s.db).trim(), "300");
+    assert!(s.store.join(format!("{first}.dump")).exists());
+
+    // Nothing local at all: `latest` is the remote's newest.
+    fs::remove_dir_all(&s.store).unwrap();
+    s.db.sql("delete from users where id > 20");
+    let out = run(
+        &s.sandbox,
+        &["restore", "latest", "--yes", "--no-safety-backup"],
+    );
+    ok(&out);
+    assert!(
+        out.stderr_str()
+            .contains(&format!("restoring {second} from remote offsite")),
+        "{}",
+        out.stderr_str()
+    );
+    assert_eq!(users(&s.db).trim(), "300");
+    // Another database's latest is not this one's.
+    let out = run(
+        &s.sandbox,
+        &[
+            "restore",
+            "latest:no_such_db",
+            "--yes",
+            "--no-safety-backup",
+        ],
+    );
+    assert_ne!(out.status, 0, "{}", out.stdout_str());
+}
+
+#[test]
+fn an_upload_killed_half_way_records_nothing_and_sync_completes_it() {
+    let s = setup("remote_killed", "");
+    // Backed up with no remote configured yet.
+    fs::write(s.sandbox.dir.path().join(".dbguard.toml"), "").unwrap();
+    let id = backup_id(ok(&run(&s.sandbox, &["backup", "--format", "custom"])));
+    let server = s3_server();
+    let proxy = FaultProxy::start(&server.endpoint, Fault::HoldParts);
+    write_config(&s.sandbox, &s.bucket, &proxy.endpoint, "");
+    let mut sync = s
+        .sandbox
+        .dbguard()
+        .args(["sync"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start dbguard sync");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while proxy.held() == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no part upload reached the proxy"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // Killed in mid-upload, as a closed laptop or a reboot would.
+    sync.kill().unwrap();
+    sync.wait().unwrap();
+    assert!(
+        copied_to(&s.store, &id).is_empty(),
+        "{}",
+        copies(&s.store, &id)
+    );
+    assert!(
+        server.keys(&s.bucket).is_empty(),
+        "{:?}",
+        server.keys(&s.bucket)
+    );
+    ok(&run(&s.sandbox, &["verify", &id]));
+
+    // The next sync, with the server reachable, completes it.
+    write_config(&s.sandbox, &s.bucket, &server.endpoint, "");
+    let out = ok(&run(&s.sandbox, &["sync"])).stdout_str();
+    assert!(out.contains(&format!("copied {id} to offsite")), "{out}");
+    assert_eq!(copied_to(&s.store, &id), vec!["offsite"]);
+    ok(&run(&s.sandbox, &["verify", "--remote", "offsite"]));
+    drop(proxy);
+}
+
+#[test]
+fn a_full_remote_is_one_line_and_nothing_is_recorded() {
+    let s = setup("remote_full", "");
+    let proxy = FaultProxy::start(&s3_server().endpoint, Fault::QuotaBytes(512));
+    write_config(&s.sandbox, &s.bucket, &proxy.endpoint, "");
+    let out = run(&s.sandbox, &["backup", "--format", "plain"]);
+    assert_eq!(out.status, 2, "{}", out.stdout_str());
+    let err = out.stderr_str();
+    assert!(err.contains("the remote is full"), "{err}");
+    assert!(!err.contains("access denied"), "{err}");
+    assert_eq!(error_lines(&err), 1, "{err}");
+    let id = guarded::id_of(&guarded::backups(&s.store)[0]);
+    assert!(copied_to(&s.store, &id).is_empty());
+    assert_eq!(copies(&s.store, &id)["failures"][0]["remote"], "offsite");
+    assert!(s3_server().keys(&s.bucket).is_empty());
+    ok(&run(&s.sandbox, &["verify", &id]));
+    drop(s.db);
+}
+
+#[test]
+fn a_changed_byte_on_the_remote_is_caught_and_never_restored() {
+    let s = setup("remote_flip", "");
+    let id = backup_id(ok(&run(&s.sandbox, &["backup", "--format", "plain"])));
+    let server = s3_server();
+    let key = format!("team/db/{id}.sql");
+    let mut stored = server.get(&s.bucket, &key);
+    let middle = stored.len() / 2;
+    stored[middle] ^= 0x01;
+    server.put(&s.bucket, &key, &stored);
+
+    let out = run(&s.sandbox, &["verify", "--remote", "offsite"]);
+    assert_eq!(out.status, 1, "{}", out.stdout_str());
+    let report = out.stdout_str();
+    assert!(
+        report.contains("CORRUPTED") && report.contains("damaged or was altered"),
+        "{report}"
+    );
+    s.db.sql("delete from users where id > 7");
+    let out = run(
+        &s.sandbox,
+        &[
+            "restore",
+            &id,
+            "--yes",
+            "--no-safety-backup",
+            "--from",
+            "offsite",
+        ],
+    );
+    assert_ne!(out.status, 0);
+    let err = out.stderr_str();
+    assert!(err.contains("no remote copy could be used"), "{err}");
+    assert_eq!(error_lines(&err), 1, "{err}");
+    assert_eq!(users(&s.db).trim(), "7");
+    // The local backup is untouched.
+    ok(&run(&s.sandbox, &["verify", &id]));
+}
+
+#[test]
+fn a_directory_backup_is_copied_file_by_file_and_restored_from_there() {
+    let s = setup("remote_dir", "");
+    let out = run(&s.sandbox, &["backup", "--format", "directory"]);
+    ok(&out);
+    let id = backup_id(&out);
+    assert_eq!(copied_to(&s.store, &id), vec!["offsite"]);
+    assert_eq!(
+        copies(&s.store, &id)["copies"][0]["location"],
+        format!("s3://{}/team/db/{id}.dir/", s.bucket)
+    );
+    // Every file of the directory, byte for byte, each with its checksum.
+    let server = s3_server();
+    let keys = server.keys(&s.bucket);
+    let local_dir = s.store.join(format!("{id}.dir"));
+    let mut names: Vec<String> = fs::read_dir(&local_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert!(names.contains(&"toc.dat".to_owned()), "{names:?}");
+    for name in &names {
+        let key = format!("team/db/{id}.dir/{name}");
+        assert!(keys.contains(&format!("{key}.sha256")), "{keys:?}");
+        assert_eq!(
+            server.get(&s.bucket, &key),
+            fs::read(local_dir.join(name)).unwrap(),
+            "{name}"
+        );
+    }
+    let out = ok(&run(&s.sandbox, &["verify", "--remote", "offsite"])).stdout_str();
+    assert!(out.contains("1 OK, 0 bad"), "{out}");
+
+    // The laptop loses its backups: restored from the remote's files.
+    fs::remove_dir_all(&s.store).unwrap();
+    s.db.sql("delete from users where id > 3");
+    let out = run(&s.sandbox, &["restore", &id, "--yes", "--no-safety-backup"]);
+    ok(&out);
+    assert!(
+        out.stderr_str().contains(&format!(
+            "there is no local copy: restoring {id} from remote offsite"
+        )),
+        "{}",
+        out.stderr_str()
+    );
+    assert_eq!(users(&s.db).trim(), "300");
+    ok(&run(&s.sandbox, &["verify", &id]));
+
+    // One file changed on the remote: named, and the copy is not used.
+    let key = format!("team/db/{id}.dir/toc.dat");
+    let mut stored = server.get(&s.bucket, &key);
+    let middle = stored.len() / 2;
+    stored[middle] ^= 0x01;
+    server.put(&s.bucket, &key, &stored);
+    let out = run(&s.sandbox, &["verify", "--remote", "offsite"]);
+    assert_eq!(out.status, 1, "{}", out.stdout_str());
+    assert!(
+        out.stdout_str().contains("CORRUPTED") && out.stdout_str().contains("toc.dat"),
+        "{}",
+        out.stdout_str()
+    );
+}
+
+#[test]
+fn long_transfers_show_progress_on_a_terminal_and_nothing_elsewhere() {
+    use expectrl::Expect;
+    let s = setup("remote_progress", "");
+    // About 14 MB of text that does not compress away: past the bar's threshold.
+    s.db.sql(
+        "create table blobs as select g, md5(random()::text) || md5(random()::text) as a \
+         from generate_series(1, 200000) g",
+    );
+    fs::write(s.sandbox.dir.path().join(".dbguard.toml"), "").unwrap();
+    let id = backup_id(ok(&run(&s.sandbox, &["backup", "--format", "plain"])));
+    write_config(&s.sandbox, &s.bucket, &s3_server().endpoint, "");
+    // A terminal of a real size, as a person's is.
+    let on_terminal = |args: &str| {
+        let mut cmd = s.sandbox.command("sh");
+        cmd.arg("-c").arg(format!(
+            "stty cols 160 rows 40; exec \"$0\" {args} </dev/null"
+        ));
+        cmd.arg(crate::support::sandbox::dbguard_bin())
+            // Without TERM a terminal counts as a dumb one: no bar.
+            .env("TERM", "xterm");
+        let mut session = expectrl::Session::spawn(cmd).expect("spawn on a pty");
+        session.set_expect_timeout(Some(std::time::Duration::from_secs(60)));
+        session
+    };
+
+    let mut sync = on_terminal("sync");
+    sync.expect(format!("copying {id}"))
+        .expect("an upload progress bar");
+    sync.expect(format!("copied {id} to offsite"))
+        .expect("the copy's line");
+    sync.expect(expectrl::Eof).expect("sync ends");
+    assert_eq!(guarded::exit_code(&mut sync), 0);
+
+    let mut verify = on_terminal("verify --remote offsite");
+    verify
+        .expect(format!("downloading {id}"))
+        .expect("a download progress bar");
+    verify.expect(expectrl::Eof).expect("verify ends");
+    assert_eq!(guarded::exit_code(&mut verify), 0);
+
+    // Not a terminal: no bar, stderr stays empty.
+    let out = run(&s.sandbox, &["verify", "--remote", "offsite"]);
+    ok(&out);
+    assert_eq!(out.stderr_str(), "");
+    drop(s.db);
+}
+
+#[test]
+fn an_encrypted_directory_backup_verifies_from_the_remote() {
+    let s = setup("remote_dir_enc", "encryption_key_file = \"d.key\"\n");
+    ok(&run(&s.sandbox, &["keygen", "d.key"]));
+    let id = backup_id(ok(&run(&s.sandbox, &["backup", "--format", "directory"])));
+    let keys = s3_server().keys(&s.bucket);
+    assert!(
+        keys.contains(&format!("team/db/{id}.dir/toc.dat.age")),
+        "{keys:?}"
+    );
+    let out = ok(&run(&s.sandbox, &["verify", "--remote", "offsite"])).stdout_str();
+    assert!(out.contains("1 OK, 0 bad"), "{out}");
+    drop(s.db);
 }

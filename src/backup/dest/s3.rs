@@ -1,7 +1,8 @@
 //! S3-compatible storage (AWS, MinIO, Garage, Ceph…) as a destination for
 //! copies of published backups, through `object_store`.
 //!
-//! Objects live under the remote's prefix with the local file names, plus
+//! Objects live under the remote's prefix with the local file names (a
+//! directory backup's files under `<id>.dir/`, one object each), plus
 //! `.age` when the remote has an encryption key. Each upload is streamed in
 //! fixed-size parts (multipart: memory stays constant whatever the size)
 //! while two SHA-256 sums run: the plaintext's, which must equal the
@@ -12,21 +13,25 @@
 //! copies. An S3 multipart upload is invisible until completed: an upload
 //! killed half-way leaves no object behind.
 //!
-//! Credentials come only from the standard `AWS_*` environment variables
-//! (and the instance's role, where there is one); this module never reads
-//! them from the configuration, nor puts them in a message.
+//! Credentials come from the standard `AWS_*` environment variables, else
+//! from the AWS CLI's shared files (`aws_profile`), else the instance's
+//! role where there is one; never from dbguard's configuration, and never
+//! into a message.
 //!
-//! The async client runs on a current-thread tokio runtime owned here:
-//! nothing else in dbguard is async.
+//! The async client runs on a small multi-thread tokio runtime owned here
+//! (nothing else in dbguard is async): parts travel on its workers while
+//! the calling thread reads, hashes and encrypts the next one. Transfers of
+//! data files show a progress bar when stderr is a terminal.
 
 use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io::{self, IsTerminal, Read, Write};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use object_store::aws::{AmazonS3, AmazonS3Builder};
+use indicatif::{ProgressBar, ProgressStyle};
+use object_store::aws::{AmazonS3, AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::path::Path as ObjectPath;
 use object_store::{
     BackoffConfig, ClientOptions, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig,
@@ -39,12 +44,21 @@ use crate::Error;
 use crate::backup::encryption::KeyFile;
 use crate::config::RemoteSection;
 
+mod aws_profile;
+
 /// Part size of multipart uploads: S3's minimum is 5 MiB; larger parts
 /// mean fewer requests on a fast link.
 const PART_SIZE: usize = 16 << 20;
 
 /// Parts in flight at once: memory is at most `PART_SIZE * (this + 1)`.
 const PARTS_IN_FLIGHT: usize = 4;
+
+/// Runtime threads driving the requests (parts in flight, a download's
+/// connection) beside the thread that feeds them.
+const WORKER_THREADS: usize = 2;
+
+/// Transfers at least this large get a progress bar (on a terminal).
+const PROGRESS_MIN_BYTES: u64 = 8 << 20;
 
 /// Suffix of encrypted objects (age's own convention).
 const ENCRYPTED_SUFFIX: &str = ".age";
@@ -112,6 +126,7 @@ impl S3 {
                 .with_endpoint(endpoint)
                 .with_virtual_hosted_style_request(false);
         }
+        builder = with_shared_credentials(builder, remote)?;
         if let Some(region) = &remote.region {
             builder = builder.with_region(region);
         }
@@ -122,7 +137,11 @@ impl S3 {
                 first_line(&e.to_string())
             ))
         })?;
-        let runtime = tokio::runtime::Builder::new_current_thread()
+        // Multi-thread: with a current-thread runtime the requests in flight
+        // stood still whenever this thread was reading or hashing.
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(WORKER_THREADS)
+            .thread_name("dbguard-s3")
             .enable_all()
             .build()
             .map_err(|e| Error::io("cannot start the remote client", e))?;
@@ -144,14 +163,20 @@ impl S3 {
         self.key.is_some()
     }
 
-    /// The object name of a local file name.
-    fn object(&self, file_name: &str) -> ObjectPath {
+    /// The stored name, under the prefix, of a local file name (a file of a
+    /// directory backup is `backup_….dir/NAME`).
+    fn stored_name(&self, file_name: &str) -> String {
         let suffix = if self.key.is_some() {
             ENCRYPTED_SUFFIX
         } else {
             ""
         };
-        self.path(&format!("{file_name}{suffix}"))
+        format!("{file_name}{suffix}")
+    }
+
+    /// The object of a local file name.
+    fn object(&self, file_name: &str) -> ObjectPath {
+        self.path(&self.stored_name(file_name))
     }
 
     fn path(&self, name: &str) -> ObjectPath {
@@ -162,9 +187,8 @@ impl S3 {
         }
     }
 
-    fn location(&self, object: &ObjectPath) -> String {
-        let name = object.filename().unwrap_or_default();
-        format!("{}/{name}", self.url)
+    fn location(&self, stored_name: &str) -> String {
+        format!("{}/{stored_name}", self.url)
     }
 
     /// One line for an error of a request on the bucket itself (starting
@@ -189,11 +213,13 @@ impl S3 {
         ))
     }
 
-    /// Uploads `source` as the copy of `file_name`, checking that its
-    /// plaintext has SHA-256 `expected`; returns once the copy is confirmed.
+    /// Uploads `source` (`size` bytes, for the progress bar) as the copy of
+    /// `file_name`, checking that its plaintext has SHA-256 `expected`;
+    /// returns once the copy is confirmed.
     pub fn upload(
         &self,
         source: &mut impl Read,
+        size: u64,
         file_name: &str,
         expected: Option<&str>,
     ) -> Result<Stored, Error> {
@@ -206,7 +232,9 @@ impl S3 {
             .block_on(self.store.put_multipart(&object))
             .map_err(|e| self.bucket_error(&format!("cannot start uploading {file_name}"), &e))?;
         let mut parts = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
-        let streamed = self.stream_into(source, &mut parts);
+        let bar = transfer_bar(&format!("copying {file_name} to {}", self.name), size);
+        let streamed = self.stream_into(source, &mut parts, &bar);
+        bar.finish_and_clear();
         let (plain_sha256, stored_sha256, stored_bytes) = match streamed {
             Ok(sums) => sums,
             Err(e) => {
@@ -224,19 +252,17 @@ impl S3 {
         self.runtime
             .block_on(parts.finish())
             .map_err(|e| self.error(&format!("cannot complete the upload of {file_name}"), &e))?;
-        let checksum_object = self.path(&format!(
-            "{}{CHECKSUM_SUFFIX}",
-            object.filename().unwrap_or_default()
-        ));
+        let stored_name = self.stored_name(file_name);
+        let checksum_object = self.path(&format!("{stored_name}{CHECKSUM_SUFFIX}"));
         self.runtime
             .block_on(self.store.put(
                 &checksum_object,
                 PutPayload::from(format!("{stored_sha256}\n")),
             ))
             .map_err(|e| self.error(&format!("cannot store the checksum of {file_name}"), &e))?;
-        self.confirm(&object, &stored_sha256, stored_bytes)?;
+        self.confirm(&object, &stored_name, &stored_sha256, stored_bytes)?;
         Ok(Stored {
-            location: self.location(&object),
+            location: self.location(&stored_name),
             stored_sha256,
             stored_bytes,
         })
@@ -244,13 +270,18 @@ impl S3 {
 
     /// Reads what the server holds back: the object's size and its
     /// checksum object must be what was sent.
-    fn confirm(&self, object: &ObjectPath, sha256: &str, size: u64) -> Result<(), Error> {
-        let name = object.filename().unwrap_or_default().to_owned();
+    fn confirm(
+        &self,
+        object: &ObjectPath,
+        name: &str,
+        sha256: &str,
+        size: u64,
+    ) -> Result<(), Error> {
         let head = self
             .runtime
             .block_on(self.store.head(object))
             .map_err(|e| self.error(&format!("cannot confirm {name}"), &e))?;
-        let recorded = self.stored_checksum(&name)?;
+        let recorded = self.stored_checksum(name)?;
         if head.size != size || recorded != sha256 {
             return Err(Error::BackupFailed(format!(
                 "remote {}: {name} holds {} bytes with recorded SHA-256 {recorded}, but {size} bytes with SHA-256 {sha256} were sent; the copy does not count",
@@ -276,11 +307,14 @@ impl S3 {
         &self,
         source: &mut impl Read,
         parts: &mut WriteMultipart,
+        bar: &ProgressBar,
     ) -> Result<(String, String, u64), Error> {
         let mut out = PartWriter {
             parts,
             runtime: &self.runtime,
-            hasher: Sha256::new(),
+            // Unencrypted, the stored bytes are the plaintext: one hash
+            // serves both.
+            hasher: self.key.is_some().then(Sha256::new),
             size: 0,
         };
         let mut plain = Sha256::new();
@@ -302,6 +336,7 @@ impl S3 {
                     }
                     plain.update(&buf[..n]);
                     sealed.write_all(&buf[..n]).map_err(upload_error)?;
+                    bar.inc(n as u64);
                 }
                 sealed.finish().map_err(upload_error)?;
             }
@@ -312,13 +347,15 @@ impl S3 {
                 }
                 plain.update(&buf[..n]);
                 out.write_all(&buf[..n]).map_err(upload_error)?;
+                bar.inc(n as u64);
             },
         }
-        Ok((
-            hex::encode(plain.finalize()),
-            hex::encode(out.hasher.finalize()),
-            out.size,
-        ))
+        let plain = hex::encode(plain.finalize());
+        let stored = out
+            .hasher
+            .take()
+            .map_or_else(|| plain.clone(), |h| hex::encode(h.finalize()));
+        Ok((plain, stored, out.size))
     }
 }
 
@@ -330,12 +367,16 @@ impl S3 {
     /// written to `to` must then be discarded by the caller).
     pub fn download(&self, file_name: &str, to: &mut impl Write) -> Result<(String, u64), Error> {
         let object = self.object(file_name);
-        let name = object.filename().unwrap_or_default().to_owned();
+        let name = self.stored_name(file_name);
         let recorded = self.stored_checksum(&name)?;
         let result = self
             .runtime
             .block_on(self.store.get(&object))
             .map_err(|e| self.error(&format!("cannot read {name}"), &e))?;
+        let bar = transfer_bar(
+            &format!("downloading {name} from {}", self.name),
+            result.meta.size,
+        );
         let mut stored = StoredReader {
             stream: result.into_stream(),
             runtime: &self.runtime,
@@ -363,6 +404,7 @@ impl S3 {
                 }
                 plain.update(&buf[..n]);
                 size += n as u64;
+                bar.set_position(size);
                 to.write_all(&buf[..n])
                     .map_err(|e| Error::io(format!("cannot write the download of {name}"), e))?;
             }
@@ -371,6 +413,7 @@ impl S3 {
         // must still be read for the stored checksum to be complete.
         io::copy(&mut stored, &mut io::sink())
             .map_err(|e| damaged(format!("cannot be read to the end ({e})")))?;
+        bar.finish_and_clear();
         let got = hex::encode(stored.hasher.finalize());
         if got != recorded {
             return Err(damaged(format!(
@@ -403,8 +446,19 @@ impl S3 {
         let mut objects = Vec::new();
         for meta in listed {
             let meta = meta.map_err(|e| self.bucket_error("cannot list the backups", &e))?;
-            let Some(name) = meta.location.filename() else {
-                continue;
+            // Relative to the prefix: a directory backup's files are one
+            // level further down.
+            let full = meta.location.as_ref();
+            let name = if self.prefix.is_empty() {
+                full
+            } else {
+                match full
+                    .strip_prefix(self.prefix.as_str())
+                    .and_then(|rest| rest.strip_prefix('/'))
+                {
+                    Some(rest) => rest,
+                    None => continue,
+                }
             };
             names.insert(name.to_owned());
             objects.push((name.to_owned(), meta.size));
@@ -425,7 +479,7 @@ impl S3 {
     /// Removes the copy of `file_name` and its checksum object.
     pub fn remove(&self, file_name: &str) -> Result<(), Error> {
         let object = self.object(file_name);
-        let name = object.filename().unwrap_or_default().to_owned();
+        let name = self.stored_name(file_name);
         let checksum = self.path(&format!("{name}{CHECKSUM_SUFFIX}"));
         self.runtime
             .block_on(async {
@@ -449,28 +503,57 @@ impl Destination for S3 {
                 .ok_or_else(|| Error::BackupFailed(format!("{}: not a file name", path.display())))
         };
         let data = match backup.data {
-            Some(dir) if dir.is_dir() => {
-                return Err(Error::BackupFailed(format!(
-                    "{}: directory-format backups are not copied to remotes yet; use format = \"custom\" or \"plain\"",
-                    backup.id
-                )));
-            }
+            Some(dir) if dir.is_dir() => Some(self.put_dir(backup, dir, &file_name(dir)?)?),
             Some(data) => {
                 let mut source = File::open(data).map_err(|e| {
                     Error::BackupFailed(format!("cannot read {}: {e}", data.display()))
                 })?;
-                Some(self.upload(&mut source, &file_name(data)?, Some(backup.sha256))?)
+                let size = source.metadata().map_or(0, |m| m.len());
+                let stored =
+                    self.upload(&mut source, size, &file_name(data)?, Some(backup.sha256))?;
+                Some(stored.location)
             }
             None => None,
         };
         let mut sidecar = File::open(backup.sidecar).map_err(|e| {
             Error::BackupFailed(format!("cannot read {}: {e}", backup.sidecar.display()))
         })?;
-        let sidecar = self.upload(&mut sidecar, &file_name(backup.sidecar)?, None)?;
+        let sidecar = self.upload(&mut sidecar, 0, &file_name(backup.sidecar)?, None)?;
         Ok(Copied {
             destination: self.name.clone(),
-            location: data.unwrap_or(sidecar).location,
+            location: data.unwrap_or(sidecar.location),
         })
+    }
+}
+
+impl S3 {
+    /// Copies a directory backup: each file of its manifest (the sidecar's
+    /// `files`) as `<dir>/<name>`, each checked against its own SHA-256 as it
+    /// streams and confirmed like any copy. Returns the directory's URL.
+    fn put_dir(&self, backup: &Published<'_>, dir: &Path, dir_name: &str) -> Result<String, Error> {
+        let meta = crate::backup::Metadata::read(backup.sidecar).map_err(|e| {
+            Error::BackupFailed(format!("{}: its metadata cannot be read: {e}", backup.id))
+        })?;
+        if meta.files.is_empty()
+            || crate::backup::sink::manifest_sha256(&meta.files) != backup.sha256
+        {
+            return Err(Error::BackupFailed(format!(
+                "{}: its metadata lists no files matching its checksum, so it is not copied",
+                backup.id
+            )));
+        }
+        for file in &meta.files {
+            let path = dir.join(&file.name);
+            let mut source = File::open(&path)
+                .map_err(|e| Error::BackupFailed(format!("cannot read {}: {e}", path.display())))?;
+            self.upload(
+                &mut source,
+                file.size,
+                &format!("{dir_name}/{}", file.name),
+                Some(&file.sha256),
+            )?;
+        }
+        Ok(self.location(&format!("{dir_name}/")))
     }
 }
 
@@ -507,13 +590,16 @@ impl Read for StoredReader<'_> {
 struct PartWriter<'p> {
     parts: &'p mut WriteMultipart,
     runtime: &'p tokio::runtime::Runtime,
-    hasher: Sha256,
+    /// `None` when the stored bytes are the plaintext (hashed already).
+    hasher: Option<Sha256>,
     size: u64,
 }
 
 impl Write for PartWriter<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.hasher.update(buf);
+        if let Some(hasher) = &mut self.hasher {
+            hasher.update(buf);
+        }
         self.size += buf.len() as u64;
         self.parts.write(buf);
         self.runtime
@@ -536,6 +622,76 @@ fn read_some(source: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     }
 }
 
+/// A bar for a transfer of `total` bytes: hidden unless stderr is a
+/// terminal and the transfer is long enough to be worth one.
+fn transfer_bar(what: &str, total: u64) -> ProgressBar {
+    if total < PROGRESS_MIN_BYTES || !io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(Some(total), indicatif::ProgressDrawTarget::stderr());
+    // The template is a literal; it only fails to parse if edited badly.
+    let style = ProgressStyle::with_template(
+        "{msg} [{bar:30}] {bytes}/{total_bytes} ({binary_bytes_per_sec}, {eta} left)",
+    )
+    .unwrap_or_else(|_| ProgressStyle::default_bar())
+    .progress_chars("=> ");
+    bar.set_style(style);
+    bar.set_message(what.to_owned());
+    bar
+}
+
+/// Adds the credentials (and region) of the AWS CLI's shared files to
+/// `builder` when the environment gives no key pair, as the AWS CLI does.
+fn with_shared_credentials(
+    mut builder: AmazonS3Builder,
+    remote: &RemoteSection,
+) -> Result<AmazonS3Builder, Error> {
+    let from_env = builder
+        .get_config_value(&AmazonS3ConfigKey::AccessKeyId)
+        .is_some()
+        || builder
+            .get_config_value(&AmazonS3ConfigKey::SecretAccessKey)
+            .is_some();
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let profile = match aws_profile::read(&env) {
+        Ok(profile) => profile,
+        // With keys in the environment the files are not needed for them.
+        Err(_) if from_env => None,
+        Err(e) => return Err(Error::Usage(format!("remote {}: {e}", remote.name))),
+    };
+    if let Some(profile) = &profile {
+        if !from_env && let Some(keys) = &profile.keys {
+            builder = builder
+                .with_access_key_id(&keys.access_key_id)
+                .with_secret_access_key(&keys.secret_access_key);
+            if let Some(token) = &keys.session_token {
+                builder = builder.with_token(token);
+            }
+        }
+        let region_set = builder
+            .get_config_value(&AmazonS3ConfigKey::Region)
+            .is_some();
+        if let (Some(region), false) = (&profile.region, region_set) {
+            builder = builder.with_region(region);
+        }
+    }
+    let has_keys = from_env || profile.as_ref().is_some_and(|p| p.keys.is_some());
+    let metadata_disabled =
+        env("AWS_EC2_METADATA_DISABLED").is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    if !has_keys && metadata_disabled {
+        return Err(Error::Usage(format!(
+            "remote {}: no credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or give the profile {} keys in {}",
+            remote.name,
+            aws_profile::profile_name(&env),
+            aws_profile::credentials_path(&env).map_or_else(
+                || "~/.aws/credentials".to_owned(),
+                |p| p.display().to_string()
+            )
+        )));
+    }
+    Ok(builder)
+}
+
 fn first_line(text: &str) -> &str {
     text.lines().next().unwrap_or(text)
 }
@@ -553,6 +709,10 @@ fn describe(e: &object_store::Error) -> String {
     let has = |needle: &str| all.contains(needle);
     if has("NoSuchBucket") {
         "the bucket does not exist (create it, or fix the url)".to_owned()
+    } else if has("QuotaExceeded") || has("XMinioStorageFull") || has("507 Insufficient Storage") {
+        // Ceph's gateway answers 403 QuotaExceeded, MinIO 507: before the
+        // access check, which would read a 403 as wrong credentials.
+        "the remote is full (its quota is reached): free space there or raise the quota, then `dbguard sync`".to_owned()
     } else if has("InvalidAccessKeyId")
         || has("SignatureDoesNotMatch")
         || has("AccessDenied")

@@ -195,7 +195,10 @@ impl S3Server {
         let out = self.python(&format!(
             "print('\\n'.join(sorted(o['Key'] for o in c.list_objects_v2(Bucket={bucket:?}).get('Contents', []))))"
         ));
-        out.lines().map(str::to_owned).collect()
+        out.lines()
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+            .collect()
     }
 
     /// The bytes of one object.
@@ -244,4 +247,152 @@ impl S3Server {
 fn venv_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| ensure_venv().unwrap_or_else(|e| panic!("S3 test venv: {e}")))
+}
+
+/// What a [`FaultProxy`] does to the requests it forwards.
+#[derive(Debug, Clone, Copy)]
+pub enum Fault {
+    /// A full remote: once `bytes` of uploaded bodies have passed, every
+    /// further upload is answered with the quota error Ceph's S3 gateway
+    /// sends (`403 QuotaExceeded`); moto has no quotas of its own.
+    QuotaBytes(u64),
+    /// A transfer cut half-way: part uploads are received and never
+    /// answered, so the client waits in mid-upload until it is killed.
+    HoldParts,
+}
+
+/// A loopback HTTP proxy in front of an S3 server, for the faults the
+/// server cannot produce. One request per connection, forwarded verbatim
+/// (the signed Host header included) with `Connection: close` both ways.
+pub struct FaultProxy {
+    pub endpoint: String,
+    state: std::sync::Arc<ProxyState>,
+}
+
+struct ProxyState {
+    fault: Fault,
+    upstream: String,
+    uploaded: std::sync::atomic::AtomicU64,
+    held: AtomicU32,
+    stop: std::sync::atomic::AtomicBool,
+}
+
+impl FaultProxy {
+    /// Starts a proxy to `upstream` (`http://127.0.0.1:PORT`).
+    pub fn start(upstream: &str, fault: Fault) -> FaultProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the proxy");
+        let endpoint = format!("http://{}", listener.local_addr().expect("proxy address"));
+        let state = std::sync::Arc::new(ProxyState {
+            fault,
+            upstream: upstream
+                .strip_prefix("http://")
+                .unwrap_or(upstream)
+                .to_owned(),
+            uploaded: Default::default(),
+            held: AtomicU32::new(0),
+            stop: Default::default(),
+        });
+        let shared = state.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if shared.stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                let Ok(conn) = conn else { continue };
+                let state = shared.clone();
+                std::thread::spawn(move || {
+                    let _ = serve(conn, &state);
+                });
+            }
+        });
+        FaultProxy { endpoint, state }
+    }
+
+    /// Part uploads received and held so far ([`Fault::HoldParts`]).
+    pub fn held(&self) -> u32 {
+        self.state.held.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.state.stop.store(true, Ordering::Relaxed);
+        // Wakes the accept loop so that it sees the flag.
+        let _ = TcpStream::connect(self.endpoint.trim_start_matches("http://"));
+    }
+}
+
+fn serve(mut client: TcpStream, state: &ProxyState) -> std::io::Result<()> {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let mut reader = BufReader::new(client.try_clone()?);
+    let mut head = Vec::new();
+    let mut content_length = 0usize;
+    let mut request_line = String::new();
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line)? == 0 {
+            return Ok(());
+        }
+        if request_line.is_empty() {
+            request_line = line.clone();
+        }
+        if line == "\r\n" {
+            break;
+        }
+        let lower = line.to_ascii_lowercase();
+        if let Some(n) = lower.strip_prefix("content-length:") {
+            content_length = n.trim().parse().unwrap_or(0);
+        }
+        if !lower.starts_with("connection:") {
+            head.extend_from_slice(line.as_bytes());
+        }
+    }
+    head.extend_from_slice(b"Connection: close\r\n\r\n");
+    let mut body = vec![0u8; content_length];
+    reader.read_exact(&mut body)?;
+    let is_upload = request_line.starts_with("PUT ");
+    match state.fault {
+        Fault::HoldParts if is_upload && request_line.contains("partNumber=") => {
+            state.held.fetch_add(1, Ordering::Relaxed);
+            while !state.stop.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            return Ok(());
+        }
+        Fault::QuotaBytes(limit) if is_upload => {
+            let before = state
+                .uploaded
+                .fetch_add(body.len() as u64, Ordering::Relaxed);
+            if before + body.len() as u64 > limit {
+                let xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>QuotaExceeded</Code><Message>Quota exceeded</Message></Error>";
+                write!(
+                    client,
+                    "HTTP/1.1 403 Forbidden\r\nContent-Type: application/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{xml}",
+                    xml.len()
+                )?;
+                return Ok(());
+            }
+        }
+        _ => {}
+    }
+    let mut upstream = TcpStream::connect(&state.upstream)?;
+    upstream.write_all(&head)?;
+    upstream.write_all(&body)?;
+    let mut response = Vec::new();
+    upstream.read_to_end(&mut response)?;
+    // The response's own Connection header is replaced: this connection
+    // ends here, whatever the server would have done.
+    let split = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(response.len(), |p| p + 2);
+    let (response_head, rest) = response.split_at(split);
+    for line in String::from_utf8_lossy(response_head).split_inclusive("\r\n") {
+        if !line.to_ascii_lowercase().starts_with("connection:") {
+            client.write_all(line.as_bytes())?;
+        }
+    }
+    client.write_all(b"Connection: close\r\n")?;
+    client.write_all(rest)?;
+    client.flush()
 }
