@@ -221,7 +221,10 @@ mod tests {
         // after flock itself died, so the lock outlives it briefly.
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         while held(&path) {
-            assert!(std::time::Instant::now() < deadline, "the lock outlived its writer");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the lock outlived its writer"
+            );
             std::thread::sleep(Duration::from_millis(10));
         }
         assert_eq!(stale(dir.path()), vec![path.clone()]);
