@@ -37,7 +37,8 @@ use super::{
     restore_archive_counting, run_restore, swap, table_checks, write_audit,
 };
 use std::io::{BufRead, BufReader, Read};
-use std::path::Path;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 use crate::audit::{BackupRecord, Outcome, Record};
@@ -46,6 +47,7 @@ use crate::backup::engine::RestorePoint;
 use crate::backup::engine::pg_dump::{self, CopyCounter};
 use crate::backup::store::{Entry, VerifyOutcome};
 use crate::backup::{Format, Metadata, Scope, Store};
+use crate::backup::{catalog, copies};
 use crate::config::Config;
 use crate::error::exit;
 use crate::pgtools::first_error_line;
@@ -278,7 +280,8 @@ impl Drop for ScratchDatabase<'_> {
 }
 
 /// Drills one backup (`id` as every command takes it) and records the
-/// outcome. `Ok` for a drill that ran, passed or failed (see
+/// outcome. A backup only a remote holds is downloaded first (see
+/// [`fetch_remote`]). `Ok` for a drill that ran, passed or failed (see
 /// [`DrillReport::error`]); `Err` when it could not run (no such backup,
 /// the server unreachable, no right to create a database, interrupted).
 pub fn drill(
@@ -289,15 +292,35 @@ pub fn drill(
 ) -> Result<DrillReport, Error> {
     let config = Config::load(ctx)?;
     let store = Store::new(&config.backup_dir()?);
-    let entry = store.find(id)?.ok_or_else(|| {
-        Error::Usage(format!(
-            "no backup {id} in {}; `dbguard list` shows the ids",
-            store.dir().display()
-        ))
-    })?;
+    let local = store.find(id)?;
     let tools = PgTools::resolve(ctx)?;
+    if let Some(entry) = local {
+        let _stop = CatchStop::install();
+        return drill_entry(ctx, &config, &store, &tools, &entry, scratch_port, out);
+    }
+    let not_found = || {
+        let remotes: Vec<&str> = config
+            .file
+            .remotes
+            .iter()
+            .map(|r| r.name.as_str())
+            .collect();
+        Error::Usage(format!(
+            "no backup {id} in {}{}; `dbguard list` shows the ids",
+            store.dir().display(),
+            if remotes.is_empty() {
+                String::new()
+            } else {
+                format!(" nor on remote {}", remotes.join(", "))
+            }
+        ))
+    };
+    if config.file.remotes.is_empty() {
+        return Err(not_found());
+    }
     let _stop = CatchStop::install();
-    drill_entry(ctx, &config, &store, &tools, &entry, scratch_port, out)
+    let fetched = fetch_remote(&config, id, out)?.ok_or_else(not_found)?;
+    drill_fetched(ctx, &config, &store, &tools, fetched, scratch_port, out)
 }
 
 /// Drills `entry` and records the outcome (last drill, audit log).
@@ -322,10 +345,7 @@ pub fn drill_entry(
         },
     );
     let ran = match (entry.meta(), verdict.status.is_ok()) {
-        (Some(meta), true) => match &meta.restore_point {
-            Some(point) => drill_point(tools, meta, point, scratch_port, out)?,
-            None => drill_dump(tools, entry, meta, out)?,
-        },
+        (Some(meta), true) => restore_and_compare(tools, entry, meta, scratch_port, out)?,
         _ => Ran::failed(
             None,
             format!(
@@ -344,7 +364,201 @@ pub fn drill_entry(
         verdict: ran.verdict,
         cleanup: ran.cleanup,
     };
-    record(ctx, config, store, entry, &report);
+    record(ctx, config, store, entry, None, &report);
+    Ok(report)
+}
+
+fn restore_and_compare(
+    tools: &PgTools,
+    entry: &Entry,
+    meta: &Metadata,
+    scratch_port: Option<u16>,
+    out: &mut impl Write,
+) -> Result<Ran, Error> {
+    match &meta.restore_point {
+        Some(point) => drill_point(tools, meta, point, scratch_port, out),
+        None => drill_dump(tools, entry, meta, out),
+    }
+}
+
+/// A backup only a remote holds, downloaded for one drill into a private
+/// temporary directory (mode 0700 under `TMPDIR`), removed with this value.
+pub struct Fetched {
+    pub remote: String,
+    pub id: String,
+    /// The data file's name on the remote; `None` for a restore point.
+    pub data_file: Option<String>,
+    dir: tempfile::TempDir,
+    /// Why the download cannot be used, when it cannot.
+    damaged: Option<String>,
+}
+
+/// Finds `wanted` on the configured remotes, in their order, and downloads
+/// it: the sidecar, then the data, whose stored bytes are checked against
+/// the checksum recorded when they were copied and whose plaintext must
+/// have the sidecar's SHA-256. `None` when no remote has it; a remote that
+/// cannot be reached is skipped when another has the backup.
+pub fn fetch_remote(
+    config: &Config,
+    wanted: &str,
+    out: &mut impl Write,
+) -> Result<Option<Fetched>, Error> {
+    let mut unreachable = Vec::new();
+    for remote in &config.file.remotes {
+        let listed = copies::open_remote(config, remote).and_then(|s3| {
+            let found = copies::remote_backups(&s3)?;
+            Ok((s3, found))
+        });
+        let (s3, found) = match listed {
+            Ok(listed) => listed,
+            Err(e) => {
+                unreachable.push(e.to_string());
+                continue;
+            }
+        };
+        let Some(entry) = catalog::resolve(&copies::as_entries(&found), wanted)? else {
+            continue;
+        };
+        let Some(backup) = found.into_iter().find(|b| b.id == entry.id) else {
+            continue;
+        };
+        let dir = tempfile::Builder::new()
+            .prefix("dbguard-drill-")
+            .tempdir()
+            .map_err(|e| Error::io("cannot create a temporary directory for the download", e))?;
+        say(
+            out,
+            format!(
+                "{} is only on remote {}: downloading it into {}",
+                backup.id,
+                remote.name,
+                dir.path().display()
+            ),
+        )?;
+        let mut fetched = Fetched {
+            remote: remote.name.clone(),
+            id: backup.id.clone(),
+            data_file: backup.data_file.clone(),
+            dir,
+            damaged: None,
+        };
+        let sidecar = s3.download_small(&backup.sidecar_file)?;
+        let meta: Metadata = serde_json::from_slice(&sidecar).map_err(|e| {
+            Error::BackupFailed(format!(
+                "remote {}: the metadata of {} is not valid: {e}",
+                remote.name, backup.id
+            ))
+        })?;
+        if let Some(data_file) = &backup.data_file {
+            let path = fetched.dir.path().join(data_file);
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)
+                .map_err(|e| Error::io(format!("cannot create {}", path.display()), e))?;
+            match s3.download(data_file, &mut file) {
+                Ok((sha256, _)) if sha256 != meta.sha256 => {
+                    fetched.damaged = Some(format!(
+                        "the copy on remote {} has SHA-256 {sha256}, but its sidecar says {}",
+                        remote.name, meta.sha256
+                    ));
+                }
+                Ok(_) => {}
+                // Damage the remote's own checksum found; anything else
+                // (the remote gone mid-way) is not the backup's fault.
+                Err(Error::BackupFailed(why)) => fetched.damaged = Some(why),
+                Err(e) => return Err(e),
+            }
+        }
+        // The sidecar last, as every backup is published.
+        let sidecar_path = fetched.dir.path().join(&backup.sidecar_file);
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&sidecar_path)
+            .and_then(|mut f| f.write_all(&sidecar))
+            .map_err(|e| Error::io(format!("cannot write {}", sidecar_path.display()), e))?;
+        return Ok(Some(fetched));
+    }
+    match unreachable.is_empty() {
+        true => Ok(None),
+        false => Err(Error::Failed {
+            message: format!(
+                "{wanted} is not here, and not every remote could be asked: {}",
+                unreachable.join("; ")
+            ),
+            code: exit::ERROR,
+        }),
+    }
+}
+
+/// Drills a downloaded copy, records the outcome in the local store (the
+/// last drill names the remote), and removes the download.
+pub fn drill_fetched(
+    ctx: &Context,
+    config: &Config,
+    store: &Store,
+    tools: &PgTools,
+    fetched: Fetched,
+    scratch_port: Option<u16>,
+    out: &mut impl Write,
+) -> Result<DrillReport, Error> {
+    let at = Local::now().fixed_offset();
+    let downloaded = Store::new(fetched.dir.path());
+    let entry = downloaded.find(&fetched.id)?.ok_or_else(|| {
+        Error::BackupFailed(format!("the download of {} is incomplete", fetched.id))
+    })?;
+    let ran = match (&fetched.damaged, entry.meta()) {
+        (None, Some(meta)) => {
+            if let Some(data) = &fetched.data_file {
+                say(
+                    out,
+                    format!(
+                        "Downloaded {data} from remote {} and verified it (the remote's checksum, then the sidecar's SHA-256)",
+                        fetched.remote
+                    ),
+                )?;
+            }
+            restore_and_compare(tools, &entry, meta, scratch_port, out)?
+        }
+        (damaged, _) => Ran::failed(
+            None,
+            format!(
+                "the copy on remote {} does not verify: {}",
+                fetched.remote,
+                damaged.as_deref().unwrap_or("its metadata does not parse")
+            ),
+            "Nothing was restored.".into(),
+        ),
+    };
+    let mut report = DrillReport {
+        id: entry.id.clone(),
+        at,
+        tables: ran.tables,
+        compared: ran.compared,
+        verdict: ran.verdict,
+        cleanup: ran.cleanup,
+    };
+    let place = fetched.dir.path().display().to_string();
+    let remote = fetched.remote.clone();
+    let data_file = fetched.data_file.clone();
+    report.cleanup = match fetched.dir.close() {
+        Ok(()) => format!("{}\nDownloaded copy {place} removed.", report.cleanup),
+        Err(e) => format!(
+            "{}\nWarning: the downloaded copy {place} could not be removed ({e}); remove it yourself",
+            report.cleanup
+        ),
+    };
+    record(
+        ctx,
+        config,
+        store,
+        &entry,
+        Some((remote.as_str(), data_file.as_deref())),
+        &report,
+    );
     Ok(report)
 }
 
@@ -728,18 +942,32 @@ fn compared_text(tables: &[TableResult]) -> String {
 }
 
 /// The last drill beside the sidecar (unless the backup went meanwhile)
-/// and a line in the audit log.
-fn record(ctx: &Context, config: &Config, store: &Store, entry: &Entry, report: &DrillReport) {
+/// and a line in the audit log. `remote` names where a downloaded copy
+/// came from (and its data file there): its drill is recorded in the local
+/// store all the same, naming the remote.
+fn record(
+    ctx: &Context,
+    config: &Config,
+    store: &Store,
+    entry: &Entry,
+    remote: Option<(&str, Option<&str>)>,
+    report: &DrillReport,
+) {
     let (ok, table, detail) = match &report.verdict {
         Verdict::Passed => (true, None, report.compared.clone()),
         Verdict::Failed { table, why } => (false, table.clone(), why.clone()),
     };
-    if entry.sidecar.as_ref().is_some_and(|p| p.exists()) {
+    let write = match remote {
+        Some(_) => store.prepare(true).is_ok(),
+        None => entry.sidecar.as_ref().is_some_and(|p| p.exists()),
+    };
+    if write {
         let drilled = Drilled {
             at: report.at,
             ok,
             detail: redact(&detail),
             table,
+            from: remote.map(|(name, _)| name.to_owned()),
         };
         if let Err(e) = drilled.write(store.dir(), &entry.id) {
             note!(
@@ -757,16 +985,22 @@ fn record(ctx: &Context, config: &Config, store: &Store, entry: &Entry, report: 
     if let Some(meta) = entry.meta() {
         audit.target =
             Some((&Target::explicit(&meta.host, meta.port, &meta.user, &meta.database)).into());
-        audit
-            .backups
-            .extend(entry.data.as_ref().map(|path| BackupRecord {
-                id: entry.id.clone(),
-                database: meta.database.clone(),
-                sha256: meta.sha256.clone(),
-                path: path.clone(),
-            }));
+        let path = match remote {
+            // The download is gone: the record names the copy drilled.
+            Some((name, data)) => data.map(|file| PathBuf::from(format!("{name}:{file}"))),
+            None => entry.data.clone(),
+        };
+        audit.backups.extend(path.map(|path| BackupRecord {
+            id: entry.id.clone(),
+            database: meta.database.clone(),
+            sha256: meta.sha256.clone(),
+            path,
+        }));
     }
-    audit.detail = Some(redact(&format!("drill of {}: {detail}", entry.id)));
+    let from = remote
+        .map(|(name, _)| format!(" (the copy on remote {name})"))
+        .unwrap_or_default();
+    audit.detail = Some(redact(&format!("drill of {}{from}: {detail}", entry.id)));
     write_audit(config, &audit);
 }
 

@@ -632,3 +632,115 @@ fn an_altered_row_in_a_table_scoped_dump_with_foreign_keys_still_fails() {
     );
     assert_eq!(scratch_databases(&s.db), "", "scratch left behind");
 }
+
+/// A backup whose only copy is on a remote (the moto S3 server): the drill
+/// downloads it into a private temporary directory, verified before use,
+/// drills it, records the result here (naming the remote, shown by
+/// `list`), and removes the download. A copy cut short on the remote
+/// fails its drill before any restore, recorded too.
+#[test]
+fn a_backup_only_a_remote_holds_is_downloaded_verified_drilled_and_removed() {
+    use crate::support::s3::s3_server;
+
+    let server = s3_server();
+    let mut s = setup("drill_remote_only");
+    for (k, v) in server.env() {
+        s.sandbox.set(k, &v);
+    }
+    let bucket = server.create_bucket("drill-remote-only");
+    fs::write(
+        s.sandbox.dir.path().join(".dbguard.toml"),
+        format!(
+            "[[remote]]\nname = \"offsite\"\nurl = \"s3://{bucket}/team/db\"\nendpoint = \"{}\"\n",
+            server.endpoint
+        ),
+    )
+    .unwrap();
+    let mut ids = Vec::new();
+    for format in ["plain", "custom"] {
+        ids.push((format, backup(&s, format)));
+    }
+    // The machine loses its backups; the remote keeps them.
+    fs::remove_dir_all(&s.store).unwrap();
+
+    for (format, id) in &ids {
+        let out = ok(run(&s.sandbox, &["drill", id]));
+        let stdout = out.stdout_str();
+        let download = stdout
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix(&format!(
+                    "{id} is only on remote offsite: downloading it into "
+                ))
+            })
+            .unwrap_or_else(|| panic!("{format}: {stdout}"));
+        assert!(
+            stdout.contains("and verified it (the remote's checksum, then the sidecar's SHA-256)")
+                && stdout.contains("Drill passed: 2 tables")
+                && stdout.contains(&format!("Downloaded copy {download} removed.")),
+            "{format}: {stdout}"
+        );
+        assert!(!Path::new(download).exists(), "{download} left behind");
+        assert_eq!(
+            scratch_databases(&s.db),
+            "",
+            "{format}: scratch left behind"
+        );
+        let record = last_drill(&s, id);
+        assert_eq!(record["ok"], true, "{record}");
+        assert_eq!(record["from"], "offsite", "{record}");
+        // Recorded beside nothing else: the backup is still remote only.
+        let local: Vec<_> = fs::read_dir(&s.store)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(id.as_str()))
+            .collect();
+        assert_eq!(local, [format!("{id}.drill.json")], "{format}");
+    }
+    let listed = ok(run(&s.sandbox, &["list", "--json"])).stdout_str();
+    let rows: serde_json::Value = serde_json::from_str(&listed).unwrap();
+    for row in rows.as_array().unwrap() {
+        assert_eq!(row["state"], "remote", "{listed}");
+        assert_eq!(row["last_drill"]["ok"], true, "{listed}");
+        assert_eq!(row["last_drill"]["from"], "offsite", "{listed}");
+    }
+
+    // Someone with access to the bucket cuts the custom archive short.
+    let (_, id) = &ids[1];
+    let key = format!("team/db/{id}.dump");
+    let stored = server.get(&bucket, &key);
+    server.put(&bucket, &key, &stored[..stored.len() - 100]);
+    let out = run(&s.sandbox, &["drill", id]);
+    assert_eq!(out.status, 1, "{}", out.stdout_str());
+    assert!(
+        out.stderr_str().starts_with(&format!(
+            "dbguard: drill of {id} failed: the copy on remote offsite does not verify: "
+        )),
+        "{}",
+        out.stderr_str()
+    );
+    assert!(
+        out.stdout_str().contains("Nothing was restored."),
+        "{}",
+        out.stdout_str()
+    );
+    let record = last_drill(&s, id);
+    assert_eq!(record["ok"], false, "{record}");
+    assert_eq!(record["from"], "offsite", "{record}");
+    let last = audit_lines(&s.store).pop().expect("an audit line");
+    assert_eq!(last["decision"], "drill_failed");
+    assert_eq!(
+        last["backups"][0]["path"],
+        format!("offsite:{id}.dump").as_str()
+    );
+
+    // An id neither here nor there is one error naming both.
+    let out = run(&s.sandbox, &["drill", "nosuch"]);
+    assert_eq!(out.status, 2, "{}", out.stderr_str());
+    assert!(
+        out.stderr_str().contains(" nor on remote offsite;"),
+        "{}",
+        out.stderr_str()
+    );
+}
