@@ -48,7 +48,7 @@ use crate::backup::engine::pg_dump::{self, CopyCounter};
 use crate::backup::store::{Entry, VerifyOutcome};
 use crate::backup::{Format, Metadata, Scope, Store};
 use crate::backup::{catalog, copies};
-use crate::config::Config;
+use crate::config::{Config, RemoteSection};
 use crate::error::exit;
 use crate::pgtools::first_error_line;
 use crate::pgtools::{PgTools, quote_ident};
@@ -284,14 +284,28 @@ impl Drop for ScratchDatabase<'_> {
 /// [`fetch_remote`]). `Ok` for a drill that ran, passed or failed (see
 /// [`DrillReport::error`]); `Err` when it could not run (no such backup,
 /// the server unreachable, no right to create a database, interrupted).
+/// With `from`, the copy on that remote is drilled even when there is a
+/// local one.
 pub fn drill(
     ctx: &Context,
     id: &str,
+    from: Option<&str>,
     scratch_port: Option<u16>,
     out: &mut impl Write,
 ) -> Result<DrillReport, Error> {
     let config = Config::load(ctx)?;
     let store = Store::new(&config.backup_dir()?);
+    if let Some(name) = from {
+        let remote = config.remote(name)?;
+        let tools = PgTools::resolve(ctx)?;
+        let _stop = CatchStop::install();
+        let fetched = fetch_remote(&config, &[remote], id, out)?.ok_or_else(|| {
+            Error::Usage(format!(
+                "remote {name} has no backup {id}; `dbguard list` shows where each backup is"
+            ))
+        })?;
+        return drill_fetched(ctx, &config, &store, &tools, fetched, scratch_port, out);
+    }
     let local = store.find(id)?;
     let tools = PgTools::resolve(ctx)?;
     if let Some(entry) = local {
@@ -319,7 +333,8 @@ pub fn drill(
         return Err(not_found());
     }
     let _stop = CatchStop::install();
-    let fetched = fetch_remote(&config, id, out)?.ok_or_else(not_found)?;
+    let remotes: Vec<&RemoteSection> = config.file.remotes.iter().collect();
+    let fetched = fetch_remote(&config, &remotes, id, out)?.ok_or_else(not_found)?;
     drill_fetched(ctx, &config, &store, &tools, fetched, scratch_port, out)
 }
 
@@ -393,18 +408,19 @@ pub struct Fetched {
     damaged: Option<String>,
 }
 
-/// Finds `wanted` on the configured remotes, in their order, and downloads
+/// Finds `wanted` on `remotes`, in their order, and downloads
 /// it: the sidecar, then the data, whose stored bytes are checked against
 /// the checksum recorded when they were copied and whose plaintext must
 /// have the sidecar's SHA-256. `None` when no remote has it; a remote that
 /// cannot be reached is skipped when another has the backup.
 pub fn fetch_remote(
     config: &Config,
+    remotes: &[&RemoteSection],
     wanted: &str,
     out: &mut impl Write,
 ) -> Result<Option<Fetched>, Error> {
     let mut unreachable = Vec::new();
-    for remote in &config.file.remotes {
+    for &remote in remotes {
         let listed = copies::open_remote(config, remote).and_then(|s3| {
             let found = copies::remote_backups(&s3)?;
             Ok((s3, found))
@@ -426,11 +442,15 @@ pub fn fetch_remote(
             .prefix("dbguard-drill-")
             .tempdir()
             .map_err(|e| Error::io("cannot create a temporary directory for the download", e))?;
+        let local = Store::new(&config.backup_dir()?)
+            .find(&backup.id)?
+            .is_some();
         say(
             out,
             format!(
-                "{} is only on remote {}: downloading it into {}",
+                "{} {} remote {}: downloading it into {}",
                 backup.id,
+                if local { "drilled from" } else { "is only on" },
                 remote.name,
                 dir.path().display()
             ),
@@ -1070,7 +1090,7 @@ fn foreign_key(text: &[u8]) -> Option<(ForeignKey, usize)> {
     }
     let name = toks.get(i + 2).filter(|t| t.is_name())?.ident();
     i += 3;
-    if !(word(i, "foreign") && word(i + 1, "key")) || !toks.get(i + 2)?.is_punct(b'(') {
+    if !(word(i, "foreign") && word(i + 1, "key") && toks.get(i + 2)?.is_punct(b'(')) {
         return None;
     }
     i = token::skip_parens(&toks, i + 2);

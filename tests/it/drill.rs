@@ -660,6 +660,18 @@ fn a_backup_only_a_remote_holds_is_downloaded_verified_drilled_and_removed() {
     for format in ["plain", "custom"] {
         ids.push((format, backup(&s, format)));
     }
+    // --from drills the remote's copy even with a local one at hand.
+    let (_, plain) = &ids[0];
+    let out = ok(run(&s.sandbox, &["drill", plain, "--from", "offsite"]));
+    let stdout = out.stdout_str();
+    assert!(
+        stdout.contains(&format!(
+            "{plain} drilled from remote offsite: downloading it into "
+        )) && stdout.contains("Drill passed: 2 tables"),
+        "{stdout}"
+    );
+    assert_eq!(last_drill(&s, plain)["from"], "offsite");
+
     // The machine loses its backups; the remote keeps them.
     fs::remove_dir_all(&s.store).unwrap();
 
@@ -706,6 +718,18 @@ fn a_backup_only_a_remote_holds_is_downloaded_verified_drilled_and_removed() {
         assert_eq!(row["last_drill"]["from"], "offsite", "{listed}");
     }
 
+    // --all drills the remote-only backups too, each from its remote.
+    let out = ok(run(&s.sandbox, &["drill", "--all"]));
+    let stdout = out.stdout_str();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    for (line, (_, id)) in lines.iter().zip(ids.iter().rev()) {
+        assert!(
+            line.starts_with(&format!("ok      {id} (remote offsite)  2 tables")),
+            "{stdout}"
+        );
+    }
+
     // Someone with access to the bucket cuts the custom archive short.
     let (_, id) = &ids[1];
     let key = format!("team/db/{id}.dump");
@@ -734,6 +758,10 @@ fn a_backup_only_a_remote_holds_is_downloaded_verified_drilled_and_removed() {
         last["backups"][0]["path"],
         format!("offsite:{id}.dump").as_str()
     );
+
+    // --from a remote that is not configured: one usage error.
+    let out = run(&s.sandbox, &["drill", id, "--from", "elsewhere"]);
+    assert_eq!(out.status, 2, "{}", out.stderr_str());
 
     // An id neither here nor there is one error naming both.
     let out = run(&s.sandbox, &["drill", "nosuch"]);
