@@ -748,9 +748,17 @@ fn drill_dump(
         Ok(seen) => seen,
         Err(e) => {
             let cleanup = cleanup(&mut scratch);
+            // Foreign keys are left out; other objects a table needs (a
+            // type, a function, a sequence it does not own) are not in a
+            // table-scoped dump either, and are not faked here.
+            let hint = if matches!(meta.scope, Scope::Tables(_)) && e.contains("does not exist") {
+                " (a table-scoped backup holds only its tables; what they use from outside it, other than foreign keys, must exist for it to restore, so this backup restores only into a database that has it)"
+            } else {
+                ""
+            };
             return Ok(Ran::failed(
                 None,
-                format!("the backup does not restore into an empty database: {e}"),
+                format!("the backup does not restore into an empty database: {e}{hint}"),
                 cleanup,
             ));
         }

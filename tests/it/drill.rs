@@ -772,3 +772,36 @@ fn a_backup_only_a_remote_holds_is_downloaded_verified_drilled_and_removed() {
         out.stderr_str()
     );
 }
+
+/// A table-scoped backup of a table whose column type lives outside it
+/// cannot be restored into an empty database: the drill fails, and says
+/// why rather than blaming the backup's bytes.
+#[test]
+fn a_table_scoped_backup_needing_a_type_outside_it_fails_saying_why() {
+    let db = cluster().create_db("drill_scoped_type");
+    db.sql(
+        "create type mood as enum ('ok', 'sad');
+         create table notes (id int primary key, feeling mood);
+         insert into notes values (1, 'ok'), (2, 'sad');",
+    );
+    let mut sandbox = Sandbox::psql_only().with_db(&db);
+    let store = guarded::use_store(&mut sandbox);
+    let s = Setup { db, sandbox, store };
+    let out = ok(run(&s.sandbox, &["backup", "-t", "notes"]));
+    let id = out
+        .stdout_str()
+        .lines()
+        .find_map(|l| l.split(" as ").nth(1))
+        .map(|id| id.trim().to_owned())
+        .unwrap();
+    let out = run(&s.sandbox, &["drill", &id]);
+    assert_eq!(out.status, 1, "{}", out.stdout_str());
+    let stderr = out.stderr_str();
+    assert!(
+        stderr.contains("the backup does not restore into an empty database: ")
+            && stderr.contains("mood")
+            && stderr.contains("a table-scoped backup holds only its tables"),
+        "{stderr}"
+    );
+    assert_eq!(scratch_databases(&s.db), "", "scratch left behind");
+}
