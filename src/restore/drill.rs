@@ -432,7 +432,20 @@ pub fn fetch_remote(
                 continue;
             }
         };
-        let Some(entry) = catalog::resolve(&copies::as_entries(&found), wanted)? else {
+        let mut candidates = copies::as_entries(&found);
+        if wanted.trim().starts_with("latest") {
+            // `latest` and `latest:DB` need each backup's database and
+            // time: its sidecar, small.
+            for (entry, backup) in candidates.iter_mut().zip(&found) {
+                entry.metadata = s3
+                    .download_small(&backup.sidecar_file)
+                    .ok()
+                    .and_then(|bytes| serde_json::from_slice::<Metadata>(&bytes).ok())
+                    .map(Ok);
+            }
+        }
+        candidates.sort_by(|a, b| b.created().cmp(&a.created()).then(b.id.cmp(&a.id)));
+        let Some(entry) = catalog::resolve(&candidates, wanted)? else {
             continue;
         };
         let Some(backup) = found.into_iter().find(|b| b.id == entry.id) else {

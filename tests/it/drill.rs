@@ -805,3 +805,44 @@ fn a_table_scoped_backup_needing_a_type_outside_it_fails_saying_why() {
     );
     assert_eq!(scratch_databases(&s.db), "", "scratch left behind");
 }
+
+/// An encrypted remote copy (age key in the config) is decrypted on the
+/// way down and drilled like any other; `latest` finds it there (from the
+/// remote sidecars, as the local store reads its own).
+#[test]
+fn an_encrypted_remote_only_copy_is_drilled_by_latest() {
+    use crate::support::s3::s3_server;
+
+    let server = s3_server();
+    let mut s = setup("drill_remote_encrypted");
+    for (k, v) in server.env() {
+        s.sandbox.set(k, &v);
+    }
+    let bucket = server.create_bucket("drill-remote-encrypted");
+    fs::write(
+        s.sandbox.dir.path().join(".dbguard.toml"),
+        format!(
+            "[[remote]]\nname = \"offsite\"\nurl = \"s3://{bucket}/team/db\"\nendpoint = \"{}\"\nencryption_key_file = \"k.key\"\n",
+            server.endpoint
+        ),
+    )
+    .unwrap();
+    ok(run(&s.sandbox, &["keygen", "k.key"]));
+    let id = backup(&s, "custom");
+    assert!(
+        server
+            .keys(&bucket)
+            .contains(&format!("team/db/{id}.dump.age")),
+        "{:?}",
+        server.keys(&bucket)
+    );
+    fs::remove_dir_all(&s.store).unwrap();
+    let out = ok(run(&s.sandbox, &["drill", "latest"]));
+    let stdout = out.stdout_str();
+    assert!(
+        stdout.contains(&format!("{id} is only on remote offsite"))
+            && stdout.contains("Drill passed: 2 tables: row counts from the archive's data (2)"),
+        "{stdout}"
+    );
+    assert_eq!(last_drill(&s, &id)["from"], "offsite");
+}
