@@ -599,7 +599,7 @@ fn restore_by_swap(
 
     let streamed = meta.format != Format::Plain && request.jobs.is_none();
     let restored = if streamed {
-        restore_archive_counting(tools, &staged, data)
+        restore_archive_counting(tools, &staged, data, None)
     } else {
         run_restore(tools, &staged, meta, data, request.jobs).map(|()| CopyCounter::default())
     };
@@ -850,14 +850,20 @@ fn table_checks(meta: &Metadata, counted: &RowCounts, actual: Vec<Option<i64>>) 
 /// Restores an archive into an empty database as one psql transaction fed
 /// by `pg_restore -f -`, counting each table's rows on the way, so that an
 /// archive's restore is checked against exact counts as a plain dump's is.
+/// `list` is a table of contents for `pg_restore -L` (the drill leaves
+/// entries out with it).
 fn restore_archive_counting(
     tools: &PgTools,
     target: &Target,
     data: &std::path::Path,
+    list: Option<&std::path::Path>,
 ) -> Result<CopyCounter, String> {
     let mut script = tools.command(&tools.pg_restore, target);
+    script.args(["-f", "-"]);
+    if let Some(list) = list {
+        script.arg("-L").arg(list);
+    }
     script
-        .args(["-f", "-"])
         .arg(data)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());

@@ -29,6 +29,10 @@ pub struct Drilled {
     /// The first table that did not match, when a table is to blame.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub table: Option<String>,
+    /// The remote whose copy was downloaded and drilled; absent when the
+    /// local copy was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
 }
 
 /// The drill record of backup `id` in `dir`.
@@ -84,6 +88,7 @@ mod tests {
             ok: false,
             detail: "public.items: 301 rows expected, 300 found".into(),
             table: Some("public.items".into()),
+            from: None,
         };
         failed.write(dir.path(), id).unwrap();
         let passed = Drilled {

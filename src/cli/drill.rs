@@ -5,7 +5,8 @@
 
 use std::io::Write;
 
-use crate::backup::Store;
+use crate::backup::store::Entry;
+use crate::backup::{Store, copies};
 use crate::config::Config;
 use crate::error::exit;
 use crate::pgtools::PgTools;
@@ -20,8 +21,12 @@ there are compared with those recorded in its sidecar at backup time (for custom
 sidecar records none, with those of the archive's own data). A pgBackRest restore point is restored into a \
 scratch cluster on a free port (or --scratch-port); it must be reached, and every table the sidecar recorded \
 must exist there (with the recorded counts and checksums, where there are any). The scratch database or \
-cluster is removed afterwards, also after a failure or Ctrl-C. The result is shown by `dbguard list` \
-(DRILLED) and written to the audit log.\n\n\
+cluster is removed afterwards, also after a failure or Ctrl-C. A table-scoped backup's foreign keys to \
+tables outside it cannot exist in an empty database: they are left out, and named in the output and the \
+record; everything else, including foreign keys between its own tables, is restored. A backup only a remote \
+holds (or, with --from, the copy on that remote) is downloaded into a private temporary directory (under \
+TMPDIR), verified against the remote's checksum and the sidecar's SHA-256 before use, and removed afterwards. \
+The result is shown by `dbguard list` (DRILLED) and written to the audit log.\n\n\
 Exit status: 0 every drill passed; 1 a drill failed (the backup does not verify, does not restore, or a table \
 differs: named with what was expected and found); 2 on an error (no such backup, the server unreachable, no \
 right to create a database); 130 interrupted."
@@ -34,9 +39,14 @@ pub struct Args {
         conflicts_with = "all"
     )]
     pub id: Option<String>,
-    /// Drill every local backup, newest first, and go on past failures.
+    /// Drill every backup, newest first (then those only a remote holds),
+    /// and go on past failures.
     #[arg(long)]
     pub all: bool,
+    /// Drill the copy on this remote (downloaded, verified, then removed),
+    /// even when there is a local one.
+    #[arg(long, value_name = "REMOTE", conflicts_with = "all")]
+    pub from: Option<String>,
     /// Port for the scratch cluster a restore point is restored into
     /// (default: a free one).
     #[arg(long, value_name = "PORT")]
@@ -48,7 +58,7 @@ pub fn run(args: Args, ctx: &Context) -> Result<u8, Error> {
     let Some(id) = args.id.filter(|_| !args.all) else {
         return drill_all(ctx, args.scratch_port, &mut out);
     };
-    let report = drill::drill(ctx, &id, args.scratch_port, &mut out)?;
+    let report = drill::drill(ctx, &id, args.from.as_deref(), args.scratch_port, &mut out)?;
     drill::write_report(&mut out, &report).map_err(|e| Error::io("writing to stdout", e))?;
     match report.error() {
         None => Ok(exit::OK),
@@ -61,7 +71,7 @@ fn drill_all(ctx: &Context, scratch_port: Option<u16>, out: &mut impl Write) -> 
     let config = Config::load(ctx)?;
     let store = Store::new(&config.backup_dir()?);
     let entries = store.entries()?;
-    if entries.is_empty() {
+    if entries.is_empty() && config.file.remotes.is_empty() {
         writeln!(out, "No backups in {}", store.dir().display())
             .map_err(|e| Error::io("writing to stdout", e))?;
         return Ok(exit::OK);
@@ -99,6 +109,71 @@ fn drill_all(ctx: &Context, scratch_port: Option<u16>, out: &mut impl Write) -> 
                     errors += 1;
                     format!("ERROR   {}  could not drill: {e}", entry.id)
                 }
+            }
+        };
+        writeln!(out, "{line}").map_err(|e| Error::io("writing to stdout", e))?;
+    }
+    // Backups only a remote holds: downloaded one at a time, each removed
+    // after its drill.
+    let mut remote_only: Vec<(String, Entry)> = Vec::new();
+    for remote in &config.file.remotes {
+        let listed =
+            copies::open_remote(&config, remote).and_then(|s3| copies::remote_backups(&s3));
+        match listed {
+            Ok(found) => {
+                for entry in copies::as_entries(&found) {
+                    let known = entries.iter().any(|e| e.id == entry.id)
+                        || remote_only.iter().any(|(_, e)| e.id == entry.id);
+                    if !known {
+                        remote_only.push((remote.name.clone(), entry));
+                    }
+                }
+            }
+            Err(e) => {
+                errors += 1;
+                writeln!(out, "ERROR   remote {}  cannot be listed: {e}", remote.name)
+                    .map_err(|e| Error::io("writing to stdout", e))?;
+            }
+        }
+    }
+    if entries.is_empty() && remote_only.is_empty() && errors == 0 {
+        writeln!(
+            out,
+            "No backups in {} nor on the remotes",
+            store.dir().display()
+        )
+        .map_err(|e| Error::io("writing to stdout", e))?;
+        return Ok(exit::OK);
+    }
+    remote_only.sort_by(|(_, a), (_, b)| b.created().cmp(&a.created()).then(b.id.cmp(&a.id)));
+    for (name, entry) in &remote_only {
+        let drilled = config.remote(name).and_then(|remote| {
+            let fetched = drill::fetch_remote(&config, &[remote], &entry.id, &mut std::io::sink())?
+                .ok_or_else(|| Error::Usage(format!("remote {name} no longer has it")))?;
+            drill::drill_fetched(
+                ctx,
+                &config,
+                &store,
+                &tools,
+                fetched,
+                scratch_port,
+                &mut std::io::sink(),
+            )
+        });
+        let shown = format!("{} (remote {name})", entry.id);
+        let line = match drilled {
+            Ok(report) if report.passed() => {
+                passed += 1;
+                report.line().replacen(&entry.id, &shown, 1)
+            }
+            Ok(report) => {
+                failed.push(entry.id.clone());
+                report.line().replacen(&entry.id, &shown, 1)
+            }
+            Err(e) if drill::stopped() => return Err(e),
+            Err(e) => {
+                errors += 1;
+                format!("ERROR   {shown}  could not drill: {e}")
             }
         };
         writeln!(out, "{line}").map_err(|e| Error::io("writing to stdout", e))?;

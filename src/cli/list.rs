@@ -199,7 +199,8 @@ fn add_remote_locations(config: &Config, store: &Store, rows: &mut Vec<Row>) {
                 statement: None,
                 state: "remote",
                 last_verification: None,
-                last_drill: None,
+                // A drill of the remote copy is recorded here.
+                last_drill: Drilled::read(store.dir(), &backup.id),
                 locations: vec![remote.name.clone()],
                 restore_point: meta.restore_point.as_ref().map(|p| p.name.clone()),
             });
@@ -383,6 +384,7 @@ mod tests {
             ok: true,
             detail: "1 tables: row counts recorded in the sidecar (1)".into(),
             table: None,
+            from: None,
         }
         .write(store.dir(), "backup_billing_inv_20260228_170311")
         .unwrap();

@@ -36,15 +36,24 @@ use super::{
     TableCheck, checksum_mismatches, expected_checksums, output_settings, pitr,
     restore_archive_counting, run_restore, swap, table_checks, write_audit,
 };
+use std::io::{BufRead, BufReader, Read};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
 use crate::audit::{BackupRecord, Outcome, Record};
 use crate::backup::drilled::Drilled;
 use crate::backup::engine::RestorePoint;
 use crate::backup::engine::pg_dump::{self, CopyCounter};
 use crate::backup::store::{Entry, VerifyOutcome};
 use crate::backup::{Format, Metadata, Scope, Store};
-use crate::config::Config;
+use crate::backup::{catalog, copies};
+use crate::config::{Config, RemoteSection};
 use crate::error::exit;
+use crate::pgtools::first_error_line;
 use crate::pgtools::{PgTools, quote_ident};
+use crate::sql::lexer::{Lexer, MetaCommand, Sink, Statement};
+use crate::sql::token::{self, Token};
 use crate::target::{Target, redact};
 use crate::{Context, Error};
 
@@ -271,26 +280,62 @@ impl Drop for ScratchDatabase<'_> {
 }
 
 /// Drills one backup (`id` as every command takes it) and records the
-/// outcome. `Ok` for a drill that ran, passed or failed (see
+/// outcome. A backup only a remote holds is downloaded first (see
+/// [`fetch_remote`]). `Ok` for a drill that ran, passed or failed (see
 /// [`DrillReport::error`]); `Err` when it could not run (no such backup,
 /// the server unreachable, no right to create a database, interrupted).
+/// With `from`, the copy on that remote is drilled even when there is a
+/// local one.
 pub fn drill(
     ctx: &Context,
     id: &str,
+    from: Option<&str>,
     scratch_port: Option<u16>,
     out: &mut impl Write,
 ) -> Result<DrillReport, Error> {
     let config = Config::load(ctx)?;
     let store = Store::new(&config.backup_dir()?);
-    let entry = store.find(id)?.ok_or_else(|| {
-        Error::Usage(format!(
-            "no backup {id} in {}; `dbguard list` shows the ids",
-            store.dir().display()
-        ))
-    })?;
+    if let Some(name) = from {
+        let remote = config.remote(name)?;
+        let tools = PgTools::resolve(ctx)?;
+        let _stop = CatchStop::install();
+        let fetched = fetch_remote(&config, &[remote], id, out)?.ok_or_else(|| {
+            Error::Usage(format!(
+                "remote {name} has no backup {id}; `dbguard list` shows where each backup is"
+            ))
+        })?;
+        return drill_fetched(ctx, &config, &store, &tools, fetched, scratch_port, out);
+    }
+    let local = store.find(id)?;
     let tools = PgTools::resolve(ctx)?;
+    if let Some(entry) = local {
+        let _stop = CatchStop::install();
+        return drill_entry(ctx, &config, &store, &tools, &entry, scratch_port, out);
+    }
+    let not_found = || {
+        let remotes: Vec<&str> = config
+            .file
+            .remotes
+            .iter()
+            .map(|r| r.name.as_str())
+            .collect();
+        Error::Usage(format!(
+            "no backup {id} in {}{}; `dbguard list` shows the ids",
+            store.dir().display(),
+            if remotes.is_empty() {
+                String::new()
+            } else {
+                format!(" nor on remote {}", remotes.join(", "))
+            }
+        ))
+    };
+    if config.file.remotes.is_empty() {
+        return Err(not_found());
+    }
     let _stop = CatchStop::install();
-    drill_entry(ctx, &config, &store, &tools, &entry, scratch_port, out)
+    let remotes: Vec<&RemoteSection> = config.file.remotes.iter().collect();
+    let fetched = fetch_remote(&config, &remotes, id, out)?.ok_or_else(not_found)?;
+    drill_fetched(ctx, &config, &store, &tools, fetched, scratch_port, out)
 }
 
 /// Drills `entry` and records the outcome (last drill, audit log).
@@ -315,10 +360,7 @@ pub fn drill_entry(
         },
     );
     let ran = match (entry.meta(), verdict.status.is_ok()) {
-        (Some(meta), true) => match &meta.restore_point {
-            Some(point) => drill_point(tools, meta, point, scratch_port, out)?,
-            None => drill_dump(tools, entry, meta, out)?,
-        },
+        (Some(meta), true) => restore_and_compare(tools, entry, meta, scratch_port, out)?,
         _ => Ran::failed(
             None,
             format!(
@@ -337,7 +379,219 @@ pub fn drill_entry(
         verdict: ran.verdict,
         cleanup: ran.cleanup,
     };
-    record(ctx, config, store, entry, &report);
+    record(ctx, config, store, entry, None, &report);
+    Ok(report)
+}
+
+fn restore_and_compare(
+    tools: &PgTools,
+    entry: &Entry,
+    meta: &Metadata,
+    scratch_port: Option<u16>,
+    out: &mut impl Write,
+) -> Result<Ran, Error> {
+    match &meta.restore_point {
+        Some(point) => drill_point(tools, meta, point, scratch_port, out),
+        None => drill_dump(tools, entry, meta, out),
+    }
+}
+
+/// A backup only a remote holds, downloaded for one drill into a private
+/// temporary directory (mode 0700 under `TMPDIR`), removed with this value.
+pub struct Fetched {
+    pub remote: String,
+    pub id: String,
+    /// The data file's name on the remote; `None` for a restore point.
+    pub data_file: Option<String>,
+    dir: tempfile::TempDir,
+    /// Why the download cannot be used, when it cannot.
+    damaged: Option<String>,
+}
+
+/// Finds `wanted` on `remotes`, in their order, and downloads
+/// it: the sidecar, then the data, whose stored bytes are checked against
+/// the checksum recorded when they were copied and whose plaintext must
+/// have the sidecar's SHA-256. `None` when no remote has it; a remote that
+/// cannot be reached is skipped when another has the backup.
+pub fn fetch_remote(
+    config: &Config,
+    remotes: &[&RemoteSection],
+    wanted: &str,
+    out: &mut impl Write,
+) -> Result<Option<Fetched>, Error> {
+    let mut unreachable = Vec::new();
+    for &remote in remotes {
+        let listed = copies::open_remote(config, remote).and_then(|s3| {
+            let found = copies::remote_backups(&s3)?;
+            Ok((s3, found))
+        });
+        let (s3, found) = match listed {
+            Ok(listed) => listed,
+            Err(e) => {
+                unreachable.push(e.to_string());
+                continue;
+            }
+        };
+        let mut candidates = copies::as_entries(&found);
+        if wanted.trim().starts_with("latest") {
+            // `latest` and `latest:DB` need each backup's database and
+            // time: its sidecar, small.
+            for (entry, backup) in candidates.iter_mut().zip(&found) {
+                entry.metadata = s3
+                    .download_small(&backup.sidecar_file)
+                    .ok()
+                    .and_then(|bytes| serde_json::from_slice::<Metadata>(&bytes).ok())
+                    .map(Ok);
+            }
+        }
+        candidates.sort_by(|a, b| b.created().cmp(&a.created()).then(b.id.cmp(&a.id)));
+        let Some(entry) = catalog::resolve(&candidates, wanted)? else {
+            continue;
+        };
+        let Some(backup) = found.into_iter().find(|b| b.id == entry.id) else {
+            continue;
+        };
+        let dir = tempfile::Builder::new()
+            .prefix("dbguard-drill-")
+            .tempdir()
+            .map_err(|e| Error::io("cannot create a temporary directory for the download", e))?;
+        let local = Store::new(&config.backup_dir()?)
+            .find(&backup.id)?
+            .is_some();
+        say(
+            out,
+            format!(
+                "{} {} remote {}: downloading it into {}",
+                backup.id,
+                if local { "drilled from" } else { "is only on" },
+                remote.name,
+                dir.path().display()
+            ),
+        )?;
+        let mut fetched = Fetched {
+            remote: remote.name.clone(),
+            id: backup.id.clone(),
+            data_file: backup.data_file.clone(),
+            dir,
+            damaged: None,
+        };
+        let sidecar = s3.download_small(&backup.sidecar_file)?;
+        let meta: Metadata = serde_json::from_slice(&sidecar).map_err(|e| {
+            Error::BackupFailed(format!(
+                "remote {}: the metadata of {} is not valid: {e}",
+                remote.name, backup.id
+            ))
+        })?;
+        if let Some(data_file) = &backup.data_file {
+            let path = fetched.dir.path().join(data_file);
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)
+                .map_err(|e| Error::io(format!("cannot create {}", path.display()), e))?;
+            match s3.download(data_file, &mut file) {
+                Ok((sha256, _)) if sha256 != meta.sha256 => {
+                    fetched.damaged = Some(format!(
+                        "the copy on remote {} has SHA-256 {sha256}, but its sidecar says {}",
+                        remote.name, meta.sha256
+                    ));
+                }
+                Ok(_) => {}
+                // Damage the remote's own checksum found; anything else
+                // (the remote gone mid-way) is not the backup's fault.
+                Err(Error::BackupFailed(why)) => fetched.damaged = Some(why),
+                Err(e) => return Err(e),
+            }
+        }
+        // The sidecar last, as every backup is published.
+        let sidecar_path = fetched.dir.path().join(&backup.sidecar_file);
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&sidecar_path)
+            .and_then(|mut f| f.write_all(&sidecar))
+            .map_err(|e| Error::io(format!("cannot write {}", sidecar_path.display()), e))?;
+        return Ok(Some(fetched));
+    }
+    match unreachable.is_empty() {
+        true => Ok(None),
+        false => Err(Error::Failed {
+            message: format!(
+                "{wanted} is not here, and not every remote could be asked: {}",
+                unreachable.join("; ")
+            ),
+            code: exit::ERROR,
+        }),
+    }
+}
+
+/// Drills a downloaded copy, records the outcome in the local store (the
+/// last drill names the remote), and removes the download.
+pub fn drill_fetched(
+    ctx: &Context,
+    config: &Config,
+    store: &Store,
+    tools: &PgTools,
+    fetched: Fetched,
+    scratch_port: Option<u16>,
+    out: &mut impl Write,
+) -> Result<DrillReport, Error> {
+    let at = Local::now().fixed_offset();
+    let downloaded = Store::new(fetched.dir.path());
+    let entry = downloaded.find(&fetched.id)?.ok_or_else(|| {
+        Error::BackupFailed(format!("the download of {} is incomplete", fetched.id))
+    })?;
+    let ran = match (&fetched.damaged, entry.meta()) {
+        (None, Some(meta)) => {
+            if let Some(data) = &fetched.data_file {
+                say(
+                    out,
+                    format!(
+                        "Downloaded {data} from remote {} and verified it (the remote's checksum, then the sidecar's SHA-256)",
+                        fetched.remote
+                    ),
+                )?;
+            }
+            restore_and_compare(tools, &entry, meta, scratch_port, out)?
+        }
+        (damaged, _) => Ran::failed(
+            None,
+            format!(
+                "the copy on remote {} does not verify: {}",
+                fetched.remote,
+                damaged.as_deref().unwrap_or("its metadata does not parse")
+            ),
+            "Nothing was restored.".into(),
+        ),
+    };
+    let mut report = DrillReport {
+        id: entry.id.clone(),
+        at,
+        tables: ran.tables,
+        compared: ran.compared,
+        verdict: ran.verdict,
+        cleanup: ran.cleanup,
+    };
+    let place = fetched.dir.path().display().to_string();
+    let remote = fetched.remote.clone();
+    let data_file = fetched.data_file.clone();
+    report.cleanup = match fetched.dir.close() {
+        Ok(()) => format!("{}\nDownloaded copy {place} removed.", report.cleanup),
+        Err(e) => format!(
+            "{}\nWarning: the downloaded copy {place} could not be removed ({e}); remove it yourself",
+            report.cleanup
+        ),
+    };
+    record(
+        ctx,
+        config,
+        store,
+        &entry,
+        Some((remote.as_str(), data_file.as_deref())),
+        &report,
+    );
     Ok(report)
 }
 
@@ -465,20 +719,59 @@ fn drill_dump(
             );
         }
     }
+    // A table-scoped backup's foreign keys to tables outside it cannot be
+    // created in an empty database; they are left out, and said so. The
+    // referenced tables are not recreated from the live database: the
+    // drill proves what the backup holds, not what the server has now.
+    let mut left_out = Vec::new();
     let restored = match meta.format {
         Format::Plain => {
-            run_restore(tools, &staged, meta, data, None).map(|()| CopyCounter::default())
+            let leave = if matches!(meta.scope, Scope::Tables(_)) {
+                std::fs::File::open(data)
+                    .and_then(find_foreign_keys)
+                    .map(|found| outside(meta, found))
+                    .map_err(|e| format!("reading {}: {e}", data.display()))
+            } else {
+                Ok(Vec::new())
+            };
+            match leave {
+                Ok(leave) if leave.is_empty() => run_restore(tools, &staged, meta, data, None),
+                Ok(leave) => {
+                    left_out = leave.iter().map(|f| f.key.clone()).collect();
+                    say(out, leaving_out(&left_out))?;
+                    restore_plain_leaving_out(tools, &staged, data, &leave)
+                }
+                Err(e) => Err(e),
+            }
+            .map(|()| CopyCounter::default())
         }
-        Format::Custom | Format::Directory => restore_archive_counting(tools, &staged, data),
+        Format::Custom | Format::Directory => match archive_leave_out(tools, &staged, meta, data) {
+            Ok((keys, list)) => {
+                if !keys.is_empty() {
+                    say(out, leaving_out(&keys))?;
+                }
+                left_out = keys;
+                restore_archive_counting(tools, &staged, data, list.as_ref().map(|f| f.path()))
+            }
+            Err(e) => Err(e),
+        },
     };
     check_stop(&entry.id)?;
     let seen = match restored {
         Ok(seen) => seen,
         Err(e) => {
             let cleanup = cleanup(&mut scratch);
+            // Foreign keys are left out; other objects a table needs (a
+            // type, a function, a sequence it does not own) are not in a
+            // table-scoped dump either, and are not faked here.
+            let hint = if matches!(meta.scope, Scope::Tables(_)) && e.contains("does not exist") {
+                " (a table-scoped backup holds only its tables; what they use from outside it, other than foreign keys, must exist for it to restore, so this backup restores only into a database that has it)"
+            } else {
+                ""
+            };
             return Ok(Ran::failed(
                 None,
-                format!("the backup does not restore into an empty database: {e}"),
+                format!("the backup does not restore into an empty database: {e}{hint}"),
                 cleanup,
             ));
         }
@@ -498,7 +791,18 @@ fn drill_dump(
     let cleanup = cleanup(&mut scratch);
     Ok(match compared {
         Ok(tables) => {
-            let said = compared_text(&tables);
+            let mut said = compared_text(&tables);
+            if !left_out.is_empty() {
+                said.push_str(&format!(
+                    "; {} foreign keys to tables outside the backup not created: {}",
+                    left_out.len(),
+                    left_out
+                        .iter()
+                        .map(ForeignKey::describe)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
             Ran::judged(tables, said, cleanup)
         }
         Err(e) => Ran::failed(
@@ -507,6 +811,18 @@ fn drill_dump(
             cleanup,
         ),
     })
+}
+
+/// The line that says which foreign keys a drill leaves out, and why.
+fn leaving_out(keys: &[ForeignKey]) -> String {
+    format!(
+        "Leaving out {} foreign keys to tables not in this table-scoped backup (an empty scratch database cannot hold them): {}",
+        keys.len(),
+        keys.iter()
+            .map(ForeignKey::describe)
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
 }
 
 fn cleanup(scratch: &mut ScratchDatabase<'_>) -> String {
@@ -667,18 +983,32 @@ fn compared_text(tables: &[TableResult]) -> String {
 }
 
 /// The last drill beside the sidecar (unless the backup went meanwhile)
-/// and a line in the audit log.
-fn record(ctx: &Context, config: &Config, store: &Store, entry: &Entry, report: &DrillReport) {
+/// and a line in the audit log. `remote` names where a downloaded copy
+/// came from (and its data file there): its drill is recorded in the local
+/// store all the same, naming the remote.
+fn record(
+    ctx: &Context,
+    config: &Config,
+    store: &Store,
+    entry: &Entry,
+    remote: Option<(&str, Option<&str>)>,
+    report: &DrillReport,
+) {
     let (ok, table, detail) = match &report.verdict {
         Verdict::Passed => (true, None, report.compared.clone()),
         Verdict::Failed { table, why } => (false, table.clone(), why.clone()),
     };
-    if entry.sidecar.as_ref().is_some_and(|p| p.exists()) {
+    let write = match remote {
+        Some(_) => store.prepare(true).is_ok(),
+        None => entry.sidecar.as_ref().is_some_and(|p| p.exists()),
+    };
+    if write {
         let drilled = Drilled {
             at: report.at,
             ok,
             detail: redact(&detail),
             table,
+            from: remote.map(|(name, _)| name.to_owned()),
         };
         if let Err(e) = drilled.write(store.dir(), &entry.id) {
             note!(
@@ -696,17 +1026,336 @@ fn record(ctx: &Context, config: &Config, store: &Store, entry: &Entry, report: 
     if let Some(meta) = entry.meta() {
         audit.target =
             Some((&Target::explicit(&meta.host, meta.port, &meta.user, &meta.database)).into());
-        audit
-            .backups
-            .extend(entry.data.as_ref().map(|path| BackupRecord {
-                id: entry.id.clone(),
-                database: meta.database.clone(),
-                sha256: meta.sha256.clone(),
-                path: path.clone(),
-            }));
+        let path = match remote {
+            // The download is gone: the record names the copy drilled.
+            Some((name, data)) => data.map(|file| PathBuf::from(format!("{name}:{file}"))),
+            None => entry.data.clone(),
+        };
+        audit.backups.extend(path.map(|path| BackupRecord {
+            id: entry.id.clone(),
+            database: meta.database.clone(),
+            sha256: meta.sha256.clone(),
+            path,
+        }));
     }
-    audit.detail = Some(redact(&format!("drill of {}: {detail}", entry.id)));
+    let from = remote
+        .map(|(name, _)| format!(" (the copy on remote {name})"))
+        .unwrap_or_default();
+    audit.detail = Some(redact(&format!("drill of {}{from}: {detail}", entry.id)));
     write_audit(config, &audit);
+}
+
+/// A foreign key a drill leaves out: its table is in a table-scoped
+/// backup, the table it references is not, so an empty scratch database
+/// cannot hold it. The rows of its table are still restored and compared;
+/// only the constraint is not created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForeignKey {
+    /// The constrained table, `[schema, name]` as written (folded).
+    pub table: Vec<String>,
+    pub name: String,
+    /// The referenced table, as written (folded).
+    pub references: Vec<String>,
+}
+
+impl ForeignKey {
+    /// `public.orders (orders_user_id_fkey) -> public.users`.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} ({}) -> {}",
+            self.table.join("."),
+            self.name,
+            self.references.join(".")
+        )
+    }
+}
+
+/// A possibly qualified name as its parts (`s.t` → `[s, t]`), and the
+/// index after it.
+fn name_parts(toks: &[Token<'_>], mut i: usize) -> Option<(Vec<String>, usize)> {
+    let first = toks.get(i).filter(|t| t.is_name())?;
+    let mut parts = vec![first.ident()];
+    i += 1;
+    while toks.get(i).is_some_and(|t| t.is_punct(b'.')) {
+        match toks.get(i + 1) {
+            Some(t) if t.is_name() => {
+                parts.push(t.ident());
+                i += 2;
+            }
+            _ => break,
+        }
+    }
+    Some((parts, i))
+}
+
+/// The foreign key a statement adds, when it is one in the form pg_dump
+/// writes (`ALTER TABLE [IF EXISTS] [ONLY] t ADD CONSTRAINT c FOREIGN KEY
+/// (...) REFERENCES r ...`), with the offset of its first token.
+fn foreign_key(text: &[u8]) -> Option<(ForeignKey, usize)> {
+    let toks = token::tokens(text);
+    let word = |i: usize, w: &str| toks.get(i).is_some_and(|t| t.is(w));
+    if !(word(0, "alter") && word(1, "table")) {
+        return None;
+    }
+    let mut i = 2;
+    if word(i, "if") && word(i + 1, "exists") {
+        i += 2;
+    }
+    if word(i, "only") {
+        i += 1;
+    }
+    let (table, next) = name_parts(&toks, i)?;
+    i = next;
+    if !(word(i, "add") && word(i + 1, "constraint")) {
+        return None;
+    }
+    let name = toks.get(i + 2).filter(|t| t.is_name())?.ident();
+    i += 3;
+    if !(word(i, "foreign") && word(i + 1, "key") && toks.get(i + 2)?.is_punct(b'(')) {
+        return None;
+    }
+    i = token::skip_parens(&toks, i + 2);
+    if !word(i, "references") {
+        return None;
+    }
+    let (references, _) = name_parts(&toks, i + 1)?;
+    Some((
+        ForeignKey {
+            table,
+            name,
+            references,
+        },
+        toks[0].offset,
+    ))
+}
+
+/// Whether `name` (as written in the dump) is one of the backup's tables;
+/// an unqualified name (pg_dump qualifies every name) matches by name.
+fn in_backup(meta: &Metadata, name: &[String]) -> bool {
+    meta.tables.iter().any(|t| match name {
+        [table] => t.name == *table,
+        [schema, table] => t.schema == *schema && t.name == *table,
+        _ => false,
+    })
+}
+
+/// A foreign key statement of a script, found by the project's lexer
+/// (so COPY data and quoted text are never mistaken for one): the key
+/// and the lines it spans.
+struct FoundKey {
+    key: ForeignKey,
+    first_line: u64,
+    last_line: u64,
+}
+
+#[derive(Default)]
+struct ForeignKeyFinder {
+    found: Vec<FoundKey>,
+}
+
+impl Sink for ForeignKeyFinder {
+    fn variable(&self, _: &[u8]) -> Option<Vec<u8>> {
+        None
+    }
+
+    fn statement(&mut self, statement: &Statement<'_>) {
+        if let Some((key, offset)) = foreign_key(statement.text) {
+            let newlines = statement.text[offset..]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count() as u64;
+            self.found.push(FoundKey {
+                key,
+                first_line: statement.line,
+                last_line: statement.line + newlines,
+            });
+        }
+    }
+
+    fn meta(&mut self, _: &MetaCommand<'_>) {}
+}
+
+/// The foreign key statements of a script read from `from`.
+fn find_foreign_keys(mut from: impl Read) -> std::io::Result<Vec<FoundKey>> {
+    let mut lexer = Lexer::new();
+    let mut finder = ForeignKeyFinder::default();
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        match from.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => lexer.feed(&buf[..n], &mut finder),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    lexer.finish(&mut finder);
+    Ok(finder.found)
+}
+
+/// The foreign keys of a table-scoped backup that reference tables
+/// outside it, among `found`.
+fn outside(meta: &Metadata, found: Vec<FoundKey>) -> Vec<FoundKey> {
+    if !matches!(meta.scope, Scope::Tables(_)) {
+        return Vec::new();
+    }
+    found
+        .into_iter()
+        .filter(|f| !in_backup(meta, &f.key.references))
+        .collect()
+}
+
+/// A plain dump restored into `target` as one psql transaction, without
+/// the statements of `leave_out`. Each left-out range must look like the
+/// statement found there (starts with `ALTER TABLE`, ends with `;`), or
+/// nothing is committed.
+fn restore_plain_leaving_out(
+    tools: &PgTools,
+    target: &Target,
+    data: &Path,
+    leave_out: &[FoundKey],
+) -> Result<(), String> {
+    let file =
+        std::fs::File::open(data).map_err(|e| format!("cannot read {}: {e}", data.display()))?;
+    let mut psql = tools.command(&tools.psql, target);
+    psql.args(["-X", "-w", "-q", "-1", "-v", "ON_ERROR_STOP=1", "-f", "-"])
+        .args(target.libpq_args())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut psql = psql
+        .spawn()
+        .map_err(|e| format!("cannot run {}: {e}", tools.psql.display()))?;
+    let mut reader = BufReader::with_capacity(256 * 1024, file);
+    let mut line = Vec::new();
+    let mut number = 0u64;
+    let mut broken = None;
+    if let Some(mut to) = psql.stdin.take() {
+        loop {
+            line.clear();
+            match reader.read_until(b'\n', &mut line) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) => {
+                    broken = Some(format!("reading {}: {e}", data.display()));
+                    break;
+                }
+            }
+            number += 1;
+            let skipped = leave_out
+                .iter()
+                .find(|f| (f.first_line..=f.last_line).contains(&number));
+            if let Some(f) = skipped {
+                let looks_right = if number == f.first_line {
+                    line.starts_with(b"ALTER TABLE")
+                } else {
+                    true
+                } && (number != f.last_line
+                    || line.trim_ascii_end().ends_with(b";"));
+                if !looks_right {
+                    broken = Some(format!(
+                        "the foreign key {} is not where the lexer found it (line {number}); nothing was left out",
+                        f.key.describe()
+                    ));
+                    break;
+                }
+                continue;
+            }
+            // psql gone (an error stopped it): its stderr says why.
+            if to.write_all(&line).is_err() {
+                break;
+            }
+        }
+        if broken.is_some() {
+            // Ends psql before it reads the end of its input: one
+            // transaction, so nothing stays.
+            let _ = psql.kill();
+        }
+    }
+    let done = psql
+        .wait_with_output()
+        .map_err(|e| format!("waiting for psql: {e}"))?;
+    if let Some(why) = broken {
+        return Err(why);
+    }
+    if !done.status.success() {
+        return Err(first_error_line(&String::from_utf8_lossy(&done.stderr)));
+    }
+    Ok(())
+}
+
+/// For an archive of a table-scoped backup: the foreign keys to tables
+/// outside it (their definitions read from the archive's post-data
+/// section) and a table of contents for `pg_restore -L` with exactly those
+/// entries commented out; `None` when there is nothing to leave out.
+fn archive_leave_out(
+    tools: &PgTools,
+    target: &Target,
+    meta: &Metadata,
+    data: &Path,
+) -> Result<(Vec<ForeignKey>, Option<tempfile::NamedTempFile>), String> {
+    if !matches!(meta.scope, Scope::Tables(_)) {
+        return Ok((Vec::new(), None));
+    }
+    let run = |args: &[&str]| -> Result<Vec<u8>, String> {
+        let out = tools
+            .command(&tools.pg_restore, target)
+            .args(args)
+            .arg(data)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("cannot run {}: {e}", tools.pg_restore.display()))?;
+        if !out.status.success() {
+            return Err(first_error_line(&String::from_utf8_lossy(&out.stderr)));
+        }
+        Ok(out.stdout)
+    };
+    let list = String::from_utf8_lossy(&run(&["-l"])?).into_owned();
+    if !list.contains(" FK CONSTRAINT ") {
+        return Ok((Vec::new(), None));
+    }
+    let post_data = run(&["--section=post-data", "-f", "-"])?;
+    let found = find_foreign_keys(post_data.as_slice())
+        .map_err(|e| format!("reading the archive's constraints: {e}"))?;
+    let keys: Vec<ForeignKey> = outside(meta, found).into_iter().map(|f| f.key).collect();
+    if keys.is_empty() {
+        return Ok((Vec::new(), None));
+    }
+    // A TOC line: `ID; CLASS OID FK CONSTRAINT schema table constraint owner`.
+    let mut edited = String::with_capacity(list.len() + keys.len());
+    let mut matched = vec![false; keys.len()];
+    for line in list.lines() {
+        let hit = (!line.starts_with(';'))
+            .then(|| {
+                keys.iter().position(|k| {
+                    let [schema, table] = k.table.as_slice() else {
+                        return false;
+                    };
+                    line.contains(&format!(" FK CONSTRAINT {schema} {table} {} ", k.name))
+                })
+            })
+            .flatten();
+        if let Some(i) = hit {
+            matched[i] = true;
+            edited.push(';');
+        }
+        edited.push_str(line);
+        edited.push('\n');
+    }
+    if let Some(i) = matched.iter().position(|m| !m) {
+        return Err(format!(
+            "the foreign key {} is not in the archive's table of contents as expected; nothing was left out",
+            keys[i].describe()
+        ));
+    }
+    let mut file = tempfile::Builder::new()
+        .prefix("dbguard-drill-")
+        .suffix(".list")
+        .tempfile()
+        .map_err(|e| format!("cannot write a table of contents: {e}"))?;
+    file.write_all(edited.as_bytes())
+        .and_then(|()| file.flush())
+        .map_err(|e| format!("cannot write a table of contents: {e}"))?;
+    Ok((keys, Some(file)))
 }
 
 /// The table of a drill, what was compared, and the cleanup.
@@ -796,6 +1445,36 @@ mod tests {
         );
         let ran = Ran::judged(vec![table(3, Some(3), true)], String::new(), String::new());
         assert_eq!(ran.verdict, Verdict::Passed);
+    }
+
+    #[test]
+    fn foreign_keys_are_read_from_the_statements_pg_dump_writes() {
+        let (key, offset) = foreign_key(
+            b"ALTER TABLE ONLY public.orders\n    ADD CONSTRAINT orders_user_id_fkey FOREIGN KEY (user_id, \"Kind\") REFERENCES \"Sales\".\"Users\"(id, kind) ON DELETE CASCADE",
+        )
+        .expect("a foreign key");
+        assert_eq!(offset, 0);
+        assert_eq!(
+            key.describe(),
+            "public.orders (orders_user_id_fkey) -> Sales.Users"
+        );
+        // Near misses: other constraints, and a foreign key only in a string.
+        for text in [
+            "ALTER TABLE ONLY public.orders ADD CONSTRAINT orders_pkey PRIMARY KEY (id)",
+            "ALTER TABLE ONLY public.orders ADD CONSTRAINT c CHECK (note <> 'FOREIGN KEY (a) REFERENCES b')",
+            "SELECT 'ALTER TABLE t ADD CONSTRAINT c FOREIGN KEY (a) REFERENCES b'",
+        ] {
+            assert_eq!(foreign_key(text.as_bytes()), None, "{text}");
+        }
+    }
+
+    #[test]
+    fn foreign_keys_in_copy_data_are_not_statements() {
+        let script = b"SET x = 1;\nCOPY public.notes (body) FROM stdin;\nALTER TABLE ONLY public.a ADD CONSTRAINT f FOREIGN KEY (x) REFERENCES public.b(id);\n\\.\n\n--\n-- Name: a f2; Type: FK CONSTRAINT\n--\n\nALTER TABLE ONLY public.a\n    ADD CONSTRAINT f2 FOREIGN KEY (x) REFERENCES public.c(id);\n";
+        let found = find_foreign_keys(&script[..]).unwrap();
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].key.name, "f2");
+        assert_eq!((found[0].first_line, found[0].last_line), (10, 11));
     }
 
     #[test]
