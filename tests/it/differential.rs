@@ -730,3 +730,124 @@ fn differential_the_first_stage_alone_refuses_what_may_destroy_and_runs_the_rest
         assert_eq!(run.out.status, 3, "{}", run.context());
     }
 }
+
+/// A libpq client of our own: what psql 16+'s `\bind` (extended protocol,
+/// `PQsendQueryParams`) and `\parse` + `\bind_named` (`PQsendPrepare`, then
+/// an execution of the named statement) send. The machine's psql may
+/// predate those commands, so a small C program calls the same entry
+/// points, with prototypes of its own (no libpq headers needed).
+const EXTENDED_PROTOCOL_CLIENT: &str = r#"
+#include <stdio.h>
+#include <string.h>
+typedef struct pg_conn PGconn;
+typedef struct pg_result PGresult;
+extern PGconn *PQconnectdb(const char *conninfo);
+extern int PQstatus(const PGconn *conn);
+extern char *PQerrorMessage(const PGconn *conn);
+extern int PQsendQueryParams(PGconn *conn, const char *command, int nParams,
+    const unsigned int *paramTypes, const char *const *paramValues,
+    const int *paramLengths, const int *paramFormats, int resultFormat);
+extern int PQsendPrepare(PGconn *conn, const char *stmtName, const char *query,
+    int nParams, const unsigned int *paramTypes);
+extern int PQsendQueryPrepared(PGconn *conn, const char *stmtName, int nParams,
+    const char *const *paramValues, const int *paramLengths,
+    const int *paramFormats, int resultFormat);
+extern PGresult *PQgetResult(PGconn *conn);
+extern char *PQresultErrorMessage(const PGresult *res);
+extern int PQntuples(const PGresult *res);
+extern char *PQgetvalue(const PGresult *res, int row, int column);
+extern void PQclear(PGresult *res);
+
+/* Prints each result: its error, or its first value. */
+static void drain(PGconn *conn) {
+    PGresult *res;
+    while ((res = PQgetResult(conn)) != NULL) {
+        const char *error = PQresultErrorMessage(res);
+        if (error[0] != '\0')
+            printf("ERROR: %s", error);
+        else if (PQntuples(res) > 0)
+            printf("VALUE: %s\n", PQgetvalue(res, 0, 0));
+        PQclear(res);
+    }
+}
+
+int main(int argc, char **argv) {
+    if (argc != 3) return 2;
+    PGconn *conn = PQconnectdb("");
+    if (PQstatus(conn) != 0) { fprintf(stderr, "%s", PQerrorMessage(conn)); return 1; }
+    if (strcmp(argv[1], "bind") == 0) {
+        if (!PQsendQueryParams(conn, argv[2], 0, NULL, NULL, NULL, NULL, 0)) return 1;
+        drain(conn);
+    } else {
+        if (!PQsendPrepare(conn, "named", argv[2], 0, NULL)) return 1;
+        drain(conn);
+        if (!PQsendQueryPrepared(conn, "named", 0, NULL, NULL, NULL, 0)) return 1;
+        drain(conn);
+    }
+    return 0;
+}
+"#;
+
+#[test]
+fn differential_the_extended_protocol_entry_points_of_bind_and_parse_are_checked() {
+    let sandbox = Sandbox::psql_only();
+    let source = sandbox.dir.path().join("client.c");
+    let client = sandbox.dir.path().join("client");
+    write_file(&source, EXTENDED_PROTOCOL_CLIENT);
+    let cc = std::process::Command::new("cc")
+        .arg("-o")
+        .arg(&client)
+        .arg(&source)
+        .arg("-l:libpq.so.5")
+        .output()
+        .expect("run cc");
+    assert!(
+        cc.status.success(),
+        "compiling the libpq client: {}",
+        String::from_utf8_lossy(&cc.stderr)
+    );
+    let first_stage = first_stage_under_test();
+    for entry_point in ["bind", "parse"] {
+        let db = fresh_db(&format!("diff_{entry_point}"), &[]);
+        let mut sandbox = Sandbox::psql_only().with_db(&db);
+        let store = guarded::use_store(&mut sandbox);
+        // As the shim starts psql: the first stage preloaded, the check
+        // beside it. No terminal: what may be destructive is refused.
+        sandbox.set("LD_PRELOAD", first_stage.to_str().expect("utf-8 path"));
+        let run = |sql: &str| {
+            let out = without_terminal(sandbox.command(&client).args([entry_point, sql]), None);
+            (out.stdout_str(), out.status)
+        };
+        let (harmless, status) = run("select 40 + 2");
+        assert_eq!(
+            (harmless.as_str(), status),
+            ("VALUE: 42\n", 0),
+            "{entry_point}: a harmless statement runs"
+        );
+        let (refused, status) = run("drop table victim");
+        assert_eq!(status, 0, "{entry_point}: {refused}");
+        assert!(
+            refused.starts_with(
+                "ERROR: ERROR:  dbguard: statement not run: refused drop table victim"
+            ),
+            "{entry_point}: the DROP is refused as a failed statement: {refused}"
+        );
+        let logged = logged_statements(&db.name);
+        assert!(
+            !logged.iter().any(|s| destroys(s, "victim")),
+            "{entry_point}: the DROP reached the server:\n{}",
+            logged.join("\n---\n")
+        );
+        assert!(
+            logged.iter().any(|s| s.contains("select 40 + 2")),
+            "{entry_point}: the server's log holds the harmless statement (the log is read):\n{}",
+            logged.join("\n---\n")
+        );
+        let rows = db.sql("select count(*) from victim");
+        assert_eq!(rows, "100", "{entry_point}");
+        assert!(
+            backups(&store).is_empty(),
+            "{entry_point}: nothing to back up"
+        );
+    }
+}
