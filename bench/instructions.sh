@@ -29,21 +29,10 @@
 set -eu
 
 RUNS=${RUNS:-3}
-here=$(cd "$(dirname "$0")/.." && pwd)
 command -v valgrind >/dev/null || { echo "valgrind is needed" >&2; exit 1; }
 
-bindir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1)
-[ -x "$bindir/initdb" ] || bindir=$(dirname "$(command -v initdb)")
-psql=$bindir/psql
-work=$(mktemp -d /tmp/dbguard-instructions.XXXXXX)
-chmod 755 "$work"
-as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
-[ "$(id -u)" = 0 ] && chown postgres "$work"
-cleanup() {
-    as_pg "$bindir/pg_ctl" -D "$work/data" -m fast stop >/dev/null 2>&1 || true
-    rm -rf "$work"
-}
-trap cleanup EXIT INT TERM
+. "$(dirname "$0")/common.sh"
+bench_workdir instructions
 
 bin=${BIN:-}
 if [ -z "$bin" ]; then
@@ -70,10 +59,7 @@ else
     echo "no dbguard shim at $shim: measuring the library only" >&2
 fi
 
-as_pg "$bindir/initdb" -D "$work/data" -A trust -U postgres >/dev/null
-as_pg "$bindir/pg_ctl" -D "$work/data" -l "$work/log" -w \
-    -o "-k $work -c listen_addresses= -c fsync=off" start >/dev/null
-export PGHOST="$work" PGUSER=postgres PGDATABASE=postgres
+bench_cluster -c fsync=off
 export DBGUARD_BACKUP_DIR="$work/backups" DBGUARD_PRELOAD="$work/lib/libdbguard_preload.so"
 export DBGUARD_REAL_PSQL="$psql"
 

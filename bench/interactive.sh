@@ -28,36 +28,20 @@ STATEMENTS=${STATEMENTS:-20000}
 MIX=${MIX:-plain}
 ROUNDS=${ROUNDS:-5}
 STARTS=${STARTS:-200}
-here=$(cd "$(dirname "$0")/.." && pwd)
-
-bindir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1)
-[ -x "$bindir/initdb" ] || bindir=$(dirname "$(command -v initdb)")
-psql=$bindir/psql
-work=$(mktemp -d /tmp/dbguard-bench.XXXXXX)
-chmod 755 "$work"
-as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
-[ "$(id -u)" = 0 ] && chown postgres "$work"
-cleanup() {
-    as_pg "$bindir/pg_ctl" -D "$work/data" -m fast stop >/dev/null 2>&1 || true
-    rm -rf "$work"
-}
-trap cleanup EXIT INT TERM
+. "$(dirname "$0")/common.sh"
+bench_workdir bench
 
 # LIB=path measures an already built library instead of building one.
 lib=${LIB:-}
 if [ -z "$lib" ]; then
     echo "building the preload library (release)" >&2
-    (cd "$here" && cargo build --release --locked -p dbguard-check >&2 &&
-        cargo build --release --locked --manifest-path preload/first/Cargo.toml --target-dir "${CARGO_TARGET_DIR:-target}" >&2)
+    bench_build_release
     target=${CARGO_TARGET_DIR:-$here/target}
     lib=$target/release/libdbguard_preload.so
 fi
 [ -f "$lib" ] || { echo "no $lib" >&2; exit 1; }
 
-as_pg "$bindir/initdb" -D "$work/data" -A trust -U postgres >/dev/null
-as_pg "$bindir/pg_ctl" -D "$work/data" -l "$work/log" -w \
-    -o "-k $work -c listen_addresses= -c fsync=off -c synchronous_commit=off" start >/dev/null
-export PGHOST="$work" PGUSER=postgres PGDATABASE=postgres
+bench_cluster -c fsync=off -c synchronous_commit=off
 # Backups never happen here (nothing is destructive); this keeps the guard
 # from looking for a configuration in the caller's directories.
 export DBGUARD_BACKUP_DIR="$work/backups"

@@ -22,26 +22,13 @@
 set -eu
 
 RUNS=${RUNS:-300}
-here=$(cd "$(dirname "$0")/.." && pwd)
-
-bindir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1)
-[ -x "$bindir/initdb" ] || bindir=$(dirname "$(command -v initdb)")
-psql=$bindir/psql
-work=$(mktemp -d /tmp/dbguard-startup.XXXXXX)
-chmod 755 "$work"
-as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
-[ "$(id -u)" = 0 ] && chown postgres "$work"
-cleanup() {
-    as_pg "$bindir/pg_ctl" -D "$work/data" -m fast stop >/dev/null 2>&1 || true
-    rm -rf "$work"
-}
-trap cleanup EXIT INT TERM
+. "$(dirname "$0")/common.sh"
+bench_workdir startup
 
 bin=${BIN:-}
 if [ -z "$bin" ]; then
     echo "building dbguard and the preload libraries (release)" >&2
-    (cd "$here" && cargo build --release --locked -p dbguard -p dbguard-check >&2 &&
-        cargo build --release --locked --manifest-path preload/first/Cargo.toml --target-dir "${CARGO_TARGET_DIR:-target}" >&2)
+    bench_build_release -p dbguard
     bin=${CARGO_TARGET_DIR:-$here/target}/release
 fi
 bin=$(cd "$bin" && pwd)
@@ -58,10 +45,7 @@ cc -O2 -o "$work/floor/psql" "$work/floor.c"
 ln -s "$bin/dbguard" "$work/shims/psql"
 touch "$work/shims/.dbguard-shims"
 
-as_pg "$bindir/initdb" -D "$work/data" -A trust -U postgres >/dev/null
-as_pg "$bindir/pg_ctl" -D "$work/data" -l "$work/log" -w \
-    -o "-k $work -c listen_addresses= -c fsync=off" start >/dev/null
-export PGHOST="$work" PGUSER=postgres PGDATABASE=postgres
+bench_cluster -c fsync=off
 export DBGUARD_BACKUP_DIR="$work/backups" DBGUARD_PRELOAD="$bin/libdbguard_preload.so"
 export DBGUARD_REAL_PSQL="$psql"
 
