@@ -67,7 +67,40 @@ pub fn run(args: Args, ctx: &Context) -> Result<u8, Error> {
         text(&mut out, &rows, &store, Layout::for_stdout(ctx))
     };
     written.map_err(|e| Error::io("writing to stdout", e))?;
+    archiving_warnings(ctx, &store, &rows, args.json)?;
     Ok(crate::error::exit::OK)
+}
+
+/// When restore points are listed: whether WAL archiving works on their
+/// servers now (the rows say what is restorable; this says what the next
+/// guard will do). On stderr under `--json`, so the JSON stays whole.
+fn archiving_warnings(ctx: &Context, store: &Store, rows: &[Row], json: bool) -> Result<(), Error> {
+    let entries = store.entries()?;
+    let points: Vec<_> = entries
+        .iter()
+        .filter(|e| rows.iter().any(|r| r.id == e.id))
+        .filter_map(|e| e.meta())
+        .filter(|m| m.restore_point.is_some())
+        .collect();
+    if points.is_empty() {
+        return Ok(());
+    }
+    let warnings = match crate::pgtools::PgTools::resolve(ctx) {
+        Ok(tools) => crate::backup::engine::pgbackrest::archiving_warnings(&tools, points),
+        Err(e) => vec![format!("cannot check WAL archiving: {e}")],
+    };
+    let written = if json {
+        let mut err = std::io::stderr().lock();
+        warnings
+            .iter()
+            .try_for_each(|w| writeln!(err, "dbguard: warning: {w}"))
+    } else {
+        let mut out = std::io::stdout().lock();
+        warnings
+            .iter()
+            .try_for_each(|w| writeln!(out, "warning: {w}"))
+    };
+    written.map_err(|e| Error::io("writing the archiving warning", e))
 }
 
 /// One backup as listed.
