@@ -775,6 +775,21 @@ fn a_failing_archive_command_makes_a_guard_that_requires_pitr_refuse() {
         assert!(said.contains(&broken), "{said}");
         assert!(said.contains(consequences), "{said}");
     }
+    // doctor runs the guard's own health check for the configured database.
+    let doctor = dbguard(&s, &["doctor"]).stdout_str();
+    assert!(
+        doctor.contains(&format!(
+            "database {} (pgBackRest stanza \"{STANZA}\" on {}:{}): WAL archiving is not healthy: archiving WAL segment ",
+            s.db.name,
+            taken["host"].as_str().unwrap(),
+            taken["port"]
+        )),
+        "{doctor}"
+    );
+    assert!(
+        doctor.contains("Restore points taken before stay restorable (dbguard verify checks them), but new guarded operations are refused (require_pitr)"),
+        "{doctor}"
+    );
     let list = ok(dbguard(&s, &["list", "--json"]));
     assert!(
         list.stderr_str().contains(&format!("dbguard: {broken}")),
@@ -810,6 +825,12 @@ fn a_failing_archive_command_makes_a_guard_that_requires_pitr_refuse() {
     }
     let verified = ok(dbguard(&s, &["verify", &before_breaking])).stdout_str();
     assert!(!verified.contains("warning"), "{verified}");
+    let doctor = dbguard(&s, &["doctor"]).stdout_str();
+    assert!(
+        doctor.contains("WAL archiving is healthy, guards take restore points"),
+        "{doctor}"
+    );
+    assert!(!doctor.contains("not healthy"), "{doctor}");
     ok(guarded_drop(&s, "items"));
     let points = by_engine(&s.store, "pgbackrest");
     assert_eq!(points.len(), 2, "{points:?}");
