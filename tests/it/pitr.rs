@@ -180,6 +180,24 @@ fn a_dropped_table_comes_back_from_its_restore_point_with_the_rows_written_after
     assert_eq!(rows[0]["state"], "complete", "{rows}");
     assert_eq!(rows[0]["format"], "pitr", "{rows}");
     assert_eq!(rows[0]["restore_point"], point["name"], "{rows}");
+    // The whole record, for a DBA who restores it with pgBackRest alone.
+    assert_eq!(&rows[0]["pitr"], point, "{rows}");
+    let mut wide = s.sandbox.dbguard();
+    wide.arg("list").env("COLUMNS", "250");
+    let table = ok(capture(&mut wide, None)).stdout_str();
+    let short = id.strip_prefix("backup_").unwrap();
+    let row = table
+        .lines()
+        .find(|l| l.starts_with(&format!("{short} ")))
+        .unwrap_or_else(|| panic!("{short} in {table}"));
+    assert!(
+        row.contains(&format!(
+            " pitr {STANZA}@{} tl{} ",
+            point["lsn"].as_str().unwrap(),
+            point["timeline"]
+        )),
+        "{table}"
+    );
 
     // verify says what makes the point restorable: the pgBackRest backup a
     // restore starts from (its --set) and the WAL from that backup's start
