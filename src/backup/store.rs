@@ -173,6 +173,11 @@ impl Status {
 pub struct Verdict {
     pub id: String,
     pub status: Status,
+    /// For a restore point found restorable: what a restore would start
+    /// from (the pgBackRest backup, `--set`) and the WAL range it replays,
+    /// both found in the repository. A DBA reads this instead of a byte
+    /// count, since a restore point has no data file.
+    pub restorable: Option<String>,
     pub bytes_read: u64,
     pub seconds: f64,
 }
@@ -384,10 +389,11 @@ impl Store {
     /// Re-reads every byte of a backup and compares it with its metadata.
     pub fn verify(&self, entry: &Entry) -> Verdict {
         let clock = Instant::now();
-        let (status, bytes_read) = check(entry);
+        let (status, bytes_read, restorable) = check(entry);
         Verdict {
             id: entry.id.clone(),
             status,
+            restorable,
             bytes_read,
             seconds: clock.elapsed().as_secs_f64(),
         }
@@ -470,7 +476,26 @@ impl PrivateMode for OpenOptions {
     }
 }
 
-fn check(entry: &Entry) -> (Status, u64) {
+fn check(entry: &Entry) -> (Status, u64, Option<String>) {
+    let (status, bytes_read) = match check_restore_point(entry) {
+        Some(Ok(restorable)) => return (Status::Ok, 0, Some(restorable)),
+        Some(Err(status)) => return (status, 0, None),
+        None => check_data(entry),
+    };
+    (status, bytes_read, None)
+}
+
+/// A restore point has no data file: what must exist is its base backup
+/// and WAL in the pgBackRest repository. `None` for any other backup.
+fn check_restore_point(entry: &Entry) -> Option<Result<String, Status>> {
+    let point = entry.meta()?.restore_point.as_ref()?;
+    Some(
+        super::engine::pgbackrest::check_point(point)
+            .map_err(|why| Status::Missing(format!("restore point {}: {why}", point.name))),
+    )
+}
+
+fn check_data(entry: &Entry) -> (Status, u64) {
     let meta = match &entry.metadata {
         None => {
             return (
@@ -481,17 +506,6 @@ fn check(entry: &Entry) -> (Status, u64) {
         Some(Err(e)) => return (Status::Incomplete(format!("metadata unreadable: {e}")), 0),
         Some(Ok(meta)) => meta,
     };
-    // A restore point has no data file: what must exist is its base
-    // backup and WAL in the pgBackRest repository.
-    if let Some(point) = &meta.restore_point {
-        return match super::engine::pgbackrest::check_point(point) {
-            Ok(_) => (Status::Ok, 0),
-            Err(why) => (
-                Status::Missing(format!("restore point {}: {why}", point.name)),
-                0,
-            ),
-        };
-    }
     let Some(data) = &entry.data else {
         return (
             Status::Missing(format!("data file {} is missing", meta.file)),

@@ -71,6 +71,23 @@ pub struct Facts {
     pub preload: Result<PathBuf, String>,
     /// Configured remotes without `encryption_key_file`, with their urls.
     pub unencrypted_remotes: Vec<(String, String)>,
+    /// Each `[[database]]` on the pgBackRest engine, with what is wrong with
+    /// its WAL archiving now (the guard's own health check), if anything.
+    pub pitr_databases: Vec<PitrDatabase>,
+}
+
+/// A `[[database]]` on the pgBackRest engine, as the next guard would find it.
+#[derive(Debug, Clone)]
+pub struct PitrDatabase {
+    /// The rule's `dbname` (pattern), or `*` without one.
+    pub rule: String,
+    pub stanza: String,
+    /// `require_pitr`: refuse instead of falling back to pg_dump.
+    pub require: bool,
+    /// The server asked, as `host:port`.
+    pub server: String,
+    /// Why the guard would not take a restore point now.
+    pub unhealthy: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -158,8 +175,53 @@ impl Facts {
                         .collect()
                 })
                 .unwrap_or_default(),
+            pitr_databases: pitr_databases(ctx),
         }
     }
+}
+
+/// Runs the guard's own archiving health check for each `[[database]]` on
+/// the pgBackRest engine, against the server the rule names (else the one
+/// libpq's environment names), through the rule's database when it names
+/// one literally, else `postgres`: `pg_stat_archiver` is the cluster's.
+fn pitr_databases(ctx: &Context) -> Vec<PitrDatabase> {
+    let Ok(config) = crate::config::Config::load(ctx) else {
+        return Vec::new();
+    };
+    let mut found = Vec::new();
+    for rule in &config.file.databases {
+        let crate::config::EngineChoice::PgBackRest(pitr) = &rule.engine else {
+            continue;
+        };
+        let literal = rule.dbname.clone().filter(|d| !d.contains(['*', '?']));
+        let args = crate::target::ConnectionArgs {
+            host: rule.host.clone(),
+            port: rule.port.map(|p| p.to_string()),
+            dbname: Some(literal.unwrap_or_else(|| "postgres".into())),
+            ..Default::default()
+        };
+        let (server, unhealthy) = match crate::target::Target::resolve(&args, ctx) {
+            Err(e) => (String::from("?"), Some(e.to_string())),
+            Ok(target) => (
+                format!("{}:{}", target.host, target.port),
+                match crate::pgtools::PgTools::resolve(ctx) {
+                    Err(e) => Some(e.to_string()),
+                    Ok(tools) => {
+                        crate::backup::engine::pgbackrest::health(&tools, &target, &pitr.stanza)
+                            .err()
+                    }
+                },
+            ),
+        };
+        found.push(PitrDatabase {
+            rule: rule.dbname.clone().unwrap_or_else(|| "*".into()),
+            stanza: pitr.stanza.clone(),
+            require: pitr.require,
+            server,
+            unhealthy,
+        });
+    }
+    found
 }
 
 fn file_id(path: &Path) -> Option<(u64, u64)> {
@@ -404,6 +466,30 @@ pub fn diagnose(ctx: &Context, facts: &Facts) -> Diagnosis {
             fix: Some(format!(
                 "dbguard keygen {name}.key, then encryption_key_file = \"{name}.key\" in its [[remote]]"
             )),
+        });
+    }
+
+    for db in &facts.pitr_databases {
+        let Some(why) = &db.unhealthy else {
+            notes.push(format!(
+                "database {} (pgBackRest stanza \"{}\" on {}): WAL archiving is healthy, guards take restore points",
+                db.rule, db.stanza, db.server
+            ));
+            continue;
+        };
+        let next = if db.require {
+            "refused (require_pitr)"
+        } else {
+            "protected by a pg_dump instead"
+        };
+        warnings.push(Warning {
+            problem: format!(
+                "database {} (pgBackRest stanza \"{}\" on {}): WAL archiving is not healthy: {why}. Restore points taken before stay restorable (dbguard verify checks them), but new guarded operations are {next}",
+                db.rule, db.stanza, db.server
+            ),
+            fix: Some(
+                "repair archiving (archive_command, the pgBackRest repository; see the server log), then run dbguard doctor again".into(),
+            ),
         });
     }
 
@@ -685,6 +771,7 @@ mod tests {
             dbguard_on_path: true,
             preload: Ok("/b/libdbguard_preload.so".into()),
             unencrypted_remotes: Vec::new(),
+            pitr_databases: Vec::new(),
         }
     }
 
@@ -706,6 +793,39 @@ mod tests {
                 .as_deref()
                 .unwrap()
                 .contains("dbguard keygen")
+        );
+    }
+
+    #[test]
+    fn unhealthy_archiving_for_a_pitr_database_says_what_the_next_guard_does() {
+        let mut facts = guarded_facts();
+        let db = |require, unhealthy: Option<&str>| PitrDatabase {
+            rule: "app".into(),
+            stanza: "main".into(),
+            require,
+            server: "db1:5432".into(),
+            unhealthy: unhealthy.map(str::to_owned),
+        };
+        facts.pitr_databases = vec![
+            db(false, Some("archive_mode is off")),
+            db(true, Some("archive_mode is off")),
+            db(false, None),
+        ];
+        let ctx = Context::for_test(&["dbguard"], &[("PATH", "/s:/v/bin:/usr/bin")]);
+        let d = diagnose(&ctx, &facts);
+        let problems: Vec<&str> = d.warnings.iter().map(|w| w.problem.as_str()).collect();
+        assert_eq!(
+            problems,
+            [
+                "database app (pgBackRest stanza \"main\" on db1:5432): WAL archiving is not healthy: archive_mode is off. Restore points taken before stay restorable (dbguard verify checks them), but new guarded operations are protected by a pg_dump instead",
+                "database app (pgBackRest stanza \"main\" on db1:5432): WAL archiving is not healthy: archive_mode is off. Restore points taken before stay restorable (dbguard verify checks them), but new guarded operations are refused (require_pitr)",
+            ]
+        );
+        assert_eq!(
+            d.notes,
+            [
+                "database app (pgBackRest stanza \"main\" on db1:5432): WAL archiving is healthy, guards take restore points"
+            ]
         );
     }
 

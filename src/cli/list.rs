@@ -67,7 +67,40 @@ pub fn run(args: Args, ctx: &Context) -> Result<u8, Error> {
         text(&mut out, &rows, &store, Layout::for_stdout(ctx))
     };
     written.map_err(|e| Error::io("writing to stdout", e))?;
+    archiving_warnings(ctx, &store, &rows, args.json)?;
     Ok(crate::error::exit::OK)
+}
+
+/// When restore points are listed: whether WAL archiving works on their
+/// servers now (the rows say what is restorable; this says what the next
+/// guard will do). On stderr under `--json`, so the JSON stays whole.
+fn archiving_warnings(ctx: &Context, store: &Store, rows: &[Row], json: bool) -> Result<(), Error> {
+    let entries = store.entries()?;
+    let points: Vec<_> = entries
+        .iter()
+        .filter(|e| rows.iter().any(|r| r.id == e.id))
+        .filter_map(|e| e.meta())
+        .filter(|m| m.restore_point.is_some())
+        .collect();
+    if points.is_empty() {
+        return Ok(());
+    }
+    let warnings = match crate::pgtools::PgTools::resolve(ctx) {
+        Ok(tools) => crate::backup::engine::pgbackrest::archiving_warnings(&tools, points),
+        Err(e) => vec![format!("cannot check WAL archiving: {e}")],
+    };
+    let written = if json {
+        let mut err = std::io::stderr().lock();
+        warnings
+            .iter()
+            .try_for_each(|w| writeln!(err, "dbguard: warning: {w}"))
+    } else {
+        let mut out = std::io::stdout().lock();
+        warnings
+            .iter()
+            .try_for_each(|w| writeln!(out, "warning: {w}"))
+    };
+    written.map_err(|e| Error::io("writing the archiving warning", e))
 }
 
 /// One backup as listed.
@@ -86,6 +119,11 @@ pub struct Row {
     /// The pgBackRest restore point the backup is, if it is one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub restore_point: Option<String>,
+    /// The whole restore point record (stanza, LSN, timeline, time, WAL
+    /// segment, the pgBackRest backup it was taken on), as the sidecar
+    /// holds it: what a DBA needs to restore it with pgBackRest alone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pitr: Option<crate::backup::engine::RestorePoint>,
     /// `complete`, `incomplete` (no usable metadata), `missing` (no data)
     /// or `remote` (only remote copies). A restore point has no data file
     /// here; whether its WAL is still in the repository is `verify`'s
@@ -135,6 +173,7 @@ fn row(
         restore_point: meta
             .and_then(|m| m.restore_point.as_ref())
             .map(|p| p.name.clone()),
+        pitr: meta.and_then(|m| m.restore_point.clone()),
         state: match (meta.is_some(), entry.data.is_some()) {
             (true, true) => "complete",
             (true, false) if meta.is_some_and(|m| m.restore_point.is_some()) => "complete",
@@ -203,6 +242,7 @@ fn add_remote_locations(config: &Config, store: &Store, rows: &mut Vec<Row>) {
                 last_drill: Drilled::read(store.dir(), &backup.id),
                 locations: vec![remote.name.clone()],
                 restore_point: meta.restore_point.as_ref().map(|p| p.name.clone()),
+                pitr: meta.restore_point.clone(),
             });
         }
     }
@@ -302,12 +342,16 @@ pub fn text(
                         .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
                         .unwrap_or_else(unknown),
                 ),
-                Cell::plain(
-                    r.size_bytes
-                        .map(|s| HumanBytes(s).to_string())
-                        .unwrap_or_else(unknown),
-                ),
-                Cell::plain(r.format.clone().unwrap_or_else(unknown)),
+                Cell::plain(match (&r.pitr, r.size_bytes) {
+                    // No data file: its bytes are in pgBackRest's repository.
+                    (Some(_), _) => "-".to_owned(),
+                    (None, Some(size)) => HumanBytes(size).to_string(),
+                    (None, None) => unknown(),
+                }),
+                Cell::plain(match &r.pitr {
+                    Some(point) => pitr_format(point),
+                    None => r.format.clone().unwrap_or_else(unknown),
+                }),
                 Cell::plain(r.scope.clone().unwrap_or_else(unknown)),
                 Cell::styled(verified, style),
                 Cell::styled(drilled, drill_style),
@@ -326,9 +370,55 @@ pub fn text(
     table::write(out, &columns, &table, layout)
 }
 
+/// A restore point in the FORMAT column: where it is, as a DBA would pass
+/// it to pgBackRest or find it in the WAL (stanza, LSN, timeline).
+fn pitr_format(point: &crate::backup::engine::RestorePoint) -> String {
+    format!("pitr {}@{} tl{}", point.stanza, point.lsn, point.timeline)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_restore_point_row_shows_its_stanza_lsn_and_timeline_not_a_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let id = "backup_app_20260301_091502";
+        let meta = serde_json::json!({
+            "id": id, "file": "", "created_at": "2026-03-01T09:15:02+00:00",
+            "sha256": "00", "size_bytes": 0, "format": "plain", "database": "app",
+            "host": "localhost", "port": 5432, "user": "ann", "server_version": "16.4",
+            "pg_dump_version": "pgBackRest 2.54", "tables": [], "alembic_revision": null,
+            "scope": "database", "reason": "psql -d app", "tool_version": "0.1.0",
+            "engine": "pgbackrest",
+            "restore_point": {
+                "stanza": "main", "name": "dbguard_20260301_091502_0123456789abcdef",
+                "lsn": "0/3000090", "time": "2026-03-01T09:15:02+00:00", "timeline": 2,
+                "wal_segment": "000000020000000000000003", "backup_label": "20260301-080000F"
+            }
+        });
+        std::fs::write(dir.path().join(format!("{id}.json")), meta.to_string()).unwrap();
+        let store = Store::new(dir.path());
+        let rows = rows(&store, &HashMap::new()).unwrap();
+        let mut out = Vec::new();
+        let layout = Layout {
+            width: Some(160),
+            colour: false,
+        };
+        text(&mut out, &rows, &store, layout).unwrap();
+        let table = String::from_utf8(out).unwrap();
+        let line = table.lines().nth(1).unwrap_or_default();
+        assert!(line.contains("pitr main@0/3000090 tl2"), "{table}");
+        assert!(!line.contains("0 B"), "{table}");
+        let mut json_out = Vec::new();
+        json(&mut json_out, &rows).unwrap();
+        let listed: serde_json::Value = serde_json::from_slice(&json_out).unwrap();
+        assert_eq!(listed[0]["restore_point"], meta["restore_point"]["name"]);
+        assert_eq!(listed[0]["pitr"]["lsn"], "0/3000090");
+        assert_eq!(listed[0]["pitr"]["timeline"], 2);
+        assert_eq!(listed[0]["pitr"]["stanza"], "main");
+        assert_eq!(listed[0]["pitr"]["backup_label"], "20260301-080000F");
+    }
 
     /// A backup directory as the guards leave it: two complete backups
     /// (one verified and drilled, one protecting a statement), one never

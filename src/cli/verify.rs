@@ -12,6 +12,7 @@ use indicatif::HumanBytes;
 use crate::backup::Store;
 use crate::backup::copies::{self, RemoteBackup};
 use crate::backup::dest::s3::S3;
+use crate::backup::engine::pgbackrest;
 use crate::backup::store::{Status, Verdict, VerifyOutcome};
 use crate::config::Config;
 use crate::error::exit;
@@ -39,6 +40,10 @@ pub fn run(args: Args, ctx: &Context) -> Result<u8, Error> {
     };
     let mut out = std::io::stdout().lock();
     report(&mut out, &verdicts).map_err(|e| Error::io("writing to stdout", e))?;
+    if args.remote.is_none() {
+        archiving_report(&mut out, ctx, &store, &verdicts)
+            .map_err(|e| Error::io("writing to stdout", e))?;
+    }
     Ok(if verdicts.iter().all(|v| v.status.is_ok()) {
         exit::OK
     } else {
@@ -62,6 +67,7 @@ pub fn verify(store: &Store, ids: &[String]) -> Result<Vec<Verdict>, Error> {
                 None => verdicts.push(Verdict {
                     id: id.clone(),
                     status: Status::Missing(format!("no such backup in {}", store.dir().display())),
+                    restorable: None,
                     bytes_read: 0,
                     seconds: 0.0,
                 }),
@@ -110,6 +116,7 @@ pub fn verify_remote(config: &Config, name: &str, ids: &[String]) -> Result<Vec<
         verdicts.push(Verdict {
             id: backup.id.clone(),
             status,
+            restorable: None,
             bytes_read,
             seconds: clock.elapsed().as_secs_f64(),
         });
@@ -150,15 +157,48 @@ fn check_remote(s3: &S3, backup: &RemoteBackup) -> (Status, u64) {
     }
 }
 
+/// After restore points were verified: whether WAL archiving works on
+/// their servers now. A restore point verified OK stays restorable when
+/// archiving breaks later, so this does not change the exit status; it
+/// says what the next guard will do.
+fn archiving_report(
+    out: &mut impl Write,
+    ctx: &Context,
+    store: &Store,
+    verdicts: &[Verdict],
+) -> std::io::Result<()> {
+    let Ok(entries) = store.entries() else {
+        return Ok(());
+    };
+    let points: Vec<_> = entries
+        .iter()
+        .filter(|e| verdicts.iter().any(|v| v.id == e.id))
+        .filter_map(|e| e.meta())
+        .filter(|m| m.restore_point.is_some())
+        .collect();
+    if points.is_empty() {
+        return Ok(());
+    }
+    let warnings = match crate::pgtools::PgTools::resolve(ctx) {
+        Ok(tools) => pgbackrest::archiving_warnings(&tools, points),
+        Err(e) => vec![format!("cannot check WAL archiving: {e}")],
+    };
+    for warning in warnings {
+        writeln!(out, "warning: {warning}")?;
+    }
+    Ok(())
+}
+
 pub fn report(out: &mut impl Write, verdicts: &[Verdict]) -> std::io::Result<()> {
     if verdicts.is_empty() {
         return writeln!(out, "No backups to verify");
     }
     let width = verdicts.iter().map(|v| v.id.len()).max().unwrap_or(0);
     for v in verdicts {
-        let detail = match v.status.detail() {
-            Some(d) => d.to_owned(),
-            None => format!("{} read in {:.2} s", HumanBytes(v.bytes_read), v.seconds),
+        let detail = match (v.status.detail(), &v.restorable) {
+            (Some(d), _) => d.to_owned(),
+            (None, Some(restorable)) => restorable.clone(),
+            (None, None) => format!("{} read in {:.2} s", HumanBytes(v.bytes_read), v.seconds),
         };
         writeln!(out, "{:<10}  {:<width$}  {detail}", v.status.label(), v.id)?;
     }

@@ -180,7 +180,55 @@ fn a_dropped_table_comes_back_from_its_restore_point_with_the_rows_written_after
     assert_eq!(rows[0]["state"], "complete", "{rows}");
     assert_eq!(rows[0]["format"], "pitr", "{rows}");
     assert_eq!(rows[0]["restore_point"], point["name"], "{rows}");
-    ok(dbguard(&s, &["verify", id]));
+    // The whole record, for a DBA who restores it with pgBackRest alone.
+    assert_eq!(&rows[0]["pitr"], point, "{rows}");
+    let mut wide = s.sandbox.dbguard();
+    wide.arg("list").env("COLUMNS", "250");
+    let table = ok(capture(&mut wide, None)).stdout_str();
+    let short = id.strip_prefix("backup_").unwrap();
+    let row = table
+        .lines()
+        .find(|l| l.starts_with(&format!("{short} ")))
+        .unwrap_or_else(|| panic!("{short} in {table}"));
+    assert!(
+        row.contains(&format!(
+            " pitr {STANZA}@{} tl{} ",
+            point["lsn"].as_str().unwrap(),
+            point["timeline"]
+        )),
+        "{table}"
+    );
+
+    // verify says what makes the point restorable: the pgBackRest backup a
+    // restore starts from (its --set) and the WAL from that backup's start
+    // to the point, as pgBackRest's own info reports them.
+    let label = point["backup_label"].as_str().unwrap();
+    let info = Command::new("pgbackrest")
+        .envs(pitr_cluster().env())
+        .args([&format!("--stanza={STANZA}"), "--output=json", "info"])
+        .output()
+        .unwrap();
+    let info: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
+    let base = info[0]["backup"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["label"] == label)
+        .unwrap_or_else(|| panic!("no backup {label}: {info}"));
+    let verified = ok(dbguard(&s, &["verify", id])).stdout_str();
+    assert_eq!(
+        line_about(&verified, id),
+        format!(
+            "OK          {id}  restore point {} at {} (timeline {}): from pgBackRest backup {label} (--set={label}) and WAL {}..{}, both in the repository of stanza \"{STANZA}\"",
+            point["name"].as_str().unwrap(),
+            point["lsn"].as_str().unwrap(),
+            point["timeline"],
+            base["archive"]["start"].as_str().unwrap(),
+            point["wal_segment"].as_str().unwrap(),
+        ),
+        "{verified}"
+    );
+    assert!(!verified.contains("warning"), "{verified}");
 
     let restored = ok(dbguard(&s, &["restore", id, "--yes", "--no-safety-backup"]));
     assert!(
@@ -732,7 +780,40 @@ fn a_failing_archive_command_makes_a_guard_that_requires_pitr_refuse() {
         line_about(&verified, &before_breaking).starts_with("OK "),
         "{verified}"
     );
+    // verify and list say plainly that archiving is broken now, what that
+    // means for the older points and for the next guard.
+    let taken = &by_engine(&s.store, "pgbackrest")[0];
+    let broken = format!(
+        "warning: WAL archiving on {}:{} is broken now: archiving WAL segment ",
+        taken["host"].as_str().unwrap(),
+        taken["port"]
+    );
+    let consequences = "Restore points taken before it broke stay restorable (each is checked against the repository), but new guarded operations on its pgBackRest databases fall back to pg_dump, or refuse where require_pitr is set, until archive_command works again";
+    for said in [verified.clone(), ok(dbguard(&s, &["list"])).stdout_str()] {
+        assert!(said.contains(&broken), "{said}");
+        assert!(said.contains(consequences), "{said}");
+    }
+    // doctor runs the guard's own health check for the configured database.
+    let doctor = dbguard(&s, &["doctor"]).stdout_str();
+    assert!(
+        doctor.contains(&format!(
+            "database {} (pgBackRest stanza \"{STANZA}\" on {}:{}): WAL archiving is not healthy: archiving WAL segment ",
+            s.db.name,
+            taken["host"].as_str().unwrap(),
+            taken["port"]
+        )),
+        "{doctor}"
+    );
+    assert!(
+        doctor.contains("Restore points taken before stay restorable (dbguard verify checks them), but new guarded operations are refused (require_pitr)"),
+        "{doctor}"
+    );
     let list = ok(dbguard(&s, &["list", "--json"]));
+    assert!(
+        list.stderr_str().contains(&format!("dbguard: {broken}")),
+        "{}",
+        list.stderr_str()
+    );
     let rows: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
     let row = rows
         .as_array()
@@ -760,6 +841,14 @@ fn a_failing_archive_command_makes_a_guard_that_requires_pitr_refuse() {
         );
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
+    let verified = ok(dbguard(&s, &["verify", &before_breaking])).stdout_str();
+    assert!(!verified.contains("warning"), "{verified}");
+    let doctor = dbguard(&s, &["doctor"]).stdout_str();
+    assert!(
+        doctor.contains("WAL archiving is healthy, guards take restore points"),
+        "{doctor}"
+    );
+    assert!(!doctor.contains("not healthy"), "{doctor}");
     ok(guarded_drop(&s, "items"));
     let points = by_engine(&s.store, "pgbackrest");
     assert_eq!(points.len(), 2, "{points:?}");

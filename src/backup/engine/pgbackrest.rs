@@ -309,6 +309,80 @@ pub fn pgbackrest(stanza: &str) -> Command {
     cmd
 }
 
+/// What is wrong with the server's WAL archiving now, if anything: a
+/// failure newer than the last success in `pg_stat_archiver`
+/// (archive_command failing). `Err` when the server cannot be asked.
+pub fn archiving_failure(
+    tools: &PgTools,
+    target: &crate::target::Target,
+) -> Result<Option<String>, String> {
+    let rows = tools
+        .query(
+            target,
+            "SELECT coalesce(last_failed_time > coalesce(last_archived_time, '-infinity'), false), \
+             coalesce(last_failed_wal, ''), failed_count, \
+             coalesce(to_char(last_failed_time, 'YYYY-MM-DD HH24:MI:SS TZ'), ''), \
+             coalesce(last_archived_wal, 'none'), \
+             coalesce(to_char(last_archived_time, 'YYYY-MM-DD HH24:MI:SS TZ'), 'never') \
+             FROM pg_stat_archiver",
+        )
+        .map_err(|e| e.into_error(target).to_string())?;
+    let row = rows.first().ok_or("pg_stat_archiver returned no row")?;
+    let field = |i: usize| row.get(i).map(String::as_str).unwrap_or("");
+    if field(0) != "t" {
+        return Ok(None);
+    }
+    Ok(Some(format!(
+        "archiving WAL segment {} has failed since {} ({} failures so far); the last segment archived was {} at {}",
+        field(1),
+        field(3),
+        field(2),
+        field(4),
+        field(5)
+    )))
+}
+
+/// What broken archiving on the servers of `points` (restore points'
+/// sidecars) means, one paragraph per server that is failing now or
+/// cannot be asked. Each server is asked once, through the database the
+/// point was taken in, else `postgres` (that database may be the one a
+/// guarded DROP DATABASE removed).
+pub fn archiving_warnings<'a>(
+    tools: &PgTools,
+    points: impl IntoIterator<Item = &'a crate::backup::Metadata>,
+) -> Vec<String> {
+    let mut asked: Vec<(String, u16)> = Vec::new();
+    let mut warnings = Vec::new();
+    for meta in points {
+        if meta.restore_point.is_none() {
+            continue;
+        }
+        let server = (meta.host.clone(), meta.port);
+        if asked.contains(&server) {
+            continue;
+        }
+        asked.push(server);
+        let ask = |db: &str| {
+            archiving_failure(
+                tools,
+                &crate::target::Target::explicit(&meta.host, meta.port, &meta.user, db),
+            )
+        };
+        let answer = ask(&meta.database).or_else(|_| ask("postgres"));
+        let where_ = format!("{}:{}", meta.host, meta.port);
+        match answer {
+            Ok(None) => {}
+            Ok(Some(why)) => warnings.push(format!(
+                "WAL archiving on {where_} is broken now: {why}. Restore points taken before it broke stay restorable (each is checked against the repository), but new guarded operations on its pgBackRest databases fall back to pg_dump, or refuse where require_pitr is set, until archive_command works again; see the server log."
+            )),
+            Err(e) => warnings.push(format!(
+                "cannot ask {where_} whether WAL archiving works: {e}"
+            )),
+        }
+    }
+    warnings
+}
+
 /// `pgbackrest info --output=json` for one stanza.
 pub fn info(stanza: &str) -> Result<StanzaInfo, String> {
     let out = pgbackrest(stanza)
@@ -392,7 +466,11 @@ pub fn assess(info: &StanzaInfo, point: &RestorePoint) -> PointState {
         Some(b) => PointState::Restorable {
             base: b.label.clone(),
             detail: format!(
-                "backup {} and WAL {}..{} in stanza \"{}\"",
+                "restore point {} at {} (timeline {}): from pgBackRest backup {} (--set={}) and WAL {}..{}, both in the repository of stanza \"{}\"",
+                point.name,
+                point.lsn,
+                point.timeline,
+                b.label,
                 b.label,
                 b.archive.start.as_deref().unwrap_or("?"),
                 point.wal_segment,
@@ -613,7 +691,12 @@ mod tests {
     #[test]
     fn a_point_with_its_base_backup_and_wal_is_restorable() {
         let found = restorable(&info(S2, S7, &[("F1", S2, S3)]), &point(S5)).unwrap();
-        assert!(found.contains("F1"), "{found}");
+        assert_eq!(
+            found,
+            format!(
+                "restore point dbguard_x at 0/3000090 (timeline 1): from pgBackRest backup F1 (--set=F1) and WAL {S2}..{S5}, both in the repository of stanza \"main\""
+            )
+        );
     }
 
     #[test]
