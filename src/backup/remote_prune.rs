@@ -4,6 +4,10 @@
 //! holds completely. The newest copy of each database is never removed;
 //! every removal is printed by the caller and audited like a local one.
 //!
+//! When the removed copy was the backup's last one (nothing local, no other
+//! remote holds it), the drill record kept for it in the local store goes
+//! too: `list` must never show a drill of a backup that no longer exists.
+//!
 //! A copy is removed sidecar first, so a removal interrupted half-way
 //! leaves data without a sidecar, which no listing offers, never a sidecar
 //! promising data that is gone.
@@ -14,6 +18,7 @@ use chrono::{TimeZone, Utc};
 
 use super::copies::{self, Copies, RemoteBackup};
 use super::dest::s3::S3;
+use super::drilled;
 use super::retention::{self, Decision, Outcome, Reason, Removal, Series, SeriesPlan};
 use super::{Metadata, Store};
 use crate::Error;
@@ -71,6 +76,7 @@ pub fn prune_remote(
             match remove(&s3, backup) {
                 Ok(()) => {
                     let _ = Copies::forget(store.dir(), &backup.id, &remote.name);
+                    forget_drill_of_vanished(config, store, remote, &backup.id);
                     outcome.removed.push(Removal {
                         id: backup.id.clone(),
                         path: describe_location(&s3, backup).into(),
@@ -98,6 +104,28 @@ fn remove(s3: &S3, backup: &RemoteBackup) -> Result<(), Error> {
         None => {}
     }
     Ok(())
+}
+
+/// Removes the local drill record of `id` when no copy of it remains: none
+/// in the store, none on another remote. A remote that cannot be asked
+/// might hold one, so the record then stays (a stale record is harmless;
+/// a missing one for an existing backup hides its last drill).
+fn forget_drill_of_vanished(config: &Config, store: &Store, pruned: &RemoteSection, id: &str) {
+    let local = store
+        .entries()
+        .map(|entries| entries.iter().any(|e| e.id == id));
+    if !matches!(local, Ok(false)) {
+        return;
+    }
+    for other in config.file.remotes.iter().filter(|r| r.name != pruned.name) {
+        let held = copies::open_remote(config, other)
+            .and_then(|s3| copies::remote_backups(&s3))
+            .map(|found| found.iter().any(|b| b.id == id));
+        if !matches!(held, Ok(false)) {
+            return;
+        }
+    }
+    let _ = drilled::remove(store.dir(), id);
 }
 
 fn describe_location(s3: &S3, backup: &RemoteBackup) -> String {

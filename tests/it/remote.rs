@@ -462,6 +462,101 @@ fn remote_retention_plans_then_removes_and_keeps_the_newest() {
     );
 }
 
+/// The remote's keys of backup `id` (`id.` not `id`: two backups in one
+/// second are `ID` and `ID_2`).
+fn keys_of(keys: &[String], id: &str) -> Vec<String> {
+    keys.iter()
+        .filter(|k| k.starts_with(&format!("team/db/{id}.")))
+        .cloned()
+        .collect()
+}
+
+#[test]
+fn remote_retention_removes_every_file_of_a_directory_copy_and_keeps_the_newest() {
+    let s = setup("remote_prune_dir", "keep_within = \"0\"\nkeep_last = 1\n");
+    let first = backup_id(ok(&run(&s.sandbox, &["backup", "--format", "directory"])));
+    let second = backup_id(ok(&run(&s.sandbox, &["backup", "--format", "directory"])));
+    let server = s3_server();
+    let before = server.keys(&s.bucket);
+    let first_keys = keys_of(&before, &first);
+    // The directory's files, their checksum objects and the sidecar.
+    for part in [
+        ".dir/toc.dat",
+        ".dir/toc.dat.sha256",
+        ".json",
+        ".json.sha256",
+    ] {
+        assert!(
+            first_keys.contains(&format!("team/db/{first}{part}")),
+            "{first_keys:?}"
+        );
+    }
+    let local_files = fs::read_dir(s.store.join(format!("{first}.dir")))
+        .unwrap()
+        .count();
+    assert_eq!(first_keys.len(), 2 * local_files + 2, "{first_keys:?}");
+
+    let out = ok(&run(&s.sandbox, &["prune", "--remote", "offsite"])).stdout_str();
+    assert!(out.contains(&format!("remove        {first}")), "{out}");
+    assert!(!out.contains(&format!("remove        {second}")), "{out}");
+    let after = server.keys(&s.bucket);
+    assert_eq!(keys_of(&after, &first), Vec::<String>::new());
+    // Nothing but the newest copy is left, all of it, and it still verifies.
+    assert_eq!(after, keys_of(&before, &second));
+    let out = ok(&run(&s.sandbox, &["verify", "--remote", "offsite"])).stdout_str();
+    assert!(out.contains("1 OK, 0 bad"), "{out}");
+    // Local backups are the local retention's business.
+    assert!(
+        s.store
+            .join(format!("{first}.dir"))
+            .join("toc.dat")
+            .exists()
+    );
+    assert!(copied_to(&s.store, &first).is_empty());
+    assert_eq!(copied_to(&s.store, &second), vec!["offsite"]);
+
+    // Run again: the newest copy stays, whatever the rules say.
+    let out = ok(&run(&s.sandbox, &["prune", "--remote", "offsite"])).stdout_str();
+    assert!(!out.contains("remove        "), "{out}");
+    assert_eq!(server.keys(&s.bucket), after);
+}
+
+#[test]
+fn remote_retention_removing_the_last_copy_of_a_backup_removes_its_drill_record() {
+    let s = setup("remote_prune_drill", "keep_within = \"0\"\nkeep_last = 1\n");
+    // This order: ids taken in one second are `ID`, `ID_2`, `ID_3`, and
+    // `ID` alone would be a prefix of the local `ID_2` and `ID_3`.
+    let local_too = backup_id(ok(&run(&s.sandbox, &["backup", "--format", "custom"])));
+    let remote_only = backup_id(ok(&run(&s.sandbox, &["backup", "--format", "custom"])));
+    let newest = backup_id(ok(&run(&s.sandbox, &["backup", "--format", "custom"])));
+    for suffix in [".dump", ".json", ".copies.json"] {
+        fs::remove_file(s.store.join(format!("{remote_only}{suffix}"))).unwrap();
+    }
+    let record = |id: &str| s.store.join(format!("{id}.drill.json"));
+    for id in [&remote_only, &local_too] {
+        ok(&run(&s.sandbox, &["drill", id]));
+        assert!(record(id).exists(), "{id}: no drill record");
+    }
+    let out = ok(&run(&s.sandbox, &["prune", "--remote", "offsite"])).stdout_str();
+    for id in [&remote_only, &local_too] {
+        assert!(out.contains(&format!("remove        {id}")), "{out}");
+    }
+    // No copy of it anywhere: its drill went with it.
+    assert!(!record(&remote_only).exists());
+    // The local copy still stands, and so does the record of its drill.
+    assert!(record(&local_too).exists());
+    let listed = ok(&run(&s.sandbox, &["list", "--json"])).stdout_str();
+    let rows: serde_json::Value = serde_json::from_str(&listed).unwrap();
+    let ids: Vec<&str> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [newest.as_str(), local_too.as_str()], "{listed}");
+    assert_eq!(rows[1]["last_drill"]["ok"], true, "{listed}");
+}
+
 #[test]
 fn a_guard_does_not_wait_for_the_copy_which_arrives_by_itself() {
     let mut s = setup("remote_guard", "");
