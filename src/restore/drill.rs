@@ -148,6 +148,8 @@ pub struct DrillReport {
     pub verdict: Verdict,
     /// What became of the scratch database or cluster.
     pub cleanup: String,
+    /// The remote whose copy was drilled; `None` for the local copy.
+    pub from: Option<String>,
 }
 
 impl DrillReport {
@@ -168,9 +170,13 @@ impl DrillReport {
 
     /// One line for `--all`: mark, id, and what was compared or what failed.
     pub fn line(&self) -> String {
+        let drilled = match &self.from {
+            Some(remote) => format!("{} (remote {remote})", self.id),
+            None => self.id.clone(),
+        };
         match &self.verdict {
-            Verdict::Passed => format!("ok      {}  {}", self.id, self.compared),
-            Verdict::Failed { why, .. } => format!("FAILED  {}  {why}", self.id),
+            Verdict::Passed => format!("ok      {drilled}  {}", self.compared),
+            Verdict::Failed { why, .. } => format!("FAILED  {drilled}  {why}"),
         }
     }
 }
@@ -361,15 +367,26 @@ pub fn drill_entry(
     );
     let ran = match (entry.meta(), verdict.status.is_ok()) {
         (Some(meta), true) => restore_and_compare(tools, entry, meta, scratch_port, out)?,
-        _ => Ran::failed(
-            None,
-            format!(
+        _ => {
+            let local = format!(
                 "the backup does not verify: {} ({})",
                 verdict.status.label(),
                 verdict.status.detail().unwrap_or("no metadata")
-            ),
-            "Nothing was restored.".into(),
-        ),
+            );
+            // The same hierarchy as `restore`: a local copy that is gone
+            // or damaged gives way to a good copy on a remote.
+            let remote = match fetch_good_remote_copy(config, entry, &local, out)? {
+                Ok(fetched) => {
+                    return drill_fetched(ctx, config, store, tools, fetched, scratch_port, out);
+                }
+                Err(why) => why,
+            };
+            Ran::failed(
+                None,
+                format!("{local}{remote}"),
+                "Nothing was restored.".into(),
+            )
+        }
     };
     let report = DrillReport {
         id: entry.id.clone(),
@@ -378,9 +395,44 @@ pub fn drill_entry(
         compared: ran.compared,
         verdict: ran.verdict,
         cleanup: ran.cleanup,
+        from: None,
     };
     record(ctx, config, store, entry, None, &report);
     Ok(report)
+}
+
+/// A verified copy of `entry` from the first remote holding one, for a
+/// local copy that does not verify (`local` says why). `Err` carries what
+/// the remotes added to that (nothing when none is configured or none has
+/// the backup); only an interruption is an error of the drill.
+fn fetch_good_remote_copy(
+    config: &Config,
+    entry: &Entry,
+    local: &str,
+    out: &mut impl Write,
+) -> Result<Result<Fetched, String>, Error> {
+    if config.file.remotes.is_empty() {
+        return Ok(Err(String::new()));
+    }
+    say(
+        out,
+        format!(
+            "The local copy of {}: {local}; looking for a copy on a remote",
+            entry.id
+        ),
+    )?;
+    let remotes: Vec<&RemoteSection> = config.file.remotes.iter().collect();
+    match fetch_remote(config, &remotes, &entry.id, out) {
+        Ok(Some(Fetched {
+            damaged: Some(why), ..
+        })) => Ok(Err(format!(
+            "; the remote copy does not verify either: {why}"
+        ))),
+        Ok(Some(fetched)) => Ok(Ok(fetched)),
+        Ok(None) => Ok(Err("; no remote holds a copy".into())),
+        Err(e) if stopped() => Err(e),
+        Err(e) => Ok(Err(format!("; no remote copy could be fetched: {e}"))),
+    }
 }
 
 fn restore_and_compare(
@@ -573,6 +625,7 @@ pub fn drill_fetched(
         compared: ran.compared,
         verdict: ran.verdict,
         cleanup: ran.cleanup,
+        from: Some(fetched.remote.clone()),
     };
     let place = fetched.dir.path().display().to_string();
     let remote = fetched.remote.clone();

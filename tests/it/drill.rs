@@ -463,6 +463,87 @@ fn a_corrupted_backup_fails_its_drill_without_a_restore() {
     assert!(record.get("table").is_none(), "{record}");
 }
 
+/// A remote (`offsite`, a fresh bucket on the moto server) for `s`;
+/// returns the bucket.
+fn with_remote(s: &mut Setup, hint: &str) -> String {
+    let server = crate::support::s3::s3_server();
+    for (k, v) in server.env() {
+        s.sandbox.set(k, &v);
+    }
+    let bucket = server.create_bucket(hint);
+    fs::write(
+        s.sandbox.dir.path().join(".dbguard.toml"),
+        format!(
+            "[[remote]]\nname = \"offsite\"\nurl = \"s3://{bucket}/team/db\"\nendpoint = \"{}\"\n",
+            server.endpoint
+        ),
+    )
+    .unwrap();
+    bucket
+}
+
+/// The same hierarchy as `restore`: a local copy that is missing or
+/// corrupt gives way to the remote's good copy, and the drill says so.
+#[test]
+fn a_missing_or_corrupt_local_copy_is_drilled_from_the_remote_that_holds_a_good_one() {
+    let mut s = setup("drill_fallback");
+    let bucket = with_remote(&mut s, "drill-fallback");
+    let corrupt = backup(&s, "custom");
+    let missing = backup(&s, "plain");
+    let data = s.store.join(format!("{corrupt}.dump"));
+    let mut bytes = fs::read(&data).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    fs::write(&data, &bytes).unwrap();
+    fs::remove_file(s.store.join(format!("{missing}.sql"))).unwrap();
+
+    let out = ok(run(&s.sandbox, &["drill", "--all"]));
+    let stdout = out.stdout_str();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    for (line, id) in lines.iter().zip([&missing, &corrupt]) {
+        assert!(
+            line.starts_with(&format!("ok      {id} (remote offsite)  2 tables")),
+            "{stdout}"
+        );
+        let record = last_drill(&s, id);
+        assert_eq!(record["ok"], true, "{record}");
+        assert_eq!(record["from"], "offsite", "{record}");
+    }
+    assert_eq!(scratch_databases(&s.db), "", "scratch left behind");
+    // The damaged local file is left as it was found, for the person.
+    assert_eq!(fs::read(&data).unwrap(), bytes);
+
+    // One backup at a time, the drill says why it went to the remote.
+    let out = ok(run(&s.sandbox, &["drill", &corrupt]));
+    let stdout = out.stdout_str();
+    assert!(
+        stdout.contains(&format!(
+            "The local copy of {corrupt}: the backup does not verify: CORRUPTED (SHA-256 does not match the metadata); looking for a copy on a remote"
+        )) && stdout.contains(&format!("{corrupt} drilled from remote offsite: downloading it into "))
+            && stdout.contains("Drill passed: 2 tables"),
+        "{stdout}"
+    );
+
+    // The remote's copy damaged too: the drill fails, naming both.
+    let server = crate::support::s3::s3_server();
+    let key = format!("team/db/{corrupt}.dump");
+    let stored = server.get(&bucket, &key);
+    server.put(&bucket, &key, &stored[..stored.len() - 100]);
+    let out = run(&s.sandbox, &["drill", &corrupt]);
+    assert_eq!(out.status, 1, "{}", out.stdout_str());
+    let stderr = out.stderr_str();
+    assert!(
+        stderr.starts_with(&format!(
+            "dbguard: drill of {corrupt} failed: the backup does not verify: CORRUPTED (SHA-256 does not match the metadata); the remote copy does not verify either: remote offsite: "
+        )),
+        "{stderr}"
+    );
+    let record = last_drill(&s, &corrupt);
+    assert_eq!(record["ok"], false, "{record}");
+    assert!(record.get("from").is_none(), "{record}");
+}
+
 /// The help says what is compared, where, and the exit statuses.
 #[test]
 fn help_says_what_is_compared_and_the_exit_statuses() {
