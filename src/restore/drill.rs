@@ -312,7 +312,21 @@ pub fn drill(
         })?;
         return drill_fetched(ctx, &config, &store, &tools, fetched, scratch_port, out);
     }
-    let local = store.find(id)?;
+    let local = store.find(id);
+    // An exact id wins over a prefix of a longer one wherever each is: `X`
+    // only a remote holds is not the local `X_2` (nor ambiguous with it).
+    let names = |found: &str| found == id.trim() || catalog::short_id(found) == id.trim();
+    if !matches!(&local, Ok(Some(entry)) if names(&entry.id)) {
+        if let Some(remote) = remote_holding_exactly(&config, &names) {
+            let tools = PgTools::resolve(ctx)?;
+            let _stop = CatchStop::install();
+            let fetched = fetch_remote(&config, &[remote], id, out)?.ok_or_else(|| {
+                Error::Usage(format!("remote {} no longer has {id}", remote.name))
+            })?;
+            return drill_fetched(ctx, &config, &store, &tools, fetched, scratch_port, out);
+        }
+    }
+    let local = local?;
     let tools = PgTools::resolve(ctx)?;
     if let Some(entry) = local {
         let _stop = CatchStop::install();
@@ -342,6 +356,19 @@ pub fn drill(
     let remotes: Vec<&RemoteSection> = config.file.remotes.iter().collect();
     let fetched = fetch_remote(&config, &remotes, id, out)?.ok_or_else(not_found)?;
     drill_fetched(ctx, &config, &store, &tools, fetched, scratch_port, out)
+}
+
+/// The first remote holding a backup whose id `names` accepts; a remote
+/// that cannot be listed is passed over (the usual lookup reports it).
+fn remote_holding_exactly<'c>(
+    config: &'c Config,
+    names: &dyn Fn(&str) -> bool,
+) -> Option<&'c RemoteSection> {
+    config.file.remotes.iter().find(|remote| {
+        copies::open_remote(config, remote)
+            .and_then(|s3| copies::remote_backups(&s3))
+            .is_ok_and(|found| found.iter().any(|b| names(&b.id)))
+    })
 }
 
 /// Drills `entry` and records the outcome (last drill, audit log).
@@ -507,9 +534,11 @@ pub fn fetch_remote(
             .prefix("dbguard-drill-")
             .tempdir()
             .map_err(|e| Error::io("cannot create a temporary directory for the download", e))?;
+        // This very id: a prefix match (`X_2` for `X`) is another backup.
         let local = Store::new(&config.backup_dir()?)
-            .find(&backup.id)?
-            .is_some();
+            .entries()?
+            .iter()
+            .any(|e| e.id == backup.id);
         say(
             out,
             format!(

@@ -544,6 +544,38 @@ fn a_missing_or_corrupt_local_copy_is_drilled_from_the_remote_that_holds_a_good_
     assert!(record.get("from").is_none(), "{record}");
 }
 
+/// Regression: `drill X` of a backup only a remote holds, with the local
+/// `X_2` (taken in the same second), drilled `X_2` or called `X` ambiguous.
+#[test]
+fn an_exact_id_only_a_remote_holds_wins_over_a_local_id_it_prefixes() {
+    let mut s = setup("drill_exact");
+    with_remote(&mut s, "drill-exact");
+    let mut previous = backup(&s, "custom");
+    let mut pair = None;
+    for _ in 0..10 {
+        let id = backup(&s, "custom");
+        if id == format!("{previous}_2") {
+            pair = Some((previous, id));
+            break;
+        }
+        previous = id;
+    }
+    let (remote_only, local) = pair.expect("two backups in one second");
+    for suffix in [".dump", ".json", ".copies.json"] {
+        fs::remove_file(s.store.join(format!("{remote_only}{suffix}"))).unwrap();
+    }
+    let out = ok(run(&s.sandbox, &["drill", &remote_only]));
+    assert!(
+        out.stdout_str().contains(&format!(
+            "{remote_only} is only on remote offsite: downloading it into "
+        )),
+        "{}",
+        out.stdout_str()
+    );
+    assert_eq!(last_drill(&s, &remote_only)["from"], "offsite");
+    assert!(!s.store.join(format!("{local}.drill.json")).exists());
+}
+
 /// The help says what is compared, where, and the exit statuses.
 #[test]
 fn help_says_what_is_compared_and_the_exit_statuses() {

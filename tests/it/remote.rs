@@ -524,10 +524,10 @@ fn remote_retention_removes_every_file_of_a_directory_copy_and_keeps_the_newest(
 #[test]
 fn remote_retention_removing_the_last_copy_of_a_backup_removes_its_drill_record() {
     let s = setup("remote_prune_drill", "keep_within = \"0\"\nkeep_last = 1\n");
-    // This order: ids taken in one second are `ID`, `ID_2`, `ID_3`, and
-    // `ID` alone would be a prefix of the local `ID_2` and `ID_3`.
-    let local_too = backup_id(ok(&run(&s.sandbox, &["backup", "--format", "custom"])));
+    // Ids taken in one second are `ID`, `ID_2`, `ID_3`: the remote-only
+    // one a prefix of the local ones.
     let remote_only = backup_id(ok(&run(&s.sandbox, &["backup", "--format", "custom"])));
+    let local_too = backup_id(ok(&run(&s.sandbox, &["backup", "--format", "custom"])));
     let newest = backup_id(ok(&run(&s.sandbox, &["backup", "--format", "custom"])));
     for suffix in [".dump", ".json", ".copies.json"] {
         fs::remove_file(s.store.join(format!("{remote_only}{suffix}"))).unwrap();
