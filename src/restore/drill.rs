@@ -233,12 +233,34 @@ pub fn stopped() -> bool {
 
 fn check_stop(id: &str) -> Result<(), Error> {
     if stopped() {
-        return Err(Error::Failed {
-            message: format!("drill of {id} interrupted; nothing was recorded"),
-            code: INTERRUPTED,
-        });
+        return Err(interrupted(id));
     }
     Ok(())
+}
+
+fn interrupted(id: &str) -> Error {
+    Error::Failed {
+        message: format!("drill of {id} interrupted; nothing was recorded"),
+        code: INTERRUPTED,
+    }
+}
+
+/// A download's destination that fails its next write once a stop signal
+/// was caught, so Ctrl-C ends a long download at its next chunk rather
+/// than at its end. Not `ErrorKind::Interrupted`: `write_all` retries that.
+struct StopAware<W>(W);
+
+impl<W: Write> Write for StopAware<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if stopped() {
+            return Err(std::io::Error::other("interrupted"));
+        }
+        self.0.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
 }
 
 /// The scratch database of one drill, dropped when this goes out of scope
@@ -571,7 +593,7 @@ pub fn fetch_remote(
                 .mode(0o600)
                 .open(&path)
                 .map_err(|e| Error::io(format!("cannot create {}", path.display()), e))?;
-            match s3.download(data_file, &mut file) {
+            match s3.download(data_file, &mut StopAware(&mut file)) {
                 Ok((sha256, _)) if sha256 != meta.sha256 => {
                     fetched.damaged = Some(format!(
                         "the copy on remote {} has SHA-256 {sha256}, but its sidecar says {}",
@@ -581,6 +603,8 @@ pub fn fetch_remote(
                 Ok(_) => {}
                 // Damage the remote's own checksum found; anything else
                 // (the remote gone mid-way) is not the backup's fault.
+                // Ctrl-C: the half-written download goes with `fetched`.
+                Err(_) if stopped() => return Err(interrupted(&backup.id)),
                 Err(Error::BackupFailed(why)) => fetched.damaged = Some(why),
                 Err(e) => return Err(e),
             }

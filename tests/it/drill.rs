@@ -576,6 +576,80 @@ fn an_exact_id_only_a_remote_holds_wins_over_a_local_id_it_prefixes() {
     assert!(!s.store.join(format!("{local}.drill.json")).exists());
 }
 
+/// Ctrl-C while a large remote copy downloads: the download stops at its
+/// next chunk (not at its end), the partial file goes with its temporary
+/// directory, nothing is recorded, exit 130.
+#[test]
+fn ctrl_c_during_a_remote_download_stops_it_and_leaves_nothing_behind() {
+    use std::io::BufRead;
+    use std::os::unix::process::CommandExt;
+    use std::time::{Duration, Instant};
+
+    let mut s = setup("drill_download_interrupted");
+    let bucket = with_remote(&mut s, "drill-download-interrupted");
+    let id = backup(&s, "custom");
+    for suffix in [".dump", ".json", ".copies.json"] {
+        fs::remove_file(s.store.join(format!("{id}{suffix}"))).unwrap();
+    }
+    // A large object with a valid stored checksum, so the download runs
+    // for long (its SHA-256 differs from the sidecar's: a drill that ran
+    // to the end would fail, and record that).
+    const SIZE: usize = 400 << 20;
+    let large: Vec<u8> = (0..SIZE).map(|i| (i % 251) as u8).collect();
+    let server = crate::support::s3::s3_server();
+    let key = format!("team/db/{id}.dump");
+    server.put(&bucket, &key, &large);
+    let checksum = hex::encode(Sha256::digest(&large));
+    server.put(&bucket, &format!("{key}.sha256"), checksum.as_bytes());
+    drop(large);
+
+    let mut cmd = s.sandbox.dbguard();
+    cmd.args(["drill", &id])
+        .process_group(0)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn dbguard drill");
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    let into = format!("{id} is only on remote offsite: downloading it into ");
+    let dir = loop {
+        line.clear();
+        assert!(
+            stdout.read_line(&mut line).unwrap() > 0,
+            "no download began"
+        );
+        if let Some(dir) = line.trim_end().strip_prefix(&into) {
+            break PathBuf::from(dir);
+        }
+    };
+    let partial = dir.join(format!("{id}.dump"));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while fs::metadata(&partial).map(|m| m.len()).unwrap_or(0) == 0 {
+        assert!(Instant::now() < deadline, "the download wrote nothing");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // SAFETY: plain syscall; the group is the one spawned above.
+    unsafe { libc::kill(-(child.id() as libc::pid_t), libc::SIGINT) };
+    let signalled = Instant::now();
+    let status = child.wait().expect("wait for dbguard");
+    let stopped_after = signalled.elapsed();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    assert!(
+        stderr.contains(&format!("drill of {id} interrupted")),
+        "{stderr}"
+    );
+    assert!(
+        stopped_after < Duration::from_secs(2),
+        "stopped {stopped_after:?} after Ctrl-C"
+    );
+    assert!(!dir.exists(), "{} left behind", dir.display());
+    assert!(!s.store.join(format!("{id}.drill.json")).exists());
+    assert_eq!(scratch_databases(&s.db), "", "scratch left behind");
+}
+
 /// The help says what is compared, where, and the exit statuses.
 #[test]
 fn help_says_what_is_compared_and_the_exit_statuses() {
