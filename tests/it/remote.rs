@@ -557,6 +557,74 @@ fn remote_retention_removing_the_last_copy_of_a_backup_removes_its_drill_record(
     assert_eq!(rows[1]["last_drill"]["ok"], true, "{listed}");
 }
 
+/// Ctrl-C while `restore` downloads a large remote copy: it stops then, not
+/// when the download ends, and what was downloaded has no final name, so
+/// nothing offers it as a backup.
+#[test]
+fn ctrl_c_during_a_restore_download_stops_it_and_leaves_no_backup_behind() {
+    use sha2::{Digest, Sha256};
+    use std::io::BufRead;
+    use std::os::unix::process::{CommandExt, ExitStatusExt};
+    use std::time::{Duration, Instant};
+
+    let s = setup("remote_restore_interrupted", "");
+    let id = backup_id(ok(&run(&s.sandbox, &["backup", "--format", "custom"])));
+    fs::remove_dir_all(&s.store).unwrap();
+    // A large object with a valid stored checksum (not the sidecar's: a
+    // download run to its end is refused, never restored).
+    const SIZE: usize = 400 << 20;
+    let large: Vec<u8> = (0..SIZE).map(|i| (i % 251) as u8).collect();
+    let server = s3_server();
+    let key = format!("team/db/{id}.dump");
+    server.put(&s.bucket, &key, &large);
+    let checksum = hex::encode(Sha256::digest(&large));
+    server.put(&s.bucket, &format!("{key}.sha256"), checksum.as_bytes());
+    drop(large);
+
+    let mut cmd = s.sandbox.dbguard();
+    cmd.args(["restore", &id, "--yes", "--no-safety-backup"])
+        .process_group(0)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn dbguard restore");
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let staged = || {
+        fs::read_dir(&s.store)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".partial"))
+            .any(|e| e.metadata().is_ok_and(|m| m.len() > 0))
+    };
+    while !staged() {
+        assert!(Instant::now() < deadline, "the download wrote nothing");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // SAFETY: plain syscall; the group is the one spawned above.
+    unsafe { libc::kill(-(child.id() as libc::pid_t), libc::SIGINT) };
+    let signalled = Instant::now();
+    let status = child.wait().expect("wait for dbguard");
+    let stopped_after = signalled.elapsed();
+    let mut said = String::new();
+    while stderr.read_line(&mut said).unwrap_or(0) > 0 {}
+    // Ended by the signal itself (what a shell reports as 130) or exit 130.
+    assert!(
+        status.signal() == Some(libc::SIGINT) || status.code() == Some(130),
+        "{status:?}: {said}"
+    );
+    assert!(
+        stopped_after < Duration::from_secs(2),
+        "stopped {stopped_after:?} after Ctrl-C"
+    );
+    assert!(!s.store.join(format!("{id}.dump")).exists());
+    let listed = ok(&run(&s.sandbox, &["list", "--json"])).stdout_str();
+    let rows: serde_json::Value = serde_json::from_str(&listed).unwrap();
+    assert_eq!(rows.as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(rows[0]["state"], "remote", "{listed}");
+}
+
 #[test]
 fn a_guard_does_not_wait_for_the_copy_which_arrives_by_itself() {
     let mut s = setup("remote_guard", "");
