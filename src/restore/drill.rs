@@ -338,15 +338,14 @@ pub fn drill(
     // An exact id wins over a prefix of a longer one wherever each is: `X`
     // only a remote holds is not the local `X_2` (nor ambiguous with it).
     let names = |found: &str| found == id.trim() || catalog::short_id(found) == id.trim();
-    if !matches!(&local, Ok(Some(entry)) if names(&entry.id)) {
-        if let Some(remote) = remote_holding_exactly(&config, &names) {
-            let tools = PgTools::resolve(ctx)?;
-            let _stop = CatchStop::install();
-            let fetched = fetch_remote(&config, &[remote], id, out)?.ok_or_else(|| {
-                Error::Usage(format!("remote {} no longer has {id}", remote.name))
-            })?;
-            return drill_fetched(ctx, &config, &store, &tools, fetched, scratch_port, out);
-        }
+    if !matches!(&local, Ok(Some(entry)) if names(&entry.id))
+        && let Some(remote) = remote_holding_exactly(&config, &names)
+    {
+        let tools = PgTools::resolve(ctx)?;
+        let _stop = CatchStop::install();
+        let fetched = fetch_remote(&config, &[remote], id, out)?
+            .ok_or_else(|| Error::Usage(format!("remote {} no longer has {id}", remote.name)))?;
+        return drill_fetched(ctx, &config, &store, &tools, fetched, scratch_port, out);
     }
     let local = local?;
     let tools = PgTools::resolve(ctx)?;
