@@ -1,8 +1,9 @@
 //! Retention on a remote: the same rules as the local directory
 //! (`retention::plan`, per database and server), with the remote's own
 //! policy (`[[remote]]` keep_* keys), applied to the copies the remote
-//! holds completely. The newest copy of each database is never removed;
-//! every removal is printed by the caller and audited like a local one.
+//! holds completely. The newest complete copy of each database is never
+//! removed; every removal is printed by the caller and audited like a
+//! local one.
 //!
 //! When the removed copy was the backup's last one (nothing local, no other
 //! remote holds it), the drill record kept for it in the local store goes
@@ -60,11 +61,17 @@ pub fn prune_remote(
             .iter()
             .map(|(b, m)| (b.id.clone(), m.created_at.with_timezone(&Utc)))
             .collect();
-        // The newest complete copy of each database stays, whatever the rules.
-        let newest = times
-            .iter()
-            .max_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(&b.0)))
-            .map(|(id, _)| (id.clone(), Reason::NewestVerified));
+        // The newest complete copy of each database stays, whatever the
+        // rules; only when none is complete does the newest stand in.
+        let newest_of = |complete_only: bool| {
+            backups
+                .iter()
+                .filter(|(b, m)| !complete_only || is_complete(b, m))
+                .map(|(b, m)| (b.id.clone(), m.created_at.with_timezone(&Utc)))
+                .max_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(&b.0)))
+                .map(|(id, _)| (id, Reason::NewestVerified))
+        };
+        let newest = newest_of(true).or_else(|| newest_of(false));
         let plan = retention::plan(&times, &policy, now, &chrono::Local, newest.as_slice());
         for decision in plan.removed() {
             let Some((backup, meta)) = backups.iter().find(|(b, _)| b.id == decision.id) else {
@@ -90,6 +97,21 @@ pub fn prune_remote(
         outcome.series.push(SeriesPlan { series: key, plan });
     }
     Ok(outcome)
+}
+
+/// Whether the remote holds every byte the sidecar describes, each with its
+/// checksum object: a directory copy missing one of its manifest's files
+/// cannot be restored, so it is not the copy that must stay.
+fn is_complete(backup: &RemoteBackup, meta: &Metadata) -> bool {
+    if meta.restore_point.is_some() {
+        return true;
+    }
+    backup.data_file.is_some()
+        && (backup.dir_files.is_empty()
+            || meta
+                .files
+                .iter()
+                .all(|file| backup.dir_files.contains(&file.name)))
 }
 
 fn remove(s3: &S3, backup: &RemoteBackup) -> Result<(), Error> {

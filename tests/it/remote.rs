@@ -521,6 +521,31 @@ fn remote_retention_removes_every_file_of_a_directory_copy_and_keeps_the_newest(
     assert_eq!(server.keys(&s.bucket), after);
 }
 
+/// A newer directory copy that lost a file on the remote cannot be
+/// restored: the older complete copy is the one that must stay.
+#[test]
+fn remote_retention_keeps_the_newest_complete_copy_when_a_newer_one_lost_a_file() {
+    let s = setup(
+        "remote_prune_incomplete",
+        "keep_within = \"0\"\nkeep_last = 1\n",
+    );
+    let complete = backup_id(ok(&run(&s.sandbox, &["backup", "--format", "directory"])));
+    let damaged = backup_id(ok(&run(&s.sandbox, &["backup", "--format", "directory"])));
+    let server = s3_server();
+    for key in ["toc.dat", "toc.dat.sha256"] {
+        server.delete(&s.bucket, &format!("team/db/{damaged}.dir/{key}"));
+    }
+    let before = server.keys(&s.bucket);
+    let out = ok(&run(&s.sandbox, &["prune", "--remote", "offsite"])).stdout_str();
+    assert!(!out.contains("remove        "), "{out}");
+    let line = out
+        .lines()
+        .find(|l| l.split_whitespace().nth(1) == Some(complete.as_str()))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(line.contains("newest verified"), "{out}");
+    assert_eq!(server.keys(&s.bucket), before);
+}
+
 #[test]
 fn remote_retention_removing_the_last_copy_of_a_backup_removes_its_drill_record() {
     let s = setup("remote_prune_drill", "keep_within = \"0\"\nkeep_last = 1\n");
