@@ -1,8 +1,13 @@
 //! Retention on a remote: the same rules as the local directory
 //! (`retention::plan`, per database and server), with the remote's own
 //! policy (`[[remote]]` keep_* keys), applied to the copies the remote
-//! holds completely. The newest copy of each database is never removed;
-//! every removal is printed by the caller and audited like a local one.
+//! holds completely. The newest complete copy of each database is never
+//! removed; every removal is printed by the caller and audited like a
+//! local one.
+//!
+//! When the removed copy was the backup's last one (nothing local, no other
+//! remote holds it), the drill record kept for it in the local store goes
+//! too: `list` must never show a drill of a backup that no longer exists.
 //!
 //! A copy is removed sidecar first, so a removal interrupted half-way
 //! leaves data without a sidecar, which no listing offers, never a sidecar
@@ -14,6 +19,7 @@ use chrono::{TimeZone, Utc};
 
 use super::copies::{self, Copies, RemoteBackup};
 use super::dest::s3::S3;
+use super::drilled;
 use super::retention::{self, Decision, Outcome, Reason, Removal, Series, SeriesPlan};
 use super::{Metadata, Store};
 use crate::Error;
@@ -55,11 +61,17 @@ pub fn prune_remote(
             .iter()
             .map(|(b, m)| (b.id.clone(), m.created_at.with_timezone(&Utc)))
             .collect();
-        // The newest complete copy of each database stays, whatever the rules.
-        let newest = times
-            .iter()
-            .max_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(&b.0)))
-            .map(|(id, _)| (id.clone(), Reason::NewestVerified));
+        // The newest complete copy of each database stays, whatever the
+        // rules; only when none is complete does the newest stand in.
+        let newest_of = |complete_only: bool| {
+            backups
+                .iter()
+                .filter(|(b, m)| !complete_only || is_complete(b, m))
+                .map(|(b, m)| (b.id.clone(), m.created_at.with_timezone(&Utc)))
+                .max_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(&b.0)))
+                .map(|(id, _)| (id, Reason::NewestVerified))
+        };
+        let newest = newest_of(true).or_else(|| newest_of(false));
         let plan = retention::plan(&times, &policy, now, &chrono::Local, newest.as_slice());
         for decision in plan.removed() {
             let Some((backup, meta)) = backups.iter().find(|(b, _)| b.id == decision.id) else {
@@ -71,6 +83,7 @@ pub fn prune_remote(
             match remove(&s3, backup) {
                 Ok(()) => {
                     let _ = Copies::forget(store.dir(), &backup.id, &remote.name);
+                    forget_drill_of_vanished(config, store, remote, &backup.id);
                     outcome.removed.push(Removal {
                         id: backup.id.clone(),
                         path: describe_location(&s3, backup).into(),
@@ -86,6 +99,21 @@ pub fn prune_remote(
     Ok(outcome)
 }
 
+/// Whether the remote holds every byte the sidecar describes, each with its
+/// checksum object: a directory copy missing one of its manifest's files
+/// cannot be restored, so it is not the copy that must stay.
+fn is_complete(backup: &RemoteBackup, meta: &Metadata) -> bool {
+    if meta.restore_point.is_some() {
+        return true;
+    }
+    backup.data_file.is_some()
+        && (backup.dir_files.is_empty()
+            || meta
+                .files
+                .iter()
+                .all(|file| backup.dir_files.contains(&file.name)))
+}
+
 fn remove(s3: &S3, backup: &RemoteBackup) -> Result<(), Error> {
     s3.remove(&backup.sidecar_file)?;
     match &backup.data_file {
@@ -98,6 +126,28 @@ fn remove(s3: &S3, backup: &RemoteBackup) -> Result<(), Error> {
         None => {}
     }
     Ok(())
+}
+
+/// Removes the local drill record of `id` when no copy of it remains: none
+/// in the store, none on another remote. A remote that cannot be asked
+/// might hold one, so the record then stays (a stale record is harmless;
+/// a missing one for an existing backup hides its last drill).
+fn forget_drill_of_vanished(config: &Config, store: &Store, pruned: &RemoteSection, id: &str) {
+    let local = store
+        .entries()
+        .map(|entries| entries.iter().any(|e| e.id == id));
+    if !matches!(local, Ok(false)) {
+        return;
+    }
+    for other in config.file.remotes.iter().filter(|r| r.name != pruned.name) {
+        let held = copies::open_remote(config, other)
+            .and_then(|s3| copies::remote_backups(&s3))
+            .map(|found| found.iter().any(|b| b.id == id));
+        if !matches!(held, Ok(false)) {
+            return;
+        }
+    }
+    let _ = drilled::remove(store.dir(), id);
 }
 
 fn describe_location(s3: &S3, backup: &RemoteBackup) -> String {

@@ -164,11 +164,11 @@ fn drill_all(ctx: &Context, scratch_port: Option<u16>, out: &mut impl Write) -> 
         let line = match drilled {
             Ok(report) if report.passed() => {
                 passed += 1;
-                report.line().replacen(&entry.id, &shown, 1)
+                report.line()
             }
             Ok(report) => {
                 failed.push(entry.id.clone());
-                report.line().replacen(&entry.id, &shown, 1)
+                report.line()
             }
             Err(e) if drill::stopped() => return Err(e),
             Err(e) => {

@@ -148,6 +148,8 @@ pub struct DrillReport {
     pub verdict: Verdict,
     /// What became of the scratch database or cluster.
     pub cleanup: String,
+    /// The remote whose copy was drilled; `None` for the local copy.
+    pub from: Option<String>,
 }
 
 impl DrillReport {
@@ -168,9 +170,13 @@ impl DrillReport {
 
     /// One line for `--all`: mark, id, and what was compared or what failed.
     pub fn line(&self) -> String {
+        let drilled = match &self.from {
+            Some(remote) => format!("{} (remote {remote})", self.id),
+            None => self.id.clone(),
+        };
         match &self.verdict {
-            Verdict::Passed => format!("ok      {}  {}", self.id, self.compared),
-            Verdict::Failed { why, .. } => format!("FAILED  {}  {why}", self.id),
+            Verdict::Passed => format!("ok      {drilled}  {}", self.compared),
+            Verdict::Failed { why, .. } => format!("FAILED  {drilled}  {why}"),
         }
     }
 }
@@ -227,12 +233,34 @@ pub fn stopped() -> bool {
 
 fn check_stop(id: &str) -> Result<(), Error> {
     if stopped() {
-        return Err(Error::Failed {
-            message: format!("drill of {id} interrupted; nothing was recorded"),
-            code: INTERRUPTED,
-        });
+        return Err(interrupted(id));
     }
     Ok(())
+}
+
+fn interrupted(id: &str) -> Error {
+    Error::Failed {
+        message: format!("drill of {id} interrupted; nothing was recorded"),
+        code: INTERRUPTED,
+    }
+}
+
+/// A download's destination that fails its next write once a stop signal
+/// was caught, so Ctrl-C ends a long download at its next chunk rather
+/// than at its end. Not `ErrorKind::Interrupted`: `write_all` retries that.
+struct StopAware<W>(W);
+
+impl<W: Write> Write for StopAware<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if stopped() {
+            return Err(std::io::Error::other("interrupted"));
+        }
+        self.0.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
 }
 
 /// The scratch database of one drill, dropped when this goes out of scope
@@ -306,7 +334,20 @@ pub fn drill(
         })?;
         return drill_fetched(ctx, &config, &store, &tools, fetched, scratch_port, out);
     }
-    let local = store.find(id)?;
+    let local = store.find(id);
+    // An exact id wins over a prefix of a longer one wherever each is: `X`
+    // only a remote holds is not the local `X_2` (nor ambiguous with it).
+    let names = |found: &str| found == id.trim() || catalog::short_id(found) == id.trim();
+    if !matches!(&local, Ok(Some(entry)) if names(&entry.id))
+        && let Some(remote) = remote_holding_exactly(&config, &names)
+    {
+        let tools = PgTools::resolve(ctx)?;
+        let _stop = CatchStop::install();
+        let fetched = fetch_remote(&config, &[remote], id, out)?
+            .ok_or_else(|| Error::Usage(format!("remote {} no longer has {id}", remote.name)))?;
+        return drill_fetched(ctx, &config, &store, &tools, fetched, scratch_port, out);
+    }
+    let local = local?;
     let tools = PgTools::resolve(ctx)?;
     if let Some(entry) = local {
         let _stop = CatchStop::install();
@@ -338,6 +379,19 @@ pub fn drill(
     drill_fetched(ctx, &config, &store, &tools, fetched, scratch_port, out)
 }
 
+/// The first remote holding a backup whose id `names` accepts; a remote
+/// that cannot be listed is passed over (the usual lookup reports it).
+fn remote_holding_exactly<'c>(
+    config: &'c Config,
+    names: &dyn Fn(&str) -> bool,
+) -> Option<&'c RemoteSection> {
+    config.file.remotes.iter().find(|remote| {
+        copies::open_remote(config, remote)
+            .and_then(|s3| copies::remote_backups(&s3))
+            .is_ok_and(|found| found.iter().any(|b| names(&b.id)))
+    })
+}
+
 /// Drills `entry` and records the outcome (last drill, audit log).
 pub fn drill_entry(
     ctx: &Context,
@@ -361,15 +415,26 @@ pub fn drill_entry(
     );
     let ran = match (entry.meta(), verdict.status.is_ok()) {
         (Some(meta), true) => restore_and_compare(tools, entry, meta, scratch_port, out)?,
-        _ => Ran::failed(
-            None,
-            format!(
+        _ => {
+            let local = format!(
                 "the backup does not verify: {} ({})",
                 verdict.status.label(),
                 verdict.status.detail().unwrap_or("no metadata")
-            ),
-            "Nothing was restored.".into(),
-        ),
+            );
+            // The same hierarchy as `restore`: a local copy that is gone
+            // or damaged gives way to a good copy on a remote.
+            let remote = match fetch_good_remote_copy(config, entry, &local, out)? {
+                Ok(fetched) => {
+                    return drill_fetched(ctx, config, store, tools, fetched, scratch_port, out);
+                }
+                Err(why) => why,
+            };
+            Ran::failed(
+                None,
+                format!("{local}{remote}"),
+                "Nothing was restored.".into(),
+            )
+        }
     };
     let report = DrillReport {
         id: entry.id.clone(),
@@ -378,9 +443,44 @@ pub fn drill_entry(
         compared: ran.compared,
         verdict: ran.verdict,
         cleanup: ran.cleanup,
+        from: None,
     };
     record(ctx, config, store, entry, None, &report);
     Ok(report)
+}
+
+/// A verified copy of `entry` from the first remote holding one, for a
+/// local copy that does not verify (`local` says why). `Err` carries what
+/// the remotes added to that (nothing when none is configured or none has
+/// the backup); only an interruption is an error of the drill.
+fn fetch_good_remote_copy(
+    config: &Config,
+    entry: &Entry,
+    local: &str,
+    out: &mut impl Write,
+) -> Result<Result<Fetched, String>, Error> {
+    if config.file.remotes.is_empty() {
+        return Ok(Err(String::new()));
+    }
+    say(
+        out,
+        format!(
+            "The local copy of {}: {local}; looking for a copy on a remote",
+            entry.id
+        ),
+    )?;
+    let remotes: Vec<&RemoteSection> = config.file.remotes.iter().collect();
+    match fetch_remote(config, &remotes, &entry.id, out) {
+        Ok(Some(Fetched {
+            damaged: Some(why), ..
+        })) => Ok(Err(format!(
+            "; the remote copy does not verify either: {why}"
+        ))),
+        Ok(Some(fetched)) => Ok(Ok(fetched)),
+        Ok(None) => Ok(Err("; no remote holds a copy".into())),
+        Err(e) if stopped() => Err(e),
+        Err(e) => Ok(Err(format!("; no remote copy could be fetched: {e}"))),
+    }
 }
 
 fn restore_and_compare(
@@ -455,9 +555,11 @@ pub fn fetch_remote(
             .prefix("dbguard-drill-")
             .tempdir()
             .map_err(|e| Error::io("cannot create a temporary directory for the download", e))?;
+        // This very id: a prefix match (`X_2` for `X`) is another backup.
         let local = Store::new(&config.backup_dir()?)
-            .find(&backup.id)?
-            .is_some();
+            .entries()?
+            .iter()
+            .any(|e| e.id == backup.id);
         say(
             out,
             format!(
@@ -490,7 +592,7 @@ pub fn fetch_remote(
                 .mode(0o600)
                 .open(&path)
                 .map_err(|e| Error::io(format!("cannot create {}", path.display()), e))?;
-            match s3.download(data_file, &mut file) {
+            match s3.download(data_file, &mut StopAware(&mut file)) {
                 Ok((sha256, _)) if sha256 != meta.sha256 => {
                     fetched.damaged = Some(format!(
                         "the copy on remote {} has SHA-256 {sha256}, but its sidecar says {}",
@@ -500,6 +602,8 @@ pub fn fetch_remote(
                 Ok(_) => {}
                 // Damage the remote's own checksum found; anything else
                 // (the remote gone mid-way) is not the backup's fault.
+                // Ctrl-C: the half-written download goes with `fetched`.
+                Err(_) if stopped() => return Err(interrupted(&backup.id)),
                 Err(Error::BackupFailed(why)) => fetched.damaged = Some(why),
                 Err(e) => return Err(e),
             }
@@ -573,6 +677,7 @@ pub fn drill_fetched(
         compared: ran.compared,
         verdict: ran.verdict,
         cleanup: ran.cleanup,
+        from: Some(fetched.remote.clone()),
     };
     let place = fetched.dir.path().display().to_string();
     let remote = fetched.remote.clone();

@@ -463,6 +463,193 @@ fn a_corrupted_backup_fails_its_drill_without_a_restore() {
     assert!(record.get("table").is_none(), "{record}");
 }
 
+/// A remote (`offsite`, a fresh bucket on the moto server) for `s`;
+/// returns the bucket.
+fn with_remote(s: &mut Setup, hint: &str) -> String {
+    let server = crate::support::s3::s3_server();
+    for (k, v) in server.env() {
+        s.sandbox.set(k, &v);
+    }
+    let bucket = server.create_bucket(hint);
+    fs::write(
+        s.sandbox.dir.path().join(".dbguard.toml"),
+        format!(
+            "[[remote]]\nname = \"offsite\"\nurl = \"s3://{bucket}/team/db\"\nendpoint = \"{}\"\n",
+            server.endpoint
+        ),
+    )
+    .unwrap();
+    bucket
+}
+
+/// The same hierarchy as `restore`: a local copy that is missing or
+/// corrupt gives way to the remote's good copy, and the drill says so.
+#[test]
+fn a_missing_or_corrupt_local_copy_is_drilled_from_the_remote_that_holds_a_good_one() {
+    let mut s = setup("drill_fallback");
+    let bucket = with_remote(&mut s, "drill-fallback");
+    let corrupt = backup(&s, "custom");
+    let missing = backup(&s, "plain");
+    let data = s.store.join(format!("{corrupt}.dump"));
+    let mut bytes = fs::read(&data).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    fs::write(&data, &bytes).unwrap();
+    fs::remove_file(s.store.join(format!("{missing}.sql"))).unwrap();
+
+    let out = ok(run(&s.sandbox, &["drill", "--all"]));
+    let stdout = out.stdout_str();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    for (line, id) in lines.iter().zip([&missing, &corrupt]) {
+        assert!(
+            line.starts_with(&format!("ok      {id} (remote offsite)  2 tables")),
+            "{stdout}"
+        );
+        let record = last_drill(&s, id);
+        assert_eq!(record["ok"], true, "{record}");
+        assert_eq!(record["from"], "offsite", "{record}");
+    }
+    assert_eq!(scratch_databases(&s.db), "", "scratch left behind");
+    // The damaged local file is left as it was found, for the person.
+    assert_eq!(fs::read(&data).unwrap(), bytes);
+
+    // One backup at a time, the drill says why it went to the remote.
+    let out = ok(run(&s.sandbox, &["drill", &corrupt]));
+    let stdout = out.stdout_str();
+    assert!(
+        stdout.contains(&format!(
+            "The local copy of {corrupt}: the backup does not verify: CORRUPTED (SHA-256 does not match the metadata); looking for a copy on a remote"
+        )) && stdout.contains(&format!("{corrupt} drilled from remote offsite: downloading it into "))
+            && stdout.contains("Drill passed: 2 tables"),
+        "{stdout}"
+    );
+
+    // The remote's copy damaged too: the drill fails, naming both.
+    let server = crate::support::s3::s3_server();
+    let key = format!("team/db/{corrupt}.dump");
+    let stored = server.get(&bucket, &key);
+    server.put(&bucket, &key, &stored[..stored.len() - 100]);
+    let out = run(&s.sandbox, &["drill", &corrupt]);
+    assert_eq!(out.status, 1, "{}", out.stdout_str());
+    let stderr = out.stderr_str();
+    assert!(
+        stderr.starts_with(&format!(
+            "dbguard: drill of {corrupt} failed: the backup does not verify: CORRUPTED (SHA-256 does not match the metadata); the remote copy does not verify either: remote offsite: "
+        )),
+        "{stderr}"
+    );
+    let record = last_drill(&s, &corrupt);
+    assert_eq!(record["ok"], false, "{record}");
+    assert!(record.get("from").is_none(), "{record}");
+}
+
+/// Regression: `drill X` of a backup only a remote holds, with the local
+/// `X_2` (taken in the same second), drilled `X_2` or called `X` ambiguous.
+#[test]
+fn an_exact_id_only_a_remote_holds_wins_over_a_local_id_it_prefixes() {
+    let mut s = setup("drill_exact");
+    with_remote(&mut s, "drill-exact");
+    let mut previous = backup(&s, "custom");
+    let mut pair = None;
+    for _ in 0..10 {
+        let id = backup(&s, "custom");
+        if id == format!("{previous}_2") {
+            pair = Some((previous, id));
+            break;
+        }
+        previous = id;
+    }
+    let (remote_only, local) = pair.expect("two backups in one second");
+    for suffix in [".dump", ".json", ".copies.json"] {
+        fs::remove_file(s.store.join(format!("{remote_only}{suffix}"))).unwrap();
+    }
+    let out = ok(run(&s.sandbox, &["drill", &remote_only]));
+    assert!(
+        out.stdout_str().contains(&format!(
+            "{remote_only} is only on remote offsite: downloading it into "
+        )),
+        "{}",
+        out.stdout_str()
+    );
+    assert_eq!(last_drill(&s, &remote_only)["from"], "offsite");
+    assert!(!s.store.join(format!("{local}.drill.json")).exists());
+}
+
+/// Ctrl-C while a large remote copy downloads: the download stops at its
+/// next chunk (not at its end), the partial file goes with its temporary
+/// directory, nothing is recorded, exit 130.
+#[test]
+fn ctrl_c_during_a_remote_download_stops_it_and_leaves_nothing_behind() {
+    use std::io::BufRead;
+    use std::os::unix::process::CommandExt;
+    use std::time::{Duration, Instant};
+
+    let mut s = setup("drill_download_interrupted");
+    let bucket = with_remote(&mut s, "drill-download-interrupted");
+    let id = backup(&s, "custom");
+    for suffix in [".dump", ".json", ".copies.json"] {
+        fs::remove_file(s.store.join(format!("{id}{suffix}"))).unwrap();
+    }
+    // A large object with a valid stored checksum, so the download runs
+    // for long (its SHA-256 differs from the sidecar's: a drill that ran
+    // to the end would fail, and record that).
+    const SIZE: usize = 400 << 20;
+    let large: Vec<u8> = (0..SIZE).map(|i| (i % 251) as u8).collect();
+    let server = crate::support::s3::s3_server();
+    let key = format!("team/db/{id}.dump");
+    server.put(&bucket, &key, &large);
+    let checksum = hex::encode(Sha256::digest(&large));
+    server.put(&bucket, &format!("{key}.sha256"), checksum.as_bytes());
+    drop(large);
+
+    let mut cmd = s.sandbox.dbguard();
+    cmd.args(["drill", &id])
+        .process_group(0)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn dbguard drill");
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    let into = format!("{id} is only on remote offsite: downloading it into ");
+    let dir = loop {
+        line.clear();
+        assert!(
+            stdout.read_line(&mut line).unwrap() > 0,
+            "no download began"
+        );
+        if let Some(dir) = line.trim_end().strip_prefix(&into) {
+            break PathBuf::from(dir);
+        }
+    };
+    let partial = dir.join(format!("{id}.dump"));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while fs::metadata(&partial).map(|m| m.len()).unwrap_or(0) == 0 {
+        assert!(Instant::now() < deadline, "the download wrote nothing");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // SAFETY: plain syscall; the group is the one spawned above.
+    unsafe { libc::kill(-(child.id() as libc::pid_t), libc::SIGINT) };
+    let signalled = Instant::now();
+    let status = child.wait().expect("wait for dbguard");
+    let stopped_after = signalled.elapsed();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    assert!(
+        stderr.contains(&format!("drill of {id} interrupted")),
+        "{stderr}"
+    );
+    assert!(
+        stopped_after < Duration::from_secs(2),
+        "stopped {stopped_after:?} after Ctrl-C"
+    );
+    assert!(!dir.exists(), "{} left behind", dir.display());
+    assert!(!s.store.join(format!("{id}.drill.json")).exists());
+    assert_eq!(scratch_databases(&s.db), "", "scratch left behind");
+}
+
 /// The help says what is compared, where, and the exit statuses.
 #[test]
 fn help_says_what_is_compared_and_the_exit_statuses() {

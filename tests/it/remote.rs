@@ -462,6 +462,194 @@ fn remote_retention_plans_then_removes_and_keeps_the_newest() {
     );
 }
 
+/// The remote's keys of backup `id` (`id.` not `id`: two backups in one
+/// second are `ID` and `ID_2`).
+fn keys_of(keys: &[String], id: &str) -> Vec<String> {
+    keys.iter()
+        .filter(|k| k.starts_with(&format!("team/db/{id}.")))
+        .cloned()
+        .collect()
+}
+
+#[test]
+fn remote_retention_removes_every_file_of_a_directory_copy_and_keeps_the_newest() {
+    let s = setup("remote_prune_dir", "keep_within = \"0\"\nkeep_last = 1\n");
+    let first = backup_id(ok(&run(&s.sandbox, &["backup", "--format", "directory"])));
+    let second = backup_id(ok(&run(&s.sandbox, &["backup", "--format", "directory"])));
+    let server = s3_server();
+    let before = server.keys(&s.bucket);
+    let first_keys = keys_of(&before, &first);
+    // The directory's files, their checksum objects and the sidecar.
+    for part in [
+        ".dir/toc.dat",
+        ".dir/toc.dat.sha256",
+        ".json",
+        ".json.sha256",
+    ] {
+        assert!(
+            first_keys.contains(&format!("team/db/{first}{part}")),
+            "{first_keys:?}"
+        );
+    }
+    let local_files = fs::read_dir(s.store.join(format!("{first}.dir")))
+        .unwrap()
+        .count();
+    assert_eq!(first_keys.len(), 2 * local_files + 2, "{first_keys:?}");
+
+    let out = ok(&run(&s.sandbox, &["prune", "--remote", "offsite"])).stdout_str();
+    assert!(out.contains(&format!("remove        {first}")), "{out}");
+    assert!(!out.contains(&format!("remove        {second}")), "{out}");
+    let after = server.keys(&s.bucket);
+    assert_eq!(keys_of(&after, &first), Vec::<String>::new());
+    // Nothing but the newest copy is left, all of it, and it still verifies.
+    assert_eq!(after, keys_of(&before, &second));
+    let out = ok(&run(&s.sandbox, &["verify", "--remote", "offsite"])).stdout_str();
+    assert!(out.contains("1 OK, 0 bad"), "{out}");
+    // Local backups are the local retention's business.
+    assert!(
+        s.store
+            .join(format!("{first}.dir"))
+            .join("toc.dat")
+            .exists()
+    );
+    assert!(copied_to(&s.store, &first).is_empty());
+    assert_eq!(copied_to(&s.store, &second), vec!["offsite"]);
+
+    // Run again: the newest copy stays, whatever the rules say.
+    let out = ok(&run(&s.sandbox, &["prune", "--remote", "offsite"])).stdout_str();
+    assert!(!out.contains("remove        "), "{out}");
+    assert_eq!(server.keys(&s.bucket), after);
+}
+
+/// A newer directory copy that lost a file on the remote cannot be
+/// restored: the older complete copy is the one that must stay.
+#[test]
+fn remote_retention_keeps_the_newest_complete_copy_when_a_newer_one_lost_a_file() {
+    let s = setup(
+        "remote_prune_incomplete",
+        "keep_within = \"0\"\nkeep_last = 1\n",
+    );
+    let complete = backup_id(ok(&run(&s.sandbox, &["backup", "--format", "directory"])));
+    let damaged = backup_id(ok(&run(&s.sandbox, &["backup", "--format", "directory"])));
+    let server = s3_server();
+    for key in ["toc.dat", "toc.dat.sha256"] {
+        server.delete(&s.bucket, &format!("team/db/{damaged}.dir/{key}"));
+    }
+    let before = server.keys(&s.bucket);
+    let out = ok(&run(&s.sandbox, &["prune", "--remote", "offsite"])).stdout_str();
+    assert!(!out.contains("remove        "), "{out}");
+    let line = out
+        .lines()
+        .find(|l| l.split_whitespace().nth(1) == Some(complete.as_str()))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(line.contains("newest verified"), "{out}");
+    assert_eq!(server.keys(&s.bucket), before);
+}
+
+#[test]
+fn remote_retention_removing_the_last_copy_of_a_backup_removes_its_drill_record() {
+    let s = setup("remote_prune_drill", "keep_within = \"0\"\nkeep_last = 1\n");
+    // Ids taken in one second are `ID`, `ID_2`, `ID_3`: the remote-only
+    // one a prefix of the local ones.
+    let remote_only = backup_id(ok(&run(&s.sandbox, &["backup", "--format", "custom"])));
+    let local_too = backup_id(ok(&run(&s.sandbox, &["backup", "--format", "custom"])));
+    let newest = backup_id(ok(&run(&s.sandbox, &["backup", "--format", "custom"])));
+    for suffix in [".dump", ".json", ".copies.json"] {
+        fs::remove_file(s.store.join(format!("{remote_only}{suffix}"))).unwrap();
+    }
+    let record = |id: &str| s.store.join(format!("{id}.drill.json"));
+    for id in [&remote_only, &local_too] {
+        ok(&run(&s.sandbox, &["drill", id]));
+        assert!(record(id).exists(), "{id}: no drill record");
+    }
+    let out = ok(&run(&s.sandbox, &["prune", "--remote", "offsite"])).stdout_str();
+    for id in [&remote_only, &local_too] {
+        assert!(out.contains(&format!("remove        {id}")), "{out}");
+    }
+    // No copy of it anywhere: its drill went with it.
+    assert!(!record(&remote_only).exists());
+    // The local copy still stands, and so does the record of its drill.
+    assert!(record(&local_too).exists());
+    let listed = ok(&run(&s.sandbox, &["list", "--json"])).stdout_str();
+    let rows: serde_json::Value = serde_json::from_str(&listed).unwrap();
+    let ids: Vec<&str> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [newest.as_str(), local_too.as_str()], "{listed}");
+    assert_eq!(rows[1]["last_drill"]["ok"], true, "{listed}");
+}
+
+/// Ctrl-C while `restore` downloads a large remote copy: it stops then, not
+/// when the download ends, and what was downloaded has no final name, so
+/// nothing offers it as a backup.
+#[test]
+fn ctrl_c_during_a_restore_download_stops_it_and_leaves_no_backup_behind() {
+    use sha2::{Digest, Sha256};
+    use std::io::BufRead;
+    use std::os::unix::process::{CommandExt, ExitStatusExt};
+    use std::time::{Duration, Instant};
+
+    let s = setup("remote_restore_interrupted", "");
+    let id = backup_id(ok(&run(&s.sandbox, &["backup", "--format", "custom"])));
+    fs::remove_dir_all(&s.store).unwrap();
+    // A large object with a valid stored checksum (not the sidecar's: a
+    // download run to its end is refused, never restored).
+    const SIZE: usize = 400 << 20;
+    let large: Vec<u8> = (0..SIZE).map(|i| (i % 251) as u8).collect();
+    let server = s3_server();
+    let key = format!("team/db/{id}.dump");
+    server.put(&s.bucket, &key, &large);
+    let checksum = hex::encode(Sha256::digest(&large));
+    server.put(&s.bucket, &format!("{key}.sha256"), checksum.as_bytes());
+    drop(large);
+
+    let mut cmd = s.sandbox.dbguard();
+    cmd.args(["restore", &id, "--yes", "--no-safety-backup"])
+        .process_group(0)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn dbguard restore");
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let staged = || {
+        fs::read_dir(&s.store)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".partial"))
+            .any(|e| e.metadata().is_ok_and(|m| m.len() > 0))
+    };
+    while !staged() {
+        assert!(Instant::now() < deadline, "the download wrote nothing");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // SAFETY: plain syscall; the group is the one spawned above.
+    unsafe { libc::kill(-(child.id() as libc::pid_t), libc::SIGINT) };
+    let signalled = Instant::now();
+    let status = child.wait().expect("wait for dbguard");
+    let stopped_after = signalled.elapsed();
+    let mut said = String::new();
+    while stderr.read_line(&mut said).unwrap_or(0) > 0 {}
+    // Ended by the signal itself (what a shell reports as 130) or exit 130.
+    assert!(
+        status.signal() == Some(libc::SIGINT) || status.code() == Some(130),
+        "{status:?}: {said}"
+    );
+    assert!(
+        stopped_after < Duration::from_secs(2),
+        "stopped {stopped_after:?} after Ctrl-C"
+    );
+    assert!(!s.store.join(format!("{id}.dump")).exists());
+    let listed = ok(&run(&s.sandbox, &["list", "--json"])).stdout_str();
+    let rows: serde_json::Value = serde_json::from_str(&listed).unwrap();
+    assert_eq!(rows.as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(rows[0]["state"], "remote", "{listed}");
+}
+
 #[test]
 fn a_guard_does_not_wait_for_the_copy_which_arrives_by_itself() {
     let mut s = setup("remote_guard", "");

@@ -223,6 +223,11 @@ impl S3Server {
         ));
     }
 
+    /// Deletes one object, as a loss on the server would.
+    pub fn delete(&self, bucket: &str, key: &str) {
+        self.python(&format!("c.delete_object(Bucket={bucket:?}, Key={key:?})"));
+    }
+
     /// Runs `statement` with `c`, a boto3 S3 client for this server.
     fn python(&self, statement: &str) -> String {
         let python = venv_bin().join("python");
