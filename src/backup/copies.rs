@@ -326,8 +326,21 @@ pub fn bring_back(
         Some(name) => vec![config.remote(name)?],
         None => config.file.remotes.iter().collect(),
     };
-    let mut local = store.find(wanted)?;
+    let found = store.find(wanted);
     let mut remote_id = None;
+    // An exact id wins over a prefix of a longer one wherever each is: `X`
+    // only a remote holds is not the local `X_2` (nor ambiguous with it).
+    let exact = |id: &str| id == wanted.trim() || super::catalog::short_id(id) == wanted.trim();
+    if latest_of(wanted).is_none() && !matches!(&found, Ok(None)) {
+        let local_is_exact = matches!(&found, Ok(Some(entry)) if exact(&entry.id));
+        if !local_is_exact {
+            remote_id = remotes.iter().find_map(|remote| {
+                let listed = open_remote(config, remote).and_then(|s3| remote_backups(&s3));
+                listed.ok()?.into_iter().map(|b| b.id).find(|id| exact(id))
+            });
+        }
+    }
+    let mut local = if remote_id.is_some() { None } else { found? };
     let mut notes = Vec::new();
     if let Some(database) = latest_of(wanted) {
         let newest = newest_remote_only(config, store, &remotes, database, local.as_ref());

@@ -336,6 +336,57 @@ fn a_backup_only_the_remote_holds_is_listed_and_restored_from_there() {
     ok(&run(&s.sandbox, &["verify", &id]));
 }
 
+/// Two backups in one second are `X` and `X_2`. With only `X_2` here and
+/// `X` only on the remote, `restore X` means the remote's `X`: the local
+/// `X_2` it prefixes is another backup.
+#[test]
+fn an_exact_id_only_the_remote_holds_is_restored_not_the_local_one_it_prefixes() {
+    let s = setup("remote_exact_id", "");
+    let backup = || {
+        let out = run(&s.sandbox, &["backup", "--format", "custom"]);
+        ok(&out);
+        backup_id(&out)
+    };
+    let mut previous = backup();
+    let mut pair = None;
+    for _ in 0..10 {
+        let id = backup();
+        if id == format!("{previous}_2") {
+            pair = Some((previous, id));
+            break;
+        }
+        previous = id;
+    }
+    let (remote_only, local) = pair.expect("two backups in one second");
+    for suffix in [".dump", ".json", ".copies.json"] {
+        fs::remove_file(s.store.join(format!("{remote_only}{suffix}"))).unwrap();
+    }
+    s.db.sql("delete from users");
+    let out = run(
+        &s.sandbox,
+        &["restore", &remote_only, "--yes", "--no-safety-backup"],
+    );
+    ok(&out);
+    assert!(
+        out.stderr_str().contains(&format!(
+            "there is no local copy: restoring {remote_only} from remote offsite"
+        )),
+        "{}",
+        out.stderr_str()
+    );
+    assert!(
+        out.stdout_str()
+            .contains(&format!("Restored {remote_only} ")),
+        "{}",
+        out.stdout_str()
+    );
+    assert!(
+        !out.stdout_str().contains(&local),
+        "the local {local} was not the one restored:\n{}",
+        out.stdout_str()
+    );
+}
+
 #[test]
 fn a_corrupt_local_copy_is_set_aside_and_the_remote_one_restores() {
     let s = setup("remote_corrupt_local", "");
