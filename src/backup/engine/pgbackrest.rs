@@ -368,7 +368,15 @@ pub fn archiving_warnings<'a>(
                 &crate::target::Target::explicit(&meta.host, meta.port, &meta.user, db),
             )
         };
-        let answer = ask(&meta.database).or_else(|_| ask("postgres"));
+        // `postgres` only when the point's database is gone: a server that
+        // cannot be reached is not asked twice (each waits for the timeout).
+        let answer = ask(&meta.database).or_else(|e| {
+            if e.contains("does not exist") {
+                ask("postgres")
+            } else {
+                Err(e)
+            }
+        });
         let where_ = format!("{}:{}", meta.host, meta.port);
         match answer {
             Ok(None) => {}
