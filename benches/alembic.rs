@@ -27,6 +27,9 @@ mod cluster;
 #[allow(dead_code)]
 mod alembic;
 
+#[path = "../tests/it/support/venv.rs"]
+mod venv;
+
 use cluster::TestDb;
 
 use std::os::unix::fs::symlink;

@@ -466,6 +466,11 @@ fn a_corrupted_backup_fails_its_drill_without_a_restore() {
 /// A remote (`offsite`, a fresh bucket on the moto server) for `s`;
 /// returns the bucket.
 fn with_remote(s: &mut Setup, hint: &str) -> String {
+    with_remote_configured(s, hint, "")
+}
+
+/// `with_remote`, with `extra` lines in the remote's section.
+fn with_remote_configured(s: &mut Setup, hint: &str, extra: &str) -> String {
     let server = crate::support::s3::s3_server();
     for (k, v) in server.env() {
         s.sandbox.set(k, &v);
@@ -474,7 +479,7 @@ fn with_remote(s: &mut Setup, hint: &str) -> String {
     fs::write(
         s.sandbox.dir.path().join(".dbguard.toml"),
         format!(
-            "[[remote]]\nname = \"offsite\"\nurl = \"s3://{bucket}/team/db\"\nendpoint = \"{}\"\n",
+            "[[remote]]\nname = \"offsite\"\nurl = \"s3://{bucket}/team/db\"\nendpoint = \"{}\"\n{extra}",
             server.endpoint
         ),
     )
@@ -831,18 +836,7 @@ fn a_backup_only_a_remote_holds_is_downloaded_verified_drilled_and_removed() {
 
     let server = s3_server();
     let mut s = setup("drill_remote_only");
-    for (k, v) in server.env() {
-        s.sandbox.set(k, &v);
-    }
-    let bucket = server.create_bucket("drill-remote-only");
-    fs::write(
-        s.sandbox.dir.path().join(".dbguard.toml"),
-        format!(
-            "[[remote]]\nname = \"offsite\"\nurl = \"s3://{bucket}/team/db\"\nendpoint = \"{}\"\n",
-            server.endpoint
-        ),
-    )
-    .unwrap();
+    let bucket = with_remote(&mut s, "drill-remote-only");
     let mut ids = Vec::new();
     for format in ["plain", "custom"] {
         ids.push((format, backup(&s, format)));
@@ -1002,18 +996,11 @@ fn an_encrypted_remote_only_copy_is_drilled_by_latest() {
 
     let server = s3_server();
     let mut s = setup("drill_remote_encrypted");
-    for (k, v) in server.env() {
-        s.sandbox.set(k, &v);
-    }
-    let bucket = server.create_bucket("drill-remote-encrypted");
-    fs::write(
-        s.sandbox.dir.path().join(".dbguard.toml"),
-        format!(
-            "[[remote]]\nname = \"offsite\"\nurl = \"s3://{bucket}/team/db\"\nendpoint = \"{}\"\nencryption_key_file = \"k.key\"\n",
-            server.endpoint
-        ),
-    )
-    .unwrap();
+    let bucket = with_remote_configured(
+        &mut s,
+        "drill-remote-encrypted",
+        "encryption_key_file = \"k.key\"\n",
+    );
     ok(run(&s.sandbox, &["keygen", "k.key"]));
     let id = backup(&s, "custom");
     assert!(

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use expectrl::Expect;
 use expectrl::session::OsSession;
 
-use crate::support::guarded::{self, audit_lines, backups, id_of, interactive_psql};
+use crate::support::guarded::{self, audit_lines, backups, id_of, interactive_psql, psql_prompt};
 use crate::support::{Sandbox, TestDb, cluster};
 
 struct Setup {
@@ -28,17 +28,8 @@ fn setup(hint: &str) -> Setup {
     Setup { db, sandbox, store }
 }
 
-/// psql's prompt for `db` (superuser, so `#`), with `state` between the
-/// name and the `#`: empty, `*` in a transaction, `!` in a failed one.
-fn prompt(db: &str, state: &str) -> String {
-    format!("{db}={state}# ")
-}
-
 fn open(s: &Setup) -> OsSession {
-    let mut p = interactive_psql(&s.sandbox, &[]);
-    p.expect(prompt(&s.db.name, ""))
-        .expect("psql's first prompt");
-    p
+    guarded::open_psql(&s.sandbox, &s.db.name)
 }
 
 fn quit(mut p: OsSession) {
@@ -73,14 +64,14 @@ fn a_wrong_word_keeps_the_table_and_the_session_goes_on() {
     p.send_line("drop").expect("type");
     p.expect("ERROR:  dbguard: statement not run")
         .expect("psql shows the refusal");
-    p.expect(prompt(&s.db.name, ""))
+    p.expect(psql_prompt(&s.db.name, ""))
         .expect("the session goes on");
     assert!(table_exists(&s.db, "orders"));
     assert!(backups(&s.store).is_empty());
     p.send_line("select count(*) as n from orders;")
         .expect("type");
     p.expect("1000").expect("the next statement works");
-    p.expect(prompt(&s.db.name, "")).expect("prompt");
+    p.expect(psql_prompt(&s.db.name, "")).expect("prompt");
     quit(p);
     let audit = audit_lines(&s.store);
     assert_eq!(audit.last().expect("audit line")["decision"], "refused");
@@ -97,7 +88,7 @@ fn the_right_word_backs_up_then_drops_and_the_backup_restores() {
     p.expect("dbguard:   to restore: dbguard restore")
         .expect("backup line");
     p.expect("DROP TABLE").expect("psql ran the statement");
-    p.expect(prompt(&s.db.name, "")).expect("prompt");
+    p.expect(psql_prompt(&s.db.name, "")).expect("prompt");
     quit(p);
     assert!(!table_exists(&s.db, "orders"));
     let files = backups(&s.store);
@@ -116,22 +107,24 @@ fn declined_inside_a_transaction_aborts_it_like_any_error() {
     let s = setup("live_in_transaction");
     let mut p = open(&s);
     p.send_line("begin;").expect("type");
-    p.expect(prompt(&s.db.name, "*")).expect("in a transaction");
+    p.expect(psql_prompt(&s.db.name, "*"))
+        .expect("in a transaction");
     p.send_line("insert into marker values (1);").expect("type");
-    p.expect(prompt(&s.db.name, "*")).expect("in a transaction");
+    p.expect(psql_prompt(&s.db.name, "*"))
+        .expect("in a transaction");
     p.send_line("truncate orders;").expect("type");
     p.expect("Type \"TRUNCATE\"").expect("prompt");
     p.send_line("no").expect("type");
     p.expect("ERROR:  dbguard: statement not run")
         .expect("refusal");
     // psql and the server agree: the transaction has failed.
-    p.expect(prompt(&s.db.name, "!"))
+    p.expect(psql_prompt(&s.db.name, "!"))
         .expect("failed transaction prompt");
     p.send_line("select 1;").expect("type");
     p.expect("current transaction is aborted")
         .expect("server agrees");
     p.send_line("rollback;").expect("type");
-    p.expect(prompt(&s.db.name, "")).expect("prompt");
+    p.expect(psql_prompt(&s.db.name, "")).expect("prompt");
     quit(p);
     assert_eq!(s.db.sql("select count(*) from orders"), "1000");
     assert_eq!(s.db.sql("select count(*) from marker"), "0");
@@ -154,7 +147,7 @@ fn gexec_output_is_checked_statement_by_statement() {
     p.expect("Type \"DROP\"").expect("prompt");
     p.send_line("DROP").expect("type");
     p.expect("DROP TABLE").expect("ran");
-    p.expect(prompt(&s.db.name, "")).expect("prompt");
+    p.expect(psql_prompt(&s.db.name, "")).expect("prompt");
     quit(p);
     assert!(table_exists(&s.db, "marker"));
     assert!(!table_exists(&s.db, "orders"));
@@ -169,7 +162,8 @@ fn ctrl_c_at_the_question_declines_and_psql_lives_on() {
     p.send("\x03").expect("Ctrl-C");
     p.expect("ERROR:  dbguard: statement not run")
         .expect("refusal");
-    p.expect(prompt(&s.db.name, "")).expect("psql still runs");
+    p.expect(psql_prompt(&s.db.name, ""))
+        .expect("psql still runs");
     p.send_line("select count(*) as n from orders;")
         .expect("type");
     p.expect("1000").expect("intact");
@@ -183,7 +177,7 @@ fn after_backslash_c_the_new_database_is_guarded() {
     other.sql("create table keep (n int); insert into keep values (1), (2);");
     let mut p = open(&s);
     p.send_line(format!("\\c {}", other.name)).expect("type");
-    p.expect(prompt(&other.name, "")).expect("connected");
+    p.expect(psql_prompt(&other.name, "")).expect("connected");
     p.send_line("drop table keep;").expect("type");
     let shown = p.expect("Type \"DROP\"").expect("prompt");
     let summary = String::from_utf8_lossy(shown.before()).into_owned();
@@ -193,7 +187,7 @@ fn after_backslash_c_the_new_database_is_guarded() {
     );
     p.send_line("DROP").expect("type");
     p.expect("DROP TABLE").expect("ran");
-    p.expect(prompt(&other.name, "")).expect("prompt");
+    p.expect(psql_prompt(&other.name, "")).expect("prompt");
     quit(p);
     assert!(!table_exists(&other, "keep"));
     // The backup is of the database psql was connected to at the time.
@@ -250,10 +244,10 @@ fn a_bulk_delete_by_the_planners_estimate_is_asked_about_a_small_one_is_not() {
     p.send_line("delete from orders where id = 5;")
         .expect("type");
     p.expect("DELETE 1").expect("a small delete runs unasked");
-    p.expect(prompt(&s.db.name, "")).expect("prompt");
+    p.expect(psql_prompt(&s.db.name, "")).expect("prompt");
     // Inside a transaction the estimate must leave it intact.
     p.send_line("begin;").expect("type");
-    p.expect(prompt(&s.db.name, "*")).expect("prompt");
+    p.expect(psql_prompt(&s.db.name, "*")).expect("prompt");
     p.send_line("update orders set total = 0 where id > 100;")
         .expect("type");
     let shown = p
@@ -264,10 +258,10 @@ fn a_bulk_delete_by_the_planners_estimate_is_asked_about_a_small_one_is_not() {
     p.send_line("no").expect("type");
     p.expect("ERROR:  dbguard: statement not run")
         .expect("refusal");
-    p.expect(prompt(&s.db.name, "!"))
+    p.expect(psql_prompt(&s.db.name, "!"))
         .expect("failed transaction");
     p.send_line("rollback;").expect("type");
-    p.expect(prompt(&s.db.name, "")).expect("prompt");
+    p.expect(psql_prompt(&s.db.name, "")).expect("prompt");
     p.send_line("delete from orders where id > 100;")
         .expect("type");
     p.expect("delete_bulk orders")
@@ -275,7 +269,7 @@ fn a_bulk_delete_by_the_planners_estimate_is_asked_about_a_small_one_is_not() {
     p.expect("Type \"DELETE\"").expect("prompt");
     p.send_line("DELETE").expect("type");
     p.expect("DELETE 900").expect("ran after the backup");
-    p.expect(prompt(&s.db.name, "")).expect("prompt");
+    p.expect(psql_prompt(&s.db.name, "")).expect("prompt");
     quit(p);
     assert_eq!(s.db.sql("select count(*) from orders"), "99");
     assert_eq!(backups(&s.store).len(), 1);
@@ -295,15 +289,15 @@ fn a_delete_by_unique_key_is_not_estimated_a_range_on_the_same_table_is() {
     p.send_line("delete from big where id = 5;").expect("type");
     p.expect("DELETE 1")
         .expect("one row by its key runs unasked");
-    p.expect(prompt(&s.db.name, "")).expect("prompt");
+    p.expect(psql_prompt(&s.db.name, "")).expect("prompt");
     // The planner is not asked: by its estimate this one row would be more
     // than half of the table, which the fraction rule calls bulk.
     p.send_line("delete from one where 1 = id;").expect("type");
     p.expect("DELETE 1")
         .expect("one row by its key runs unasked");
-    p.expect(prompt(&s.db.name, "")).expect("prompt");
+    p.expect(psql_prompt(&s.db.name, "")).expect("prompt");
     p.send_line("insert into one values (2, 2);").expect("type");
-    p.expect(prompt(&s.db.name, "")).expect("prompt");
+    p.expect(psql_prompt(&s.db.name, "")).expect("prompt");
     quit(p);
     s.db.sql("analyze one");
 
@@ -314,17 +308,17 @@ fn a_delete_by_unique_key_is_not_estimated_a_range_on_the_same_table_is() {
     let summary = String::from_utf8_lossy(shown.before()).into_owned();
     assert!(summary.contains("delete_bulk one"), "{summary}");
     p.send_line("no").expect("type");
-    p.expect(prompt(&s.db.name, "")).expect("prompt");
+    p.expect(psql_prompt(&s.db.name, "")).expect("prompt");
     p.send_line("delete from big where id > 0;").expect("type");
     let shown = p.expect("Type \"DELETE\"").expect("asked");
     let summary = String::from_utf8_lossy(shown.before()).into_owned();
     assert!(summary.contains("delete_bulk big"), "{summary}");
     p.send_line("no").expect("type");
-    p.expect(prompt(&s.db.name, "")).expect("prompt");
+    p.expect(psql_prompt(&s.db.name, "")).expect("prompt");
     p.send_line("delete from big where id = 6;").expect("type");
     p.expect("DELETE 1")
         .expect("one row by its key runs unasked");
-    p.expect(prompt(&s.db.name, "")).expect("prompt");
+    p.expect(psql_prompt(&s.db.name, "")).expect("prompt");
     // The key is dropped in this session: what was learned about it is
     // forgotten, and the rule no longer applies.
     p.send_line("alter table big drop constraint big_pkey;")
@@ -332,18 +326,18 @@ fn a_delete_by_unique_key_is_not_estimated_a_range_on_the_same_table_is() {
     p.expect("Type \"DROP\"").expect("asked about the drop");
     p.send_line("DROP").expect("type");
     p.expect("ALTER TABLE").expect("dropped");
-    p.expect(prompt(&s.db.name, "")).expect("prompt");
+    p.expect(psql_prompt(&s.db.name, "")).expect("prompt");
     p.send_line("insert into big select 7, g from generate_series(1, 20000) g;")
         .expect("type");
-    p.expect(prompt(&s.db.name, "")).expect("prompt");
+    p.expect(psql_prompt(&s.db.name, "")).expect("prompt");
     p.send_line("analyze big;").expect("type");
-    p.expect(prompt(&s.db.name, "")).expect("prompt");
+    p.expect(psql_prompt(&s.db.name, "")).expect("prompt");
     p.send_line("delete from big where id = 7;").expect("type");
     let shown = p.expect("Type \"DELETE\"").expect("asked");
     let summary = String::from_utf8_lossy(shown.before()).into_owned();
     assert!(summary.contains("delete_bulk big"), "{summary}");
     p.send_line("no").expect("type");
-    p.expect(prompt(&s.db.name, "")).expect("prompt");
+    p.expect(psql_prompt(&s.db.name, "")).expect("prompt");
     quit(p);
     assert_eq!(s.db.sql("select count(*) from big"), "39998");
     assert_eq!(s.db.sql("select count(*) from one"), "1");
@@ -430,12 +424,12 @@ fn a_backup_blocked_by_the_sessions_own_locks_gives_up_and_refuses() {
     let s = setup("live_own_locks");
     let mut p = open(&s);
     p.send_line("begin;").expect("type");
-    p.expect(prompt(&s.db.name, "*")).expect("prompt");
+    p.expect(psql_prompt(&s.db.name, "*")).expect("prompt");
     // ALTER TABLE holds an ACCESS EXCLUSIVE lock until the transaction
     // ends: a dump from a second connection could wait for ever.
     p.send_line("alter table orders add column note text;")
         .expect("type");
-    p.expect(prompt(&s.db.name, "*")).expect("prompt");
+    p.expect(psql_prompt(&s.db.name, "*")).expect("prompt");
     p.send_line("drop table orders;").expect("type");
     let started = std::time::Instant::now();
     let seen = p
@@ -446,11 +440,11 @@ fn a_backup_blocked_by_the_sessions_own_locks_gives_up_and_refuses() {
         p.expect("ERROR:  dbguard: statement not run")
             .expect("refusal");
     }
-    p.expect(prompt(&s.db.name, "!"))
+    p.expect(psql_prompt(&s.db.name, "!"))
         .expect("the transaction failed");
     assert!(started.elapsed().as_secs() < 50, "gave up in time");
     p.send_line("rollback;").expect("type");
-    p.expect(prompt(&s.db.name, "")).expect("prompt");
+    p.expect(psql_prompt(&s.db.name, "")).expect("prompt");
     quit(p);
     assert!(table_exists(&s.db, "orders"));
     assert!(backups(&s.store).is_empty());
@@ -464,7 +458,7 @@ fn without_the_preload_library_the_session_runs_with_a_notice() {
     let mut p = interactive_psql(&s.sandbox, &[]);
     p.expect("interactive psql sessions are not guarded")
         .expect("the notice");
-    p.expect(prompt(&s.db.name, "")).expect("psql runs");
+    p.expect(psql_prompt(&s.db.name, "")).expect("psql runs");
     quit(p);
 }
 
@@ -477,23 +471,23 @@ fn shell_escapes_copy_pipes_and_watch_keep_working_and_children_run_without_the_
         .expect("type");
     p.expect("preload=[]")
         .expect("a child of psql does not inherit the library");
-    p.expect(prompt(&s.db.name, "")).expect("prompt");
+    p.expect(psql_prompt(&s.db.name, "")).expect("prompt");
     p.send_line(format!(
         "\\copy (select id from orders where id <= 3) to '{}' csv",
         csv.display()
     ))
     .expect("type");
     p.expect("COPY 3").expect("\\copy works");
-    p.expect(prompt(&s.db.name, "")).expect("prompt");
+    p.expect(psql_prompt(&s.db.name, "")).expect("prompt");
     p.send_line("select 40 + 2 as answer \\g | tr 4 X")
         .expect("type");
     p.expect("X2").expect("\\g into a pipe works");
-    p.expect(prompt(&s.db.name, "")).expect("prompt");
+    p.expect(psql_prompt(&s.db.name, "")).expect("prompt");
     p.send_line("select 'tick' as t \\watch 0.2").expect("type");
     p.expect("tick").expect("\\watch runs");
     p.expect("tick").expect("\\watch runs again");
     p.send("\x03").expect("Ctrl-C");
-    p.expect(prompt(&s.db.name, ""))
+    p.expect(psql_prompt(&s.db.name, ""))
         .expect("Ctrl-C ends \\watch");
     quit(p);
     assert_eq!(std::fs::read_to_string(&csv).expect("csv"), "1\n2\n3\n");

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use expectrl::Expect;
 use expectrl::session::OsSession;
 
-use crate::support::guarded::{self, backups, interactive_psql};
+use crate::support::guarded::{self, backups, psql_prompt};
 use crate::support::{Output, Sandbox, TestDb, cluster};
 
 const REFUSED: i32 = 77;
@@ -41,15 +41,8 @@ fn shim_without_terminal(sandbox: &Sandbox, args: &[&str]) -> Output {
     guarded::without_terminal(sandbox.shim("psql").args(args), None)
 }
 
-fn prompt(db: &str, state: &str) -> String {
-    format!("{db}={state}# ")
-}
-
 fn open(s: &Setup) -> OsSession {
-    let mut p = interactive_psql(&s.sandbox, &[]);
-    p.expect(prompt(&s.db.name, ""))
-        .expect("psql's first prompt");
-    p
+    guarded::open_psql(&s.sandbox, &s.db.name)
 }
 
 fn quit(mut p: OsSession) {
@@ -160,7 +153,7 @@ fn a_bulk_update_shows_how_many_rows_it_changes() {
         .expect("refusal");
     // Outside a transaction: the statement was not run, nothing to roll back.
     p.expect("send it again to be asked again").expect("hint");
-    p.expect(prompt(&s.db.name, "")).expect("prompt");
+    p.expect(psql_prompt(&s.db.name, "")).expect("prompt");
     quit(p);
     assert_eq!(s.db.sql("select count(*) from orders where total = 0"), "0");
 }
@@ -170,10 +163,10 @@ fn the_sessions_own_lock_is_refused_at_once_with_what_to_do() {
     let s = setup("own_lock_at_once");
     let mut p = open(&s);
     p.send_line("begin;").expect("type");
-    p.expect(prompt(&s.db.name, "*")).expect("prompt");
+    p.expect(psql_prompt(&s.db.name, "*")).expect("prompt");
     p.send_line("alter table orders add column note text;")
         .expect("type");
-    p.expect(prompt(&s.db.name, "*")).expect("prompt");
+    p.expect(psql_prompt(&s.db.name, "*")).expect("prompt");
     let started = Instant::now();
     p.send_line("drop table orders;").expect("type");
     let shown = p
@@ -194,10 +187,10 @@ fn the_sessions_own_lock_is_refused_at_once_with_what_to_do() {
         "at once, not after a lock timeout: {:?}",
         started.elapsed()
     );
-    p.expect(prompt(&s.db.name, "!"))
+    p.expect(psql_prompt(&s.db.name, "!"))
         .expect("the transaction failed");
     p.send_line("rollback;").expect("type");
-    p.expect(prompt(&s.db.name, "")).expect("prompt");
+    p.expect(psql_prompt(&s.db.name, "")).expect("prompt");
     quit(p);
     assert_eq!(count(&s.db, "orders"), "1000");
     assert_eq!(
@@ -224,7 +217,7 @@ fn keys_typed_before_the_question_are_not_the_answer() {
     p.send_line("no").expect("type");
     p.expect("ERROR:  dbguard: statement not run")
         .expect("refusal");
-    p.expect(prompt(&s.db.name, "")).expect("prompt");
+    p.expect(psql_prompt(&s.db.name, "")).expect("prompt");
     quit(p);
     assert_eq!(count(&s.db, "orders"), "1000");
     assert!(backups(&s.store).is_empty());
@@ -245,7 +238,8 @@ fn ctrl_c_at_the_question_starts_the_refusal_on_a_new_line() {
         between.contains("^C\r\n") || between.ends_with('\n'),
         "the refusal is not glued to ^C: {between:?}"
     );
-    p.expect(prompt(&s.db.name, "")).expect("psql lives on");
+    p.expect(psql_prompt(&s.db.name, ""))
+        .expect("psql lives on");
     quit(p);
     assert_eq!(count(&s.db, "orders"), "1000");
     assert!(backups(&s.store).is_empty());
@@ -256,19 +250,19 @@ fn a_table_created_in_the_same_transaction_does_not_block_the_backup() {
     let s = setup("own_new_table");
     let mut p = open(&s);
     p.send_line("begin;").expect("type");
-    p.expect(prompt(&s.db.name, "*")).expect("prompt");
+    p.expect(psql_prompt(&s.db.name, "*")).expect("prompt");
     // The new table is locked by this transaction, but a second connection
     // (pg_dump's) cannot see it, so the whole-database backup is possible.
     p.send_line("create table scratch (n int);").expect("type");
-    p.expect(prompt(&s.db.name, "*")).expect("prompt");
+    p.expect(psql_prompt(&s.db.name, "*")).expect("prompt");
     p.send_line("drop schema archive cascade;").expect("type");
     p.expect("Type \"DROP\"")
         .expect("asked, not refused for the new table's lock");
     p.send_line("DROP").expect("type");
     p.expect("DROP SCHEMA").expect("ran after the backup");
-    p.expect(prompt(&s.db.name, "*")).expect("prompt");
+    p.expect(psql_prompt(&s.db.name, "*")).expect("prompt");
     p.send_line("commit;").expect("type");
-    p.expect(prompt(&s.db.name, "")).expect("prompt");
+    p.expect(psql_prompt(&s.db.name, "")).expect("prompt");
     quit(p);
     assert_eq!(
         s.db.sql("select count(*) from pg_namespace where nspname = 'archive'"),

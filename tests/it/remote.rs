@@ -293,6 +293,21 @@ fn users(db: &TestDb) -> String {
     db.sql("select count(*) from users")
 }
 
+/// `restore WANTED --yes --no-safety-backup`, which must succeed and say
+/// that `id` came from remote offsite, there being no local copy.
+fn restore_from_the_remote(sandbox: &Sandbox, wanted: &str, id: &str) -> Output {
+    let out = run(sandbox, &["restore", wanted, "--yes", "--no-safety-backup"]);
+    ok(&out);
+    assert!(
+        out.stderr_str().contains(&format!(
+            "there is no local copy: restoring {id} from remote offsite"
+        )),
+        "{}",
+        out.stderr_str()
+    );
+    out
+}
+
 #[test]
 fn a_backup_only_the_remote_holds_is_listed_and_restored_from_there() {
     let s = setup("remote_only", "");
@@ -322,15 +337,7 @@ fn a_backup_only_the_remote_holds_is_listed_and_restored_from_there() {
     );
 
     s.db.sql("delete from users where id > 10");
-    let out = run(&s.sandbox, &["restore", &id, "--yes", "--no-safety-backup"]);
-    ok(&out);
-    assert!(
-        out.stderr_str().contains(&format!(
-            "there is no local copy: restoring {id} from remote offsite"
-        )),
-        "{}",
-        out.stderr_str()
-    );
+    restore_from_the_remote(&s.sandbox, &id, &id);
     assert_eq!(users(&s.db).trim(), "300");
     // It is a local backup again, verified.
     ok(&run(&s.sandbox, &["verify", &id]));
@@ -362,18 +369,7 @@ fn an_exact_id_only_the_remote_holds_is_restored_not_the_local_one_it_prefixes()
         fs::remove_file(s.store.join(format!("{remote_only}{suffix}"))).unwrap();
     }
     s.db.sql("delete from users");
-    let out = run(
-        &s.sandbox,
-        &["restore", &remote_only, "--yes", "--no-safety-backup"],
-    );
-    ok(&out);
-    assert!(
-        out.stderr_str().contains(&format!(
-            "there is no local copy: restoring {remote_only} from remote offsite"
-        )),
-        "{}",
-        out.stderr_str()
-    );
+    let out = restore_from_the_remote(&s.sandbox, &remote_only, &remote_only);
     assert!(
         out.stdout_str()
             .contains(&format!("Restored {remote_only} ")),
@@ -819,18 +815,7 @@ fn latest_names_a_newer_backup_only_the_remote_holds() {
     }
     s.db.sql("delete from users where id > 10");
     let latest_db = format!("latest:{}", s.db.name);
-    let out = run(
-        &s.sandbox,
-        &["restore", &latest_db, "--yes", "--no-safety-backup"],
-    );
-    ok(&out);
-    assert!(
-        out.stderr_str().contains(&format!(
-            "there is no local copy: restoring {second} from remote offsite"
-        )),
-        "{}",
-        out.stderr_str()
-    );
+    restore_from_the_remote(&s.sandbox, &latest_db, &second);
     assert_eq!(users(&s.db).trim(), "300");
     assert!(s.store.join(format!("{first}.dump")).exists());
 
@@ -1006,15 +991,7 @@ fn a_directory_backup_is_copied_file_by_file_and_restored_from_there() {
     // The laptop loses its backups: restored from the remote's files.
     fs::remove_dir_all(&s.store).unwrap();
     s.db.sql("delete from users where id > 3");
-    let out = run(&s.sandbox, &["restore", &id, "--yes", "--no-safety-backup"]);
-    ok(&out);
-    assert!(
-        out.stderr_str().contains(&format!(
-            "there is no local copy: restoring {id} from remote offsite"
-        )),
-        "{}",
-        out.stderr_str()
-    );
+    restore_from_the_remote(&s.sandbox, &id, &id);
     assert_eq!(users(&s.db).trim(), "300");
     ok(&run(&s.sandbox, &["verify", &id]));
 

@@ -188,11 +188,8 @@ fn scrub_environment() {
         // SAFETY: as above, single-threaded before `main`.
         unsafe { sys::setenv(confirmed_env, None) };
         if let Some(bytes) = sys::read_file(&path) {
-            let old = CONFIRMED.swap(Box::into_raw(Box::new(bytes)), Ordering::AcqRel);
-            if !old.is_null() {
-                // SAFETY: a box this function leaked earlier.
-                drop(unsafe { Box::from_raw(old) });
-            }
+            // Taken (and freed) by `take_confirmed`; the constructor runs once.
+            CONFIRMED.store(Box::into_raw(Box::new(bytes)), Ordering::Release);
         }
         sys::remove_file(&path);
     }
@@ -349,8 +346,9 @@ pub unsafe extern "C" fn PQexecParams(
     let Some(real) = real_exec_params() else {
         return ptr::null_mut();
     };
-    let refusal = if nested() { None } else { judge(conn, command) };
-    if !nested() {
+    let nested = nested();
+    let refusal = if nested { None } else { judge(conn, command) };
+    if !nested {
         note_sent(conn, command, refusal.is_none());
     }
     // The refusal takes no parameters.
@@ -402,8 +400,9 @@ pub unsafe extern "C" fn PQsendQueryParams(
     let Some(real) = real_send_query_params() else {
         return 0;
     };
-    let refusal = if nested() { None } else { judge(conn, command) };
-    if !nested() {
+    let nested = nested();
+    let refusal = if nested { None } else { judge(conn, command) };
+    if !nested {
         note_sent(conn, command, refusal.is_none());
     }
     let p = match &refusal {

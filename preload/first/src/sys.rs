@@ -203,17 +203,19 @@ impl ThreadFlag {
 
     /// Sets the flag, returning its old value.
     pub fn replace(&self, on: bool) -> bool {
-        let old = self.get();
-        if let Some(key) = self.key() {
-            let value: *const c_void = if on {
-                core::ptr::dangling()
-            } else {
-                core::ptr::null()
-            };
-            // SAFETY: a key pthread_key_create made; the value is a marker,
-            // never dereferenced.
-            unsafe { libc::pthread_setspecific(key, value) };
-        }
+        let Some(key) = self.key() else {
+            return false;
+        };
+        // SAFETY: a key pthread_key_create made.
+        let old = !unsafe { libc::pthread_getspecific(key) }.is_null();
+        let value: *const c_void = if on {
+            core::ptr::dangling()
+        } else {
+            core::ptr::null()
+        };
+        // SAFETY: a key pthread_key_create made; the value is a marker,
+        // never dereferenced.
+        unsafe { libc::pthread_setspecific(key, value) };
         old
     }
 }

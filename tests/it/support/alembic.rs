@@ -5,10 +5,7 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::OnceLock;
-
-use nix::fcntl::{Flock, FlockArg};
 
 use super::TestDb;
 
@@ -30,39 +27,7 @@ pub fn alembic_bin_dir() -> &'static Path {
 }
 
 fn ensure_venv() -> Result<PathBuf, String> {
-    let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
-    let venv = base.join("alembic-venv");
-    let bin = venv.join("bin");
-    let stamp = venv.join(".dbguard-pins");
-    let wanted = PINS.join("\n");
-    // Several test processes (nextest) may get here at once: one builds.
-    let lock_file = fs::File::create(base.join("alembic-venv.lock")).map_err(|e| e.to_string())?;
-    let _lock = Flock::lock(lock_file, FlockArg::LockExclusive).map_err(|(_, e)| e.to_string())?;
-    if fs::read_to_string(&stamp).is_ok_and(|s| s == wanted) && bin.join("alembic").exists() {
-        return Ok(bin);
-    }
-    let _ = fs::remove_dir_all(&venv);
-    let python = std::env::var("DBGUARD_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
-    run(Command::new(&python).args(["-m", "venv"]).arg(&venv))
-        .map_err(|e| format!("{e} (on Debian: apt-get install -y python3-venv)"))?;
-    run(Command::new(bin.join("pip"))
-        .args(["install", "--quiet", "--disable-pip-version-check"])
-        .args(PINS))?;
-    fs::write(&stamp, wanted).map_err(|e| e.to_string())?;
-    Ok(bin)
-}
-
-fn run(cmd: &mut Command) -> Result<(), String> {
-    let out = cmd.output().map_err(|e| format!("{cmd:?}: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "{cmd:?} failed:\n{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ))
-    }
+    super::venv::ensure("alembic-venv", PINS, "alembic")
 }
 
 /// A copy of tests/fixtures/alembic_project whose alembic.ini points at a

@@ -109,6 +109,20 @@ pub fn restore_unasked(sandbox: &Sandbox, id: &str) {
     assert_eq!(out.status, 0, "{}", out.stderr_str());
 }
 
+/// psql's prompt for `db` (superuser, so `#`), with `state` between the
+/// name and the `#`: empty, `*` in a transaction, `!` in a failed one.
+pub fn psql_prompt(db: &str, state: &str) -> String {
+    format!("{db}={state}# ")
+}
+
+/// `interactive_psql` on `db`, once its first prompt is shown.
+pub fn open_psql(sandbox: &Sandbox, db: &str) -> expectrl::session::OsSession {
+    use expectrl::Expect;
+    let mut p = interactive_psql(sandbox, &[]);
+    p.expect(psql_prompt(db, "")).expect("psql's first prompt");
+    p
+}
+
 /// An interactive psql through the shim: the pseudo-terminal is its
 /// stdin, stdout, stderr and controlling terminal, as in a shell.
 pub fn interactive_psql(sandbox: &Sandbox, args: &[&str]) -> expectrl::session::OsSession {

@@ -11,6 +11,7 @@ pub mod guarded;
 pub mod pgbackrest;
 pub mod s3;
 pub mod sandbox;
+pub mod venv;
 
 pub use alembic::{AlembicProject, alembic_bin_dir};
 pub use cluster::{TestDb, cluster};

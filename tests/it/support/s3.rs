@@ -15,8 +15,6 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use nix::fcntl::{Flock, FlockArg};
-
 /// The pins; changing them rebuilds the venv on the next run. `moto[s3]`
 /// plus flask is the S3 server alone (`moto[server]` would bring every
 /// service's dependencies).
@@ -125,38 +123,7 @@ fn start_with(env: &[(&str, &str)]) -> Result<S3Server, String> {
 }
 
 fn ensure_venv() -> Result<PathBuf, String> {
-    let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
-    let venv = base.join("s3-venv");
-    let bin = venv.join("bin");
-    let stamp = venv.join(".dbguard-pins");
-    let wanted = PINS.join("\n");
-    let lock_file = fs::File::create(base.join("s3-venv.lock")).map_err(|e| e.to_string())?;
-    let _lock = Flock::lock(lock_file, FlockArg::LockExclusive).map_err(|(_, e)| e.to_string())?;
-    if fs::read_to_string(&stamp).is_ok_and(|s| s == wanted) && bin.join("moto_server").exists() {
-        return Ok(bin);
-    }
-    let _ = fs::remove_dir_all(&venv);
-    let python = std::env::var("DBGUARD_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
-    run(Command::new(&python).args(["-m", "venv"]).arg(&venv))
-        .map_err(|e| format!("{e} (on Debian: apt-get install -y python3-venv)"))?;
-    run(Command::new(bin.join("pip"))
-        .args(["install", "--quiet", "--disable-pip-version-check"])
-        .args(PINS))?;
-    fs::write(&stamp, wanted).map_err(|e| e.to_string())?;
-    Ok(bin)
-}
-
-fn run(cmd: &mut Command) -> Result<(), String> {
-    let out = cmd.output().map_err(|e| format!("{cmd:?}: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "{cmd:?} failed:\n{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ))
-    }
+    super::venv::ensure("s3-venv", PINS, "moto_server")
 }
 
 impl S3Server {
