@@ -4,7 +4,6 @@
 //! spawning anything.
 
 use std::ffi::{OsStr, OsString};
-use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use crate::env::ARGV0 as ARGV0_ENV;
@@ -34,7 +33,10 @@ impl Context {
             args: std::env::args_os().collect(),
             env,
             cwd: std::env::current_dir().ok(),
-            stdin_is_tty: std::io::stdin().is_terminal(),
+            // Asked of the descriptor itself: `io::stdin()` would set up
+            // its buffer, which a shim that execs never uses.
+            // SAFETY: isatty only inspects descriptor 0.
+            stdin_is_tty: unsafe { libc::isatty(0) } == 1,
             argv0_override,
         }
     }

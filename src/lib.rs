@@ -74,16 +74,61 @@ impl Personality {
 /// Runs the binary with the process's own arguments and environment and
 /// turns the outcome into an exit status, reporting an error once, here.
 pub fn main_entry() -> ExitCode {
+    ExitCode::from(status())
+}
+
+/// [`main_entry`]'s work, as a plain status the shims' early start can
+/// hand to `exit`.
+fn status() -> u8 {
     let ctx = Context::from_process();
     let outcome = run(&ctx);
     match outcome {
-        Ok(code) => ExitCode::from(code),
-        Err(err) if err.is_broken_pipe() => ExitCode::SUCCESS,
+        Ok(code) => code,
+        Err(err) if err.is_broken_pipe() => 0,
         Err(err) => {
             err.report();
-            ExitCode::from(err.exit_code())
+            err.exit_code()
         }
     }
+}
+
+/// The shims' start, called from an ELF constructor the executable
+/// registers (`src/main.rs`), before Rust's runtime start-up; returns at
+/// once when the binary was started as the toolbox, which then starts as
+/// usual.
+///
+/// Every psql run starts here, and the runtime's start-up is a measurable
+/// share of its cost (`docs/benchmarks.md`): it reads `/proc/self/maps` to
+/// find the main thread's stack guard and maps a signal stack to report a
+/// stack overflow by name. A shim does without the name (an overflow is a
+/// plain `SIGSEGV`, and psql is not started), and keeps what its own code
+/// relies on: descriptors 0–2 open, and `SIGPIPE` ignored, so a closed pipe
+/// is an error it reports (the exec gives the real tool the default back).
+/// A panic exits 101, as from `main`.
+pub fn shim_before_main() {
+    let name = std::env::var_os(ARGV0_ENV)
+        .filter(|v| !v.is_empty())
+        .or_else(|| std::env::args_os().next())
+        .unwrap_or_default();
+    if !matches!(Personality::from_argv0(&name), Ok(Personality::Shim(_))) {
+        return;
+    }
+    for fd in 0..3 {
+        // SAFETY: plain system calls on descriptor numbers; an fd that is
+        // not open gets /dev/null, as the runtime's start-up would give it.
+        unsafe {
+            if libc::fcntl(fd, libc::F_GETFD) == -1
+                && std::io::Error::last_os_error().raw_os_error() == Some(libc::EBADF)
+                && libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) != fd
+            {
+                libc::abort();
+            }
+        }
+    }
+    // SAFETY: setting a disposition before any other thread exists.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+    let status = std::panic::catch_unwind(status).unwrap_or(101);
+    std::process::exit(status.into())
 }
 
 /// Dispatches on the personality. Returns the exit status on success; a shim

@@ -9,6 +9,8 @@
 //! command that inherited the variable) starts a fresh chain and is guarded
 //! as usual.
 
+use std::io::Read;
+
 use crate::shim::Tool;
 use crate::{Context, Error};
 
@@ -71,14 +73,20 @@ fn parse_marker(marker: &str, process: &str) -> Option<u32> {
 /// ticks since boot). The start time makes a reused pid a different process.
 fn process_identity() -> String {
     let pid = std::process::id();
-    let start = std::fs::read_to_string("/proc/self/stat")
-        .ok()
-        .and_then(|stat| {
-            // The command name (field 2) may contain spaces and parentheses;
-            // fields after the last ')' are plain numbers.
-            let rest = &stat[stat.rfind(')')? + 1..];
-            rest.split_whitespace().nth(19).map(str::to_owned)
-        })
+    // One read: the file is a few hundred bytes (the command name is at
+    // most 64), and every psql run asks.
+    let mut buf = [0u8; 1024];
+    let stat = std::fs::File::open("/proc/self/stat")
+        .and_then(|mut f| f.read(&mut buf))
+        .map(|n| &buf[..n])
+        .unwrap_or_default();
+    // The command name (field 2) may contain spaces and parentheses;
+    // fields after the last ')' are plain numbers.
+    let start = stat
+        .iter()
+        .rposition(|b| *b == b')')
+        .and_then(|end| std::str::from_utf8(&stat[end + 1..]).ok())
+        .and_then(|rest| rest.split_whitespace().nth(19))
         .unwrap_or_default();
     format!("{pid}.{start}")
 }

@@ -3,9 +3,11 @@
 //! belong to the real tool, exactly as if the shell had started it. For
 //! psql, the plan's last step adds the preload library to the environment.
 
-use std::ffi::OsString;
-use std::os::unix::process::CommandExt;
-use std::process::Command;
+use std::ffi::{CStr, CString, OsStr, OsString, c_char};
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+use std::ptr;
 
 use crate::shim::RealTool;
 use crate::shim::chain::{CHAIN_ENV, Link};
@@ -63,17 +65,165 @@ pub fn launch(real: &RealTool, ctx: &Context, link: &Link, then: Then<'_>) -> Re
 /// back to the shim directory. Their messages use only the file name, so
 /// nothing the user sees changes.
 fn exec(real: &RealTool, link: &Link, args: &[OsString], env: &[(OsString, OsString)]) -> Error {
-    let mut cmd = Command::new(&real.path);
-    cmd.arg0(&real.path)
-        .args(args)
-        .env(CHAIN_ENV, link.marker_for_next())
-        .env_remove(ARGV0_ENV)
-        .envs(env.iter().map(|(k, v)| (k, v)));
-    // std restores SIGPIPE to its default and clears the signal mask before
-    // execve, so the real tool starts with the dispositions the shell gave us.
-    let source = cmd.exec();
+    let marker = OsString::from(link.marker_for_next());
+    let mut set: Vec<(&OsStr, &OsStr)> = vec![(OsStr::new(CHAIN_ENV), &marker)];
+    set.extend(env.iter().map(|(k, v)| (k.as_os_str(), v.as_os_str())));
     Error::Exec {
         program: real.path.clone(),
-        source,
+        source: execve(&real.path, args, &set, ARGV0_ENV),
+    }
+}
+
+unsafe extern "C" {
+    static environ: *const *const c_char;
+}
+
+/// execve(2) of `path` (an absolute path: the real tool was resolved) with
+/// argv[0] set to `path`, and this process's environment as [`environment`]
+/// changes it. Returns only on failure.
+///
+/// What `std::process::Command::exec` does, without its copy of the whole
+/// environment into a map and back, which every psql run would pay for.
+/// As it does, the real tool gets an empty signal mask and `SIGPIPE` at
+/// its default (the shim ignores it).
+fn execve(path: &Path, args: &[OsString], set: &[(&OsStr, &OsStr)], unset: &str) -> io::Error {
+    let mut current = Vec::new();
+    // SAFETY: `environ` is the process's NULL-terminated array of C
+    // strings; nothing changes it while the shim runs (no thread sets
+    // variables), and the exec replaces it.
+    unsafe {
+        let mut entry = environ;
+        while !entry.is_null() && !(*entry).is_null() {
+            current.push(CStr::from_ptr(*entry));
+            entry = entry.add(1);
+        }
+    }
+    let prepared = (|| -> io::Result<_> {
+        let program = c_string(path.as_os_str().as_bytes().to_vec())?;
+        let mut argv = vec![program.clone()];
+        for arg in args {
+            argv.push(c_string(arg.as_bytes().to_vec())?);
+        }
+        Ok((program, argv, environment(&current, set, unset)?))
+    })();
+    let (program, argv, (kept, added)) = match prepared {
+        Ok(prepared) => prepared,
+        Err(err) => return err,
+    };
+    let argv: Vec<*const c_char> = argv
+        .iter()
+        .map(|a| a.as_ptr())
+        .chain(std::iter::once(ptr::null()))
+        .collect();
+    let envp: Vec<*const c_char> = kept
+        .iter()
+        .map(|e| e.as_ptr())
+        .chain(added.iter().map(|e| e.as_ptr()))
+        .chain(std::iter::once(ptr::null()))
+        .collect();
+    // SAFETY: an empty set for the mask, the default for SIGPIPE, then
+    // execve with NULL-terminated arrays of strings that outlive the call.
+    unsafe {
+        let mut mask: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut mask);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &mask, ptr::null_mut());
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        libc::execve(program.as_ptr(), argv.as_ptr(), envp.as_ptr());
+        let err = io::Error::last_os_error();
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+        err
+    }
+}
+
+/// The real tool's environment: the entries of `current` (`NAME=value`, in
+/// their order) whose name is neither `unset` nor set again, then `set`
+/// (of two equal names, the last wins). An entry without a `=` after its
+/// first byte is dropped (a name is not empty, so a `=` at the start
+/// belongs to it), as std drops it.
+fn environment<'a>(
+    current: &[&'a CStr],
+    set: &[(&OsStr, &OsStr)],
+    unset: &str,
+) -> io::Result<(Vec<&'a CStr>, Vec<CString>)> {
+    let replaced =
+        |name: &[u8]| name == unset.as_bytes() || set.iter().any(|(n, _)| n.as_bytes() == name);
+    let kept = current
+        .iter()
+        .copied()
+        .filter(|entry| {
+            let bytes = entry.to_bytes();
+            bytes
+                .iter()
+                .skip(1)
+                .position(|b| *b == b'=')
+                .is_some_and(|eq| !replaced(&bytes[..eq + 1]))
+        })
+        .collect();
+    let mut added = Vec::with_capacity(set.len());
+    for (i, (name, value)) in set.iter().enumerate() {
+        if set[i + 1..].iter().any(|(later, _)| later == name) {
+            continue;
+        }
+        let mut entry = name.as_bytes().to_vec();
+        entry.push(b'=');
+        entry.extend_from_slice(value.as_bytes());
+        added.push(c_string(entry)?);
+    }
+    Ok((kept, added))
+}
+
+fn c_string(bytes: Vec<u8>) -> io::Result<CString> {
+    CString::new(bytes)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "a NUL byte in an argument"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(kept: &[&CStr], added: &[CString]) -> Vec<String> {
+        kept.iter()
+            .copied()
+            .chain(added.iter().map(CString::as_c_str))
+            .map(|e| e.to_string_lossy().into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn the_environment_keeps_order_replaces_and_removes() {
+        let current = [
+            c"PATH=/usr/bin",
+            c"DBGUARD_ARGV0=psql",
+            c"LD_PRELOAD=/old.so",
+            c"=weird=kept",
+            c"NOEQUALS",
+            c"EMPTY=",
+            c"LD_PRELOAD=/again.so",
+            c"ODD=a=b",
+        ];
+        let set = [
+            (OsStr::new("LD_PRELOAD"), OsStr::new("/first.so")),
+            (OsStr::new("CHAIN"), OsStr::new("1.2:1")),
+            (OsStr::new("LD_PRELOAD"), OsStr::new("/lib.so")),
+        ];
+        let (kept, added) = environment(&current, &set, "DBGUARD_ARGV0").unwrap();
+        assert_eq!(
+            names(&kept, &added),
+            [
+                "PATH=/usr/bin",
+                "=weird=kept",
+                "EMPTY=",
+                "ODD=a=b",
+                "CHAIN=1.2:1",
+                "LD_PRELOAD=/lib.so"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_nul_byte_in_a_value_is_an_error_not_a_truncation() {
+        let set = [(OsStr::new("X"), OsStr::new("a\0b"))];
+        let err = environment(&[], &set, "Y").unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
     }
 }

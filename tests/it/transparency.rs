@@ -192,3 +192,53 @@ fn alembic_invocations_are_byte_for_byte_the_real_ones() {
     );
     assert_eq!(shim_db.sql("select count(*) from orders"), "3");
 }
+
+/// The real psql (and what it starts) sees the caller's environment as it
+/// was: every variable, in any bytes, with `=` in values and empty values;
+/// the shim's own marker is the only addition.
+#[test]
+fn psql_gets_the_callers_environment_unchanged() {
+    use std::collections::BTreeSet;
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+
+    let db = cluster().create_db("environment");
+    let sandbox = Sandbox::psql_only().with_db(&db);
+    let environment = |program: std::path::PathBuf| -> BTreeSet<Vec<u8>> {
+        let out = capture(
+            sandbox
+                .command(program)
+                .args(["-X", "-q", "-c", r"\! env -0"])
+                .env("ODD_VALUE", "a=b=c")
+                .env("EMPTY_VALUE", "")
+                .env(OsStr::from_bytes(b"BYTES"), OsStr::from_bytes(b"\xff\xfe=")),
+            None,
+        );
+        assert_eq!(out.status, 0, "{}", out.stderr_str());
+        out.stdout
+            .split(|b| *b == 0)
+            .filter(|entry| !entry.is_empty())
+            .map(<[u8]>::to_vec)
+            .collect()
+    };
+    let real = environment(crate::support::sandbox::real_tool("psql"));
+    let shim = environment(sandbox.shims.join("psql"));
+    for expected in [&b"ODD_VALUE=a=b=c"[..], b"EMPTY_VALUE=", b"BYTES=\xff\xfe="] {
+        assert!(
+            real.contains(expected),
+            "{:?}",
+            String::from_utf8_lossy(expected)
+        );
+    }
+    let added: Vec<_> = shim
+        .difference(&real)
+        .map(|e| String::from_utf8_lossy(e))
+        .collect();
+    let missing: Vec<_> = real
+        .difference(&shim)
+        .map(|e| String::from_utf8_lossy(e))
+        .collect();
+    assert!(missing.is_empty(), "lost: {missing:?}");
+    assert_eq!(added.len(), 1, "added: {added:?}");
+    assert!(added[0].starts_with("DBGUARD_SHIM_CHAIN="), "{added:?}");
+}
