@@ -6,7 +6,7 @@
 
 /// The first keywords that make a statement worth a closer look
 /// (`dbguard::sql::classify`'s `HEADS`).
-const HEADS: [&[u8]; 12] = [
+pub const HEADS: [&[u8]; 12] = [
     b"drop",
     b"truncate",
     b"alter",
@@ -23,47 +23,90 @@ const HEADS: [&[u8]; 12] = [
 
 /// Words that make any statement worth a closer look wherever they occur:
 /// the functions that hand SQL to another session.
-const ANYWHERE: [&[u8]; 3] = [b"dblink", b"dblink_exec", b"dblink_send_query"];
+pub const ANYWHERE: [&[u8]; 3] = [b"dblink", b"dblink_exec", b"dblink_send_query"];
+
+/// Bytes that continue a word: ASCII letters and digits, `_`, `$`, and
+/// every byte of a multi-byte character.
+const WORD: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric() || c == b'_' || c == b'$' || c >= 0x80;
+        b += 1;
+    }
+    table
+};
 
 /// False when none of the candidate keywords occurs in `text` as a whole
 /// word (keywords cannot be quoted, escaped or split), and no
-/// Unicode-escaped name or string could spell one.
+/// Unicode-escaped name or string (`U&"…"`, `U&'…'`) could spell one.
+///
+/// Every string psql sends passes through here, so it is one pass over the
+/// bytes with a table lookup each, and a keyword test per word that
+/// rejects most words on their length alone.
 pub fn may_hold_candidate(text: &[u8]) -> bool {
-    if has_unicode_escape(text) {
-        return true;
-    }
-    let word_byte = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b >= 0x80;
     let mut i = 0;
     while i < text.len() {
-        if !word_byte(text[i]) {
+        let b = text[i];
+        if !WORD[b as usize] {
+            if b == b'&'
+                && i > 0
+                && matches!(text[i - 1], b'u' | b'U')
+                && matches!(text.get(i + 1), Some(b'"' | b'\''))
+            {
+                return true;
+            }
             i += 1;
             continue;
         }
         let start = i;
-        while i < text.len() && word_byte(text[i]) {
+        while i < text.len() && WORD[text[i] as usize] {
             i += 1;
         }
-        let word = &text[start..i];
-        if (2..=17).contains(&word.len())
-            && HEADS
-                .iter()
-                .chain(ANYWHERE.iter())
-                .any(|h| word.eq_ignore_ascii_case(h))
-        {
+        if is_candidate(&text[start..i]) {
             return true;
         }
     }
     false
 }
 
-/// `U&"…"` or `U&'…'` anywhere.
-fn has_unicode_escape(text: &[u8]) -> bool {
-    text.iter().enumerate().any(|(p, &b)| {
-        b == b'&'
-            && p > 0
-            && matches!(text[p - 1], b'u' | b'U')
-            && matches!(text.get(p + 1), Some(b'"' | b'\''))
-    })
+/// Whether `word` is one of [`HEADS`] or [`ANYWHERE`], in any case.
+fn is_candidate(word: &[u8]) -> bool {
+    const LONGEST: usize = 17;
+    // The lengths and first letters of the keywords: most words fail here.
+    const LENGTHS: u32 = 1 << 2 | 1 << 4 | 1 << 5 | 1 << 6 | 1 << 7 | 1 << 8 | 1 << 11 | 1 << 17;
+    if word.len() > LONGEST
+        || LENGTHS & (1 << word.len()) == 0
+        || !matches!(
+            word[0] | 0x20,
+            b'a' | b'c' | b'd' | b'e' | b'm' | b'p' | b't' | b'u' | b'w'
+        )
+    {
+        return false;
+    }
+    let mut lower = [0u8; LONGEST];
+    for (l, b) in lower.iter_mut().zip(word) {
+        *l = b.to_ascii_lowercase();
+    }
+    matches!(
+        &lower[..word.len()],
+        b"drop"
+            | b"truncate"
+            | b"alter"
+            | b"delete"
+            | b"update"
+            | b"with"
+            | b"explain"
+            | b"do"
+            | b"prepare"
+            | b"merge"
+            | b"copy"
+            | b"create"
+            | b"dblink"
+            | b"dblink_exec"
+            | b"dblink_send_query"
+    )
 }
 
 #[cfg(test)]
@@ -87,6 +130,48 @@ mod tests {
             r#"select U&"\0064blink_exec"('c', 'x')"#,
         ] {
             assert!(may_hold_candidate(check.as_bytes()), "{check}");
+        }
+    }
+
+    /// The fast keyword test is exactly "one of the lists, any case".
+    #[test]
+    fn the_keyword_test_is_the_lists() {
+        let listed = |w: &[u8]| {
+            HEADS
+                .iter()
+                .chain(ANYWHERE.iter())
+                .any(|h| w.eq_ignore_ascii_case(h))
+        };
+        let mut words: alloc::vec::Vec<alloc::vec::Vec<u8>> = alloc::vec::Vec::new();
+        for h in HEADS.iter().chain(ANYWHERE.iter()) {
+            let upper = h.to_ascii_uppercase();
+            words.push(h.to_vec());
+            words.push(upper.clone());
+            words.push(h[..h.len() - 1].to_vec());
+            let mut longer = h.to_vec();
+            longer.push(b's');
+            words.push(longer);
+            let mut odd = upper;
+            odd[0] ^= 0x80;
+            words.push(odd);
+        }
+        words.extend([&b"d"[..], b"", b"dblink_send_query_", b"x"].map(<[u8]>::to_vec));
+        // Every length and first letter, so the quick rejection is tested
+        // against the lists and not only on their own words.
+        for len in 0..=20 {
+            for first in [
+                b'a', b'b', b'C', b'd', b'E', b'm', b'P', b't', b'U', b'w', b'z',
+            ] {
+                for h in HEADS.iter().chain(ANYWHERE.iter()) {
+                    let mut w = h.to_vec();
+                    w.resize(len.max(1), b'x');
+                    w[0] = first;
+                    words.push(w);
+                }
+            }
+        }
+        for w in &words {
+            assert_eq!(is_candidate(w), listed(w), "{:?}", core::str::from_utf8(w));
         }
     }
 }
