@@ -277,8 +277,31 @@ impl Connection for LiveConn {
         let api = libpq();
         // The connection object itself, and where it leads: after `\c`
         // psql has a new one, which may reuse the old one's address.
-        let parts = [api.host, api.port, api.db, api.user].map(|f| self.get(f).unwrap_or_default());
-        format!("{:p}\0{}", self.conn, parts.join("\0"))
+        // Built by hand: it is asked for every statement that changes rows
+        // by key, and `format!` with the four copies cost several times the
+        // libpq calls.
+        let mut id = String::with_capacity(80);
+        let mut address = self.conn as usize;
+        loop {
+            id.push(char::from(b"0123456789abcdef"[address & 0xf]));
+            address >>= 4;
+            if address == 0 {
+                break;
+            }
+        }
+        for f in [api.host, api.port, api.db, api.user] {
+            id.push('\0');
+            if let Some(f) = f {
+                // SAFETY: `conn` is valid (see `get`); libpq returns a
+                // NUL-terminated string owned by the connection, or null.
+                let p = unsafe { f(self.conn) };
+                if !p.is_null() {
+                    // SAFETY: as above; read before anything else runs on it.
+                    id.push_str(&unsafe { CStr::from_ptr(p) }.to_string_lossy());
+                }
+            }
+        }
+        id
     }
 
     fn explain(&self, statements: &[String]) -> Vec<Option<String>> {
@@ -309,10 +332,18 @@ impl Connection for LiveConn {
 
     fn parameter(&self, name: &str) -> Option<String> {
         let f = libpq().parameter_status?;
-        let name = std::ffi::CString::new(name).ok()?;
+        // Asked twice for every string the check sees: the name goes
+        // through a buffer on the stack (parameter names are shorter than
+        // PostgreSQL's 64-byte NAMEDATALEN).
+        let mut buf = [0u8; 128];
+        let bytes = name.as_bytes();
+        if bytes.len() >= buf.len() || bytes.contains(&0) {
+            return None;
+        }
+        buf[..bytes.len()].copy_from_slice(bytes);
         // SAFETY: `conn` is valid (see `get`); the name is NUL-terminated;
         // the value (or null) is owned by the connection and copied here.
-        text(unsafe { f(self.conn, name.as_ptr()) })
+        text(unsafe { f(self.conn, buf.as_ptr().cast()) })
     }
 
     fn transaction(&self) -> TxStatus {

@@ -1,11 +1,12 @@
 //! The byte-level pre-check: false when no statement in a string can be
-//! destructive, so the full check need not be loaded for it. A copy of
-//! `dbguard::sql::classify::may_hold_candidate`, kept here so this library
-//! does not link the classifier; the check library's tests run both over
-//! one corpus and fail when they disagree.
+//! destructive, so the full check need not be loaded for it. The
+//! classifier compiles this same file as
+//! `dbguard::sql::classify::may_hold_candidate` (this library cannot link
+//! the classifier); the check library's tests run the classifier over a
+//! corpus and fail when it flags a string this lets pass.
 
 /// The first keywords that make a statement worth a closer look
-/// (`dbguard::sql::classify`'s `HEADS`).
+/// (the classifier's `HEADS`).
 pub const HEADS: [&[u8]; 12] = [
     b"drop",
     b"truncate",
@@ -25,14 +26,17 @@ pub const HEADS: [&[u8]; 12] = [
 /// the functions that hand SQL to another session.
 pub const ANYWHERE: [&[u8]; 3] = [b"dblink", b"dblink_exec", b"dblink_send_query"];
 
-/// Bytes that continue a word: ASCII letters and digits, `_`, `$`, and
-/// every byte of a multi-byte character.
+/// Bytes that continue a word: ASCII letters and digits, `_`, and every
+/// byte of a multi-byte character. `$`, which SQL allows inside a name,
+/// ends a word here: it also opens and closes dollar quotes, and the
+/// classifier reads a keyword right after a tag (`$$DROP …`). Splitting at
+/// it can only find more keywords, so the check is loaded, never skipped.
 const WORD: [bool; 256] = {
     let mut table = [false; 256];
     let mut b = 0;
     while b < 256 {
         let c = b as u8;
-        table[b] = c.is_ascii_alphanumeric() || c == b'_' || c == b'$' || c >= 0x80;
+        table[b] = c.is_ascii_alphanumeric() || c == b'_' || c >= 0x80;
         b += 1;
     }
     table
@@ -127,6 +131,8 @@ mod tests {
             "select 1; delete from t",
             "/*x*/truncate t",
             "select dblink_exec('c', q)",
+            "$$DROP TABLE t",
+            "select $x$a$x$;$x$drop",
             r#"select U&"\0064blink_exec"('c', 'x')"#,
         ] {
             assert!(may_hold_candidate(check.as_bytes()), "{check}");
@@ -142,7 +148,7 @@ mod tests {
                 .chain(ANYWHERE.iter())
                 .any(|h| w.eq_ignore_ascii_case(h))
         };
-        let mut words: alloc::vec::Vec<alloc::vec::Vec<u8>> = alloc::vec::Vec::new();
+        let mut words: Vec<Vec<u8>> = Vec::new();
         for h in HEADS.iter().chain(ANYWHERE.iter()) {
             let upper = h.to_ascii_uppercase();
             words.push(h.to_vec());

@@ -21,8 +21,9 @@ use super::{Hit, classify_nested};
 use crate::sql::finding::Kind;
 use crate::sql::token::{Tok, Token, tokens};
 
-/// The functions whose arguments are SQL run elsewhere.
-const FUNCTIONS: [&str; 3] = ["dblink_exec", "dblink", "dblink_send_query"];
+// The functions whose arguments are SQL run elsewhere: the pre-check's
+// list, so a statement that mentions none of them is never scanned.
+use super::precheck::ANYWHERE as FUNCTIONS;
 
 /// True when `text` mentions dblink at all (any case): the cheap test
 /// before tokenizing.
@@ -39,7 +40,7 @@ pub fn dblink(text: &[u8], depth: usize) -> Vec<Hit> {
     for (k, t) in toks.iter().enumerate() {
         let called = toks.get(k + 1).is_some_and(|n| n.is_punct(b'('));
         // Quoted or escaped, the name is still the function's.
-        if !called || !t.is_name() || !FUNCTIONS.contains(&t.ident().as_str()) {
+        if !called || !t.is_name() || !FUNCTIONS.contains(&t.ident().as_bytes()) {
             continue;
         }
         let args = arguments(&toks, k + 1);

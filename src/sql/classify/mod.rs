@@ -109,52 +109,22 @@ fn candidate_head(text: &[u8]) -> Option<&'static str> {
     if head.kind != Tok::Word {
         return None;
     }
-    HEADS.into_iter().find(|h| head.is(h))
+    precheck::HEADS
+        .into_iter()
+        .find(|h| head.text.eq_ignore_ascii_case(h))
+        .map(|h| std::str::from_utf8(h).unwrap_or_default())
 }
 
-/// The first keywords that make a statement worth a closer look.
-const HEADS: [&str; 12] = [
-    "drop", "truncate", "alter", "delete", "update", "with", "explain", "do", "prepare", "merge",
-    "copy", "create",
-];
-
-/// Words that make any statement worth a closer look wherever they occur:
-/// the functions that hand SQL to another session.
-const ANYWHERE: [&str; 3] = ["dblink", "dblink_exec", "dblink_send_query"];
-
-/// False when no statement in `text` can be destructive: none of the
-/// candidate first keywords occurs in it as a whole word (keywords cannot
-/// be quoted, escaped or split). A fast pre-check for the guard inside
-/// psql, which sees every statement; `true` only means "scan it".
-pub fn may_hold_candidate(text: &[u8]) -> bool {
-    // A Unicode-escaped name or string (`U&"\0064blink_exec"`,
-    // `U&'\0044ROP ...'`) spells words this test cannot see.
-    if has_unicode_escape(text) {
-        return true;
-    }
-    let word_byte = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b >= 0x80;
-    let mut i = 0;
-    while i < text.len() {
-        if !word_byte(text[i]) {
-            i += 1;
-            continue;
-        }
-        let start = i;
-        while i < text.len() && word_byte(text[i]) {
-            i += 1;
-        }
-        let word = &text[start..i];
-        if (2..=17).contains(&word.len())
-            && HEADS
-                .iter()
-                .chain(ANYWHERE.iter())
-                .any(|h| word.eq_ignore_ascii_case(h.as_bytes()))
-        {
-            return true;
-        }
-    }
-    false
-}
+/// The byte-level pre-check: false when no statement in `text` can be
+/// destructive, because none of the candidate first keywords (or the
+/// `dblink` functions) occurs in it as a whole word and no Unicode escape
+/// could spell one. The guard inside psql sees every statement through it;
+/// `true` only means "scan it". One source file, shared with the preload
+/// library's first stage, which decides with it alone whether the check is
+/// loaded and cannot depend on this crate (`preload/first` is `no_std`).
+#[path = "../../../preload/first/src/precheck.rs"]
+mod precheck;
+pub use precheck::may_hold_candidate;
 
 /// Classifies `text`, which may itself come from inside a string (`depth`
 /// counts how far down).
