@@ -4,7 +4,8 @@
 //! once and never rewritten (invariant 4), so what a drill learns later
 //! lives here. The file is not part of the backup: the store does not list
 //! it as one, `verify` does not check it, and removing the backup removes
-//! it too (`Store::remove`).
+//! it too (`Store::remove`), unless a remote still holds a copy; remote
+//! retention removes it with the last copy.
 
 use std::fs;
 use std::io;

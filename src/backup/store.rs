@@ -458,8 +458,15 @@ impl Store {
                 fs::remove_file(data)?;
             }
         }
-        // The last drill's record goes with the backup it describes.
-        super::drilled::remove(&self.dir, &entry.id)?;
+        // The last drill's record goes with the backup it describes, unless
+        // a remote still holds a copy: `list` shows it with that copy, and
+        // remote retention removes it with the last one.
+        if super::copies::Copies::read(&self.dir, &entry.id)
+            .copies
+            .is_empty()
+        {
+            super::drilled::remove(&self.dir, &entry.id)?;
+        }
         durable::sync_dir(&self.dir)
     }
 }
@@ -641,6 +648,50 @@ mod tests {
         assert_eq!(store.verify(&entries[3]).status.label(), "INCOMPLETE");
         let found = store.find("backup_a_20260101_000000.sql").unwrap().unwrap();
         assert_eq!(found.id, "backup_a_20260101_000000");
+    }
+
+    /// Regression: pruning the local copy of a backup that a remote still
+    /// holds removed the record of its last drill, so `list` showed the
+    /// remote copy as never drilled.
+    #[test]
+    fn removing_a_backup_keeps_its_drill_record_while_a_remote_holds_a_copy() {
+        use crate::backup::copies::{Copies, CopyRecord};
+        use crate::backup::drilled::{Drilled, path_for};
+
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        let drilled = Drilled {
+            at: "2026-03-01T07:00:00Z".parse().unwrap(),
+            ok: true,
+            detail: "2 tables".into(),
+            table: None,
+            from: None,
+        };
+        for (id, remote) in [
+            ("backup_a_20260101_000000", Some("offsite")),
+            ("backup_a_20260102_000000", None),
+        ] {
+            fs::write(dir.path().join(format!("{id}.sql")), "x").unwrap();
+            drilled.write(dir.path(), id).unwrap();
+            if let Some(remote) = remote {
+                let record = CopyRecord {
+                    remote: remote.into(),
+                    location: format!("s3://bucket/{id}.sql"),
+                    encrypted: false,
+                    copied_at: drilled.at,
+                };
+                Copies::record_copy(dir.path(), id, record).unwrap();
+            }
+        }
+        for entry in store.entries().unwrap() {
+            store.remove(&entry).unwrap();
+        }
+        assert!(store.entries().unwrap().is_empty());
+        assert_eq!(
+            Drilled::read(dir.path(), "backup_a_20260101_000000"),
+            Some(drilled)
+        );
+        assert!(!path_for(dir.path(), "backup_a_20260102_000000").exists());
     }
 
     /// Regression: a plain and a custom backup started in the same second
