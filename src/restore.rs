@@ -34,6 +34,7 @@ pub mod pitr;
 pub mod swap;
 pub mod tables;
 
+use crate::report::text::plural;
 use std::collections::HashMap;
 use std::io::Write;
 use std::process::Stdio;
@@ -982,9 +983,9 @@ fn summary(
                     .join(", ")
             };
             lines.push(format!(
-                "Now:    {}, {} tables: {}",
+                "Now:    {}, {}: {}",
                 HumanBytes(facts.size_bytes),
-                facts.tables.len(),
+                plural(facts.tables.len(), "table"),
                 describe(
                     facts
                         .tables
@@ -994,8 +995,8 @@ fn summary(
                 )
             ));
             lines.push(format!(
-                "Backup: {} tables: {}",
-                meta.tables.len(),
+                "Backup: {}: {}",
+                plural(meta.tables.len(), "table"),
                 describe(
                     meta.tables
                         .iter()
@@ -1112,36 +1113,36 @@ pub fn write_report(out: &mut impl Write, report: &RestoreReport) -> std::io::Re
         .unwrap_or(0);
     for c in &report.checks {
         let expected = match (c.expected, c.exact) {
-            (Some(n), true) => format!("{n} rows in backup"),
+            (Some(n), true) => format!("{} in backup", plural(n, "row")),
             (Some(n), false) => format!("~{n} rows estimated at backup time"),
             (None, _) => "row count unknown".to_owned(),
         };
         let (mark, now) = match c.actual {
             None => ("MISSING", "table missing".to_owned()),
-            Some(n) if c.ok() => ("ok", format!("{n} rows now")),
-            Some(n) => ("DIFFERS", format!("{n} rows now")),
+            Some(n) if c.ok() => ("ok", format!("{} now", plural(n, "row"))),
+            Some(n) => ("DIFFERS", format!("{} now", plural(n, "row"))),
         };
         writeln!(out, "  {mark:<8} {:<width$}  {now} ({expected})", c.table)?;
     }
     let bad = report.checks.iter().filter(|c| !c.ok()).count();
     if bad == 0 {
-        writeln!(
-            out,
-            "All {} tables present with the expected rows.",
-            report.checks.len()
-        )?;
+        match report.checks.len() {
+            1 => writeln!(out, "The table is present with the expected rows.")?,
+            n => writeln!(out, "All {n} tables present with the expected rows.")?,
+        }
         if report.checksummed > 0 {
             writeln!(
                 out,
-                "Content of {} tables checked against the backup's checksums before the swap.",
-                report.checksummed
+                "Content of {} checked against the backup's checksums before the swap.",
+                plural(report.checksummed, "table")
             )?;
         }
     } else {
         writeln!(
             out,
-            "{bad} of {} tables do not match the backup.",
-            report.checks.len()
+            "{bad} of {} {} not match the backup.",
+            plural(report.checks.len(), "table"),
+            if bad == 1 { "does" } else { "do" }
         )?;
     }
     if let Some(old) = &report.replaced {
@@ -1169,6 +1170,60 @@ fn shell_word(word: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn report_text(checks: Vec<TableCheck>, checksummed: usize) -> String {
+        let report = RestoreReport {
+            id: "backup_shop_20260301_070000".into(),
+            target: Target::explicit("/run/pg", 5432, "app", "shop"),
+            safety_backup: None,
+            method: Method::Swap,
+            atomic: true,
+            replaced: None,
+            checks,
+            checksummed,
+        };
+        let mut out = Vec::new();
+        write_report(&mut out, &report).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    fn check(table: &str, expected: i64, actual: i64) -> TableCheck {
+        TableCheck {
+            table: table.into(),
+            expected: Some(expected),
+            exact: true,
+            actual: Some(actual),
+        }
+    }
+
+    /// Regression: one table came out as "1 tables" and one row as "1 rows".
+    #[test]
+    fn the_report_counts_in_words_that_agree_with_the_number() {
+        let one = report_text(vec![check("public.t", 1, 1)], 1);
+        assert!(
+            one.contains("public.t  1 row now (1 row in backup)"),
+            "{one}"
+        );
+        assert!(
+            one.contains("The table is present with the expected rows."),
+            "{one}"
+        );
+        assert!(one.contains("Content of 1 table checked"), "{one}");
+        let two = report_text(vec![check("public.a", 2, 2), check("public.b", 3, 1)], 2);
+        assert!(
+            two.contains("public.a  2 rows now (2 rows in backup)"),
+            "{two}"
+        );
+        assert!(
+            two.contains("1 of 2 tables does not match the backup."),
+            "{two}"
+        );
+        let both = report_text(vec![check("public.a", 2, 0), check("public.b", 3, 1)], 0);
+        assert!(
+            both.contains("2 of 2 tables do not match the backup."),
+            "{both}"
+        );
+    }
 
     fn pick(
         connection: ConnectionArgs,

@@ -472,7 +472,7 @@ mod tests {
         Drilled {
             at: chrono::DateTime::parse_from_rfc3339("2026-03-01T07:00:00+00:00").unwrap(),
             ok: true,
-            detail: "1 tables: row counts recorded in the sidecar (1)".into(),
+            detail: "1 table: row counts recorded in the sidecar (1)".into(),
             table: None,
             from: None,
         }

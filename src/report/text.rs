@@ -38,8 +38,10 @@ fn location(path: &str, line: Option<u64>) -> String {
     }
 }
 
-fn plural(n: u64, word: &str) -> String {
-    if n == 1 {
+/// `n` and the noun, in the plural unless `n` is 1 ("1 table", "2
+/// tables"); for nouns whose plural adds an `s`.
+pub fn plural<N: std::fmt::Display + PartialEq + From<u8>>(n: N, word: &str) -> String {
+    if n == N::from(1) {
         format!("{n} {word}")
     } else {
         format!("{n} {word}s")

@@ -24,6 +24,7 @@
 //! The outcome is recorded as the backup's last drill (`backup::drilled`,
 //! beside the sidecar, which stays as written) and in the audit log.
 
+use crate::report::text::plural;
 use std::collections::HashMap;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -98,8 +99,8 @@ impl TableResult {
         };
         if !self.rows.ok() {
             return Some(format!(
-                "{table}: {} rows expected ({}), {found} found",
-                self.rows.expected.unwrap_or_default(),
+                "{table}: {} expected ({}), {found} found",
+                plural(self.rows.expected.unwrap_or_default(), "row"),
                 describe(self.rows_from)
             ));
         }
@@ -729,7 +730,10 @@ impl Ran {
             Some((table, problem)) => Verdict::Failed {
                 table: Some(table.clone()),
                 why: if bad.len() > 1 {
-                    format!("{problem} (and {} more tables differ)", bad.len() - 1)
+                    match bad.len() - 1 {
+                        1 => format!("{problem} (and 1 more table differs)"),
+                        n => format!("{problem} (and {n} more tables differ)"),
+                    }
                 } else {
                     problem.clone()
                 },
@@ -1084,7 +1088,7 @@ fn compared_text(tables: &[TableResult]) -> String {
     if none > 0 {
         parts.push(format!("no content checksum ({none})"));
     }
-    format!("{} tables: {}", tables.len(), parts.join(", "))
+    format!("{}: {}", plural(tables.len(), "table"), parts.join(", "))
 }
 
 /// The last drill beside the sidecar (unless the backup went meanwhile)
@@ -1544,7 +1548,7 @@ mod tests {
             ran.verdict,
             Verdict::Failed {
                 table: Some("public.items".into()),
-                why: "public.items: content checksum 00000000000000aa expected (recorded in the sidecar at backup time), 00000000000000bb found (and 1 more tables differ)"
+                why: "public.items: content checksum 00000000000000aa expected (recorded in the sidecar at backup time), 00000000000000bb found (and 1 more table differs)"
                     .into()
             }
         );

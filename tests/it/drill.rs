@@ -369,7 +369,7 @@ fn a_restore_point_is_drilled_in_a_scratch_cluster() {
         "{stdout}"
     );
     assert!(
-        stdout.contains("Drill passed: restore point reached; 1 tables: existence only"),
+        stdout.contains("Drill passed: restore point reached; 1 table: existence only"),
         "{stdout}"
     );
     let record = read_json(&store.join(format!("{id}.drill.json")));

@@ -681,7 +681,7 @@ fn an_archive_is_checked_against_exact_row_counts() {
         assert!(
             report.contains("public.items  200 rows now (200 rows in backup)")
                 && !report.contains("estimated")
-                && report.contains("Content of 1 tables checked against the backup's checksums"),
+                && report.contains("Content of 1 table checked against the backup's checksums"),
             "{format}: {report}"
         );
         assert_eq!(items(&s.db.name), "200");
@@ -694,7 +694,7 @@ fn an_archive_is_checked_against_exact_row_counts() {
                 &["restore", &id, "--yes", "--no-safety-backup", "-j", "2"],
             ));
             assert!(
-                out.stdout_str().contains("Content of 1 tables checked"),
+                out.stdout_str().contains("Content of 1 table checked"),
                 "{}",
                 out.stdout_str()
             );
