@@ -4,6 +4,10 @@
 //! a guard that decides whether the command is dangerous and then replaces
 //! itself with the real tool. This file holds the one dispatch point between the two.
 
+// The files shared with the preload library's `no_std` first stage
+// (`#[path]` modules) name `alloc` as it must.
+extern crate alloc;
+
 /// Writes a line to stderr, ignoring failure: stderr may be a terminal
 /// that has hung up, and the guard's outcome must not depend on it.
 macro_rules! note {

@@ -37,9 +37,10 @@ use crate::libpq::{
     PgResult, REAL, RealFn, TUPLES_OK, libpq,
 };
 
-/// The version of the entry points below; the first stage passes its own
-/// to `dbguard_check_init`.
-pub const ABI_VERSION: u32 = 1;
+/// The version of the entry points below (one definition, shared with the
+/// first stage); the first stage passes the one it was built with to
+/// `dbguard_check_init`.
+pub use dbguard::shim::live::ABI_VERSION;
 
 /// The pre-flight's confirmed keys, handed over by the first stage.
 static CONFIRMED: Mutex<Vec<String>> = Mutex::new(Vec::new());

@@ -5,17 +5,11 @@
 //! over a corpus (every line and every whole file of the repository's
 //! tests and SQL sources, and a generated set of keyword fragments,
 //! separators and escapes) and each string it flags must pass the
-//! pre-check. Also: the first stage's refusal is the same statement as the
-//! guard's.
-
-extern crate alloc;
+//! pre-check.
 
 use std::path::Path;
 
 use dbguard::sql::classify::{Context, classify, may_hold_candidate};
-
-#[path = "../first/src/abi.rs"]
-mod dbguard_preload;
 
 /// Records `text` when the classifier flags it and the pre-check would
 /// not even load the check for it; returns whether it was flagged.
@@ -140,27 +134,4 @@ fn the_pre_check_lets_nothing_pass_that_the_classifier_flags_in_generated_string
     assert!((10_000..190_000).contains(&candidates), "{candidates}");
     assert!(hits > 1_000, "{hits} flagged");
     assert!(skipped.is_empty(), "{skipped:#?}");
-}
-
-#[test]
-fn the_first_stage_refuses_with_the_guard_s_own_statement() {
-    for message in ["plain", "it's $1 \\ odd", "dollar $dbguard$ quote"] {
-        assert_eq!(
-            dbguard_preload::refusal_statement(message),
-            dbguard::shim::live::refusal_statement(message)
-        );
-    }
-}
-
-#[test]
-fn both_stages_speak_the_same_entry_point_version() {
-    assert_eq!(dbguard_preload::ABI_VERSION, dbguard_check::ABI_VERSION);
-}
-
-#[test]
-fn both_stages_and_the_shim_agree_on_names() {
-    use dbguard::shim::live;
-    assert_eq!(dbguard_preload::PRELOAD_FILE, live::PRELOAD_FILE);
-    assert_eq!(dbguard_preload::CHECK_FILE, live::CHECK_FILE);
-    assert_eq!(dbguard_preload::CONFIRMED_ENV, live::CONFIRMED_ENV);
 }

@@ -26,12 +26,37 @@ use crate::target::Target;
 use crate::{Context, Error};
 
 pub use crate::env::{LIVE_CONFIRMED as CONFIRMED_ENV, PRELOAD as PRELOAD_ENV};
-/// File name of the preload library, the small first stage psql gets in
-/// `LD_PRELOAD` (`preload/first`).
-pub const PRELOAD_FILE: &str = "libdbguard_preload.so";
-/// File name of the check it loads, from its own directory, on the first
-/// string that may be destructive (`preload/`, this module behind it).
-pub const CHECK_FILE: &str = "libdbguard_check.so";
+/// What the preload library's first stage shares with the shim and the
+/// check: the file names of both stages (`PRELOAD_FILE`, the first stage
+/// psql gets in `LD_PRELOAD`; `CHECK_FILE`, the check it loads from its own
+/// directory, this module behind it), the version of the check's entry
+/// points, and the statement that refuses. One source file: the first
+/// stage is `no_std` and cannot depend on this crate.
+#[path = "../../preload/first/src/abi.rs"]
+mod abi;
+pub use abi::{ABI_VERSION, CHECK_FILE, PRELOAD_FILE, refusal_statement};
+
+// The first stage names the confirmed-statements variable itself; it must
+// be the one `env` defines and documents with every other variable.
+const _: () = assert!(
+    same_str(abi::CONFIRMED_ENV, CONFIRMED_ENV),
+    "the first stage's CONFIRMED_ENV differs from env::LIVE_CONFIRMED"
+);
+
+const fn same_str(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
 /// How long a backup taken from inside a session waits for a table lock.
 /// The session's own open transaction may hold it (`BEGIN; ALTER TABLE t
 /// ...; DROP TABLE t;`): waiting longer would only hang psql.
@@ -882,25 +907,6 @@ pub fn write_confirmed(keys: &[String]) -> std::io::Result<PathBuf> {
     std::io::Write::write_all(&mut file, (keys.join("\n") + "\n").as_bytes())?;
     let (_, path) = file.keep().map_err(|e| e.error)?;
     Ok(path)
-}
-
-/// A statement that fails on the server with `message`: psql shows
-/// `ERROR:  dbguard: …`, and an open transaction is aborted as after any
-/// failed statement, so psql's idea of the transaction state stays true.
-pub fn refusal_statement(message: &str) -> String {
-    let text = format!("dbguard: statement not run: {message}");
-    let mut escaped = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
-        match c {
-            '\'' => escaped.push_str("''"),
-            '\\' => escaped.push_str("\\\\"),
-            // `$` is safe in the E'' literal but not in the $dbguard$ body.
-            '$' => escaped.push_str("\\x24"),
-            '\0' => {}
-            c => escaped.push(c),
-        }
-    }
-    format!("DO $dbguard$ BEGIN RAISE EXCEPTION USING MESSAGE = E'{escaped}'; END $dbguard$")
 }
 
 /// Turns a failure into the refusal text, for callers outside the guard

@@ -1,7 +1,7 @@
 //! What the first stage shares with the check library and the shim: file
 //! and variable names, the entry-point version, and the refusal statement.
-//! Plain `core` + `alloc` code, so the check library's tests include this
-//! very file (`#[path]`) and compare it with the guard's own values.
+//! Plain `core` + `alloc` code, so the guard compiles this very file too
+//! (`dbguard::shim::live`, by `#[path]`): one definition of each.
 
 use alloc::format;
 use alloc::string::String;
@@ -11,14 +11,16 @@ pub const PRELOAD_FILE: &str = "libdbguard_preload.so";
 /// File name of the second stage, looked up beside this library.
 pub const CHECK_FILE: &str = "libdbguard_check.so";
 /// The variable naming the pre-flight's confirmed-statements file
-/// (`dbguard::env::LIVE_CONFIRMED`).
+/// (`dbguard::env::LIVE_CONFIRMED`, where every variable is documented; a
+/// test compares the two).
 pub const CONFIRMED_ENV: &str = "DBGUARD_LIVE_CONFIRMED";
 /// Bumped whenever an entry point of the second stage changes; the second
 /// stage refuses to start for another value.
 pub const ABI_VERSION: u32 = 1;
 
-/// A statement that fails on the server with `message`; the same text as
-/// `dbguard::shim::live::refusal_statement` (a test compares them).
+/// A statement that fails on the server with `message`: psql shows
+/// `ERROR:  dbguard: …`, and an open transaction is aborted as after any
+/// failed statement, so psql's idea of the transaction state stays true.
 pub fn refusal_statement(message: &str) -> String {
     let text = format!("dbguard: statement not run: {message}");
     let mut escaped = String::with_capacity(text.len() + 8);
