@@ -476,7 +476,9 @@ build_binary() {
 		rustc=$(command -v rustc || true)
 		[[ -z $rustc && -x ${cargo%/*}/rustc ]] && rustc=${cargo%/*}/rustc
 		if [[ -n $rustc ]]; then
-			triple=$("$rustc" -vV 2>/dev/null | sed -n 's/^host: //p')
+			# A rustc that cannot answer (a rustup without its toolchain)
+			# leaves the ordinary build, whose failure is reported.
+			triple=$("$rustc" -vV 2>/dev/null | sed -n 's/^host: //p' || true)
 			[[ $triple == *-linux-gnu ]] || triple=""
 		fi
 		# Progress goes to stderr: stdout carries the binary's path.

@@ -601,7 +601,10 @@ fn install_sh_is_shellcheck_clean() {
 /// when `cc` is missing, and apt-get is left alone when it is present.
 #[test]
 fn build_path_installs_build_essential_only_when_cc_is_missing() {
-    for cc_present in [false, true] {
+    // The third case: a rustc that cannot say its host (a rustup without
+    // its toolchain) once ended install.sh silently; it now takes the
+    // ordinary build.
+    for (cc_present, failing_rustc) in [(false, false), (true, false), (true, true)] {
         let h = Home::new();
         let tools = h.root().join("tools");
         fs::create_dir(&tools).unwrap();
@@ -624,6 +627,7 @@ fn build_path_installs_build_essential_only_when_cc_is_missing() {
             "tail",
             "rm",
             "rmdir",
+            "sed",
         ];
         if cc_present {
             needed.push("cc");
@@ -646,6 +650,15 @@ fn build_path_installs_build_essential_only_when_cc_is_missing() {
             fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
         };
         recorder("apt-get", "");
+        if failing_rustc {
+            let rustc = tools.join("rustc");
+            fs::write(
+                &rustc,
+                "#!/bin/sh\necho 'error: no default toolchain' >&2\nexit 1\n",
+            )
+            .unwrap();
+            fs::set_permissions(&rustc, fs::Permissions::from_mode(0o755)).unwrap();
+        }
         recorder(
             "cargo",
             &format!(
