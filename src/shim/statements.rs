@@ -5,6 +5,7 @@
 //! backup scope those allow, and the summary the person reads before
 //! typing the word.
 
+use std::cell::Cell;
 use std::io;
 use std::rc::Rc;
 
@@ -29,7 +30,10 @@ const SHOWN_CASCADED: usize = 10;
 fn rows_text(rows: Option<i64>) -> String {
     rows.map_or_else(
         || "row count unknown".to_owned(),
-        |n| format!("{} rows", thousands(n)),
+        |n| match n {
+            1 => "1 row".to_owned(),
+            n => format!("{} rows", thousands(n)),
+        },
     )
 }
 
@@ -66,6 +70,11 @@ pub struct Statements<'a> {
     place: Place,
     /// Inside psql: the session's own locks (see `protect_on`).
     own_locks: Option<OwnLocks<'a>>,
+    /// Set when the statements were let through because they remove
+    /// nothing (`removes_nothing`): the pre-flight then confirmed nothing,
+    /// and the library judges them again when psql sends them (by then a
+    /// table of that name may exist).
+    pub passed_unasked: Rc<Cell<bool>>,
 }
 
 impl<'a> Statements<'a> {
@@ -82,6 +91,7 @@ impl<'a> Statements<'a> {
             tools: Box::new(tools),
             place: Place::Shell,
             own_locks: None,
+            passed_unasked: Rc::default(),
         }
     }
 }
@@ -134,6 +144,31 @@ impl protect::Operation for Statements<'_> {
                 "dbguard: database \"{database}\" does not exist, so dropping it removes nothing"
             ),
         ))
+    }
+
+    /// `DROP TABLE IF EXISTS` of tables none of which exists removes
+    /// nothing (setup scripts do it all the time; psql prints the server's
+    /// notice): true when every finding is one, by what the server says now.
+    fn removes_nothing(&self, rows: &Rows) -> bool {
+        let (Some(facts), None) = facts_of(rows) else {
+            return false;
+        };
+        let absent = |name: &String| {
+            facts
+                .iter()
+                .any(|t| &t.name == name && t.qualified.is_none())
+        };
+        let nothing = !self.report.findings.is_empty()
+            && self.report.findings.iter().all(|f| {
+                f.kind == Kind::DropTable
+                    && f.if_exists
+                    && !f.objects.is_empty()
+                    && f.objects.iter().all(absent)
+            });
+        if nothing {
+            self.passed_unasked.set(true);
+        }
+        nothing
     }
 
     fn scope(&self, plan: Guard, target: &Target, rows: &Rows) -> Guard {

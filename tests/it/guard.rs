@@ -625,6 +625,53 @@ fn dropping_a_database_that_does_not_exist_runs_unasked() {
     cluster().sql("postgres", &format!("drop database {absent}"));
 }
 
+/// Regression: `DROP TABLE IF EXISTS t` of a table that does not exist
+/// was asked about (refused without a terminal), though it removes
+/// nothing; it now runs unasked. Whether the table exists is asked when it
+/// matters: a table that takes the name before the DROP is sent (a rename
+/// earlier in the same script) is judged then, and an existing one is
+/// refused up front as before.
+#[test]
+fn dropping_a_table_that_does_not_exist_runs_unasked() {
+    let s = setup("drop_table_absent");
+    let drop = [
+        "-X",
+        "-v",
+        "ON_ERROR_STOP=1",
+        "-c",
+        "drop table if exists gone",
+    ];
+    let out = shim_without_terminal(&s.sandbox, &drop, None);
+    assert_eq!(out.status, 0, "{}", out.stderr_str());
+    // psql shows the server's own notice, and nothing of dbguard's.
+    assert_eq!(
+        out.stderr_str().trim(),
+        "NOTICE:  table \"gone\" does not exist, skipping"
+    );
+    assert!(backups(&s.store).is_empty());
+    let pass = audit_lines(&s.store);
+    assert_eq!(pass.last().expect("an audit record")["decision"], "pass");
+
+    // A rename gives the name to a table with rows before the DROP is sent:
+    // the pre-flight saw no such table, the check inside psql sees one.
+    s.db.sql("create table renamed (n int); insert into renamed values (1), (2);");
+    let script = b"alter table renamed rename to gone;\ndrop table if exists gone;\n";
+    let out = shim_without_terminal(&s.sandbox, &["-X", "-v", "ON_ERROR_STOP=1"], Some(script));
+    assert_ne!(out.status, 0, "{}", out.stderr_str());
+    assert!(
+        out.stderr_str().contains("statement not run"),
+        "{}",
+        out.stderr_str()
+    );
+    assert_eq!(s.db.sql("select count(*) from gone"), "2");
+
+    // It exists now: refused before psql starts.
+    let out = shim_without_terminal(&s.sandbox, &drop, None);
+    assert_eq!(out.status, REFUSED, "{}", out.stderr_str());
+    assert_eq!(s.db.sql("select count(*) from gone"), "2");
+    assert!(backups(&s.store).is_empty());
+}
+
 /// Regression: `psql -f <(…)` hands psql a pipe. Scanning it empties it,
 /// so psql would then run nothing; it used to be left unread and treated
 /// as unknown. Now it is copied while scanned and psql reads the copy

@@ -51,20 +51,20 @@ pub fn assess<'a>(inv: &Invocation<'a>) -> Plan<'a> {
         estimate_bulk(ctx, &args, &mut scanned.report);
     }
     let report = Rc::new(std::mem::take(&mut scanned.report));
+    let conn = connection_args(&args);
+    let statements = Statements::new(Rc::clone(&report), Target::resolve(&conn, ctx), move || {
+        PgTools::resolve(ctx)
+    });
     let then: Then<'a> = {
         let report = Rc::clone(&report);
-        Box::new(move || hand_over(ctx, argv, scanned, &report))
+        let unasked = Rc::clone(&statements.passed_unasked);
+        Box::new(move || hand_over(ctx, argv, scanned, &report, !unasked.get()))
     };
     if report.is_safe() {
         return Plan::Pass(then);
     }
-    let conn = connection_args(&args);
     Plan::Protect {
-        operation: Box::new(Statements::new(
-            report,
-            Target::resolve(&conn, ctx),
-            move || PgTools::resolve(ctx),
-        )),
+        operation: Box::new(statements),
         then,
     }
 }
@@ -78,6 +78,7 @@ fn hand_over(
     argv: &[OsString],
     scanned: Scanned,
     report: &ScanReport,
+    confirmed: bool,
 ) -> Result<Launch, Error> {
     if let Some(mut file) = scanned.stdin {
         stdin::install_as_stdin(&mut file)
@@ -110,7 +111,7 @@ fn hand_over(
     // interpreter, and what it really sends (psqlrc, `\if`-chosen
     // variables, files it writes itself, the server's lexical settings, a
     // failed COPY's data lines) is checked where it leaves psql.
-    let env = preload_env(ctx, report, scanned.interactive)?;
+    let env = preload_env(ctx, report, scanned.interactive, confirmed)?;
     Ok(Launch::Exec {
         args: rewritten,
         env,
@@ -193,6 +194,7 @@ fn preload_env(
     ctx: &Context,
     report: &ScanReport,
     interactive: bool,
+    confirmed: bool,
 ) -> Result<Vec<(OsString, OsString)>, Error> {
     let library = match live::preload_library(ctx) {
         Ok(path) => path,
@@ -228,7 +230,13 @@ fn preload_env(
         preload.push(existing);
     }
     let mut env = vec![(OsString::from("LD_PRELOAD"), preload)];
-    let keys = live::confirmed_keys(report);
+    // Statements let through because they removed nothing when asked
+    // about were not confirmed: the library judges them when sent.
+    let keys = if confirmed {
+        live::confirmed_keys(report)
+    } else {
+        Vec::new()
+    };
     if !keys.is_empty() {
         let path = live::write_confirmed(&keys)
             .map_err(|e| refused_io("cannot pass the confirmed statements on to psql", e))?;
