@@ -53,6 +53,7 @@ pub fn protect_on<'a>(
 ) -> Result<(), Error> {
     let mut statements = Statements::new(Rc::new(report.clone()), target, tools);
     statements.place = place;
+    statements.judged_when_sent = true;
     statements.own_locks = Some(Box::new(own_locks));
     protect::protect(ctx, &statements)
 }
@@ -75,6 +76,11 @@ pub struct Statements<'a> {
     /// and the library judges them again when psql sends them (by then a
     /// table of that name may exist).
     pub passed_unasked: Rc<Cell<bool>>,
+    /// Whether psql's library judges every statement again when it is
+    /// sent: always inside psql; for the pre-flight, when the library is
+    /// there to be loaded. Without it nothing passes on what the server
+    /// says before psql starts.
+    pub judged_when_sent: bool,
 }
 
 impl<'a> Statements<'a> {
@@ -92,6 +98,7 @@ impl<'a> Statements<'a> {
             place: Place::Shell,
             own_locks: None,
             passed_unasked: Rc::default(),
+            judged_when_sent: false,
         }
     }
 }
@@ -150,6 +157,9 @@ impl protect::Operation for Statements<'_> {
     /// nothing (setup scripts do it all the time; psql prints the server's
     /// notice): true when every finding is one, by what the server says now.
     fn removes_nothing(&self, rows: &Rows) -> bool {
+        if !self.judged_when_sent {
+            return false;
+        }
         let (Some(facts), None) = facts_of(rows) else {
             return false;
         };

@@ -652,6 +652,17 @@ fn dropping_a_table_that_does_not_exist_runs_unasked() {
     let pass = audit_lines(&s.store);
     assert_eq!(pass.last().expect("an audit record")["decision"], "pass");
 
+    // Without the library nothing would judge it again when it is sent, so
+    // what the server says before psql starts lets nothing through.
+    let out = guarded::without_terminal(
+        s.sandbox
+            .shim("psql")
+            .args(drop)
+            .env("DBGUARD_PRELOAD", "/nonexistent/libdbguard_preload.so"),
+        None,
+    );
+    assert_eq!(out.status, REFUSED, "{}", out.stderr_str());
+
     // A rename gives the name to a table with rows before the DROP is sent:
     // the pre-flight saw no such table, the check inside psql sees one.
     s.db.sql("create table renamed (n int); insert into renamed values (1), (2);");

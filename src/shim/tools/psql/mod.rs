@@ -52,9 +52,13 @@ pub fn assess<'a>(inv: &Invocation<'a>) -> Plan<'a> {
     }
     let report = Rc::new(std::mem::take(&mut scanned.report));
     let conn = connection_args(&args);
-    let statements = Statements::new(Rc::clone(&report), Target::resolve(&conn, ctx), move || {
-        PgTools::resolve(ctx)
-    });
+    let mut statements =
+        Statements::new(Rc::clone(&report), Target::resolve(&conn, ctx), move || {
+            PgTools::resolve(ctx)
+        });
+    // What passes because it removes nothing now is judged again when
+    // psql sends it, by the library: only when the library is there.
+    statements.judged_when_sent = live::preload_library(ctx).is_ok();
     let then: Then<'a> = {
         let report = Rc::clone(&report);
         let unasked = Rc::clone(&statements.passed_unasked);
