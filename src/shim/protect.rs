@@ -234,7 +234,7 @@ pub fn protect(ctx: &Context, op: &dyn Operation) -> Result<(), Error> {
     };
     if op.removes_nothing(&rows) {
         record.decision = Outcome::Pass;
-        record.detail = Some("nothing it drops exists".into());
+        record.detail = Some("none of the tables it drops or empties exists".into());
         write_audit(&config, &record);
         return Ok(());
     }

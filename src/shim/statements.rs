@@ -153,9 +153,13 @@ impl protect::Operation for Statements<'_> {
         ))
     }
 
-    /// `DROP TABLE IF EXISTS` of tables none of which exists removes
-    /// nothing (setup scripts do it all the time; psql prints the server's
-    /// notice): true when every finding is one, by what the server says now.
+    /// A `DROP TABLE` or `TRUNCATE` of tables none of which exists now
+    /// removes nothing that exists now: a setup script's `DROP TABLE IF
+    /// EXISTS`, a script that creates its own table and drops it again.
+    /// True when every finding is one, by what the server says now, and
+    /// the library judges each statement again when psql sends it: a table
+    /// the script itself created by then is exempt there, one that took
+    /// the name otherwise (a rename) is asked about.
     fn removes_nothing(&self, rows: &Rows) -> bool {
         if !self.judged_when_sent {
             return false;
@@ -170,8 +174,7 @@ impl protect::Operation for Statements<'_> {
         };
         let nothing = !self.report.findings.is_empty()
             && self.report.findings.iter().all(|f| {
-                f.kind == Kind::DropTable
-                    && f.if_exists
+                matches!(f.kind, Kind::DropTable | Kind::Truncate)
                     && !f.objects.is_empty()
                     && f.objects.iter().all(absent)
             });

@@ -625,9 +625,10 @@ fn dropping_a_database_that_does_not_exist_runs_unasked() {
     cluster().sql("postgres", &format!("drop database {absent}"));
 }
 
-/// Regression: `DROP TABLE IF EXISTS t` of a table that does not exist
-/// was asked about (refused without a terminal), though it removes
-/// nothing; it now runs unasked. Whether the table exists is asked when it
+/// Regression: `DROP TABLE IF EXISTS t` of a table that does not exist,
+/// and a script that creates a table and drops it again, were asked about
+/// (refused without a terminal), though they remove nothing that exists;
+/// they now run unasked. Whether the table exists is asked when it
 /// matters: a table that takes the name before the DROP is sent (a rename
 /// earlier in the same script) is judged then, and an existing one is
 /// refused up front as before.
@@ -680,6 +681,38 @@ fn dropping_a_table_that_does_not_exist_runs_unasked() {
     let out = shim_without_terminal(&s.sandbox, &drop, None);
     assert_eq!(out.status, REFUSED, "{}", out.stderr_str());
     assert_eq!(s.db.sql("select count(*) from gone"), "2");
+    assert!(backups(&s.store).is_empty());
+
+    // A script that makes its own table and drops it again, with nothing
+    // that would stop it after a failed CREATE: the table does not exist
+    // when psql starts, and the library sees the session create it.
+    for create in [
+        "create table scratch (n int)",
+        "create table if not exists scratch (n int)",
+    ] {
+        let args = [
+            "-X",
+            "-c",
+            create,
+            "-c",
+            "insert into scratch values (1)",
+            "-c",
+            "truncate scratch",
+            "-c",
+            "drop table scratch",
+        ];
+        let out = shim_without_terminal(&s.sandbox, &args, None);
+        assert_eq!(out.status, 0, "{create}: {}", out.stderr_str());
+        assert!(
+            !out.stderr_str().contains("dbguard"),
+            "{}",
+            out.stderr_str()
+        );
+    }
+    assert_eq!(
+        s.db.sql("select count(*) from pg_class where relname = 'scratch'"),
+        "0"
+    );
     assert!(backups(&s.store).is_empty());
 }
 
