@@ -5,6 +5,7 @@
 //! `Connection`.
 
 use std::ffi::{CStr, c_char, c_int, c_void};
+use std::fmt::Write as _;
 use std::sync::OnceLock;
 
 use dbguard::shim::live::{Connection, TxStatus};
@@ -277,18 +278,11 @@ impl Connection for LiveConn {
         let api = libpq();
         // The connection object itself, and where it leads: after `\c`
         // psql has a new one, which may reuse the old one's address.
-        // Built by hand: it is asked for every statement that changes rows
-        // by key, and `format!` with the four copies cost several times the
-        // libpq calls.
+        // One string, no copies: it is asked for every statement that
+        // changes rows by key, and `format!` with four copied parts cost
+        // several times the libpq calls.
         let mut id = String::with_capacity(80);
-        let mut address = self.conn as usize;
-        loop {
-            id.push(char::from(b"0123456789abcdef"[address & 0xf]));
-            address >>= 4;
-            if address == 0 {
-                break;
-            }
-        }
+        let _ = write!(id, "{:x}", self.conn as usize);
         for f in [api.host, api.port, api.db, api.user] {
             id.push('\0');
             if let Some(f) = f {

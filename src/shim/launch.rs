@@ -87,6 +87,18 @@ unsafe extern "C" {
 /// As it does, the real tool gets an empty signal mask and `SIGPIPE` at
 /// its default (the shim ignores it).
 fn execve(path: &Path, args: &[OsString], set: &[(&OsStr, &OsStr)], unset: &str) -> io::Error {
+    match try_execve(path, args, set, unset) {
+        Err(err) => err,
+        Ok(never) => match never {},
+    }
+}
+
+fn try_execve(
+    path: &Path,
+    args: &[OsString],
+    set: &[(&OsStr, &OsStr)],
+    unset: &str,
+) -> io::Result<std::convert::Infallible> {
     let mut current = Vec::new();
     // SAFETY: `environ` is the process's NULL-terminated array of C
     // strings; nothing changes it while the shim runs (no thread sets
@@ -98,19 +110,12 @@ fn execve(path: &Path, args: &[OsString], set: &[(&OsStr, &OsStr)], unset: &str)
             entry = entry.add(1);
         }
     }
-    let prepared = (|| -> io::Result<_> {
-        let program = c_string(path.as_os_str().as_bytes().to_vec())?;
-        let mut argv = vec![program.clone()];
-        for arg in args {
-            argv.push(c_string(arg.as_bytes().to_vec())?);
-        }
-        Ok((program, argv, environment(&current, set, unset)?))
-    })();
-    let (program, argv, (kept, added)) = match prepared {
-        Ok(prepared) => prepared,
-        Err(err) => return err,
-    };
-    let argv: Vec<*const c_char> = argv
+    let (kept, added) = environment(&current, set, unset)?;
+    let mut argv = vec![c_string(path.as_os_str().as_bytes().to_vec())?];
+    for arg in args {
+        argv.push(c_string(arg.as_bytes().to_vec())?);
+    }
+    let argv_ptrs: Vec<*const c_char> = argv
         .iter()
         .map(|a| a.as_ptr())
         .chain(std::iter::once(ptr::null()))
@@ -122,16 +127,17 @@ fn execve(path: &Path, args: &[OsString], set: &[(&OsStr, &OsStr)], unset: &str)
         .chain(std::iter::once(ptr::null()))
         .collect();
     // SAFETY: an empty set for the mask, the default for SIGPIPE, then
-    // execve with NULL-terminated arrays of strings that outlive the call.
+    // execve with NULL-terminated arrays of strings that outlive the call
+    // (argv[0] is the program's path).
     unsafe {
         let mut mask: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut mask);
         libc::pthread_sigmask(libc::SIG_SETMASK, &mask, ptr::null_mut());
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-        libc::execve(program.as_ptr(), argv.as_ptr(), envp.as_ptr());
+        libc::execve(argv[0].as_ptr(), argv_ptrs.as_ptr(), envp.as_ptr());
         let err = io::Error::last_os_error();
         libc::signal(libc::SIGPIPE, libc::SIG_IGN);
-        err
+        Err(err)
     }
 }
 

@@ -26,6 +26,7 @@ use crate::target::Target;
 use crate::{Context, Error};
 
 pub use crate::env::{LIVE_CONFIRMED as CONFIRMED_ENV, PRELOAD as PRELOAD_ENV};
+
 /// What the preload library's first stage shares with the shim and the
 /// check: the file names of both stages (`PRELOAD_FILE`, the first stage
 /// psql gets in `LD_PRELOAD`; `CHECK_FILE`, the check it loads from its own
@@ -37,7 +38,8 @@ mod abi;
 pub use abi::{ABI_VERSION, CHECK_FILE, PRELOAD_FILE, refusal_statement};
 
 // The first stage names the confirmed-statements variable itself; it must
-// be the one `env` defines and documents with every other variable.
+// be the one `env` (the foundation, which cannot import this module)
+// defines and documents with every other variable.
 const _: () = assert!(
     same_str(abi::CONFIRMED_ENV, CONFIRMED_ENV),
     "the first stage's CONFIRMED_ENV differs from env::LIVE_CONFIRMED"
@@ -57,6 +59,7 @@ const fn same_str(a: &str, b: &str) -> bool {
     }
     true
 }
+
 /// How long a backup taken from inside a session waits for a table lock.
 /// The session's own open transaction may hold it (`BEGIN; ALTER TABLE t
 /// ...; DROP TABLE t;`): waiting longer would only hang psql.

@@ -11,8 +11,8 @@ pub const PRELOAD_FILE: &str = "libdbguard_preload.so";
 /// File name of the second stage, looked up beside this library.
 pub const CHECK_FILE: &str = "libdbguard_check.so";
 /// The variable naming the pre-flight's confirmed-statements file
-/// (`dbguard::env::LIVE_CONFIRMED`, where every variable is documented; a
-/// test compares the two).
+/// (`dbguard::env::LIVE_CONFIRMED`, where every variable is documented;
+/// the guard checks the two agree when it is compiled).
 pub const CONFIRMED_ENV: &str = "DBGUARD_LIVE_CONFIRMED";
 /// Bumped whenever an entry point of the second stage changes; the second
 /// stage refuses to start for another value.

@@ -75,42 +75,53 @@ pub fn may_hold_candidate(text: &[u8]) -> bool {
     false
 }
 
+/// The longest keyword, the lengths of all (bit `n` set for length `n`),
+/// and the bytes they start with, either case: derived from the lists,
+/// so that most words are rejected before they are compared.
+const LONGEST: usize = 17;
+const _: () = assert!(
+    LENGTHS >> (LONGEST + 1) == 0,
+    "a keyword is longer than LONGEST"
+);
+const LENGTHS: u32 = {
+    let mut bits = 0;
+    let mut i = 0;
+    while i < HEADS.len() + ANYWHERE.len() {
+        bits |= 1 << keyword(i).len();
+        i += 1;
+    }
+    bits
+};
+const FIRST: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut i = 0;
+    while i < HEADS.len() + ANYWHERE.len() {
+        let b = keyword(i)[0];
+        table[b as usize] = true;
+        table[b.to_ascii_uppercase() as usize] = true;
+        i += 1;
+    }
+    table
+};
+
+/// Keyword `i` of [`HEADS`] followed by [`ANYWHERE`].
+const fn keyword(i: usize) -> &'static [u8] {
+    if i < HEADS.len() {
+        HEADS[i]
+    } else {
+        ANYWHERE[i - HEADS.len()]
+    }
+}
+
 /// Whether `word` is one of [`HEADS`] or [`ANYWHERE`], in any case.
 fn is_candidate(word: &[u8]) -> bool {
-    const LONGEST: usize = 17;
-    // The lengths and first letters of the keywords: most words fail here.
-    const LENGTHS: u32 = 1 << 2 | 1 << 4 | 1 << 5 | 1 << 6 | 1 << 7 | 1 << 8 | 1 << 11 | 1 << 17;
-    if word.len() > LONGEST
-        || LENGTHS & (1 << word.len()) == 0
-        || !matches!(
-            word[0] | 0x20,
-            b'a' | b'c' | b'd' | b'e' | b'm' | b'p' | b't' | b'u' | b'w'
-        )
-    {
-        return false;
-    }
-    let mut lower = [0u8; LONGEST];
-    for (l, b) in lower.iter_mut().zip(word) {
-        *l = b.to_ascii_lowercase();
-    }
-    matches!(
-        &lower[..word.len()],
-        b"drop"
-            | b"truncate"
-            | b"alter"
-            | b"delete"
-            | b"update"
-            | b"with"
-            | b"explain"
-            | b"do"
-            | b"prepare"
-            | b"merge"
-            | b"copy"
-            | b"create"
-            | b"dblink"
-            | b"dblink_exec"
-            | b"dblink_send_query"
-    )
+    word.len() <= LONGEST
+        && LENGTHS & (1 << word.len()) != 0
+        && FIRST[word[0] as usize]
+        && HEADS
+            .iter()
+            .chain(ANYWHERE.iter())
+            .any(|k| word.eq_ignore_ascii_case(k))
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@
 
 pub mod args;
 
+use std::cell::Cell;
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io;
@@ -51,22 +52,25 @@ pub fn assess<'a>(inv: &Invocation<'a>) -> Plan<'a> {
         estimate_bulk(ctx, &args, &mut scanned.report);
     }
     let report = Rc::new(std::mem::take(&mut scanned.report));
-    let conn = connection_args(&args);
-    let mut statements =
-        Statements::new(Rc::clone(&report), Target::resolve(&conn, ctx), move || {
-            PgTools::resolve(ctx)
-        });
-    // What passes because it removes nothing now is judged again when
-    // psql sends it, by the library: only when the library is there.
-    statements.judged_when_sent = live::preload_library(ctx).is_ok();
+    // Set when the statements pass because they remove nothing (see
+    // `Statements::passed_unasked`): psql then gets no confirmation.
+    let unasked = Rc::new(Cell::new(false));
     let then: Then<'a> = {
         let report = Rc::clone(&report);
-        let unasked = Rc::clone(&statements.passed_unasked);
+        let unasked = Rc::clone(&unasked);
         Box::new(move || hand_over(ctx, argv, scanned, &report, !unasked.get()))
     };
     if report.is_safe() {
         return Plan::Pass(then);
     }
+    let conn = connection_args(&args);
+    let mut statements = Statements::new(report, Target::resolve(&conn, ctx), move || {
+        PgTools::resolve(ctx)
+    });
+    statements.passed_unasked = unasked;
+    // What passes because it removes nothing now is judged again when
+    // psql sends it, by the library: only when the library is there.
+    statements.judged_when_sent = live::preload_library(ctx).is_ok();
     Plan::Protect {
         operation: Box::new(statements),
         then,
